@@ -1,0 +1,125 @@
+"""The typed events a thread is made of.
+
+A thread is an append-only list of these. Their `type` names are part of the public API: the HTTP
+API returns them and stored threads are replayed through the reducer, so fields may be added (with
+defaults) but never renamed or removed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class HumanMessage(_Event):
+    type: Literal["human_message"] = "human_message"
+    text: str
+    by: str
+    channel: str = "api"
+
+
+class ToolCall(_Event):
+    type: Literal["tool_call"] = "tool_call"
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+
+
+class ToolResult(_Event):
+    type: Literal["tool_result"] = "tool_result"
+    call_id: str
+    tool: str
+    result: str
+
+
+class Error(_Event):
+    type: Literal["error"] = "error"
+    source: Literal["model", "tool", "tool_call", "limit"]
+    message: str
+    consecutive: int = 1
+    call_id: str | None = None
+    tool: str | None = None
+
+
+class ApprovalRequested(_Event):
+    type: Literal["approval_requested"] = "approval_requested"
+    request_id: str
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+    digest: str
+    reason: str = ""
+    approvers: list[str] = Field(default_factory=list)
+
+
+class ApprovalDecided(_Event):
+    type: Literal["approval_decided"] = "approval_decided"
+    request_id: str
+    approved: bool
+    by: str
+    comment: str = ""
+
+
+class QuestionAsked(_Event):
+    type: Literal["question_asked"] = "question_asked"
+    request_id: str
+    question: str
+    options: list[str] = Field(default_factory=list)
+    answerers: list[str] = Field(default_factory=list)
+
+
+class QuestionAnswered(_Event):
+    type: Literal["question_answered"] = "question_answered"
+    request_id: str
+    answer: str
+    by: str
+
+
+class AgentReply(_Event):
+    type: Literal["agent_reply"] = "agent_reply"
+    text: str
+    final: bool = True
+
+
+Event = Annotated[
+    HumanMessage
+    | ToolCall
+    | ToolResult
+    | Error
+    | ApprovalRequested
+    | ApprovalDecided
+    | QuestionAsked
+    | QuestionAnswered
+    | AgentReply,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+EVENT_TYPES: tuple[str, ...] = (
+    "human_message",
+    "tool_call",
+    "tool_result",
+    "error",
+    "approval_requested",
+    "approval_decided",
+    "question_asked",
+    "question_answered",
+    "agent_reply",
+)
+
+
+def parse_event(data: dict[str, Any] | str | bytes) -> Event:
+    """Load one stored or transmitted event, whatever its type."""
+    if isinstance(data, (str, bytes)):
+        return EVENT_ADAPTER.validate_json(data)
+    return EVENT_ADAPTER.validate_python(data)
+
+
+def dump_event(event: Event) -> dict[str, Any]:
+    return event.model_dump(mode="json")

@@ -1,0 +1,107 @@
+"""The seam between channels and the core.
+
+Channels never import `agent` or `storage`. They receive a `Core` (implemented in `bot/`) to turn
+what humans do into events, and they implement `Channel.deliver` to send out what the core wrote
+to the outbox. Both sides speak only the small dataclasses below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+OutboundKind = Literal["reply", "approval_request", "question", "decision", "notice"]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a thread lives in a channel, so replies go back to the same place.
+
+    `channel` is `slack`, `email` or `api`; `key` is unique per conversation in that channel
+    (Slack: `team:channel:thread_ts`; email: the root Message-ID); `data` is channel-specific
+    (Slack channel id and thread ts; email subject, participants, Message-IDs).
+    """
+
+    channel: str
+    key: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HumanRequestView:
+    """A pending approval or question, as a channel needs it to render or check an answer."""
+
+    id: str
+    thread_id: str
+    kind: Literal["approval", "question"]
+    status: str  # pending | approved | denied | answered | expired
+    tool: str | None
+    arguments: dict[str, Any]
+    reason: str
+    question: str
+    options: list[str]
+    allowed: list[str]  # who may answer; empty means anyone
+    requested_by: str  # who started the thread
+    decided_by: str | None = None
+    comment: str = ""
+    delivery: dict[str, Any] = field(default_factory=dict)  # channel refs: slack ts, email Message-ID
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One message the core asks a channel to send (an outbox row)."""
+
+    id: int
+    thread_id: str
+    kind: OutboundKind
+    origin: Origin
+    text: str = ""
+    request: HumanRequestView | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of a human's attempt to decide or answer a request."""
+
+    status: Literal["accepted", "not_allowed", "already_decided", "unknown", "invalid"]
+    request: HumanRequestView | None = None
+    message: str = ""
+
+
+class Core(Protocol):
+    async def receive_message(
+        self, *, delivery_key: str, origin: Origin, text: str, by: str
+    ) -> str | None:
+        """Record a human's message once per delivery key; start or continue the origin's thread.
+
+        Returns the thread id, or None when this delivery was already recorded.
+        """
+
+    async def thread_for(self, channel: str, key: str) -> str | None:
+        """The thread id of a conversation this bot is part of, if any."""
+
+    async def pending_requests(self, thread_id: str) -> list[HumanRequestView]: ...
+
+    async def get_request(self, request_id: str) -> HumanRequestView | None: ...
+
+    async def decide(
+        self, request_id: str, *, approve: bool, by: str, comment: str = "", delivery_key: str | None = None
+    ) -> Decision: ...
+
+    async def answer(
+        self, request_id: str, *, answer: str, by: str, delivery_key: str | None = None
+    ) -> Decision: ...
+
+    async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:
+        """Remember where an outbound message landed (Slack ts, email Message-ID)."""
+
+
+class Channel(Protocol):
+    name: str
+
+    async def deliver(self, message: Outbound) -> dict[str, Any]:
+        """Send one outbound message; return references to it (e.g. `{"ts": ...}`).
+
+        Raise `channels.errors.RetryableDeliveryError` for a temporary failure and
+        `channels.errors.PermanentDeliveryError` when retrying cannot help.
+        """
