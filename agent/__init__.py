@@ -1,0 +1,10 @@
+"""Signoff's agent core: typed events, a pure reducer, tools from typed functions.
+
+No channel, storage or web code is imported here.
+"""
+
+from agent.definition import Agent
+from agent.events import Event, parse_event
+from agent.tools import Tool, ToolContext
+
+__all__ = ["Agent", "Event", "Tool", "ToolContext", "parse_event"]

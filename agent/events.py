@@ -44,6 +44,7 @@ class Error(_Event):
     consecutive: int = 1
     call_id: str | None = None
     tool: str | None = None
+    fatal: bool = False
 
 
 class ApprovalRequested(_Event):

@@ -1,0 +1,130 @@
+"""Render a thread into the model's context window, compactly and within a token budget.
+
+One system message (the agent's prompt) and one user message holding the whole thread as tagged
+events. We do not replay the history as chat turns: tags are denser, they let us show approvals,
+denials and errors as what they are, and they let us elide old tool output first when space runs out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, assert_never
+
+from agent.definition import Agent
+from agent.events import (
+    AgentReply,
+    ApprovalDecided,
+    ApprovalRequested,
+    Error,
+    Event,
+    HumanMessage,
+    QuestionAnswered,
+    QuestionAsked,
+    ToolCall,
+    ToolResult,
+)
+
+NEXT_STEP_PROMPT = "What is the next step? Call one tool, or answer in plain text to finish."
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap, conservative token estimate (about four characters a token for English and JSON)."""
+    return len(text) // 4 + 1
+
+
+def _escape(text: str) -> str:
+    # Human and tool text must not be able to close our tags and forge events.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _attr(value: str) -> str:
+    return _escape(value).replace('"', "&quot;").replace("\n", " ")
+
+
+def _arguments(arguments: dict[str, Any]) -> str:
+    return _escape(json.dumps(arguments, ensure_ascii=False, separators=(", ", ": ")))
+
+
+def render_event(event: Event, *, elide: bool = False) -> str:
+    match event:
+        case HumanMessage(text=text, by=by, channel=channel):
+            return f'<human_message from="{_attr(by)}" via="{channel}">\n{_escape(text)}\n</human_message>'
+        case ToolCall(tool=tool, arguments=arguments, call_id=call_id):
+            return f'<tool_call id="{call_id}" tool="{tool}">{_arguments(arguments)}</tool_call>'
+        case ToolResult(tool=tool, result=result, call_id=call_id):
+            body = f"[{len(result)} characters elided]" if elide else _escape(result)
+            return f'<tool_result id="{call_id}" tool="{tool}">\n{body}\n</tool_result>'
+        case Error(source=source, message=message, tool=tool, consecutive=consecutive):
+            about = f' tool="{tool}"' if tool else ""
+            return f'<error source="{source}"{about} in_a_row="{consecutive}">{_escape(message)}</error>'
+        case ApprovalRequested(tool=tool, arguments=arguments, reason=reason, request_id=request_id):
+            return (
+                f'<approval_requested request="{request_id}" tool="{tool}">{_arguments(arguments)}'
+                f"\nreason: {_escape(reason)}</approval_requested>"
+            )
+        case ApprovalDecided(approved=approved, by=by, comment=comment, request_id=request_id):
+            tag = "approval_granted" if approved else "approval_denied"
+            note = f"\n{_escape(comment)}\n" if comment else ""
+            return f'<{tag} request="{request_id}" by="{_attr(by)}">{note}</{tag}>'
+        case QuestionAsked(question=question, options=options, request_id=request_id):
+            opts = f' options="{_attr(" | ".join(options))}"' if options else ""
+            return f'<question_asked request="{request_id}"{opts}>{_escape(question)}</question_asked>'
+        case QuestionAnswered(answer=answer, by=by, request_id=request_id):
+            return (
+                f'<question_answered request="{request_id}" by="{_attr(by)}">\n{_escape(answer)}\n</question_answered>'
+            )
+        case AgentReply(text=text):
+            return f"<agent_reply>\n{_escape(text)}\n</agent_reply>"
+        case _:
+            assert_never(event)
+
+
+@dataclass(frozen=True)
+class RenderedContext:
+    messages: list[dict[str, Any]]
+    tokens: int
+    elided_events: int
+
+
+def render_context(agent: Agent, events: Sequence[Event]) -> RenderedContext:
+    """The messages for the next model call, within the agent's token budget.
+
+    Old tool results are elided first (newest kept), then the oldest events are dropped, always
+    keeping the first human message (it says what the thread is about).
+    """
+    system = agent.system_prompt()
+    budget = agent.context_token_budget - estimate_tokens(system) - estimate_tokens(NEXT_STEP_PROMPT)
+    elide = [False] * len(events)
+    rendered = [render_event(e) for e in events]
+    total = sum(estimate_tokens(r) for r in rendered)
+
+    result_positions = [i for i, e in enumerate(events) if isinstance(e, ToolResult)]
+    for i in result_positions[:-1]:
+        if total <= budget:
+            break
+        elide[i] = True
+        shorter = render_event(events[i], elide=True)
+        total -= estimate_tokens(rendered[i]) - estimate_tokens(shorter)
+        rendered[i] = shorter
+
+    keep = list(range(len(events)))
+    dropped = 0
+    first_human = next((i for i, e in enumerate(events) if isinstance(e, HumanMessage)), None)
+    while total > budget and len(keep) > 2:
+        victim = keep[1] if keep[0] == first_human else keep[0]
+        keep.remove(victim)
+        total -= estimate_tokens(rendered[victim])
+        dropped += 1
+
+    lines = [rendered[i] for i in keep]
+    if dropped:
+        lines.insert(1 if keep and keep[0] == first_human else 0, f'<elided events="{dropped}"/>')
+    thread = "<thread>\n" + "\n".join(lines) + "\n</thread>\n\n" + NEXT_STEP_PROMPT
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": thread}]
+    return RenderedContext(
+        messages=messages,
+        tokens=estimate_tokens(system) + estimate_tokens(thread),
+        elided_events=dropped + sum(elide),
+    )

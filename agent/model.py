@@ -1,0 +1,131 @@
+"""Model calls through litellm, with our own retries.
+
+litellm is imported on the first call, not at start-up: it takes seconds and hundreds of MB to
+import, and a bot that is only waiting for humans should not pay for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agent.errors import ModelCallFailed
+from agent.reducer import ModelOutput, ModelToolCall
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class ModelClient(Protocol):
+    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelOutput: ...
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    model: str
+    api_base: str | None = None
+    api_key: str | None = None
+    timeout: float = 60.0
+    max_attempts: int = 4
+    backoff_base: float = 0.5
+    backoff_max: float = 20.0
+
+
+class LiteLLMClient:
+    """One model, reached through litellm's async API with tool calling."""
+
+    def __init__(self, config: ModelConfig, *, sleep: Sleep = asyncio.sleep) -> None:
+        self.config = config
+        self._sleep = sleep
+        self.calls = 0
+
+    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelOutput:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        attempt = 0
+        while True:
+            attempt += 1
+            self.calls += 1
+            try:
+                response = await litellm.acompletion(
+                    model=self.config.model,
+                    messages=messages,
+                    tools=tools or None,
+                    tool_choice="auto" if tools else None,
+                    api_base=self.config.api_base,
+                    api_key=self.config.api_key,
+                    timeout=self.config.timeout,
+                    num_retries=0,
+                )
+                return _to_output(response)
+            except Exception as exc:  # litellm maps every provider failure onto its own exceptions
+                retryable = _is_retryable(litellm, exc)
+                message = _describe(exc)
+                if not retryable or attempt >= self.config.max_attempts:
+                    log.warning("model call failed after %d attempt(s): %s", attempt, message)
+                    raise ModelCallFailed(message, retryable=retryable) from exc
+                delay = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
+                delay *= 0.5 + random.random() / 2
+                log.info("model call failed (%s); retrying in %.2fs", message, delay)
+                await self._sleep(delay)
+
+
+class UnconfiguredModel:
+    """Stands in when no model is set, so the bot still starts and says how to fix it."""
+
+    MESSAGE = (
+        "no model is configured: set SIGNOFF_MODEL to a litellm model string "
+        "(e.g. openai/gpt-4o-mini) and SIGNOFF_MODEL_API_KEY, then restart"
+    )
+
+    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelOutput:
+        raise ModelCallFailed(self.MESSAGE, retryable=False)
+
+
+def _is_retryable(litellm: Any, exc: Exception) -> bool:
+    retryable_types = tuple(
+        getattr(litellm, name)
+        for name in (
+            "RateLimitError",
+            "Timeout",
+            "APIConnectionError",
+            "InternalServerError",
+            "ServiceUnavailableError",
+        )
+        if hasattr(litellm, name)
+    )
+    if isinstance(exc, retryable_types):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    prefix = f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
+    return f"{prefix}: {text[:240]}"
+
+
+def _to_output(response: Any) -> ModelOutput:
+    try:
+        message = response.choices[0].message
+    except (AttributeError, IndexError) as exc:
+        raise ModelCallFailed("the model's answer had no message") from exc
+    calls = tuple(
+        ModelToolCall(
+            name=str(call.function.name or ""),
+            arguments_json=str(call.function.arguments or ""),
+            id=str(call.id or ""),
+        )
+        for call in (getattr(message, "tool_calls", None) or [])
+    )
+    content = getattr(message, "content", None)
+    return ModelOutput(text=content if isinstance(content, str) else None, tool_calls=calls)

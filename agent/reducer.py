@@ -1,0 +1,273 @@
+"""The stateless reducer: from a thread's events, the next step and the events it produces.
+
+Everything here is pure. `next_step` says what to do next; the `on_*` functions turn what happened
+(a model's answer, a tool's result, a failure) into new events. `agent.runner` performs the I/O in
+between; any replica can run any step, because the events are the whole state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent import thread as t
+from agent.definition import ASK_HUMAN, Agent
+from agent.errors import ToolArgumentsError
+from agent.events import (
+    AgentReply,
+    ApprovalDecided,
+    ApprovalRequested,
+    Error,
+    Event,
+    QuestionAsked,
+    ToolCall,
+    ToolResult,
+)
+from agent.tools import REASON_FIELD
+
+NewId = Callable[[], str]
+MAX_RESULT_CHARS = 4000
+MAX_ERROR_CHARS = 400
+
+
+@dataclass(frozen=True)
+class CallModel:
+    pass
+
+
+@dataclass(frozen=True)
+class RunTool:
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+    approved_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Wait:
+    request_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Idle:
+    status: t.Status
+
+
+@dataclass(frozen=True)
+class Append:
+    """Events to record without any I/O (a limit was reached)."""
+
+    events: tuple[Event, ...]
+
+
+Step = CallModel | RunTool | Wait | Idle | Append
+
+
+@dataclass(frozen=True)
+class ModelToolCall:
+    name: str
+    arguments_json: str
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    text: str | None = None
+    tool_calls: tuple[ModelToolCall, ...] = field(default_factory=tuple)
+
+
+def next_step(agent: Agent, events: Sequence[Event], new_id: NewId) -> Step:
+    pending = t.pending_requests(events)
+    if pending:
+        return Wait(tuple(r.request_id for r in pending))
+    if not events:
+        return Idle("running")
+    status = t.status(events)
+    if status in ("done", "failed"):
+        return Idle(status)
+    last = events[-1]
+    if isinstance(last, ToolCall):
+        return RunTool(last.call_id, last.tool, dict(last.arguments))
+    if isinstance(last, ApprovalDecided) and last.approved:
+        request = t.find_approval(events, last.request_id)
+        if request is not None and not t.has_result(events, request.call_id):
+            return RunTool(request.call_id, request.tool, dict(request.arguments), approved_by=last.by)
+    if t.steps_this_turn(events) >= agent.max_steps_per_turn:
+        return Append(
+            (
+                Error(
+                    source="limit",
+                    message=f"stopped after {agent.max_steps_per_turn} steps without finishing",
+                    consecutive=t.consecutive_errors(events) + 1,
+                ),
+                QuestionAsked(
+                    request_id=new_id(),
+                    question=(
+                        f"I have taken {agent.max_steps_per_turn} steps on this without finishing. "
+                        "Should I keep going, or what should I do differently?"
+                    ),
+                    answerers=t.participants(events),
+                ),
+            )
+        )
+    return CallModel()
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 20] + f"... [{len(text) - limit + 20} more]"
+
+
+def on_error(
+    agent: Agent,
+    events: Sequence[Event],
+    new_id: NewId,
+    *,
+    source: Any,
+    message: str,
+    call_id: str | None = None,
+    tool: str | None = None,
+    fatal: bool = False,
+) -> list[Event]:
+    """A compact error event; after too many in a row, a question to the thread's humans."""
+    consecutive = t.consecutive_errors(events) + 1
+    error = Error(
+        source=source,
+        message=_truncate(message, MAX_ERROR_CHARS),
+        consecutive=consecutive,
+        call_id=call_id,
+        tool=tool,
+        fatal=fatal,
+    )
+    if fatal or consecutive < agent.max_consecutive_errors:
+        return [error]
+    question = QuestionAsked(
+        request_id=new_id(),
+        question=(
+            f"I ran into {consecutive} errors in a row and stopped (last: {error.message}). How should I proceed?"
+        ),
+        answerers=t.participants(events),
+    )
+    return [error, question]
+
+
+def on_model_output(agent: Agent, events: Sequence[Event], output: ModelOutput, new_id: NewId) -> list[Event]:
+    if not output.tool_calls:
+        if output.text and output.text.strip():
+            return [AgentReply(text=output.text.strip(), final=True)]
+        return on_error(agent, events, new_id, source="model", message="empty answer: no text and no tool call")
+
+    call = output.tool_calls[0]
+    tool = agent.tools.get(call.name)
+    if tool is None and call.name != ASK_HUMAN:
+        known = ", ".join([*agent.tools, ASK_HUMAN])
+        return on_error(
+            agent,
+            events,
+            new_id,
+            source="tool_call",
+            tool=call.name,
+            message=f"unknown tool {call.name!r}; available: {known}",
+        )
+    try:
+        arguments = json.loads(call.arguments_json or "{}")
+    except json.JSONDecodeError as exc:
+        return on_error(
+            agent,
+            events,
+            new_id,
+            source="tool_call",
+            tool=call.name,
+            message=f"arguments are not valid JSON ({exc.msg} at position {exc.pos})",
+        )
+    if not isinstance(arguments, dict):
+        return on_error(
+            agent,
+            events,
+            new_id,
+            source="tool_call",
+            tool=call.name,
+            message="arguments must be a JSON object",
+        )
+
+    if tool is None:
+        return _ask_human(agent, events, arguments, new_id)
+
+    reason = ""
+    if tool.needs_approval:
+        reason = str(arguments.pop(REASON_FIELD, "") or "")
+    try:
+        validated = tool.validate(arguments)
+    except ToolArgumentsError as exc:
+        return on_error(agent, events, new_id, source="tool_call", tool=tool.name, message=str(exc))
+
+    call_id = new_id()
+    if not tool.needs_approval:
+        return [ToolCall(call_id=call_id, tool=tool.name, arguments=validated)]
+    return [
+        ApprovalRequested(
+            request_id=new_id(),
+            call_id=call_id,
+            tool=tool.name,
+            arguments=validated,
+            digest=t.arguments_digest(tool.name, validated),
+            reason=reason,
+            approvers=list(agent.approvers_for(tool)),
+        )
+    ]
+
+
+def _ask_human(agent: Agent, events: Sequence[Event], arguments: dict[str, Any], new_id: NewId) -> list[Event]:
+    question = arguments.get("question")
+    options = arguments.get("options") or []
+    if not isinstance(question, str) or not question.strip():
+        return on_error(
+            agent,
+            events,
+            new_id,
+            source="tool_call",
+            tool=ASK_HUMAN,
+            message="ask_human needs a non-empty 'question' string",
+        )
+    if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+        return on_error(
+            agent,
+            events,
+            new_id,
+            source="tool_call",
+            tool=ASK_HUMAN,
+            message="ask_human 'options' must be a list of strings",
+        )
+    return [QuestionAsked(request_id=new_id(), question=question.strip(), options=options)]
+
+
+def on_tool_result(step: RunTool, result: str) -> list[Event]:
+    return [ToolResult(call_id=step.call_id, tool=step.tool, result=_truncate(result, MAX_RESULT_CHARS))]
+
+
+def is_gated_call_approved(events: Sequence[Event], step: RunTool) -> bool:
+    """True only when a human approved exactly this call with exactly these arguments."""
+    found = t.approval_for_call(events, step.call_id)
+    if found is None:
+        return False
+    request, _decision = found
+    return request.tool == step.tool and request.digest == t.arguments_digest(step.tool, step.arguments)
+
+
+__all__ = [
+    "Append",
+    "ApprovalRequested",
+    "CallModel",
+    "Idle",
+    "ModelOutput",
+    "ModelToolCall",
+    "RunTool",
+    "Step",
+    "Wait",
+    "is_gated_call_approved",
+    "next_step",
+    "on_error",
+    "on_model_output",
+    "on_tool_result",
+]

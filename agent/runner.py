@@ -1,0 +1,125 @@
+"""One step of a thread: ask the reducer what is next, do that one thing, return the new events.
+
+The caller records the events and calls again until the thread waits or is done. Between steps
+nothing lives in memory, so a step may be taken by any process, after any restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import assert_never
+
+from agent.context import render_context
+from agent.definition import Agent
+from agent.errors import ModelCallFailed, ToolArgumentsError
+from agent.events import Event
+from agent.model import ModelClient
+from agent.reducer import (
+    Append,
+    CallModel,
+    Idle,
+    NewId,
+    RunTool,
+    Step,
+    Wait,
+    is_gated_call_approved,
+    next_step,
+    on_error,
+    on_model_output,
+    on_tool_result,
+)
+from agent.tools import ToolContext
+
+log = logging.getLogger(__name__)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    step: Step
+    events: list[Event]
+
+    @property
+    def more(self) -> bool:
+        """Whether another step may follow right away."""
+        return bool(self.events) and not isinstance(self.step, (Wait, Idle))
+
+
+async def advance(
+    agent: Agent,
+    thread_id: str,
+    events: Sequence[Event],
+    model: ModelClient,
+    *,
+    ids: NewId = new_id,
+) -> StepOutcome:
+    step = next_step(agent, events, ids)
+    match step:
+        case Wait() | Idle():
+            return StepOutcome(step, [])
+        case Append(events=appended):
+            return StepOutcome(step, list(appended))
+        case CallModel():
+            context = render_context(agent, events)
+            try:
+                output = await model.complete(context.messages, agent.tool_schemas())
+            except ModelCallFailed as exc:
+                return StepOutcome(
+                    step,
+                    on_error(agent, events, ids, source="model", message=str(exc), fatal=not exc.retryable),
+                )
+            return StepOutcome(step, on_model_output(agent, events, output, ids))
+        case RunTool():
+            return StepOutcome(step, await _run_tool(agent, thread_id, events, step, ids))
+        case _:
+            assert_never(step)
+
+
+async def _run_tool(agent: Agent, thread_id: str, events: Sequence[Event], step: RunTool, ids: NewId) -> list[Event]:
+    tool = agent.tools.get(step.tool)
+    if tool is None:
+        return on_error(
+            agent,
+            events,
+            ids,
+            source="tool",
+            call_id=step.call_id,
+            tool=step.tool,
+            message=f"tool {step.tool!r} no longer exists in agent {agent.name!r}",
+        )
+    if tool.needs_approval and not is_gated_call_approved(events, step):
+        # Enforced here, in code: the prompt cannot talk its way past this.
+        log.error("refused to run %s without a matching human approval (thread %s)", step.tool, thread_id)
+        return on_error(
+            agent,
+            events,
+            ids,
+            source="tool",
+            call_id=step.call_id,
+            tool=step.tool,
+            fatal=True,
+            message=f"refused: {step.tool} needs a human approval of exactly these arguments",
+        )
+    context = ToolContext(thread_id=thread_id, call_id=step.call_id, approved_by=step.approved_by, deps=agent.deps)
+    try:
+        result = await tool.run(step.arguments, context)
+    except ToolArgumentsError as exc:
+        return on_error(agent, events, ids, source="tool", call_id=step.call_id, tool=step.tool, message=str(exc))
+    except Exception as exc:  # a tool's failure is data for the model, not a crash of the bot
+        log.warning("tool %s failed in thread %s: %r", step.tool, thread_id, exc)
+        return on_error(
+            agent,
+            events,
+            ids,
+            source="tool",
+            call_id=step.call_id,
+            tool=step.tool,
+            message=f"{type(exc).__name__}: {exc}",
+        )
+    return on_tool_result(step, result)

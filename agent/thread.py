@@ -1,0 +1,122 @@
+"""Facts derived from a thread's events: its status, what it waits for, how it is going.
+
+Nothing here is stored: the event log is the only state, and these are pure functions over it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from agent.events import (
+    AgentReply,
+    ApprovalDecided,
+    ApprovalRequested,
+    Error,
+    Event,
+    HumanMessage,
+    QuestionAnswered,
+    QuestionAsked,
+    ToolCall,
+    ToolResult,
+)
+
+Status = Literal["running", "waiting", "done", "failed"]
+HumanRequest = ApprovalRequested | QuestionAsked
+
+# Events by which a human hands the turn back to the agent: a new turn starts after each.
+TURN_STARTERS = (HumanMessage, ApprovalDecided, QuestionAnswered)
+
+
+def arguments_digest(tool: str, arguments: dict[str, Any]) -> str:
+    """A digest of exactly what would run; approvals are bound to it."""
+    canonical = json.dumps({"tool": tool, "arguments": arguments}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def pending_requests(events: Sequence[Event]) -> list[HumanRequest]:
+    open_requests: dict[str, HumanRequest] = {}
+    for event in events:
+        if isinstance(event, (ApprovalRequested, QuestionAsked)):
+            open_requests[event.request_id] = event
+        elif isinstance(event, (ApprovalDecided, QuestionAnswered)):
+            open_requests.pop(event.request_id, None)
+    return list(open_requests.values())
+
+
+def status(events: Sequence[Event]) -> Status:
+    if not events:
+        return "running"
+    if pending_requests(events):
+        return "waiting"
+    last = events[-1]
+    if isinstance(last, AgentReply) and last.final:
+        return "done"
+    if isinstance(last, Error) and last.fatal:
+        return "failed"
+    return "running"
+
+
+def consecutive_errors(events: Sequence[Event]) -> int:
+    """How many errors in a row the thread has had, ignoring the calls that led to them."""
+    for event in reversed(events):
+        if isinstance(event, Error):
+            return event.consecutive
+        if not isinstance(event, ToolCall):
+            return 0
+    return 0
+
+
+def steps_this_turn(events: Sequence[Event]) -> int:
+    """Model decisions taken since a human last handed the turn to the agent."""
+    steps = 0
+    for event in reversed(events):
+        if isinstance(event, TURN_STARTERS):
+            break
+        if isinstance(event, (ToolCall, Error)) and not (isinstance(event, Error) and event.source == "tool"):
+            steps += 1
+    return steps
+
+
+def participants(events: Sequence[Event]) -> list[str]:
+    seen: dict[str, None] = {}
+    for event in events:
+        if isinstance(event, HumanMessage):
+            seen.setdefault(event.by, None)
+    return list(seen)
+
+
+def requested_by(events: Sequence[Event]) -> str:
+    for event in events:
+        if isinstance(event, HumanMessage):
+            return event.by
+    return ""
+
+
+def find_approval(events: Sequence[Event], request_id: str) -> ApprovalRequested | None:
+    for event in events:
+        if isinstance(event, ApprovalRequested) and event.request_id == request_id:
+            return event
+    return None
+
+
+def approval_for_call(events: Sequence[Event], call_id: str) -> tuple[ApprovalRequested, ApprovalDecided] | None:
+    """The request and the approving decision for a gated call, if a human approved it."""
+    requested: ApprovalRequested | None = None
+    for event in events:
+        if isinstance(event, ApprovalRequested) and event.call_id == call_id:
+            requested = event
+        elif (
+            requested is not None
+            and isinstance(event, ApprovalDecided)
+            and event.request_id == requested.request_id
+            and event.approved
+        ):
+            return requested, event
+    return None
+
+
+def has_result(events: Sequence[Event], call_id: str) -> bool:
+    return any(isinstance(e, (ToolResult, Error)) and getattr(e, "call_id", None) == call_id for e in events)

@@ -1,0 +1,135 @@
+"""Tools are plain typed Python functions; their JSON schema comes from the type hints.
+
+A tool may take a `ToolContext` parameter (any name, annotated `ToolContext`): it is filled in by
+the runner and never shown to the model. Arguments from the model are validated against the
+signature before anything runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from agent.errors import ToolArgumentsError
+
+REASON_FIELD = "reason"
+REASON_DESCRIPTION = "Why you want to run this now; shown to the humans who approve it."
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a running tool may know about its call.
+
+    `call_id` is stable across retries of the same call: tools with effects should use it as an
+    idempotency key, so a call re-run after a crash does its effect once.
+    """
+
+    thread_id: str
+    call_id: str
+    approved_by: str | None = None
+    deps: Any = None
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    func: Callable[..., Any]
+    arguments_model: type[BaseModel]
+    context_parameter: str | None = None
+    needs_approval: bool = False
+    approvers: tuple[str, ...] = field(default_factory=tuple)
+    approval_channel: str | None = None
+
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI-style function schema the model sees."""
+        parameters = self.arguments_model.model_json_schema()
+        parameters.pop("title", None)
+        for prop in parameters.get("properties", {}).values():
+            prop.pop("title", None)
+        if self.needs_approval:
+            parameters.setdefault("properties", {})[REASON_FIELD] = {
+                "type": "string",
+                "description": REASON_DESCRIPTION,
+            }
+            parameters.setdefault("required", []).append(REASON_FIELD)
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": parameters},
+        }
+
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Return the arguments as the function will receive them, or raise ToolArgumentsError."""
+        try:
+            model = self.arguments_model.model_validate(arguments)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ToolArgumentsError(f"invalid arguments for {self.name}: {problems}") from exc
+        return model.model_dump(mode="json")
+
+    async def run(self, arguments: dict[str, Any], context: ToolContext) -> str:
+        kwargs = dict(self.validate(arguments))
+        if self.context_parameter:
+            kwargs[self.context_parameter] = context
+        result = self.func(**kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return render_result(result)
+
+
+def render_result(result: Any) -> str:
+    if result is None:
+        return "ok"
+    if isinstance(result, str):
+        return result
+    if isinstance(result, BaseModel):
+        return result.model_dump_json()
+    return json.dumps(result, default=str, separators=(",", ":"))
+
+
+def make_tool(
+    func: Callable[..., Any],
+    *,
+    name: str | None = None,
+    needs_approval: bool = False,
+    approvers: tuple[str, ...] | list[str] = (),
+    approval_channel: str | None = None,
+) -> Tool:
+    tool_name = name or func.__name__
+    hints = get_type_hints(func)
+    fields: dict[str, Any] = {}
+    context_parameter: str | None = None
+    for param in inspect.signature(func).parameters.values():
+        annotation = hints.get(param.name, Any)
+        if annotation is ToolContext:
+            context_parameter = param.name
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"tool {tool_name}: *args and **kwargs cannot be described to a model")
+        if param.name == REASON_FIELD and needs_approval:
+            raise TypeError(f"tool {tool_name}: the parameter name '{REASON_FIELD}' is reserved")
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param.name] = (annotation, default)
+    model = create_model(
+        f"{tool_name}_arguments",
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+    )
+    description = inspect.cleandoc(func.__doc__ or "").strip() or tool_name.replace("_", " ")
+    return Tool(
+        name=tool_name,
+        description=description,
+        func=func,
+        arguments_model=model,
+        context_parameter=context_parameter,
+        needs_approval=needs_approval,
+        approvers=tuple(approvers),
+        approval_channel=approval_channel,
+    )
