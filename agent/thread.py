@@ -47,11 +47,13 @@ def pending_requests(events: Sequence[Event]) -> list[HumanRequest]:
 
 
 def status(events: Sequence[Event]) -> Status:
-    if not events:
-        return "running"
-    if pending_requests(events):
+    return status_from(has_pending=bool(pending_requests(events)), last=events[-1] if events else None)
+
+
+def status_from(*, has_pending: bool, last: Event | None) -> Status:
+    """The status from the two facts it depends on, so storage can derive it without a full load."""
+    if has_pending:
         return "waiting"
-    last = events[-1]
     if isinstance(last, AgentReply) and last.final:
         return "done"
     if isinstance(last, Error) and last.fatal:

@@ -1,0 +1,181 @@
+"""The `signoff` command: serve, doctor, threads, approve/deny/answer, db."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+from bot.errors import BotError
+from bot.settings import Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except BotError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.group()
+@click.version_option(package_name="signoff")
+def main() -> None:
+    """Signoff: LLM agents that ask a human before anything risky, over Slack and email."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default SIGNOFF_HOST, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port to bind (default SIGNOFF_PORT, 8080).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the bot: HTTP API, Slack endpoint, email watcher and workers, in one process."""
+    settings = _settings()
+    _setup_logging(settings.log_level)
+    from bot.server import serve as run_server
+
+    try:
+        run_server(settings, host=host, port=port)
+    except BotError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+def doctor() -> None:
+    """Check the configuration and every connection; say what is wrong and how to fix it."""
+    from bot.doctor import run_checks
+
+    ok = asyncio.run(run_checks(click.echo))
+    sys.exit(0 if ok else 1)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations (serve does this at start too)."""
+    from storage import migrate
+    from storage.db import Database
+
+    settings = _settings()
+    database = Database(settings.database_url)
+    migrate.upgrade(database)
+    click.echo(f"database at revision {migrate.current_revision(database)}")
+
+
+@main.group()
+def threads() -> None:
+    """Inspect threads."""
+
+
+def _store() -> Any:
+    from storage import migrate
+    from storage.db import Database
+    from storage.store import Store
+
+    settings = _settings()
+    database = Database(settings.database_url)
+    migrate.upgrade(database)
+    return Store(database)
+
+
+@threads.command("list")
+@click.option("--status", type=click.Choice(["running", "waiting", "done", "failed"]))
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def threads_list(status: str | None, limit: int, as_json: bool) -> None:
+    """List recent threads."""
+    from bot.views import thread_json
+
+    rows = _store().list_threads(status=status, limit=limit)
+    if as_json:
+        click.echo(json.dumps([thread_json(r) for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no threads")
+    for row in rows:
+        click.echo(
+            f"{row.id}  {row.status:<8} {row.origin_channel:<6} {row.requested_by:<24} {row.updated_at:%Y-%m-%d %H:%M}"
+        )
+
+
+@threads.command("show")
+@click.argument("thread_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def threads_show(thread_id: str, as_json: bool) -> None:
+    """Show a thread's events and what it waits for."""
+    from agent.context import render_event
+    from bot.views import thread_json
+
+    store = _store()
+    row = store.get_thread(thread_id)
+    if row is None:
+        raise click.ClickException(f"no thread {thread_id}")
+    events = store.stored_events(thread_id)
+    if as_json:
+        click.echo(json.dumps(thread_json(row, events), indent=2))
+        return
+    click.echo(
+        f"thread {row.id}  status={row.status}  agent={row.agent}  from={row.requested_by} via {row.origin_channel}"
+    )
+    for stored in events:
+        click.echo(f"#{stored.seq:<3} {render_event(stored.event)}")
+    for request in store.list_requests(status="pending", thread_id=thread_id):
+        who = ", ".join(request.allowed) or "anyone"
+        click.echo(f"waiting: {request.kind} {request.id} (may answer: {who})")
+
+
+def _resolve(request_id: str, *, approve: bool | None, text: str, by: str) -> None:
+    from bot.agent_loader import load_agent
+    from bot.core import SignoffCore
+
+    store = _store()
+    settings = _settings()
+    core = SignoffCore(store, load_agent(settings.agent), default_approvers=settings.approver_list)
+    if approve is None:
+        decision = asyncio.run(core.answer(request_id, answer=text, by=by))
+    else:
+        decision = asyncio.run(core.decide(request_id, approve=approve, by=by, comment=text))
+    if decision.status != "accepted":
+        raise click.ClickException(decision.message)
+    click.echo(f"recorded; the running bot picks the thread up within {settings.poll_interval}s")
+
+
+@main.command()
+@click.argument("request_id")
+@click.option("--by", required=True, help="Who approves (a Slack user id or an email address).")
+@click.option("--comment", default="", help="An optional note for the agent.")
+def approve(request_id: str, by: str, comment: str) -> None:
+    """Approve a pending request (for operators)."""
+    _resolve(request_id, approve=True, text=comment, by=by)
+
+
+@main.command()
+@click.argument("request_id")
+@click.option("--by", required=True, help="Who denies (a Slack user id or an email address).")
+@click.option("--reason", "comment", default="", help="Why; the agent reads it and adapts.")
+def deny(request_id: str, by: str, comment: str) -> None:
+    """Deny a pending request (for operators)."""
+    _resolve(request_id, approve=False, text=comment, by=by)
+
+
+@main.command()
+@click.argument("request_id")
+@click.argument("answer_text")
+@click.option("--by", required=True, help="Who answers.")
+def answer(request_id: str, answer_text: str, by: str) -> None:
+    """Answer a pending question (for operators)."""
+    _resolve(request_id, approve=None, text=answer_text, by=by)

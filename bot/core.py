@@ -1,0 +1,144 @@
+"""The core as channels, the HTTP API and the CLI use it: launch, receive, decide, answer.
+
+Each operation is one storage transaction (run off the event loop), followed by a nudge to the
+worker and the outbox dispatcher. This is where channels and the agent meet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from agent.definition import Agent
+from agent.events import ApprovalDecided, HumanMessage, QuestionAnswered
+from bot.outbox_policy import outbox_for
+from bot.views import request_view
+from channels.base import Decision, HumanRequestView, Origin
+from storage.models import ThreadRow
+from storage.store import DecisionResult, Store
+
+log = logging.getLogger(__name__)
+
+Wake = Callable[[str], None]
+
+
+def _noop(_thread_id: str) -> None:
+    return None
+
+
+class SignoffCore:
+    def __init__(
+        self,
+        store: Store,
+        agent: Agent,
+        *,
+        default_approvers: list[str] | None = None,
+        wake_thread: Wake = _noop,
+        wake_outbox: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.agent = agent
+        self.default_approvers = default_approvers or []
+        self.wake_thread = wake_thread
+        self.wake_outbox = wake_outbox
+        if self.default_approvers and not agent.approvers:
+            agent.approvers = tuple(self.default_approvers)
+
+    async def launch(
+        self,
+        message: str,
+        *,
+        by: str,
+        channel: str = "api",
+        origin: Origin | None = None,
+        delivery_key: str | None = None,
+    ) -> ThreadRow | None:
+        first = HumanMessage(text=message, by=by, channel=channel)
+        row = await asyncio.to_thread(
+            self.store.create_thread,
+            agent=self.agent.name,
+            first=first,
+            requested_by=by,
+            origin_channel=origin.channel if origin else channel,
+            origin_key=origin.key if origin else None,
+            origin_data=dict(origin.data) if origin else None,
+            delivery_key=delivery_key,
+        )
+        if row is not None:
+            log.info("thread %s started by %s via %s", row.id, by, channel)
+            self.wake_thread(row.id)
+        return row
+
+    async def receive_message(self, *, delivery_key: str, origin: Origin, text: str, by: str) -> str | None:
+        existing = await asyncio.to_thread(self.store.thread_by_origin, origin.channel, origin.key)
+        if existing is None:
+            row = await self.launch(text, by=by, channel=origin.channel, origin=origin, delivery_key=delivery_key)
+            return row.id if row else None
+        appended = await asyncio.to_thread(
+            self.store.append,
+            existing.id,
+            [HumanMessage(text=text, by=by, channel=origin.channel)],
+            delivery_key=delivery_key,
+        )
+        if appended is None:
+            return None
+        self.wake_thread(existing.id)
+        return existing.id
+
+    async def thread_for(self, channel: str, key: str) -> str | None:
+        row = await asyncio.to_thread(self.store.thread_by_origin, channel, key)
+        return row.id if row else None
+
+    async def pending_requests(self, thread_id: str) -> list[HumanRequestView]:
+        rows = await asyncio.to_thread(self.store.list_requests, status="pending", thread_id=thread_id)
+        return [request_view(r) for r in rows]
+
+    async def get_request(self, request_id: str) -> HumanRequestView | None:
+        row = await asyncio.to_thread(self.store.get_request, request_id)
+        return request_view(row) if row else None
+
+    async def decide(
+        self, request_id: str, *, approve: bool, by: str, comment: str = "", delivery_key: str | None = None
+    ) -> Decision:
+        event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=comment)
+        return await self._resolve(request_id, event, delivery_key)
+
+    async def answer(self, request_id: str, *, answer: str, by: str, delivery_key: str | None = None) -> Decision:
+        event = QuestionAnswered(request_id=request_id, answer=answer, by=by)
+        return await self._resolve(request_id, event, delivery_key)
+
+    async def _resolve(
+        self, request_id: str, event: ApprovalDecided | QuestionAnswered, delivery_key: str | None
+    ) -> Decision:
+        request = await asyncio.to_thread(self.store.get_request, request_id)
+        channel = "api"
+        if request is not None:
+            thread = await asyncio.to_thread(self.store.get_thread, request.thread_id)
+            channel = thread.origin_channel if thread else "api"
+        result: DecisionResult = await asyncio.to_thread(
+            self.store.resolve,
+            request_id,
+            event,
+            delivery_key=delivery_key,
+            outbox=outbox_for(channel, [event]),
+        )
+        view = request_view(result.request) if result.request else None
+        if result.status == "accepted":
+            log.info("request %s resolved by %s", request_id, event.by)
+            self.wake_thread(result.request.thread_id if result.request else "")
+            self.wake_outbox()
+            return Decision("accepted", view)
+        if result.status == "duplicate":
+            return Decision("already_decided", view, "this reply was already recorded")
+        messages = {
+            "unknown": f"no request {request_id}",
+            "invalid": "this request does not take that kind of answer",
+            "not_allowed": f"{event.by} may not answer this request",
+            "already_decided": (f"already {view.status} by {view.decided_by}" if view else "already decided"),
+        }
+        return Decision(result.status, view, messages.get(result.status, result.status))  # type: ignore[arg-type]
+
+    async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:
+        await asyncio.to_thread(self.store.outbox_sent, outbound_id, refs)

@@ -1,0 +1,122 @@
+"""Send what the outbox holds through the channels, after the state change that caused it committed.
+
+A row is claimed for a while, sent, then marked sent with the references the channel returns
+(Slack ts, email Message-ID). A temporary failure is retried with backoff; a permanent one is
+marked failed, logged, and shown on the thread in the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+
+from bot.metrics import Metrics
+from bot.views import origin_of, request_view
+from channels.base import Channel, Outbound
+from channels.errors import PermanentDeliveryError
+from storage.errors import DatabaseUnavailable
+from storage.models import OutboxRow, utcnow
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+CLAIM = timedelta(seconds=60)
+MAX_ATTEMPTS = 12
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        channels: Mapping[str, Channel],
+        *,
+        poll_interval: float = 0.5,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.store = store
+        self.channels = channels
+        self.poll_interval = poll_interval
+        self.metrics = metrics or Metrics()
+        self._nudge: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._warned: set[str] = set()
+
+    def wake(self) -> None:
+        if self._loop is not None and self._nudge is not None:
+            self._loop.call_soon_threadsafe(self._nudge.set)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._nudge = asyncio.Event()
+        while True:
+            self._nudge.clear()
+            try:
+                await self.drain()
+            except DatabaseUnavailable as exc:
+                log.warning("database unavailable, will retry: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudge.wait(), timeout=self.poll_interval)
+
+    async def drain(self) -> int:
+        sent = 0
+        while True:
+            rows = await asyncio.to_thread(self.store.due_outbox, limit=20)
+            rows = [r for r in rows if r.channel in self.channels or self._warn_missing(r)]
+            if not rows:
+                return sent
+            for row in rows:
+                if await self.deliver(row):
+                    sent += 1
+
+    def _warn_missing(self, row: OutboxRow) -> bool:
+        if row.channel not in self._warned:
+            self._warned.add(row.channel)
+            log.warning("outbox has messages for channel %r, which is not configured here", row.channel)
+        return False
+
+    async def deliver(self, row: OutboxRow) -> bool:
+        assert row.id is not None
+        if not await asyncio.to_thread(self.store.claim_outbox, row.id, CLAIM):
+            return False
+        message = await asyncio.to_thread(self._outbound, row)
+        channel = self.channels[row.channel]
+        try:
+            refs = await channel.deliver(message)
+        except PermanentDeliveryError as exc:
+            log.error("giving up on %s message %d for thread %s: %s", row.channel, row.id, row.thread_id, exc)
+            await asyncio.to_thread(self.store.outbox_failed, row.id, str(exc), retry_at=None)
+            self.metrics.deliveries.labels(channel=row.channel, outcome="failed").inc()
+            return False
+        except Exception as exc:  # temporary by default: a network blip must not lose a message
+            attempts = row.attempts + 1
+            if attempts >= MAX_ATTEMPTS:
+                log.error("giving up on %s message %d after %d attempts: %s", row.channel, row.id, attempts, exc)
+                await asyncio.to_thread(self.store.outbox_failed, row.id, str(exc), retry_at=None)
+                self.metrics.deliveries.labels(channel=row.channel, outcome="failed").inc()
+                return False
+            delay = min(600.0, 2.0**attempts)
+            log.warning("%s message %d failed (%s); retrying in %.0fs", row.channel, row.id, exc, delay)
+            await asyncio.to_thread(
+                self.store.outbox_failed, row.id, str(exc), retry_at=utcnow() + timedelta(seconds=delay)
+            )
+            self.metrics.deliveries.labels(channel=row.channel, outcome="retry").inc()
+            return False
+        await asyncio.to_thread(self.store.outbox_sent, row.id, refs or {})
+        self.metrics.deliveries.labels(channel=row.channel, outcome="sent").inc()
+        return True
+
+    def _outbound(self, row: OutboxRow) -> Outbound:
+        thread = self.store.get_thread(row.thread_id)
+        assert thread is not None and row.id is not None
+        request = self.store.get_request(row.request_id) if row.request_id else None
+        return Outbound(
+            id=row.id,
+            thread_id=row.thread_id,
+            kind=row.kind,  # type: ignore[arg-type]
+            origin=origin_of(thread),
+            text=row.text,
+            request=request_view(request) if request else None,
+        )

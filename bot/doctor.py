@@ -1,0 +1,80 @@
+"""`signoff doctor`: check configuration and connectivity, and say how to fix what is wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.errors import BotError
+
+Echo = Callable[[str], None]
+
+
+async def run_checks(echo: Echo) -> bool:
+    ok = True
+
+    def good(what: str) -> None:
+        echo(f"ok    {what}")
+
+    def bad(what: str, fix: str) -> None:
+        nonlocal ok
+        ok = False
+        echo(f"FAIL  {what}\n      fix: {fix}")
+
+    from bot.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except BotError as exc:
+        bad("configuration", str(exc))
+        return False
+    good("configuration read")
+
+    from storage import migrate
+    from storage.db import Database
+
+    try:
+        db = Database(settings.database_url)
+        current = migrate.current_revision(db)
+        head = migrate.head_revision()
+        if current == head:
+            good(f"database {db.dialect} reachable, schema at {current}")
+        else:
+            bad(f"database schema at {current}, code expects {head}", "run `signoff db upgrade`")
+    except Exception as exc:
+        bad(f"database {settings.database_url}: {exc}", "check SIGNOFF_DATABASE_URL and that the server runs")
+        db = None
+
+    from bot.agent_loader import load_agent
+
+    try:
+        agent = load_agent(settings.agent, db)
+        gated = [t.name for t in agent.tools.values() if t.needs_approval]
+        good(f"agent {agent.name}: {len(agent.tools)} tools, approval needed for {', '.join(gated) or 'none'}")
+        if gated and not (agent.approvers or settings.approver_list or any(t.approvers for t in agent.tools.values())):
+            echo("warn  nobody is named as approver: anyone who can reach the bot may approve; set SIGNOFF_APPROVERS")
+    except BotError as exc:
+        bad("agent", str(exc))
+
+    if not settings.model:
+        bad(
+            "no model configured",
+            "set SIGNOFF_MODEL (a litellm model string, e.g. openai/gpt-4o-mini) "
+            "and SIGNOFF_MODEL_API_KEY; SIGNOFF_MODEL_API_BASE for a local OpenAI-compatible server",
+        )
+    else:
+        from agent.errors import ModelCallFailed
+        from bot.runtime import model_client
+
+        client = model_client(settings)
+        try:
+            await client.complete([{"role": "user", "content": "Reply with the word ok."}], [])
+            good(f"model {settings.model} answered")
+        except ModelCallFailed as exc:
+            bad(
+                f"model {settings.model}: {exc}",
+                "check SIGNOFF_MODEL, SIGNOFF_MODEL_API_KEY and SIGNOFF_MODEL_API_BASE",
+            )
+
+    if settings.api_token is None:
+        echo("warn  SIGNOFF_API_TOKEN is not set: the HTTP API answers 401 until it is")
+    return ok

@@ -1,0 +1,161 @@
+"""The HTTP server: the JSON API (bearer token), health and metrics. Channels add their routes."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.runtime import Runtime
+from bot.views import request_json, thread_json
+from storage.errors import DatabaseUnavailable
+
+MAX_TEXT = 20_000
+
+
+class LaunchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str = Field(min_length=1, max_length=MAX_TEXT)
+    agent: str | None = Field(default=None, max_length=200)
+    by: str = Field(default="api", min_length=1, max_length=320)
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["approve", "deny"]
+    comment: str = Field(default="", max_length=MAX_TEXT)
+    by: str = Field(min_length=1, max_length=320)
+
+
+class AnswerBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    answer: str = Field(min_length=1, max_length=MAX_TEXT)
+    by: str = Field(min_length=1, max_length=320)
+
+
+DECISION_STATUS = {"not_allowed": 403, "already_decided": 409, "unknown": 404, "invalid": 409}
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with runtime.running():
+            yield
+
+    app = FastAPI(title="Signoff", version="0.1.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    token = runtime.settings.api_token.get_secret_value() if runtime.settings.api_token else None
+
+    def authorized(request: Request) -> None:
+        if token is None:
+            raise HTTPException(401, "the API is disabled: set SIGNOFF_API_TOKEN and send it as a bearer token")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    api = [Depends(authorized)]
+    store = runtime.store
+    core = runtime.core
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"where": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()]
+        return JSONResponse({"detail": "invalid request", "problems": problems}, status_code=422)
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def _db_down(_request: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"database unavailable, try again: {exc}"}, status_code=503, headers={"Retry-After": "5"}
+        )
+
+    @app.post("/api/threads", status_code=201, dependencies=api)
+    async def launch(body: LaunchBody) -> dict[str, Any]:
+        if body.agent is not None and body.agent != runtime.agent.name:
+            raise HTTPException(404, f"no agent {body.agent!r}; this server runs {runtime.agent.name!r}")
+        row = await core.launch(body.message, by=body.by, channel="api")
+        assert row is not None
+        return {"id": row.id, "status": row.status}
+
+    @app.get("/api/threads", dependencies=api)
+    async def list_threads(
+        status: Annotated[Literal["running", "waiting", "done", "failed"] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        rows = await asyncio.to_thread(store.list_threads, status=status, limit=limit)
+        return {"threads": [thread_json(r) for r in rows]}
+
+    @app.get("/api/threads/{thread_id}", dependencies=api)
+    async def get_thread(thread_id: str) -> dict[str, Any]:
+        row = await asyncio.to_thread(store.get_thread, thread_id)
+        if row is None:
+            raise HTTPException(404, f"no thread {thread_id}")
+        events = await asyncio.to_thread(store.stored_events, thread_id)
+        body = thread_json(row, events)
+        outbox = await asyncio.to_thread(store.outbox_for_thread, thread_id)
+        body["deliveries"] = [
+            {
+                "id": o.id,
+                "channel": o.channel,
+                "kind": o.kind,
+                "status": o.status,
+                "attempts": o.attempts,
+                "error": o.last_error or None,
+            }
+            for o in outbox
+        ]
+        return body
+
+    @app.get("/api/requests", dependencies=api)
+    async def list_requests(
+        status: Annotated[Literal["pending", "approved", "denied", "answered"] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        rows = await asyncio.to_thread(store.list_requests, status=status, limit=limit)
+        return {"requests": [request_json(r) for r in rows]}
+
+    @app.get("/api/requests/{request_id}", dependencies=api)
+    async def get_request(request_id: str) -> dict[str, Any]:
+        row = await asyncio.to_thread(store.get_request, request_id)
+        if row is None:
+            raise HTTPException(404, f"no request {request_id}")
+        return request_json(row)
+
+    @app.post("/api/requests/{request_id}/decision", dependencies=api)
+    async def decide(request_id: str, body: DecisionBody) -> dict[str, Any]:
+        decision = await core.decide(request_id, approve=body.decision == "approve", by=body.by, comment=body.comment)
+        if decision.status != "accepted":
+            raise HTTPException(DECISION_STATUS.get(decision.status, 400), decision.message)
+        row = await asyncio.to_thread(store.get_request, request_id)
+        assert row is not None
+        return request_json(row)
+
+    @app.post("/api/requests/{request_id}/answer", dependencies=api)
+    async def answer(request_id: str, body: AnswerBody) -> dict[str, Any]:
+        decision = await core.answer(request_id, answer=body.answer, by=body.by)
+        if decision.status != "accepted":
+            raise HTTPException(DECISION_STATUS.get(decision.status, 400), decision.message)
+        row = await asyncio.to_thread(store.get_request, request_id)
+        assert row is not None
+        return request_json(row)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        try:
+            await asyncio.to_thread(store.list_threads, limit=1)
+        except Exception as exc:
+            return JSONResponse({"status": "unhealthy", "database": str(exc)[:200]}, status_code=503)
+        return JSONResponse({"status": "ok", "agent": runtime.agent.name, "model": runtime.settings.model})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body = await asyncio.to_thread(runtime.metrics.render)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return app

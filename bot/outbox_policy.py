@@ -1,0 +1,47 @@
+"""Which messages the humans get when events are recorded: pure, written with the events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import assert_never
+
+from agent.events import (
+    AgentReply,
+    ApprovalDecided,
+    ApprovalRequested,
+    Error,
+    Event,
+    HumanMessage,
+    QuestionAnswered,
+    QuestionAsked,
+    ToolCall,
+    ToolResult,
+)
+from storage.store import OutboxDraft
+
+# Threads started through the HTTP API or the CLI have no channel to answer in: their humans
+# read the thread through the API.
+SILENT_CHANNELS = frozenset({"api", "cli"})
+
+
+def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
+    if channel in SILENT_CHANNELS:
+        return []
+    drafts: list[OutboxDraft] = []
+    for event in events:
+        match event:
+            case AgentReply(text=text):
+                drafts.append(OutboxDraft(channel, "reply", text=text))
+            case ApprovalRequested(request_id=request_id):
+                drafts.append(OutboxDraft(channel, "approval_request", request_id=request_id))
+            case QuestionAsked(request_id=request_id):
+                drafts.append(OutboxDraft(channel, "question", request_id=request_id))
+            case ApprovalDecided(request_id=request_id) | QuestionAnswered(request_id=request_id):
+                drafts.append(OutboxDraft(channel, "decision", request_id=request_id))
+            case Error(fatal=True, message=message):
+                drafts.append(OutboxDraft(channel, "notice", text=f"I had to stop: {message}"))
+            case Error() | HumanMessage() | ToolCall() | ToolResult():
+                pass
+            case _:
+                assert_never(event)
+    return drafts

@@ -1,0 +1,110 @@
+"""Wire everything from the settings: database, agent, model, core, worker, dispatcher, channels."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from agent.definition import Agent
+from agent.model import LiteLLMClient, ModelClient, ModelConfig, UnconfiguredModel
+from bot.agent_loader import load_agent
+from bot.core import SignoffCore
+from bot.dispatcher import Dispatcher
+from bot.metrics import Metrics
+from bot.settings import Settings
+from bot.worker import Worker
+from channels.base import Channel
+from storage import migrate
+from storage.db import Database
+from storage.store import Store, status_counts
+
+log = logging.getLogger(__name__)
+
+
+def model_client(settings: Settings) -> ModelClient:
+    if not settings.model:
+        return UnconfiguredModel()
+    return LiteLLMClient(
+        ModelConfig(
+            model=settings.model,
+            api_base=settings.model_api_base,
+            api_key=settings.model_api_key.get_secret_value() if settings.model_api_key else None,
+            timeout=settings.model_timeout,
+            max_attempts=settings.model_max_attempts,
+        )
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    store: Store
+    agent: Agent
+    model: ModelClient
+    core: SignoffCore
+    worker: Worker
+    dispatcher: Dispatcher
+    metrics: Metrics
+    channels: dict[str, Channel] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings, *, upgrade_schema: bool = True) -> Runtime:
+        db = Database(settings.database_url)
+        if upgrade_schema:
+            migrate.upgrade(db)
+        store = Store(db)
+        agent = load_agent(settings.agent, db)
+        model = model_client(settings)
+        metrics = Metrics()
+        metrics.track_status(lambda: status_counts(store))
+        channels: dict[str, Channel] = {}
+        dispatcher = Dispatcher(store, channels, poll_interval=settings.poll_interval, metrics=metrics)
+        worker = Worker(
+            store,
+            agent,
+            model,
+            concurrency=settings.workers,
+            poll_interval=settings.poll_interval,
+            lease_seconds=settings.lease_seconds,
+            metrics=metrics,
+            on_outbox=dispatcher.wake,
+        )
+        core = SignoffCore(
+            store,
+            agent,
+            default_approvers=settings.approver_list,
+            wake_thread=worker.wake,
+            wake_outbox=dispatcher.wake,
+        )
+        return cls(settings, db, store, agent, model, core, worker, dispatcher, metrics, channels)
+
+    def add_channel(self, name: str, channel: Channel) -> None:
+        self.channels[name] = channel
+
+    async def start(self) -> None:
+        if not self.settings.model:
+            log.warning(UnconfiguredModel.MESSAGE)
+        self._tasks = [
+            asyncio.create_task(self.worker.run(), name="worker"),
+            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+        ]
+
+    async def stop(self) -> None:
+        await self.worker.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.db.dispose()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Runtime]:
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()

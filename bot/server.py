@@ -1,0 +1,22 @@
+"""Run the HTTP server and everything behind it in one process."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from bot.http_api import create_app
+from bot.runtime import Runtime
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    runtime = Runtime.build(settings)
+    app = create_app(runtime)
+    bind_host = host or settings.host
+    bind_port = settings.port if port is None else port
+    log.info("signoff serving on http://%s:%d (agent %s)", bind_host, bind_port, runtime.agent.name)
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level=settings.log_level.lower(), access_log=False)

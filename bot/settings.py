@@ -1,0 +1,128 @@
+"""Configuration, read once at start from the environment (and an optional `.env` file).
+
+Every name is documented in README.md. Errors name the variable and say how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+TlsMode = Literal["off", "starttls", "ssl"]
+DEFAULT_DATABASE_URL = "sqlite:///signoff.db"
+DEFAULT_AGENT = "bot.example_agent:agent"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=os.environ.get("SIGNOFF_ENV_FILE", ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=_env("SIGNOFF_DATABASE_URL"))
+    model: str | None = Field(None, validation_alias=_env("SIGNOFF_MODEL"))
+    model_api_base: str | None = Field(None, validation_alias=_env("SIGNOFF_MODEL_API_BASE"))
+    model_api_key: SecretStr | None = Field(None, validation_alias=_env("SIGNOFF_MODEL_API_KEY"))
+    model_timeout: float = Field(60.0, gt=0, validation_alias=_env("SIGNOFF_MODEL_TIMEOUT"))
+    model_max_attempts: int = Field(4, ge=1, le=20, validation_alias=_env("SIGNOFF_MODEL_MAX_ATTEMPTS"))
+    agent: str = Field(DEFAULT_AGENT, validation_alias=_env("SIGNOFF_AGENT"))
+    host: str = Field("127.0.0.1", validation_alias=_env("SIGNOFF_HOST"))
+    port: int = Field(8080, ge=0, le=65535, validation_alias=_env("SIGNOFF_PORT"))
+    api_token: SecretStr | None = Field(None, validation_alias=_env("SIGNOFF_API_TOKEN"))
+    approvers: str = Field("", validation_alias=_env("SIGNOFF_APPROVERS"))
+    secret_key: SecretStr | None = Field(None, validation_alias=_env("SIGNOFF_SECRET_KEY"))
+    log_level: str = Field("INFO", validation_alias=_env("SIGNOFF_LOG_LEVEL"))
+    workers: int = Field(8, ge=1, le=256, validation_alias=_env("SIGNOFF_WORKERS"))
+    poll_interval: float = Field(0.5, gt=0, le=60, validation_alias=_env("SIGNOFF_POLL_INTERVAL"))
+    lease_seconds: float = Field(30.0, ge=2, validation_alias=_env("SIGNOFF_LEASE_SECONDS"))
+
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_api_url: str | None = Field(None, validation_alias=_env("SLACK_API_URL"))
+    slack_approvals_channel: str | None = Field(None, validation_alias=_env("SLACK_APPROVALS_CHANNEL"))
+
+    email_address: str | None = Field(None, validation_alias=_env("SIGNOFF_EMAIL_ADDRESS"))
+    imap_host: str | None = Field(None, validation_alias=_env("SIGNOFF_IMAP_HOST"))
+    imap_port: int | None = Field(None, validation_alias=_env("SIGNOFF_IMAP_PORT"))
+    imap_user: str | None = Field(None, validation_alias=_env("SIGNOFF_IMAP_USER"))
+    imap_password: SecretStr | None = Field(None, validation_alias=_env("SIGNOFF_IMAP_PASSWORD"))
+    imap_tls: TlsMode = Field("ssl", validation_alias=_env("SIGNOFF_IMAP_TLS"))
+    smtp_host: str | None = Field(None, validation_alias=_env("SIGNOFF_SMTP_HOST"))
+    smtp_port: int | None = Field(None, validation_alias=_env("SIGNOFF_SMTP_PORT"))
+    smtp_user: str | None = Field(None, validation_alias=_env("SIGNOFF_SMTP_USER"))
+    smtp_password: SecretStr | None = Field(None, validation_alias=_env("SIGNOFF_SMTP_PASSWORD"))
+    smtp_tls: TlsMode = Field("starttls", validation_alias=_env("SIGNOFF_SMTP_TLS"))
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgres:", "postgresql:", "postgresql+psycopg:")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("agent")
+    @classmethod
+    def _agent(cls, value: str) -> str:
+        if ":" not in value:
+            raise ValueError("must be module:attribute, e.g. myagents.ops:agent")
+        return value
+
+    @property
+    def approver_list(self) -> list[str]:
+        return [a.strip() for a in self.approvers.split(",") if a.strip()]
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.email_address and self.imap_host)
+
+
+FIXES = {
+    "SIGNOFF_DATABASE_URL": "e.g. sqlite:///signoff.db or postgresql://user@127.0.0.1/signoff",
+    "SIGNOFF_AGENT": "the agent as module:attribute, e.g. bot.example_agent:agent",
+    "SIGNOFF_PORT": "a TCP port between 0 and 65535",
+    "SIGNOFF_IMAP_TLS": "one of off, starttls, ssl",
+    "SIGNOFF_SMTP_TLS": "one of off, starttls, ssl",
+}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, or raise ConfigError naming each wrong variable and the fix."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            name = _variable_for(field)
+            fix = FIXES.get(name, "")
+            lines.append(f"{name}: {error['msg']}" + (f" ({fix})" if fix else ""))
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from exc
+
+
+def _variable_for(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return field.upper()
+
+
+def env_file_path() -> Path:
+    return Path(os.environ.get("SIGNOFF_ENV_FILE", ".env"))

@@ -1,0 +1,68 @@
+"""Conversions from storage rows to what channels and the HTTP API show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.events import dump_event
+from channels.base import HumanRequestView, Origin
+from storage.models import RequestRow, ThreadRow
+from storage.store import StoredEvent
+
+
+def request_view(row: RequestRow) -> HumanRequestView:
+    return HumanRequestView(
+        id=row.id,
+        thread_id=row.thread_id,
+        kind="approval" if row.kind == "approval" else "question",
+        status=row.status,
+        tool=row.tool,
+        arguments=dict(row.arguments),
+        reason=row.reason,
+        question=row.question,
+        options=list(row.options),
+        allowed=list(row.allowed),
+        requested_by=row.requested_by,
+        decided_by=row.decided_by,
+        comment=row.comment,
+        delivery=dict(row.delivery),
+    )
+
+
+def origin_of(row: ThreadRow) -> Origin:
+    return Origin(channel=row.origin_channel, key=row.origin_key or row.id, data=dict(row.origin_data))
+
+
+def thread_json(row: ThreadRow, events: list[StoredEvent] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": row.id,
+        "status": row.status,
+        "agent": row.agent,
+        "channel": row.origin_channel,
+        "requested_by": row.requested_by,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
+    if events is not None:
+        body["events"] = [{"seq": e.seq, "at": e.created_at.isoformat(), **dump_event(e.event)} for e in events]
+    return body
+
+
+def request_json(row: RequestRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "thread_id": row.thread_id,
+        "kind": row.kind,
+        "status": row.status,
+        "tool": row.tool,
+        "arguments": row.arguments,
+        "reason": row.reason,
+        "question": row.question,
+        "options": row.options,
+        "allowed": row.allowed,
+        "requested_by": row.requested_by,
+        "decided_by": row.decided_by,
+        "comment": row.comment,
+        "created_at": row.created_at.isoformat(),
+        "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+    }

@@ -1,0 +1,164 @@
+"""Advance threads: one worker per thread at a time, held by a lease in the database.
+
+Woken right after an event is committed in this process, and polling for work committed by
+others (another replica, the CLI) and for threads interrupted by a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from datetime import timedelta
+
+from agent.definition import Agent
+from agent.model import ModelClient
+from agent.reducer import CallModel
+from agent.runner import advance
+from bot.metrics import Metrics
+from bot.outbox_policy import outbox_for
+from storage.errors import Conflict, DatabaseUnavailable
+from storage.store import Store, worker_identity
+
+log = logging.getLogger(__name__)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        agent: Agent,
+        model: ModelClient,
+        *,
+        concurrency: int = 8,
+        poll_interval: float = 0.5,
+        lease_seconds: float = 30.0,
+        metrics: Metrics | None = None,
+        on_outbox: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.agent = agent
+        self.model = model
+        self.owner = worker_identity()
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.lease = timedelta(seconds=lease_seconds)
+        self.metrics = metrics or Metrics()
+        self.on_outbox = on_outbox
+        self._wanted: asyncio.Queue[str] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._active: set[str] = set()
+        self._again: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(concurrency)
+
+    def wake(self, thread_id: str) -> None:
+        """Ask for a thread to be advanced soon; safe to call from any thread."""
+        if self._loop is None or self._wanted is None or not thread_id:
+            return
+        self._loop.call_soon_threadsafe(self._wanted.put_nowait, thread_id)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wanted = asyncio.Queue()
+        freed = await asyncio.to_thread(self.store.release_dead_local_leases, pid_alive)
+        if freed:
+            log.info("took back %d thread(s) from crashed processes on this host", freed)
+        while True:
+            try:
+                for thread_id in await asyncio.to_thread(self.store.runnable_threads, limit=self.concurrency * 4):
+                    self._start(thread_id)
+            except DatabaseUnavailable as exc:
+                log.warning("database unavailable, will retry: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                thread_id = await asyncio.wait_for(self._wanted.get(), timeout=self.poll_interval)
+                self._start(thread_id)
+                while not self._wanted.empty():
+                    self._start(self._wanted.get_nowait())
+
+    def _start(self, thread_id: str) -> None:
+        if thread_id in self._active:
+            self._again.add(thread_id)
+            return
+        self._active.add(thread_id)
+        task = asyncio.create_task(self._drive_slot(thread_id), name=f"thread-{thread_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drive_slot(self, thread_id: str) -> None:
+        try:
+            async with self._slots:
+                while True:
+                    self._again.discard(thread_id)
+                    await self.drive(thread_id)
+                    if thread_id not in self._again:
+                        break
+        except Exception:
+            log.exception("thread %s: step failed; it will be retried", thread_id)
+        finally:
+            self._active.discard(thread_id)
+
+    async def drive(self, thread_id: str) -> None:
+        """Advance one thread until it waits, finishes, or another worker holds it."""
+        if not await asyncio.to_thread(self.store.claim, thread_id, self.owner, self.lease):
+            return
+        try:
+            while True:
+                snapshot = await asyncio.to_thread(self.store.snapshot, thread_id)
+                if snapshot.thread.status != "running":
+                    return
+                heartbeat = asyncio.create_task(self._heartbeat(thread_id))
+                try:
+                    outcome = await advance(self.agent, thread_id, snapshot.events, self.model)
+                finally:
+                    heartbeat.cancel()
+                self.metrics.step(outcome.step)
+                if not outcome.events:
+                    return
+                try:
+                    await asyncio.to_thread(
+                        self.store.append,
+                        thread_id,
+                        outcome.events,
+                        outbox=outbox_for(snapshot.thread.origin_channel, outcome.events),
+                        # A model's decision is only valid for the thread it saw; a tool's result is a fact.
+                        expect_seq=snapshot.thread.last_seq if isinstance(outcome.step, CallModel) else None,
+                        lease_owner=self.owner,
+                    )
+                except Conflict as exc:
+                    log.info("thread %s: %s; stepping again", thread_id, exc)
+                    if not await asyncio.to_thread(self.store.claim, thread_id, self.owner, self.lease):
+                        return
+                    continue
+                self.metrics.events(outcome.events)
+                self.on_outbox()
+                if not outcome.more:
+                    return
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.store.release, thread_id, self.owner)
+
+    async def _heartbeat(self, thread_id: str) -> None:
+        interval = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not await asyncio.to_thread(self.store.renew, thread_id, self.owner, self.lease):
+                log.warning("thread %s: lease lost while stepping", thread_id)
+                return
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,106 @@
+"""Engines and transactions for SQLite (the embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, create_engine
+
+from storage.errors import DatabaseUnavailable, StorageConfigError
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs people paste (`postgres://`, `postgresql://`) and pick our drivers."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+class Database:
+    """One engine and the rules for opening write transactions on it.
+
+    SQLite allows one writer at a time: write transactions start with BEGIN IMMEDIATE (so two
+    writers queue on busy_timeout instead of failing when upgrading a read lock), and writers
+    inside this process take a lock first so they never spin on each other.
+    """
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        try:
+            parsed = make_url(self.url)
+        except Exception as exc:
+            raise StorageConfigError(
+                f"SIGNOFF_DATABASE_URL is not a database URL ({exc}); "
+                "use sqlite:///path/to/signoff.db or postgresql://user@host/db"
+            ) from exc
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise StorageConfigError(
+                f"SIGNOFF_DATABASE_URL uses {self.dialect!r}; Signoff supports sqlite and postgresql"
+            )
+        self.is_sqlite = self.dialect == "sqlite"
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+        self.engine = self._make_engine(echo)
+
+    def _make_engine(self, echo: bool) -> Engine:
+        if self.is_sqlite:
+            database = make_url(self.url).database
+            if database and database != ":memory:":
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(
+                self.url,
+                echo=echo,
+                connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+            )
+            event.listen(engine, "connect", _sqlite_on_connect)
+            event.listen(engine, "begin", _sqlite_on_begin)
+            return engine
+        return create_engine(
+            self.url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args={"connect_timeout": 5}
+        )
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A read (or write) transaction; commits on success, rolls back on error."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                with session.begin():
+                    yield session
+        except OperationalError as exc:
+            raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        if self._write_lock is None:
+            with self.session() as session:
+                yield session
+            return
+        with self._write_lock, self.session() as session:
+            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_on_begin(connection: Any) -> None:
+    mode = connection.get_execution_options().get("sqlite_begin", "")
+    connection.exec_driver_sql(f"BEGIN {mode}".strip())

@@ -1,0 +1,28 @@
+"""Errors of the storage layer.
+
+StorageError
+├── StorageConfigError     SIGNOFF_DATABASE_URL is wrong; the message says how to fix it
+├── DatabaseUnavailable    the database cannot be reached right now; retry later
+├── NotFound               no such thread or request
+└── Conflict               the thread changed under us (another writer); retry the step
+"""
+
+
+class StorageError(Exception):
+    pass
+
+
+class StorageConfigError(StorageError):
+    pass
+
+
+class DatabaseUnavailable(StorageError):
+    pass
+
+
+class NotFound(StorageError):
+    pass
+
+
+class Conflict(StorageError):
+    pass

@@ -1,0 +1,53 @@
+"""Schema migrations with alembic, driven from code (`signoff db upgrade`, and `serve` at start)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from storage.db import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _config(db: Database) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
+    return config
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    config = _config(db)
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def revision(db: Database, message: str) -> None:
+    """For developers: autogenerate a new numbered migration from the models."""
+    config = _config(db)
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.revision(config, message=message, autogenerate=True)
+
+
+def current_revision(db: Database) -> str | None:
+    with db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(_config_for_scripts()).get_current_head()
+
+
+def _config_for_scripts() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config

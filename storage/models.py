@@ -1,0 +1,144 @@
+"""The tables. A thread's events are the truth; every other table is an index or a queue over them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), **kwargs))
+
+
+class ThreadRow(SQLModel, table=True):
+    __tablename__ = "threads"
+    __table_args__ = (
+        UniqueConstraint("origin_channel", "origin_key", name="uq_threads_origin"),
+        Index("ix_threads_status_lease", "status", "lease_until"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    agent: str = Field(max_length=200)
+    status: str = Field(default="running", max_length=16)
+    origin_channel: str = Field(default="api", max_length=32)
+    origin_key: str | None = Field(default=None, max_length=500)
+    origin_data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    requested_by: str = Field(default="", max_length=320)
+    last_seq: int = 0
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_until: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("thread_id", "seq", name="uq_events_thread_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: str = Field(foreign_key="threads.id", max_length=64)
+    seq: int
+    type: str = Field(max_length=32)
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts(nullable=False)
+
+
+class RequestRow(SQLModel, table=True):
+    """A human request (approval or question): an index over the thread's events, plus delivery refs."""
+
+    __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_status_created", "status", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    thread_id: str = Field(foreign_key="threads.id", index=True, max_length=64)
+    kind: str = Field(max_length=16)  # approval | question
+    status: str = Field(default="pending", max_length=16)  # pending | approved | denied | answered
+    call_id: str | None = Field(default=None, max_length=64)
+    tool: str | None = Field(default=None, max_length=200)
+    arguments: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    digest: str | None = Field(default=None, max_length=64)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    question: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    options: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    allowed: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    requested_by: str = Field(default="", max_length=320)
+    decided_by: str | None = Field(default=None, max_length=320)
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    delivery: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(nullable=False)
+    decided_at: datetime | None = _ts(nullable=True)
+
+
+class InboxRow(SQLModel, table=True):
+    """One row per inbound delivery (Slack event id, email Message-ID, API idempotency key)."""
+
+    __tablename__ = "inbox"
+
+    key: str = Field(primary_key=True, max_length=500)
+    thread_id: str | None = Field(default=None, max_length=64)
+    received_at: datetime = _ts(nullable=False)
+
+
+class OutboxRow(SQLModel, table=True):
+    """A message to send, written in the same transaction as the events that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: str = Field(foreign_key="threads.id", index=True, max_length=64)
+    channel: str = Field(max_length=32)
+    kind: str = Field(max_length=32)
+    request_id: str | None = Field(default=None, max_length=64)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    status: str = Field(default="pending", max_length=16)  # pending | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime = _ts(nullable=False)
+    claimed_until: datetime | None = _ts(nullable=True)
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    refs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(nullable=False)
+    sent_at: datetime | None = _ts(nullable=True)
+
+
+class MailboxStateRow(SQLModel, table=True):
+    __tablename__ = "mailbox_state"
+
+    mailbox: str = Field(primary_key=True, max_length=500)
+    uidvalidity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_uid: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime = _ts(nullable=False)
+
+
+class ServiceRow(SQLModel, table=True):
+    """The example agent's service inventory."""
+
+    __tablename__ = "inventory_services"
+
+    name: str = Field(primary_key=True, max_length=100)
+    version: str = Field(max_length=100)
+    state: str = Field(default="running", max_length=32)
+    restarts: int = 0
+    updated_at: datetime = _ts(nullable=False)
+
+
+class ServiceActionRow(SQLModel, table=True):
+    """An effect of the example agent, keyed by the tool call so a re-run does it once."""
+
+    __tablename__ = "inventory_actions"
+
+    call_id: str = Field(primary_key=True, max_length=64)
+    service: str = Field(max_length=100)
+    action: str = Field(max_length=32)
+    detail: str = Field(default="", max_length=200)
+    approved_by: str | None = Field(default=None, max_length=320)
+    thread_id: str = Field(max_length=64)
+    result: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    at: datetime = _ts(nullable=False)

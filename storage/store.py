@@ -1,0 +1,481 @@
+"""Reading and writing threads, their events, human requests, the inbox and the outbox.
+
+Every method is one transaction. Appending events also maintains the tables derived from them
+(the thread's status, the human requests) and writes the outbox rows they cause, atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from agent import thread as t
+from agent.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    Event,
+    QuestionAnswered,
+    QuestionAsked,
+    dump_event,
+    parse_event,
+)
+from storage.db import Database
+from storage.errors import Conflict, NotFound
+from storage.models import EventRow, InboxRow, OutboxRow, RequestRow, ThreadRow, utcnow
+
+
+@dataclass(frozen=True)
+class OutboxDraft:
+    channel: str
+    kind: str
+    request_id: str | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    event: Event
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ThreadSnapshot:
+    thread: ThreadRow
+    events: list[Event]
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    status: str  # accepted | not_allowed | already_decided | unknown | invalid | duplicate
+    request: RequestRow | None = None
+    thread: ThreadRow | None = None
+    events: list[Event] = field(default_factory=list)
+
+
+def new_thread_id() -> str:
+    return uuid.uuid4().hex
+
+
+def worker_identity() -> str:
+    """host:pid:random, so a restarted process on the same host can tell its dead leases."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Store:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- threads and events -------------------------------------------------------------
+
+    def create_thread(
+        self,
+        *,
+        agent: str,
+        first: Event,
+        requested_by: str,
+        origin_channel: str = "api",
+        origin_key: str | None = None,
+        origin_data: dict[str, Any] | None = None,
+        delivery_key: str | None = None,
+        outbox: Sequence[OutboxDraft] = (),
+    ) -> ThreadRow | None:
+        """A new thread with its first event; None when the delivery key was already recorded."""
+        with self.db.write() as session:
+            if delivery_key is not None and not _record_delivery(session, delivery_key):
+                return None
+            now = utcnow()
+            row = ThreadRow(
+                id=new_thread_id(),
+                agent=agent,
+                origin_channel=origin_channel,
+                origin_key=origin_key,
+                origin_data=origin_data or {},
+                requested_by=requested_by,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            if delivery_key is not None:
+                session.get_one(InboxRow, delivery_key).thread_id = row.id
+            self._append(session, row, [first], outbox)
+            return row
+
+    def append(
+        self,
+        thread_id: str,
+        events: Sequence[Event],
+        *,
+        outbox: Sequence[OutboxDraft] = (),
+        expect_seq: int | None = None,
+        lease_owner: str | None = None,
+        delivery_key: str | None = None,
+    ) -> ThreadRow | None:
+        """Append events to a thread.
+
+        `expect_seq` makes the append conditional on nobody having appended since (Conflict
+        otherwise); `lease_owner` on still holding the thread's lease. Returns None when the
+        delivery key was already recorded (nothing written).
+        """
+        with self.db.write() as session:
+            if delivery_key is not None and not _record_delivery(session, delivery_key, thread_id):
+                return None
+            row = self._thread_for_update(session, thread_id)
+            if expect_seq is not None and row.last_seq != expect_seq:
+                raise Conflict(f"thread {thread_id} moved from seq {expect_seq} to {row.last_seq}")
+            if lease_owner is not None and row.lease_owner != lease_owner:
+                raise Conflict(f"thread {thread_id}: lease lost to {row.lease_owner}")
+            self._append(session, row, events, outbox)
+            return row
+
+    def _thread_for_update(self, session: Session, thread_id: str) -> ThreadRow:
+        row = session.exec(select(ThreadRow).where(ThreadRow.id == thread_id).with_for_update()).first()
+        if row is None:
+            raise NotFound(f"no thread {thread_id}")
+        return row
+
+    def _append(self, session: Session, row: ThreadRow, events: Sequence[Event], outbox: Sequence[OutboxDraft]) -> None:
+        now = utcnow()
+        for event in events:
+            row.last_seq += 1
+            session.add(
+                EventRow(
+                    thread_id=row.id,
+                    seq=row.last_seq,
+                    type=event.type,
+                    data=json.dumps(dump_event(event), separators=(",", ":")),
+                    created_at=now,
+                )
+            )
+            self._index_request(session, row, event, now)
+        session.flush()
+        if events:
+            has_pending = (
+                session.exec(
+                    select(func.count())
+                    .select_from(RequestRow)
+                    .where(RequestRow.thread_id == row.id, RequestRow.status == "pending")
+                ).one()
+                > 0
+            )
+            row.status = t.status_from(has_pending=has_pending, last=events[-1])
+        row.updated_at = now
+        session.add(row)
+        for draft in outbox:
+            session.add(
+                OutboxRow(
+                    thread_id=row.id,
+                    channel=draft.channel,
+                    kind=draft.kind,
+                    request_id=draft.request_id,
+                    text=draft.text,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+
+    def _index_request(self, session: Session, thread: ThreadRow, event: Event, now: datetime) -> None:
+        if isinstance(event, ApprovalRequested):
+            session.add(
+                RequestRow(
+                    id=event.request_id,
+                    thread_id=thread.id,
+                    kind="approval",
+                    call_id=event.call_id,
+                    tool=event.tool,
+                    arguments=dict(event.arguments),
+                    digest=event.digest,
+                    reason=event.reason,
+                    allowed=list(event.approvers),
+                    requested_by=thread.requested_by,
+                    created_at=now,
+                )
+            )
+        elif isinstance(event, QuestionAsked):
+            session.add(
+                RequestRow(
+                    id=event.request_id,
+                    thread_id=thread.id,
+                    kind="question",
+                    question=event.question,
+                    options=list(event.options),
+                    allowed=list(event.answerers),
+                    requested_by=thread.requested_by,
+                    created_at=now,
+                )
+            )
+        elif isinstance(event, (ApprovalDecided, QuestionAnswered)):
+            request = session.get(RequestRow, event.request_id)
+            if request is not None and request.status == "pending":
+                if isinstance(event, ApprovalDecided):
+                    request.status = "approved" if event.approved else "denied"
+                    request.comment = event.comment
+                else:
+                    request.status = "answered"
+                    request.comment = event.answer
+                request.decided_by = event.by
+                request.decided_at = now
+                session.add(request)
+
+    def get_thread(self, thread_id: str) -> ThreadRow | None:
+        with self.db.session() as session:
+            return session.get(ThreadRow, thread_id)
+
+    def thread_by_origin(self, channel: str, key: str) -> ThreadRow | None:
+        with self.db.session() as session:
+            return session.exec(
+                select(ThreadRow).where(ThreadRow.origin_channel == channel, ThreadRow.origin_key == key)
+            ).first()
+
+    def snapshot(self, thread_id: str) -> ThreadSnapshot:
+        with self.db.session() as session:
+            row = session.get(ThreadRow, thread_id)
+            if row is None:
+                raise NotFound(f"no thread {thread_id}")
+            return ThreadSnapshot(row, [s.event for s in _load_events(session, thread_id)])
+
+    def stored_events(self, thread_id: str) -> list[StoredEvent]:
+        with self.db.session() as session:
+            return _load_events(session, thread_id)
+
+    def list_threads(self, *, status: str | None = None, limit: int = 100) -> list[ThreadRow]:
+        with self.db.session() as session:
+            query = select(ThreadRow).order_by(col(ThreadRow.updated_at).desc()).limit(limit)
+            if status:
+                query = query.where(ThreadRow.status == status)
+            return list(session.exec(query))
+
+    # --- human requests ------------------------------------------------------------------
+
+    def get_request(self, request_id: str) -> RequestRow | None:
+        with self.db.session() as session:
+            return session.get(RequestRow, request_id)
+
+    def list_requests(
+        self, *, status: str | None = None, thread_id: str | None = None, limit: int = 100
+    ) -> list[RequestRow]:
+        with self.db.session() as session:
+            query = select(RequestRow).order_by(col(RequestRow.created_at)).limit(limit)
+            if status:
+                query = query.where(RequestRow.status == status)
+            if thread_id:
+                query = query.where(RequestRow.thread_id == thread_id)
+            return list(session.exec(query))
+
+    def resolve(
+        self,
+        request_id: str,
+        event: ApprovalDecided | QuestionAnswered,
+        *,
+        allowed_check: bool = True,
+        delivery_key: str | None = None,
+        outbox: Sequence[OutboxDraft] = (),
+    ) -> DecisionResult:
+        """Record a human's decision or answer; the first valid one wins, atomically."""
+        with self.db.write() as session:
+            request = session.exec(select(RequestRow).where(RequestRow.id == request_id).with_for_update()).first()
+            if request is None:
+                return DecisionResult("unknown")
+            expected_kind = "approval" if isinstance(event, ApprovalDecided) else "question"
+            if request.kind != expected_kind:
+                return DecisionResult("invalid", request)
+            if request.status != "pending":
+                return DecisionResult("already_decided", request)
+            if allowed_check and request.allowed and event.by.lower() not in {a.lower() for a in request.allowed}:
+                return DecisionResult("not_allowed", request)
+            if delivery_key is not None and not _record_delivery(session, delivery_key, request.thread_id):
+                return DecisionResult("duplicate", request)
+            thread = self._thread_for_update(session, request.thread_id)
+            self._append(session, thread, [event], outbox)
+            session.refresh(request)
+            return DecisionResult("accepted", request, thread)
+
+    def set_request_delivery(self, request_id: str, refs: dict[str, Any]) -> None:
+        with self.db.write() as session:
+            request = session.get(RequestRow, request_id)
+            if request is not None:
+                request.delivery = {**request.delivery, **refs}
+                session.add(request)
+
+    # --- inbox ---------------------------------------------------------------------------
+
+    def record_delivery(self, key: str, thread_id: str | None = None) -> bool:
+        """Remember an inbound delivery; False when it was seen before."""
+        with self.db.write() as session:
+            return _record_delivery(session, key, thread_id)
+
+    def seen_delivery(self, key: str) -> bool:
+        with self.db.session() as session:
+            return session.get(InboxRow, key) is not None
+
+    # --- leases --------------------------------------------------------------------------
+
+    def runnable_threads(self, *, limit: int = 50) -> list[str]:
+        now = utcnow()
+        with self.db.session() as session:
+            return list(
+                session.exec(
+                    select(ThreadRow.id)
+                    .where(
+                        ThreadRow.status == "running",
+                        or_(col(ThreadRow.lease_until).is_(None), col(ThreadRow.lease_until) < now),
+                    )
+                    .order_by(col(ThreadRow.updated_at))
+                    .limit(limit)
+                )
+            )
+
+    def claim(self, thread_id: str, owner: str, ttl: timedelta) -> bool:
+        now = utcnow()
+        with self.db.write() as session:
+            result = session.exec(  # type: ignore[call-overload]
+                update(ThreadRow)
+                .where(
+                    col(ThreadRow.id) == thread_id,
+                    or_(
+                        col(ThreadRow.lease_owner).is_(None),
+                        col(ThreadRow.lease_until) < now,
+                        col(ThreadRow.lease_owner) == owner,
+                    ),
+                )
+                .values(lease_owner=owner, lease_until=now + ttl)
+            )
+            return bool(result.rowcount)
+
+    def renew(self, thread_id: str, owner: str, ttl: timedelta) -> bool:
+        with self.db.write() as session:
+            result = session.exec(  # type: ignore[call-overload]
+                update(ThreadRow)
+                .where(col(ThreadRow.id) == thread_id, col(ThreadRow.lease_owner) == owner)
+                .values(lease_until=utcnow() + ttl)
+            )
+            return bool(result.rowcount)
+
+    def release(self, thread_id: str, owner: str) -> None:
+        with self.db.write() as session:
+            session.exec(  # type: ignore[call-overload]
+                update(ThreadRow)
+                .where(col(ThreadRow.id) == thread_id, col(ThreadRow.lease_owner) == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    def release_dead_local_leases(self, is_alive: Any) -> int:
+        """Free leases held by processes on this host that no longer exist (after a crash)."""
+        host = socket.gethostname()
+        freed = 0
+        with self.db.write() as session:
+            rows = session.exec(select(ThreadRow).where(col(ThreadRow.lease_owner).like(f"{host}:%"))).all()
+            for row in rows:
+                try:
+                    pid = int((row.lease_owner or "").split(":")[1])
+                except (IndexError, ValueError):
+                    continue
+                if not is_alive(pid):
+                    row.lease_owner = None
+                    row.lease_until = None
+                    session.add(row)
+                    freed += 1
+        return freed
+
+    # --- outbox --------------------------------------------------------------------------
+
+    def due_outbox(self, *, limit: int = 20) -> list[OutboxRow]:
+        now = utcnow()
+        with self.db.session() as session:
+            return list(
+                session.exec(
+                    select(OutboxRow)
+                    .where(
+                        OutboxRow.status == "pending",
+                        col(OutboxRow.next_attempt_at) <= now,
+                        or_(col(OutboxRow.claimed_until).is_(None), col(OutboxRow.claimed_until) < now),
+                    )
+                    .order_by(col(OutboxRow.id))
+                    .limit(limit)
+                )
+            )
+
+    def claim_outbox(self, outbox_id: int, ttl: timedelta) -> bool:
+        now = utcnow()
+        with self.db.write() as session:
+            result = session.exec(  # type: ignore[call-overload]
+                update(OutboxRow)
+                .where(
+                    col(OutboxRow.id) == outbox_id,
+                    OutboxRow.status == "pending",
+                    or_(col(OutboxRow.claimed_until).is_(None), col(OutboxRow.claimed_until) < now),
+                )
+                .values(claimed_until=now + ttl, attempts=OutboxRow.attempts + 1)
+            )
+            return bool(result.rowcount)
+
+    def outbox_sent(self, outbox_id: int, refs: dict[str, Any]) -> OutboxRow:
+        with self.db.write() as session:
+            row = session.get_one(OutboxRow, outbox_id)
+            row.status = "sent"
+            row.sent_at = utcnow()
+            row.refs = {**row.refs, **refs}
+            row.claimed_until = None
+            session.add(row)
+            if row.request_id and refs:
+                request = session.get(RequestRow, row.request_id)
+                if request is not None:
+                    request.delivery = {**request.delivery, row.kind: refs, **_first_refs(request.delivery, refs)}
+                    session.add(request)
+            return row
+
+    def outbox_failed(self, outbox_id: int, error: str, *, retry_at: datetime | None) -> None:
+        with self.db.write() as session:
+            row = session.get_one(OutboxRow, outbox_id)
+            row.last_error = error[:1000]
+            row.claimed_until = None
+            if retry_at is None:
+                row.status = "failed"
+            else:
+                row.next_attempt_at = retry_at
+            session.add(row)
+
+    def outbox_for_thread(self, thread_id: str) -> list[OutboxRow]:
+        with self.db.session() as session:
+            return list(
+                session.exec(select(OutboxRow).where(OutboxRow.thread_id == thread_id).order_by(col(OutboxRow.id)))
+            )
+
+
+def _first_refs(existing: dict[str, Any], refs: dict[str, Any]) -> dict[str, Any]:
+    # The first message sent for a request is the one later updates point at.
+    return {k: v for k, v in refs.items() if k not in existing}
+
+
+def _record_delivery(session: Session, key: str, thread_id: str | None = None) -> bool:
+    if session.get(InboxRow, key) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(InboxRow(key=key, thread_id=thread_id, received_at=utcnow()))
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def _load_events(session: Session, thread_id: str) -> list[StoredEvent]:
+    rows = session.exec(select(EventRow).where(EventRow.thread_id == thread_id).order_by(col(EventRow.seq)))
+    return [StoredEvent(r.seq, parse_event(r.data), r.created_at) for r in rows]
+
+
+def status_counts(store: Store) -> dict[str, int]:
+    with store.db.session() as session:
+        rows = session.exec(select(ThreadRow.status, func.count()).group_by(ThreadRow.status)).all()
+        return {status: count for status, count in rows}
