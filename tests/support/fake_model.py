@@ -175,9 +175,7 @@ class FakeModelServer:
         self.port = sock.getsockname()[1]
         ready = threading.Event()
         failure: list[BaseException] = []
-        self._thread = threading.Thread(
-            target=self._serve, args=(sock, ready, failure), name="fake-model", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, args=(sock, ready, failure), name="fake-model", daemon=True)
         self._thread.start()
         ready.wait()
         if failure:
@@ -241,17 +239,13 @@ class FakeModelServer:
             while len(self._requests) < n:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(
-                        f"fake model got {len(self._requests)} requests, expected {n}"
-                    )
+                    raise TimeoutError(f"fake model got {len(self._requests)} requests, expected {n}")
                 self._recorded.wait(left)
             return list(self._requests)
 
     # internals: event loop thread
 
-    def _serve(
-        self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]
-    ) -> None:
+    def _serve(self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
@@ -299,9 +293,7 @@ class FakeModelServer:
         return web.json_response(
             {
                 "object": "list",
-                "data": [
-                    {"id": "fake", "object": "model", "created": 0, "owned_by": "signoff-tests"}
-                ],
+                "data": [{"id": "fake", "object": "model", "created": 0, "owned_by": "signoff-tests"}],
             }
         )
 
@@ -316,9 +308,7 @@ class FakeModelServer:
             self._requests.append(body)
             self._recorded.notify_all()
         if body.get("stream"):
-            return _error_response(
-                400, "fake model server does not support streaming; call without stream=True"
-            )
+            return _error_response(400, "fake model server does not support streaming; call without stream=True")
 
         response = self._next_response(body)
         await self._sleep(self.latency + response.delay)
@@ -338,9 +328,7 @@ class FakeModelServer:
             return scripted(body)
         return scripted
 
-    def _completion(
-        self, body: dict[str, Any], response: ToolCallResponse | TextResponse
-    ) -> dict[str, Any]:
+    def _completion(self, body: dict[str, Any], response: ToolCallResponse | TextResponse) -> dict[str, Any]:
         message: dict[str, Any]
         if isinstance(response, ToolCallResponse):
             message = {
@@ -401,6 +389,4 @@ def _http_error(response: HttpErrorResponse) -> web.Response:
         payload, content_type = json.dumps(response.body), "application/json"
     else:
         payload, content_type = response.body, "text/plain"
-    return web.Response(
-        status=response.status, text=payload, content_type=content_type, headers=headers
-    )
+    return web.Response(status=response.status, text=payload, content_type=content_type, headers=headers)
