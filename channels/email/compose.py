@@ -1,0 +1,258 @@
+"""Outgoing mail: replies, approval requests, questions and decision notices, as `EmailMessage`s.
+
+Every message is a reply in the conversation's thread (In-Reply-To, References, "Re: " subject),
+carries a fresh Message-ID in the agent's domain, is plain UTF-8 text, and is marked
+`Auto-Submitted: auto-replied` (RFC 3834) with `X-Auto-Response-Suppress: All` so that vacation
+responders and other robots do not answer it.
+
+Text from users and the model goes only into the body and into header values that are stripped of
+control characters first (no CR/LF, so no header injection); addresses are parsed and checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+from channels.base import HumanRequestView
+
+_MAX_REFERENCES = 20
+_MSG_ID = re.compile(r"<[^<>\s]+>")
+_REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|vs|ref|rif|res)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+
+
+@dataclass(frozen=True)
+class ThreadRefs:
+    """Where a message goes in a conversation: the subject and the message it answers."""
+
+    subject: str = ""
+    parent_id: str | None = None  # Message-ID of the message being answered
+    references: tuple[str, ...] = field(default_factory=tuple)  # the parent's References
+
+    @classmethod
+    def answering(cls, message_id: str | None, references: Sequence[str], subject: str) -> ThreadRefs:
+        return cls(subject=subject, parent_id=message_id, references=tuple(references))
+
+
+def reply_subject(subject: str) -> str:
+    """`Re: <subject>` without stacking prefixes (`Re: RE: Aw:` become one `Re:`)."""
+    bare = _REPLY_PREFIX.sub("", _clean_header(subject)).strip()
+    return f"Re: {bare}" if bare else "Re:"
+
+
+def references_for(thread: ThreadRefs) -> list[str]:
+    """The References chain for a reply: the parent's references plus the parent, bounded."""
+    chain = [ref for ref in thread.references if _MSG_ID.fullmatch(ref)]
+    if thread.parent_id and _MSG_ID.fullmatch(thread.parent_id):
+        chain.append(thread.parent_id)
+    deduped = list(dict.fromkeys(chain))
+    if len(deduped) > _MAX_REFERENCES:  # keep the root and the most recent (RFC 5322 3.6.4)
+        deduped = deduped[:1] + deduped[-(_MAX_REFERENCES - 1) :]
+    return deduped
+
+
+def compose_reply(
+    *,
+    agent_address: str,
+    to: Sequence[str],
+    thread: ThreadRefs,
+    text: str,
+    cc: Sequence[str] = (),
+    reply_to: str | None = None,
+    agent_name: str = "Signoff",
+    now: datetime | None = None,
+) -> EmailMessage:
+    """A plain-text message from the agent, threaded under `thread.parent_id`."""
+    msg = EmailMessage()
+    msg["From"] = _address(agent_address, agent_name)
+    msg["To"] = [_address(addr) for addr in _unique(to)]
+    if cc:
+        msg["Cc"] = [_address(addr) for addr in _unique(cc)]
+    if reply_to:
+        msg["Reply-To"] = _address(reply_to, agent_name)
+    msg["Subject"] = reply_subject(thread.subject) if thread.parent_id else _clean_header(thread.subject)
+    msg["Date"] = format_datetime(now or datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain=_domain(agent_address))
+    if thread.parent_id and _MSG_ID.fullmatch(thread.parent_id):
+        msg["In-Reply-To"] = thread.parent_id
+    refs = references_for(thread)
+    if refs:
+        msg["References"] = " ".join(refs)
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(_body(text), charset="utf-8")
+    return msg
+
+
+def compose_approval_request(
+    request: HumanRequestView,
+    *,
+    agent_address: str,
+    to: Sequence[str],
+    reply_to: str,
+    thread: ThreadRefs,
+    agent_name: str = "Signoff",
+    now: datetime | None = None,
+) -> EmailMessage:
+    """Ask `to` to approve or deny one tool call; the answer goes to the tokenised `reply_to`."""
+    tool = request.tool or "(unknown tool)"
+    lines = [
+        f"Approval needed: {tool}",
+        "",
+        f"{request.requested_by or 'Someone'} asked, and the agent wants to run {tool} with:",
+        "",
+        _indent(format_arguments(request.arguments)),
+        "",
+        "Why:",
+        _indent(request.reason.strip() or "(no reason given)"),
+        "",
+        "To answer, reply to this email. The first line of your reply decides:",
+        "",
+        "    approve",
+        "    deny <reason>",
+        "",
+        "A reason for a denial is passed to the agent, which will adapt.",
+        _who_may_answer(request.allowed),
+        f"Request {request.id}",
+    ]
+    return compose_reply(
+        agent_address=agent_address,
+        to=to,
+        thread=thread,
+        text="\n".join(lines),
+        reply_to=reply_to,
+        agent_name=agent_name,
+        now=now,
+    )
+
+
+def compose_question(
+    request: HumanRequestView,
+    *,
+    agent_address: str,
+    to: Sequence[str],
+    reply_to: str,
+    thread: ThreadRefs,
+    agent_name: str = "Signoff",
+    now: datetime | None = None,
+) -> EmailMessage:
+    """Ask `to` a question; whatever they write above the quoted text is the answer."""
+    lines = [
+        "The agent has a question:",
+        "",
+        _indent(request.question.strip()),
+        "",
+    ]
+    if request.options:
+        lines += ["Options:", *(f"    - {option}" for option in request.options), ""]
+    lines += [
+        "To answer, reply to this email; write your answer at the top.",
+        _who_may_answer(request.allowed),
+        f"Request {request.id}",
+    ]
+    return compose_reply(
+        agent_address=agent_address,
+        to=to,
+        thread=thread,
+        text="\n".join(lines),
+        reply_to=reply_to,
+        agent_name=agent_name,
+        now=now,
+    )
+
+
+def compose_decision_notice(
+    request: HumanRequestView,
+    *,
+    agent_address: str,
+    to: Sequence[str],
+    thread: ThreadRefs,
+    agent_name: str = "Signoff",
+    note: str = "",
+    now: datetime | None = None,
+) -> EmailMessage:
+    """Tell people how a request ended (approved, denied, answered, expired), and by whom.
+
+    `note` adds a first line, e.g. "Your reply came too late:" for a late or second answer.
+    """
+    what = request.tool if request.kind == "approval" else "the question"
+    by = request.decided_by or "nobody"
+    outcome = {
+        "approved": f"Approved by {by}: {what} will run.",
+        "denied": f"Denied by {by}: {what} will not run.",
+        "answered": f"Answered by {by}.",
+        "expired": f"Expired: nobody answered, so {what} will not run."
+        if request.kind == "approval"
+        else "Expired: nobody answered.",
+    }.get(request.status, f"Request is {request.status}.")
+    lines = [note.strip()] if note.strip() else []
+    lines.append(outcome)
+    if request.comment.strip():
+        lines += ["", "Comment:", _indent(request.comment.strip())]
+    lines += ["", f"Request {request.id}"]
+    return compose_reply(
+        agent_address=agent_address,
+        to=to,
+        thread=thread,
+        text="\n".join(lines),
+        agent_name=agent_name,
+        now=now,
+    )
+
+
+def format_arguments(arguments: dict[str, Any]) -> str:
+    """Arguments as indented JSON: strings are quoted and escaped, so values cannot fake lines."""
+    if not arguments:
+        return "(no arguments)"
+    return json.dumps(arguments, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _who_may_answer(allowed: Iterable[str]) -> str:
+    names = [name for name in allowed if name]
+    return f"Who may answer: {', '.join(names)}." if names else "Anyone on this thread may answer."
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line if line else "" for line in text.splitlines())
+
+
+def _body(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # No other control characters in the body either (NUL, escape sequences, ...).
+    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text)
+    return text.rstrip() + "\n"
+
+
+def _clean_header(value: str) -> str:
+    """One line, no control characters: what a header value may safely hold."""
+    return re.sub(r"\s{2,}", " ", _CONTROL.sub(" ", value)).strip()
+
+
+def _address(addr: str, display_name: str = "") -> Address:
+    """A checked `Address`; raises ValueError for anything that is not one plain address."""
+    cleaned = addr.strip()
+    if not cleaned or _CONTROL.search(cleaned) or any(ch in cleaned for ch in ' ,;<>"()'):
+        raise ValueError(f"not a plain email address: {addr!r}")
+    address = Address(display_name=_clean_header(display_name), addr_spec=cleaned)
+    if not address.username or not address.domain:
+        raise ValueError(f"not a plain email address: {addr!r}")
+    return address
+
+
+def _domain(addr: str) -> str:
+    return addr.rpartition("@")[2].strip()
+
+
+def _unique(addresses: Iterable[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for addr in addresses:
+        seen.setdefault(addr.strip().lower(), addr.strip())
+    return list(seen.values())

@@ -1,0 +1,146 @@
+"""A recording SMTP server for tests (aiosmtpd on 127.0.0.1), with TLS, AUTH and fault injection.
+
+    server = SmtpServer.start(tls=True, auth={"bot": "pw"})   # STARTTLS with a trustme CA
+    ...send...
+    server.messages[0].rcpt_tos, server.messages[0].message["Subject"]
+    server.fail_next(451, "4.3.0 try later")   # the next DATA is answered with this
+    server.hang_next(5.0)                       # the next DATA stalls (client timeouts)
+    server.stop()
+
+`client_context()` gives an SSLContext that trusts the server's certificate.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+
+from tests.support.dovecot import free_port
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+    message: EmailMessage
+    authenticated_as: str | None
+
+
+@dataclass
+class _Faults:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    fail: list[tuple[int, str]] = field(default_factory=list)
+    hang: list[float] = field(default_factory=list)
+
+
+class _Handler:
+    def __init__(self, server: SmtpServer) -> None:
+        self.server = server
+
+    async def handle_DATA(self, smtp_server: Any, session: Session, envelope: Envelope) -> str:
+        import asyncio
+
+        faults = self.server._faults
+        with faults.lock:
+            hang = faults.hang.pop(0) if faults.hang else None
+            fail = faults.fail.pop(0) if faults.fail else None
+        if hang is not None:
+            await asyncio.sleep(hang)
+        if fail is not None:
+            return f"{fail[0]} {fail[1]}"
+        raw = bytes(envelope.original_content or envelope.content or b"")
+        login = session.auth_data.login if isinstance(session.auth_data, LoginPassword) else None
+        self.server.messages.append(
+            Received(
+                mail_from=str(envelope.mail_from),
+                rcpt_tos=[str(rcpt) for rcpt in envelope.rcpt_tos],
+                raw=raw,
+                message=BytesParser(policy=policy.default).parsebytes(raw),  # type: ignore[arg-type]
+                authenticated_as=login.decode() if isinstance(login, bytes) else login,
+            )
+        )
+        return "250 2.0.0 OK: queued"
+
+
+class SmtpServer:
+    """See the module docstring."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, *, tls: bool = False, auth: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.messages: list[Received] = []
+        self._faults = _Faults()
+        self._auth = auth
+        self.ca_pem: bytes | None = None
+        tls_context = None
+        if tls:
+            import trustme
+
+            ca = trustme.CA()
+            cert = ca.issue_cert("127.0.0.1", "localhost")
+            tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            cert.configure_cert(tls_context)
+            self.ca_pem = ca.cert_pem.bytes()
+        kwargs: dict[str, Any] = {}
+        if tls_context is not None:
+            kwargs["tls_context"] = tls_context
+            kwargs["require_starttls"] = True
+        if auth is not None:
+            kwargs["authenticator"] = self._authenticate
+            kwargs["auth_require_tls"] = tls
+            kwargs["auth_required"] = True
+        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port, **kwargs)
+
+    @classmethod
+    def start(cls, *, tls: bool = False, auth: dict[str, str] | None = None) -> SmtpServer:
+        server = cls(tls=tls, auth=auth)
+        server._controller.start()
+        return server
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def client_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if self.ca_pem is not None:
+            context.load_verify_locations(cadata=self.ca_pem.decode())
+        return context
+
+    def fail_next(self, code: int, message: str) -> None:
+        """Answer the next message's DATA with `code message` (e.g. 451 or 554)."""
+        with self._faults.lock:
+            self._faults.fail.append((code, message))
+
+    def hang_next(self, seconds: float) -> None:
+        """Stall `seconds` before answering the next message's DATA."""
+        with self._faults.lock:
+            self._faults.hang.append(seconds)
+
+    def wait_for_messages(self, count: int, timeout: float = 5.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.messages)} messages received, expected {count}")
+            time.sleep(0.01)
+        return self.messages
+
+    def _authenticate(
+        self, server: Any, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        # handled=False: aiosmtpd answers a failure itself; otherwise a failed login hangs the client.
+        if not isinstance(auth_data, LoginPassword) or self._auth is None:
+            return AuthResult(success=False, handled=False)
+        login = auth_data.login.decode()
+        ok = self._auth.get(login) == auth_data.password.decode()
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
