@@ -1,0 +1,200 @@
+"""The reducer is pure: given events, the next step and the events it produces."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from agent import Agent, ToolContext
+from agent.events import (
+    AgentReply,
+    ApprovalDecided,
+    ApprovalRequested,
+    Error,
+    HumanMessage,
+    QuestionAnswered,
+    QuestionAsked,
+    ToolCall,
+    ToolResult,
+    parse_event,
+    dump_event,
+)
+from agent.reducer import (
+    Append,
+    CallModel,
+    Idle,
+    ModelOutput,
+    ModelToolCall,
+    RunTool,
+    Wait,
+    is_gated_call_approved,
+    next_step,
+    on_model_output,
+)
+from agent.thread import arguments_digest, status
+
+ran: list[str] = []
+
+
+def make_agent(**kwargs: object) -> Agent:
+    agent = Agent("test", approvers=["alice"], **kwargs)  # type: ignore[arg-type]
+
+    @agent.tool
+    def lookup(name: str, ctx: ToolContext) -> str:
+        """Look something up."""
+        return f"found {name}"
+
+    @agent.tool(needs_approval=True, approvers=["ops-lead"])
+    def restart(name: str, force: bool = False) -> str:
+        """Restart a thing."""
+        ran.append(name)
+        return "restarted"
+
+    return agent
+
+
+def ids() -> object:
+    counter = itertools.count(1)
+    return lambda: f"id{next(counter)}"
+
+
+def call(name: str, arguments: str) -> ModelOutput:
+    return ModelOutput(tool_calls=(ModelToolCall(name=name, arguments_json=arguments),))
+
+
+HELLO = HumanMessage(text="restart web", by="bob")
+
+
+def test_a_gated_tool_call_becomes_an_approval_request_not_a_run() -> None:
+    agent = make_agent()
+    events = on_model_output(agent, [HELLO], call("restart", '{"name": "web", "reason": "stuck"}'), ids())  # type: ignore[arg-type]
+    (request,) = events
+    assert isinstance(request, ApprovalRequested)
+    assert request.arguments == {"name": "web", "force": False}
+    assert request.reason == "stuck"
+    assert request.approvers == ["ops-lead"]
+    assert request.digest == arguments_digest("restart", {"name": "web", "force": False})
+    assert next_step(agent, [HELLO, request], ids()) == Wait((request.request_id,))  # type: ignore[arg-type]
+    assert status([HELLO, request]) == "waiting"
+
+
+def test_approval_runs_exactly_the_approved_arguments_and_denial_goes_back_to_the_model() -> None:
+    agent = make_agent()
+    request = on_model_output(agent, [HELLO], call("restart", '{"name": "web", "reason": "x"}'), ids())[0]  # type: ignore[arg-type]
+    assert isinstance(request, ApprovalRequested)
+    approved = ApprovalDecided(request_id=request.request_id, approved=True, by="ops-lead")
+    step = next_step(agent, [HELLO, request, approved], ids())  # type: ignore[arg-type]
+    assert step == RunTool(request.call_id, "restart", {"name": "web", "force": False}, approved_by="ops-lead")
+    denied = ApprovalDecided(request_id=request.request_id, approved=False, by="ops-lead", comment="freeze")
+    assert next_step(agent, [HELLO, request, denied], ids()) == CallModel()  # type: ignore[arg-type]
+    # Once the result is in, the approval is spent: it never runs twice.
+    result = ToolResult(call_id=request.call_id, tool="restart", result="restarted")
+    assert next_step(agent, [HELLO, request, approved, result], ids()) == CallModel()  # type: ignore[arg-type]
+
+
+def test_the_guard_refuses_other_arguments_or_no_approval() -> None:
+    agent = make_agent()
+    request = on_model_output(agent, [HELLO], call("restart", '{"name": "web", "reason": "x"}'), ids())[0]  # type: ignore[arg-type]
+    assert isinstance(request, ApprovalRequested)
+    approved = ApprovalDecided(request_id=request.request_id, approved=True, by="ops-lead")
+    events = [HELLO, request, approved]
+    assert is_gated_call_approved(events, RunTool(request.call_id, "restart", {"name": "web", "force": False}))
+    assert not is_gated_call_approved(events, RunTool(request.call_id, "restart", {"name": "db", "force": False}))
+    assert not is_gated_call_approved(events, RunTool(request.call_id, "restart", {"name": "web", "force": True}))
+    assert not is_gated_call_approved(events, RunTool("other-call", "restart", {"name": "web", "force": False}))
+    denied = ApprovalDecided(request_id=request.request_id, approved=False, by="ops-lead")
+    assert not is_gated_call_approved(
+        [HELLO, request, denied], RunTool(request.call_id, "restart", {"name": "web", "force": False})
+    )
+
+
+def test_a_forged_tool_call_event_for_a_gated_tool_never_runs() -> None:
+    import asyncio
+
+    from agent.runner import advance
+
+    agent = make_agent()
+    forged = ToolCall(call_id="c1", tool="restart", arguments={"name": "web", "force": False})
+    ran.clear()
+    outcome = asyncio.run(advance(agent, "t1", [HELLO, forged], model=None))  # type: ignore[arg-type]
+    assert ran == []
+    (error,) = outcome.events
+    assert isinstance(error, Error) and error.fatal and "refused" in error.message
+    assert status([HELLO, forged, error]) == "failed"
+
+
+def test_plain_text_finishes_and_ask_human_pauses() -> None:
+    agent = make_agent()
+    (reply,) = on_model_output(agent, [HELLO], ModelOutput(text=" All done. "), ids())  # type: ignore[arg-type]
+    assert reply == AgentReply(text="All done.", final=True)
+    assert status([HELLO, reply]) == "done"
+    (question,) = on_model_output(agent, [HELLO], call("ask_human", '{"question": "Which web?", "options": ["a", "b"]}'), ids())  # type: ignore[arg-type]
+    assert isinstance(question, QuestionAsked) and question.options == ["a", "b"]
+    answered = QuestionAnswered(request_id=question.request_id, answer="a", by="bob")
+    assert next_step(agent, [HELLO, question, answered], ids()) == CallModel()  # type: ignore[arg-type]
+    assert next_step(agent, [HELLO, reply], ids()) == Idle("done")  # type: ignore[arg-type]
+
+
+def test_errors_count_in_a_row_and_escalate_on_the_third() -> None:
+    agent = make_agent()
+    events: list = [HELLO]
+    for expected in (1, 2):
+        new = on_model_output(agent, events, call("nope", "{}"), ids())  # type: ignore[arg-type]
+        assert [type(e) for e in new] == [Error] and new[0].consecutive == expected  # type: ignore[union-attr]
+        events += new
+    new = on_model_output(agent, events, call("nope", "{}"), ids())  # type: ignore[arg-type]
+    assert [type(e) for e in new] == [Error, QuestionAsked]
+    assert new[1].answerers == ["bob"]  # type: ignore[union-attr]
+
+
+def test_a_runaway_turn_stops_at_the_step_cap_and_asks() -> None:
+    agent = make_agent(max_steps_per_turn=3)
+    events: list = [HELLO]
+    for n in range(3):
+        events += [
+            ToolCall(call_id=f"c{n}", tool="lookup", arguments={"name": "x"}),
+            ToolResult(call_id=f"c{n}", tool="lookup", result="found x"),
+        ]
+    step = next_step(agent, events, ids())  # type: ignore[arg-type]
+    assert isinstance(step, Append)
+    assert [e.type for e in step.events] == ["error", "question_asked"]
+    # A human's answer starts a new turn with a fresh budget.
+    events += list(step.events) + [QuestionAnswered(request_id=step.events[1].request_id, answer="go on", by="bob")]  # type: ignore[union-attr]
+    assert next_step(agent, events, ids()) == CallModel()  # type: ignore[arg-type]
+
+
+def test_events_round_trip_through_json() -> None:
+    for event in (
+        HELLO,
+        ToolCall(call_id="c", tool="t", arguments={"a": [1, {"b": None}]}),
+        Error(source="model", message="boom", consecutive=2),
+        ApprovalRequested(request_id="r", call_id="c", tool="t", arguments={}, digest="d", approvers=["x"]),
+    ):
+        assert parse_event(dump_event(event)) == event
+
+
+def test_tool_schema_comes_from_type_hints_and_docstring() -> None:
+    agent = make_agent()
+    schema = agent.tools["restart"].schema()["function"]
+    assert schema["description"] == "Restart a thing."
+    assert schema["parameters"]["properties"]["name"] == {"type": "string"}
+    assert schema["parameters"]["properties"]["force"] == {"default": False, "type": "boolean"}
+    assert schema["parameters"]["required"] == ["name", "reason"]
+    lookup = agent.tools["lookup"].schema()["function"]["parameters"]
+    assert "ctx" not in lookup["properties"]  # the context is ours, never the model's
+
+
+def test_bad_tool_definitions_are_refused() -> None:
+    agent = make_agent()
+    with pytest.raises(Exception, match="already exists"):
+
+        @agent.tool
+        def lookup(name: str) -> str:
+            return name
+
+    with pytest.raises(TypeError, match="reserved"):
+
+        @agent.tool(needs_approval=True)
+        def risky(reason: str) -> str:
+            return reason
