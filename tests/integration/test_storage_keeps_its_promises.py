@@ -103,7 +103,7 @@ def test_one_lease_holder_per_thread(store: Store) -> None:
     thread_id = _thread(store)
     ttl = timedelta(seconds=30)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        winners = [w for w, ok in zip(range(8), pool.map(lambda w: store.claim(thread_id, f"w{w}", ttl), range(8))) if ok]
+        winners = [w for w, ok in zip(range(8), pool.map(lambda w: store.claim(thread_id, f"w{w}", ttl), range(8)), strict=True) if ok]
     assert len(winners) == 1
     holder = f"w{winners[0]}"
     assert not store.claim(thread_id, "late", ttl)

@@ -17,8 +17,8 @@ from agent.events import (
     QuestionAsked,
     ToolCall,
     ToolResult,
-    parse_event,
     dump_event,
+    parse_event,
 )
 from agent.reducer import (
     Append,
