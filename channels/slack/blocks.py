@@ -1,0 +1,392 @@
+"""Block Kit for Signoff's Slack messages: pure functions from `channels.base` types to payloads.
+
+Everything shown to a human that did not come from this module (the model's reason and arguments,
+a question, a human's comment, names) is untrusted. It goes through `escape` (mrkdwn) or `plain`
+(plain_text), so it cannot mention `<!channel>`, `<!here>` or `<@U...>`, disguise a link as
+`<http://evil|innocent>`, or hide text in invisible characters; and it is cut with an ellipsis to
+stay inside Block Kit's limits. The only mentions and links rendered are the ones built here from
+checked ids (`who`) and URLs (`link`).
+
+Messages are dicts of `chat.postMessage` / `chat.update` arguments: `{"text": fallback, "blocks": [...]}`.
+Senders should also pass `unfurl_links=False, unfurl_media=False`, so a link in model output is
+never fetched by Slack's unfurler.
+
+Lengths are counted in UTF-16 code units (`units`), never fewer than Slack's characters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from channels.base import HumanRequestView
+
+APPROVE_ACTION_ID = "signoff_approve"
+DENY_ACTION_ID = "signoff_deny"
+DECISION_BLOCK_ID = "signoff_decision"
+DENY_CALLBACK_ID = "signoff_deny_reason"
+DENY_REASON_BLOCK_ID = "signoff_deny_reason"
+DENY_REASON_ACTION_ID = "reason"
+
+SECTION_LIMIT = 3000
+FIELD_LIMIT = 2000
+HEADER_LIMIT = 150
+BUTTON_VALUE_LIMIT = 2000
+PRIVATE_METADATA_LIMIT = 3000
+MESSAGE_TEXT_LIMIT = 39_000  # Slack truncates `text` at 40,000
+FALLBACK_LIMIT = 1000
+MAX_ARGUMENT_SECTIONS = 8
+MAX_OPTIONS = 20
+DENY_REASON_MAX_LENGTH = 2000
+
+ELLIPSIS = "…"
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_HANGUL_FILLERS = {0x115F, 0x1160, 0x3164, 0xFFA0}
+_NEWLINES = str.maketrans({"\r": "\n", "\u2028": "\n", "\u2029": "\n"})
+_USER_ID = re.compile(r"[UW][A-Z0-9]+")
+_GROUP_ID = re.compile(r"S[A-Z0-9]+")
+_CODE_BACKTICK = "\u02cb"  # MODIFIER LETTER GRAVE ACCENT: looks like ` but cannot close a code block
+
+_OUTCOMES = {
+    "approved": (":white_check_mark:", "Approved"),
+    "denied": (":no_entry:", "Denied"),
+    "expired": (":hourglass:", "Expired"),
+    "answered": (":speech_balloon:", "Answered"),
+}
+
+
+# --- text ------------------------------------------------------------------------------------------
+
+
+def units(text: str) -> int:
+    """Length in UTF-16 code units."""
+    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+
+
+def is_hidden(ch: str) -> bool:
+    """Whether a character is invisible or controls layout: zero-width and bidi controls, Unicode
+    tags (U+E0000-U+E007F), variation selectors other than the emoji ones, other format and control
+    characters (except newline and tab), lone surrogates, Hangul fillers."""
+    if ch in "\n\t":
+        return False
+    cp = ord(ch)
+    return (
+        unicodedata.category(ch) in ("Cc", "Cf", "Cs")
+        or 0xE0000 <= cp <= 0xE007F
+        or 0xE0100 <= cp <= 0xE01EF
+        or 0xFE00 <= cp <= 0xFE0D
+        or cp in _HANGUL_FILLERS
+    )
+
+
+def _pieces(text: str, *, mrkdwn: bool, reveal: bool) -> list[str]:
+    """`text` as atomic pieces: one per kept character, an entity (`&lt;`) or a `[U+200B]` marker."""
+    out: list[str] = []
+    for ch in text.replace("\r\n", "\n").translate(_NEWLINES):
+        if is_hidden(ch):
+            if reveal:
+                out.append(f"[U+{ord(ch):04X}]")
+        elif mrkdwn:
+            out.append(_ESCAPES.get(ch, ch))
+        else:
+            out.append(ch)
+    return out
+
+
+def _cut(text: str, limit: int | None, *, mrkdwn: bool, reveal: bool = False, count: bool = False) -> tuple[str, bool]:
+    """`text` rendered and cut to at most `limit` units; also whether anything was cut.
+
+    With `count`, the ellipsis says how many characters were left out.
+    """
+    if limit is None:
+        return "".join(_pieces(text, mrkdwn=mrkdwn, reveal=reveal)), False
+    # Bound the work on huge inputs: every piece is at least one unit.
+    source = text[: limit + 1]
+    pieces = _pieces(source, mrkdwn=mrkdwn, reveal=reveal)
+    if len(source) == len(text) and sum(units(p) for p in pieces) <= limit:
+        return "".join(pieces), False
+    beyond = len(text) - len(source)  # characters never looked at
+
+    def suffix(left_out: int) -> str:
+        return f"{ELLIPSIS} (+{left_out} more characters)" if count else ELLIPSIS
+
+    room = limit - units(suffix(len(pieces) + beyond))  # the longest suffix this can need
+    if room < 0:
+        return (ELLIPSIS if limit >= 1 else ""), True
+    used = kept = 0
+    for piece in pieces:
+        size = units(piece)
+        if used + size > room:
+            break
+        used += size
+        kept += 1
+    return "".join(pieces[:kept]) + suffix(len(pieces) - kept + beyond), True
+
+
+def escape(text: str, limit: int | None = None, *, reveal_hidden: bool = False) -> str:
+    """`text` made inert for mrkdwn: `&`, `<`, `>` escaped as Slack documents, invisible characters
+    removed (or, with `reveal_hidden`, shown as `[U+XXXX]`), and cut to at most `limit` units with
+    an ellipsis. Entities and markers are never split."""
+    return _cut(text, limit, mrkdwn=True, reveal=reveal_hidden)[0]
+
+
+def plain(text: str, limit: int | None = None) -> str:
+    """`text` for a `plain_text` object (Slack shows it literally): invisible characters removed and
+    cut to at most `limit` units with an ellipsis."""
+    return _cut(text, limit, mrkdwn=False)[0]
+
+
+def who(identity: str) -> str:
+    """A person or group as mrkdwn: a Slack user id (`U…`/`W…`) as a mention, a user group id
+    (`S…`) as a group mention, anything else (an email address, a name) escaped."""
+    if _USER_ID.fullmatch(identity):
+        return f"<@{identity}>"
+    if _GROUP_ID.fullmatch(identity):
+        return f"<!subteam^{identity}>"
+    return escape(identity, 200)
+
+
+def link(url: str, label: str) -> str:
+    """A mrkdwn link to an http(s) URL that we produced (e.g. a permalink); the label is escaped."""
+    if not re.fullmatch(r"https?://[^\s]+", url) or any(is_hidden(ch) for ch in url):
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    safe = url.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+    return f"<{safe}|{escape(label, 200)}>"
+
+
+def _people(identities: Iterable[str], limit: int, nobody: str) -> str:
+    """Identities rendered by `who`, comma-separated, ending in "and N more" past `limit` units."""
+    items = list(identities)
+    shown: list[str] = []
+    for i, identity in enumerate(items):
+        if units(", ".join([*shown, who(identity)])) > limit - 20:  # room for " and N more"
+            return ", ".join(shown) + f" and {len(items) - i} more"
+        shown.append(who(identity))
+    return ", ".join(shown) or nobody
+
+
+def _code(text: str, limit: int) -> str:
+    """Escaped text for inside a code span or block: backticks cannot end it."""
+    return escape(text, limit, reveal_hidden=True).replace("`", _CODE_BACKTICK)
+
+
+def _inline_code(text: str, limit: int = 200) -> str:
+    return f"`{_code(text, limit - 2)}`"
+
+
+def _quote(text: str, limit: int) -> str:
+    """Escaped text as a mrkdwn block quote, at most `limit` units."""
+    budget = limit
+    while True:
+        body = escape(text, max(budget, 0))
+        quoted = "\n".join(f">{line}" for line in body.split("\n"))
+        if units(quoted) <= limit or budget <= 0:
+            return quoted
+        budget -= units(quoted) - limit
+
+
+def _date(at: datetime) -> str:
+    """A Slack date token (shown in each reader's time zone) with a UTC fallback."""
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+# --- blocks ----------------------------------------------------------------------------------------
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": plain(text, HEADER_LIMIT), "emoji": True}}
+
+
+def _argument_blocks(arguments: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Sections showing every argument as `name = <JSON value>` in code blocks, plus notes."""
+    title = "*Arguments*\n"
+    budget = SECTION_LIMIT - units(title) - 6  # the two ``` fences
+    lines: list[str] = []
+    hidden = shortened = False
+    for name, value in arguments.items():
+        raw = f"{name} = {json.dumps(value, ensure_ascii=False, default=str)}"
+        hidden = hidden or any(is_hidden(ch) for ch in raw)
+        line, cut = _cut(raw, budget, mrkdwn=True, reveal=True, count=True)
+        shortened = shortened or cut
+        lines.append(line.replace("`", _CODE_BACKTICK))
+    if not lines:
+        return [_section("*Arguments*\n_none_")], []
+    chunks: list[list[str]] = [[]]
+    for line in lines:
+        current = chunks[-1]
+        if current and units("\n".join([*current, line])) > budget:
+            chunks.append([line])
+        else:
+            current.append(line)
+    notes: list[str] = []
+    if len(chunks) > MAX_ARGUMENT_SECTIONS:
+        left = sum(len(c) for c in chunks[MAX_ARGUMENT_SECTIONS:])
+        chunks = chunks[:MAX_ARGUMENT_SECTIONS]
+        notes.append(f":warning: {left} more argument(s) are not shown here.")
+    if shortened:
+        notes.append(":warning: Some long values are shortened here; the full values are in the thread's record.")
+    if hidden:
+        notes.append(":warning: The arguments contain invisible characters, shown as `[U+XXXX]`.")
+    blocks = [
+        _section(("*Arguments*\n" if i == 0 else "") + "```" + "\n".join(chunk) + "```")
+        for i, chunk in enumerate(chunks)
+    ]
+    return blocks, notes
+
+
+def _summary_blocks(request: HumanRequestView) -> list[dict[str, Any]]:
+    """What the request is about: the tool, arguments and reason, or the question and options."""
+    asked_for = _people([request.requested_by], FIELD_LIMIT - 30, "unknown")
+    if request.kind == "question":
+        blocks = [_section(f"*Question*\n{_quote(request.question or '(no question text)', SECTION_LIMIT - 20)}")]
+        if request.options:
+            shown = request.options[:MAX_OPTIONS]
+            per = (SECTION_LIMIT - 40) // max(len(shown), 1) - 4
+            text = "\n".join(f"• {escape(option, min(per, 300))}" for option in shown)
+            if len(request.options) > MAX_OPTIONS:
+                text += f"\n_and {len(request.options) - MAX_OPTIONS} more_"
+            blocks.append(_section(f"*Options*\n{text}"))
+        blocks.append(_context(f"Asked for {asked_for} · request {_inline_code(request.id, 120)}"))
+        return blocks
+    fields = [
+        {"type": "mrkdwn", "text": f"*Tool*\n{_inline_code(request.tool or '(unknown tool)')}"},
+        {"type": "mrkdwn", "text": f"*Requested by*\n{asked_for}"},
+        {
+            "type": "mrkdwn",
+            "text": f"*Who may approve*\n{_people(request.allowed, FIELD_LIMIT - 30, 'anyone in this conversation')}",
+        },
+        {"type": "mrkdwn", "text": f"*Request*\n{_inline_code(request.id, 300)}"},
+    ]
+    arguments, notes = _argument_blocks(request.arguments)
+    reason = request.reason.strip()
+    reason_text = _quote(reason, SECTION_LIMIT - 40) if reason else "_No reason given._"
+    blocks = [{"type": "section", "fields": fields}, *arguments]
+    blocks.append(_section(f"*Why, according to the agent*\n{reason_text}"))
+    blocks.extend(_context(note) for note in notes)
+    return blocks
+
+
+def approval_card(request: HumanRequestView, thread_link: str | None = None) -> dict[str, Any]:
+    """The interactive approval request: what will run, with which arguments, why, for whom, who
+    may approve, and Approve / Deny buttons whose value is the request id."""
+    if units(request.id) > BUTTON_VALUE_LIMIT:
+        raise ValueError("request id too long for a button value")
+    tool = request.tool or "(unknown tool)"
+    blocks = [_header(f"Approval needed: {tool}"), *_summary_blocks(request)]
+    if thread_link:
+        blocks.append(_context(link(thread_link, "Open the conversation")))
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": DECISION_BLOCK_ID,
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": APPROVE_ACTION_ID,
+                    "style": "primary",
+                    "value": request.id,
+                    "text": {"type": "plain_text", "text": "Approve", "emoji": True},
+                },
+                {
+                    "type": "button",
+                    "action_id": DENY_ACTION_ID,
+                    "style": "danger",
+                    "value": request.id,
+                    "text": {"type": "plain_text", "text": "Deny", "emoji": True},
+                },
+            ],
+        }
+    )
+    requester = _people([request.requested_by], 200, "someone")
+    text = f"Approval needed to run {escape(tool, 100)}, requested by {requester}"
+    if request.reason.strip():
+        text += f": {escape(request.reason.strip(), FALLBACK_LIMIT - units(text) - 2)}"
+    return {"text": text, "blocks": blocks}
+
+
+def decided_card(request: HumanRequestView, outcome: str, by: str, at: datetime, comment: str = "") -> dict[str, Any]:
+    """The request after the fact: the same summary, no buttons, and who decided when."""
+    emoji, label = _OUTCOMES.get(outcome, (":information_source:", plain(outcome.capitalize(), 40) or "Closed"))
+    subject = (request.tool or "(unknown tool)") if request.kind == "approval" else "question from the agent"
+    blocks = [_header(f"{emoji} {label}: {subject}"), *_summary_blocks(request)]
+    if comment.strip():
+        blocks.append(_section(f"*Comment*\n{_quote(comment.strip(), SECTION_LIMIT - 20)}"))
+    decider = f" by {who(by)}" if by else ""
+    blocks.append(_context(f"{emoji} *{escape(label)}*{decider} at {_date(at)}"))
+    text = f"{escape(label)}{decider}: {escape(subject, 200)}"
+    if comment.strip():
+        text += f" ({escape(comment.strip(), 500)})"
+    return {"text": text, "blocks": blocks}
+
+
+def question_message(request: HumanRequestView) -> dict[str, Any]:
+    """A question from the agent, answered by replying in the thread."""
+    allowed = _people(request.allowed, 1000, "anyone in this conversation")
+    blocks = [
+        _header(":question: The agent has a question"),
+        *_summary_blocks(request),
+        _context(f"*Reply in this thread to answer.* Who may answer: {allowed}"),
+    ]
+    text = f"Question from the agent: {escape(request.question, FALLBACK_LIMIT)} (reply in this thread)"
+    return {"text": text, "blocks": blocks}
+
+
+def reply_message(text: str) -> dict[str, Any]:
+    """An agent's reply: mrkdwn-escaped text (formatting kept, mentions and links inert)."""
+    body = escape(text, MESSAGE_TEXT_LIMIT)
+    return {"text": body if body.strip() else "_(empty reply)_"}
+
+
+def deny_modal(request_id: str) -> dict[str, Any]:
+    """The modal that asks why a request is denied; submitted as `DENY_CALLBACK_ID`."""
+    if units(request_id) > PRIVATE_METADATA_LIMIT:
+        raise ValueError("request id too long for private_metadata")
+    return {
+        "type": "modal",
+        "callback_id": DENY_CALLBACK_ID,
+        "private_metadata": request_id,
+        "title": {"type": "plain_text", "text": "Deny request"},
+        "submit": {"type": "plain_text", "text": "Deny"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": DENY_REASON_BLOCK_ID,
+                "label": {"type": "plain_text", "text": "Why are you denying this?"},
+                "hint": {"type": "plain_text", "text": "The agent reads your reason and adapts."},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": DENY_REASON_ACTION_ID,
+                    "multiline": True,
+                    "max_length": DENY_REASON_MAX_LENGTH,
+                    "placeholder": {"type": "plain_text", "text": "e.g. not during business hours"},
+                },
+            }
+        ],
+    }
+
+
+def deny_reason_from(view: Mapping[str, Any]) -> str:
+    """The reason typed into a submitted `deny_modal` (the `view` of a view_submission payload)."""
+    value = (
+        view.get("state", {})
+        .get("values", {})
+        .get(DENY_REASON_BLOCK_ID, {})
+        .get(DENY_REASON_ACTION_ID, {})
+        .get("value")
+    )
+    return value.strip() if isinstance(value, str) else ""

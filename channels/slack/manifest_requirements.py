@@ -1,0 +1,41 @@
+"""What the Slack app needs from its manifest: the bot events it subscribes to and the bot scopes.
+
+The Slack channel code imports these (for `signoff doctor` and startup checks), and a test checks
+that `manifest.yml` grants exactly these, so the manifest and the code cannot drift apart. Each
+scope is listed with the reason it is needed; a scope nobody needs is not asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+# Bot event -> the scope that delivers it.
+EVENT_SCOPES: Mapping[str, str] = MappingProxyType(
+    {
+        "app_mention": "app_mentions:read",  # "@signoff restart payments" in a channel
+        "message.channels": "channels:history",  # thread replies (answers to questions) in public channels
+        "message.groups": "groups:history",  # ... in private channels
+        "message.im": "im:history",  # direct messages to the bot
+        "message.mpim": "mpim:history",  # group direct messages
+    }
+)
+
+# Web API method the Slack channel calls -> the bot scopes it needs (empty: any bot token may call it).
+METHOD_SCOPES: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "auth.test": frozenset(),
+        "chat.postMessage": frozenset({"chat:write"}),
+        "chat.update": frozenset({"chat:write"}),
+        "chat.postEphemeral": frozenset({"chat:write"}),  # "already decided by ..." / "you may not decide this"
+        "chat.getPermalink": frozenset(),
+        "views.open": frozenset(),  # the deny-reason modal
+        "users.info": frozenset({"users:read"}),  # names for the thread record
+        "usergroups.users.list": frozenset({"usergroups:read"}),  # approvers given as a user group (S...)
+        "conversations.open": frozenset({"im:write"}),  # send a request to an approver's DM
+        "conversations.info": frozenset({"im:read"}),  # tell a DM from a channel (the bot reads only DMs' info)
+    }
+)
+
+REQUIRED_EVENTS: frozenset[str] = frozenset(EVENT_SCOPES)
+REQUIRED_SCOPES: frozenset[str] = frozenset(EVENT_SCOPES.values()).union(*METHOD_SCOPES.values())
