@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agent.definition import Agent
@@ -100,17 +100,36 @@ class SignoffCore:
         return request_view(row) if row else None
 
     async def decide(
-        self, request_id: str, *, approve: bool, by: str, comment: str = "", delivery_key: str | None = None
+        self,
+        request_id: str,
+        *,
+        approve: bool,
+        by: str,
+        comment: str = "",
+        delivery_key: str | None = None,
+        identities: Sequence[str] = (),
     ) -> Decision:
         event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=comment)
-        return await self._resolve(request_id, event, delivery_key)
+        return await self._resolve(request_id, event, delivery_key, identities)
 
-    async def answer(self, request_id: str, *, answer: str, by: str, delivery_key: str | None = None) -> Decision:
+    async def answer(
+        self,
+        request_id: str,
+        *,
+        answer: str,
+        by: str,
+        delivery_key: str | None = None,
+        identities: Sequence[str] = (),
+    ) -> Decision:
         event = QuestionAnswered(request_id=request_id, answer=answer, by=by)
-        return await self._resolve(request_id, event, delivery_key)
+        return await self._resolve(request_id, event, delivery_key, identities)
 
     async def _resolve(
-        self, request_id: str, event: ApprovalDecided | QuestionAnswered, delivery_key: str | None
+        self,
+        request_id: str,
+        event: ApprovalDecided | QuestionAnswered,
+        delivery_key: str | None,
+        identities: Sequence[str] = (),
     ) -> Decision:
         request = await asyncio.to_thread(self.store.get_request, request_id)
         channel = "api"
@@ -121,6 +140,7 @@ class SignoffCore:
             self.store.resolve,
             request_id,
             event,
+            identities=identities,
             delivery_key=delivery_key,
             outbox=outbox_for(channel, [event]),
         )

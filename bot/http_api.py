@@ -51,6 +51,8 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     app = FastAPI(title="Signoff", version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
+    for mount in runtime.mounts:
+        mount(app)
     token = runtime.settings.api_token.get_secret_value() if runtime.settings.api_token else None
 
     def authorized(request: Request) -> None:

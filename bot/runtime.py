@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent.definition import Agent
 from agent.model import LiteLLMClient, ModelClient, ModelConfig, UnconfiguredModel
@@ -22,6 +23,28 @@ from storage.db import Database
 from storage.store import Store, status_counts
 
 log = logging.getLogger(__name__)
+
+
+def setup_channels(runtime: Runtime) -> None:
+    """Add each configured channel; each is imported only when configured."""
+    if runtime.settings.slack_enabled:
+        from bot.slack_wiring import setup_slack
+
+        setup_slack(runtime)
+    if runtime.settings.email_enabled:
+        from bot.email_wiring import setup_email
+
+        setup_email(runtime)
+
+
+async def _logged(service: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await service()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("service %s stopped", getattr(service, "__name__", service))
+        raise
 
 
 def model_client(settings: Settings) -> ModelClient:
@@ -50,6 +73,10 @@ class Runtime:
     dispatcher: Dispatcher
     metrics: Metrics
     channels: dict[str, Channel] = field(default_factory=dict)
+    # Long-running coroutines a channel needs (Socket Mode, the IMAP watcher), run while serving.
+    services: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Functions that add a channel's HTTP routes to the app (the Slack endpoint).
+    mounts: list[Callable[[Any], None]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -81,7 +108,9 @@ class Runtime:
             wake_thread=worker.wake,
             wake_outbox=dispatcher.wake,
         )
-        return cls(settings, db, store, agent, model, core, worker, dispatcher, metrics, channels)
+        runtime = cls(settings, db, store, agent, model, core, worker, dispatcher, metrics, channels)
+        setup_channels(runtime)
+        return runtime
 
     def add_channel(self, name: str, channel: Channel) -> None:
         self.channels[name] = channel
@@ -92,6 +121,10 @@ class Runtime:
         self._tasks = [
             asyncio.create_task(self.worker.run(), name="worker"),
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+            *(
+                asyncio.create_task(_logged(service), name=getattr(service, "__name__", "service"))
+                for service in self.services
+            ),
         ]
 
     async def stop(self) -> None:

@@ -7,6 +7,7 @@ to the outbox. Both sides speak only the small dataclasses below.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -85,11 +86,25 @@ class Core(Protocol):
     async def get_request(self, request_id: str) -> HumanRequestView | None: ...
 
     async def decide(
-        self, request_id: str, *, approve: bool, by: str, comment: str = "", delivery_key: str | None = None
-    ) -> Decision: ...
+        self,
+        request_id: str,
+        *,
+        approve: bool,
+        by: str,
+        comment: str = "",
+        delivery_key: str | None = None,
+        identities: Sequence[str] = (),
+    ) -> Decision:
+        """Approve or deny. `identities`: other names `by` holds (Slack user groups) for the allowed check."""
 
     async def answer(
-        self, request_id: str, *, answer: str, by: str, delivery_key: str | None = None
+        self,
+        request_id: str,
+        *,
+        answer: str,
+        by: str,
+        delivery_key: str | None = None,
+        identities: Sequence[str] = (),
     ) -> Decision: ...
 
     async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:

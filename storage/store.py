@@ -279,10 +279,15 @@ class Store:
         event: ApprovalDecided | QuestionAnswered,
         *,
         allowed_check: bool = True,
+        identities: Sequence[str] = (),
         delivery_key: str | None = None,
         outbox: Sequence[OutboxDraft] = (),
     ) -> DecisionResult:
-        """Record a human's decision or answer; the first valid one wins, atomically."""
+        """Record a human's decision or answer; the first valid one wins, atomically.
+
+        `identities` are other names the person holds (e.g. their Slack user groups), checked
+        against the allowed list alongside `event.by`.
+        """
         with self.db.write() as session:
             request = session.exec(select(RequestRow).where(RequestRow.id == request_id).with_for_update()).first()
             if request is None:
@@ -292,7 +297,8 @@ class Store:
                 return DecisionResult("invalid", request)
             if request.status != "pending":
                 return DecisionResult("already_decided", request)
-            if allowed_check and request.allowed and event.by.lower() not in {a.lower() for a in request.allowed}:
+            held = {event.by.lower(), *(i.lower() for i in identities)}
+            if allowed_check and request.allowed and not held & {a.lower() for a in request.allowed}:
                 return DecisionResult("not_allowed", request)
             if delivery_key is not None and not _record_delivery(session, delivery_key, request.thread_id):
                 return DecisionResult("duplicate", request)
