@@ -345,7 +345,7 @@ class Store:
     def claim(self, thread_id: str, owner: str, ttl: timedelta) -> bool:
         now = utcnow()
         with self.db.write() as session:
-            result = session.exec(  # type: ignore[call-overload]
+            result = session.execute(
                 update(ThreadRow)
                 .where(
                     col(ThreadRow.id) == thread_id,
@@ -357,20 +357,20 @@ class Store:
                 )
                 .values(lease_owner=owner, lease_until=now + ttl)
             )
-            return bool(result.rowcount)
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def renew(self, thread_id: str, owner: str, ttl: timedelta) -> bool:
         with self.db.write() as session:
-            result = session.exec(  # type: ignore[call-overload]
+            result = session.execute(
                 update(ThreadRow)
                 .where(col(ThreadRow.id) == thread_id, col(ThreadRow.lease_owner) == owner)
                 .values(lease_until=utcnow() + ttl)
             )
-            return bool(result.rowcount)
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def release(self, thread_id: str, owner: str) -> None:
         with self.db.write() as session:
-            session.exec(  # type: ignore[call-overload]
+            session.execute(
                 update(ThreadRow)
                 .where(col(ThreadRow.id) == thread_id, col(ThreadRow.lease_owner) == owner)
                 .values(lease_owner=None, lease_until=None)
@@ -415,16 +415,16 @@ class Store:
     def claim_outbox(self, outbox_id: int, ttl: timedelta) -> bool:
         now = utcnow()
         with self.db.write() as session:
-            result = session.exec(  # type: ignore[call-overload]
+            result = session.execute(
                 update(OutboxRow)
                 .where(
                     col(OutboxRow.id) == outbox_id,
-                    OutboxRow.status == "pending",
+                    col(OutboxRow.status) == "pending",
                     or_(col(OutboxRow.claimed_until).is_(None), col(OutboxRow.claimed_until) < now),
                 )
                 .values(claimed_until=now + ttl, attempts=OutboxRow.attempts + 1)
             )
-            return bool(result.rowcount)
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def outbox_sent(self, outbox_id: int, refs: dict[str, Any]) -> OutboxRow:
         with self.db.write() as session:
