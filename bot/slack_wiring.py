@@ -1,0 +1,45 @@
+"""Slack, wired from the settings: the Web API client, the Bolt app, delivery, and how Slack reaches us.
+
+HTTP mode (SLACK_SIGNING_SECRET): `POST /slack/events` on the bot's server. Socket Mode
+(SLACK_APP_TOKEN): a service that keeps a websocket to Slack. With both set, both run.
+SLACK_API_URL points every Web API call (and Socket Mode's `apps.connections.open`) elsewhere.
+"""
+
+from __future__ import annotations
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import ConfigError
+from bot.runtime import Runtime
+from channels.slack.app import build_app
+from channels.slack.connection import http_mount, socket_mode_service
+from channels.slack.deliver import SlackChannel
+
+
+def web_client(token: str, api_url: str | None) -> AsyncWebClient:
+    base_url = api_url or AsyncWebClient.BASE_URL
+    return AsyncWebClient(token=token, base_url=base_url if base_url.endswith("/") else base_url + "/")
+
+
+def setup_slack(runtime: Runtime) -> None:
+    settings = runtime.settings
+    assert settings.slack_bot_token is not None
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+    if not secret and not app_token:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is set, but Slack has no way to reach the bot: set SLACK_SIGNING_SECRET "
+            "(HTTP mode, Basic Information -> Signing Secret; request URL https://<host>/slack/events) "
+            "or SLACK_APP_TOKEN (Socket Mode, an xapp- token with connections:write)"
+        )
+    client = web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    tool_channels = {name: t.approval_channel for name, t in runtime.agent.tools.items() if t.approval_channel}
+    runtime.add_channel(
+        "slack",
+        SlackChannel(client, approvals_channel=settings.slack_approvals_channel, tool_channels=tool_channels),
+    )
+    app = build_app(runtime.core, client, signing_secret=secret)
+    if secret:
+        runtime.mounts.append(http_mount(app))
+    if app_token:
+        runtime.services.append(socket_mode_service(app, app_token, client))

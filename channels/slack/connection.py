@@ -1,0 +1,64 @@
+"""How Slack reaches the app: HTTP at /slack/events on the bot's server, or Socket Mode.
+
+Both are thin: the HTTP route hands the raw request to Bolt's Starlette adapter; the Socket Mode
+service connects (retrying with backoff until Slack answers), lets the SDK's client reconnect when
+Slack asks, and closes the socket when the server stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.requests import Request
+from starlette.responses import Response
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+
+
+def http_mount(app: AsyncApp, path: str = EVENTS_PATH) -> Callable[[Any], None]:
+    """A function that adds `POST path` (events and interactivity) to a Starlette/FastAPI app."""
+    handler = AsyncSlackRequestHandler(app)
+
+    async def slack_events(request: Request) -> Response:
+        return await handler.handle(request)
+
+    def mount(web_app: Any) -> None:
+        web_app.add_route(path, slack_events, methods=["POST"], include_in_schema=False)
+
+    return mount
+
+
+def socket_mode_service(
+    app: AsyncApp, app_token: str, client: AsyncWebClient, *, max_backoff: float = 60.0
+) -> Callable[[], Awaitable[None]]:
+    """A long-running coroutine factory: connect over Socket Mode and stay connected."""
+
+    async def slack_socket_mode() -> None:
+        handler = AsyncSocketModeHandler(app, app_token, web_client=client)
+        delay = 1.0
+        try:
+            while True:
+                try:
+                    await handler.connect_async()  # type: ignore[no-untyped-call]
+                    break
+                except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    log.error("Socket Mode: cannot connect to Slack (%s); retrying in %.0fs", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, max_backoff)
+            log.info("Socket Mode: connected")
+            await asyncio.Event().wait()  # until cancelled when the server stops
+        finally:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+
+    return slack_socket_mode

@@ -1,0 +1,152 @@
+"""Out: what the core wrote to the outbox, sent through Slack's Web API.
+
+    reply / notice      chat.postMessage in the origin thread
+    approval_request    the approval card, in the origin thread, or in the tool's approval channel
+                        (else SLACK_APPROVALS_CHANNEL) with a link back to the thread and a short
+                        note in the thread; returns {"channel", "ts", "routed"} for later updates
+    question            the question in the origin thread; answered by a reply there
+    decision            chat.update of the card (or question) to show the outcome, who and when,
+                        plus a note in the origin thread when the card lives elsewhere
+
+Failures map onto the dispatcher's contract: rate limits, Slack's 5xx and network errors are
+`RetryableDeliveryError`; anything else Slack refuses (channel_not_found, invalid_auth, ...) is
+`PermanentDeliveryError`. Extra messages (the routed note, an outcome note) are best effort once
+the main one is sent, so a retry never posts a second card.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from channels.base import HumanRequestView, Outbound
+from channels.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from channels.slack import blocks, notes
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_ERRORS = frozenset(
+    {"ratelimited", "rate_limited", "fatal_error", "internal_error", "service_unavailable", "request_timeout"}
+)
+
+
+def delivery_error(exc: Exception) -> DeliveryError:
+    """The dispatcher's view of a failed Web API call."""
+    if isinstance(exc, SlackApiError):
+        status = getattr(exc.response, "status_code", 200)
+        error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
+        what = f"Slack said {error or f'HTTP {status}'}"
+        if status == 429 or status >= 500 or error in RETRYABLE_ERRORS:
+            return RetryableDeliveryError(what)
+        return PermanentDeliveryError(what)
+    return RetryableDeliveryError(f"cannot reach Slack: {exc!r}")
+
+
+class SlackChannel:
+    name = "slack"
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        approvals_channel: str | None = None,
+        tool_channels: Mapping[str, str] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.approvals_channel = approvals_channel or None
+        self.tool_channels = dict(tool_channels or {})
+        self.now = now
+
+    async def deliver(self, message: Outbound) -> dict[str, Any]:
+        try:
+            return await self._deliver(message)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise delivery_error(exc) from exc
+
+    async def _deliver(self, message: Outbound) -> dict[str, Any]:
+        channel, thread_ts = _place(message)
+        request = message.request
+        match message.kind:
+            case "reply" | "notice":
+                return await self._post(channel, thread_ts, blocks.reply_message(message.text))
+            case "question":
+                return await self._post(channel, thread_ts, blocks.question_message(_need(request)))
+            case "approval_request":
+                return await self._approval_request(_need(request), channel, thread_ts)
+            case "decision":
+                return await self._decision(_need(request), channel, thread_ts)
+        raise PermanentDeliveryError(f"the Slack channel cannot send {message.kind!r} messages")
+
+    def route_for(self, request: HumanRequestView) -> str | None:
+        """Where a request's card goes when not in the thread: the tool's channel, else the default."""
+        return self.tool_channels.get(request.tool or "") or self.approvals_channel
+
+    async def _approval_request(self, request: HumanRequestView, channel: str, thread_ts: str) -> dict[str, Any]:
+        if request.status != "pending":  # decided before its card went out (e.g. through the API)
+            return await self._post(channel, thread_ts, self._decided(request))
+        target = self.route_for(request)
+        if target is None:
+            refs = await self._post(channel, thread_ts, blocks.approval_card(request))
+            return {**refs, "routed": False}
+        thread_link = await self._permalink(channel, thread_ts)
+        refs = await self._post(target, None, blocks.approval_card(request, thread_link))
+        card_link = await self._permalink(refs["channel"], refs["ts"])
+        await self._best_effort(channel, thread_ts, notes.routed_note(request, card_link, refs["channel"]))
+        return {**refs, "routed": True}
+
+    async def _decision(self, request: HumanRequestView, channel: str, thread_ts: str) -> dict[str, Any]:
+        card = request.delivery.get("approval_request") or request.delivery.get("question") or {}
+        if not card.get("channel") or not card.get("ts"):
+            # The card never went out: say the outcome in the thread instead.
+            return await self._post(channel, thread_ts, notes.outcome_note(request, request.decided_by or "", ""))
+        updated = await self.client.chat_update(channel=card["channel"], ts=card["ts"], **self._decided(request))
+        if card.get("routed"):
+            note = notes.outcome_note(request, request.decided_by or "", request.comment)
+            await self._best_effort(channel, thread_ts, note)
+        return {"channel": str(updated.get("channel") or card["channel"]), "ts": str(card["ts"])}
+
+    def _decided(self, request: HumanRequestView) -> dict[str, Any]:
+        return blocks.decided_card(request, request.status, request.decided_by or "", self.now(), request.comment)
+
+    async def _post(self, channel: str, thread_ts: str | None, content: Mapping[str, Any]) -> dict[str, Any]:
+        response = await self.client.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, unfurl_links=False, unfurl_media=False, **content
+        )
+        return {"channel": str(response["channel"]), "ts": str(response["ts"])}
+
+    async def _permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            response = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
+            url = str(response["permalink"])
+            blocks.link(url, "check")  # only an http(s) URL is ever rendered as a link
+            return url
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError, KeyError, ValueError) as exc:
+            log.warning("no permalink for %s/%s: %s", channel, ts, exc)
+            return None
+
+    async def _best_effort(self, channel: str, thread_ts: str | None, content: Mapping[str, Any]) -> None:
+        try:
+            await self._post(channel, thread_ts, content)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("could not post a note in %s (thread %s): %s", channel, thread_ts, exc)
+
+
+def _place(message: Outbound) -> tuple[str, str]:
+    data = message.origin.data
+    channel, thread_ts = data.get("channel"), data.get("thread_ts")
+    if not channel or not thread_ts:
+        raise PermanentDeliveryError(f"thread {message.thread_id} has no Slack channel and thread to answer in")
+    return str(channel), str(thread_ts)
+
+
+def _need(request: HumanRequestView | None) -> HumanRequestView:
+    if request is None:
+        raise PermanentDeliveryError("this message needs its request, and it has none")
+    return request

@@ -1,0 +1,130 @@
+"""In: Slack messages the bot should hear, turned into the core's `receive_message` or `answer`.
+
+Heard: an `app_mention` anywhere (outside a thread it starts one), a direct message, and a reply
+in a thread the bot is part of. Not heard: the bot's own messages, other bots, edits, deletions
+and other message subtypes.
+
+A conversation is keyed `team:channel:thread_ts` (the thread's root ts). Each message is recorded
+once under `slack:team:channel:ts`: a Slack retry of the same event (`X-Slack-Retry-Num`) and the
+`app_mention` + `message.channels` pair Slack sends for one message that mentions the bot in a
+thread carry the same message, so neither ever becomes a second event. The record is written
+before the listener returns, and so before Slack gets its 200: a delivery that failed to record
+gets a 5xx and Slack sends it again.
+
+A reply in a thread with a pending question, from someone allowed to answer it, is the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from channels.base import Core, Origin
+from channels.slack.identity import GroupMembership, may_decide
+
+# Message subtypes a human's message can have; everything else (edits, joins, bot posts) is ignored.
+HUMAN_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    team: str
+    channel: str
+    ts: str
+    thread_ts: str | None
+    user: str
+    text: str
+    channel_type: str
+
+    @property
+    def conversation(self) -> str:
+        return f"{self.team}:{self.channel}:{self.thread_ts or self.ts}"
+
+    @property
+    def delivery_key(self) -> str:
+        return f"slack:{self.team}:{self.channel}:{self.ts}"
+
+    def origin(self) -> Origin:
+        data = {"channel": self.channel, "thread_ts": self.thread_ts or self.ts, "team": self.team}
+        return Origin("slack", self.conversation, data)
+
+
+def from_human(body: Mapping[str, Any], event: Mapping[str, Any], bot_user_id: str | None) -> SlackMessage | None:
+    """The message a human wrote, with mentions of the bot removed; None for anything else."""
+    user = event.get("user")
+    if (
+        event.get("bot_id")
+        or event.get("subtype") not in HUMAN_SUBTYPES
+        or event.get("hidden")
+        or not isinstance(user, str)
+        or not user
+        or user == bot_user_id
+    ):
+        return None
+    text = str(event.get("text") or "")
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
+    text = text.strip()
+    channel, ts = event.get("channel"), event.get("ts")
+    if not text or not channel or not ts:
+        return None
+    thread_ts = event.get("thread_ts")
+    return SlackMessage(
+        team=str(body.get("team_id") or event.get("team") or ""),
+        channel=str(channel),
+        ts=str(ts),
+        thread_ts=str(thread_ts) if thread_ts else None,
+        user=user,
+        text=text,
+        channel_type=str(event.get("channel_type") or ("im" if str(channel).startswith("D") else "channel")),
+    )
+
+
+class Inbound:
+    def __init__(self, core: Core, groups: GroupMembership) -> None:
+        self.core = core
+        self.groups = groups
+
+    async def mention(self, body: Mapping[str, Any], event: Mapping[str, Any], bot_user_id: str | None) -> None:
+        message = from_human(body, event, bot_user_id)
+        if message is not None:
+            await self.record(message)
+
+    async def message(self, body: Mapping[str, Any], event: Mapping[str, Any], bot_user_id: str | None) -> None:
+        message = from_human(body, event, bot_user_id)
+        if message is None:
+            return
+        if message.channel_type == "im":
+            await self.record(message)
+        elif message.thread_ts and await self.core.thread_for("slack", message.conversation) is not None:
+            await self.record(message)
+        # Anything else in a channel is for the humans there; a mention arrives as app_mention.
+
+    async def record(self, message: SlackMessage) -> None:
+        thread_id = await self.core.thread_for("slack", message.conversation)
+        if thread_id is not None and await self._answered(thread_id, message):
+            return
+        await self.core.receive_message(
+            delivery_key=message.delivery_key, origin=message.origin(), text=message.text, by=message.user
+        )
+
+    async def _answered(self, thread_id: str, message: SlackMessage) -> bool:
+        for request in await self.core.pending_requests(thread_id):
+            if request.kind != "question":
+                continue
+            identities = await self.groups.identities(message.user, request.allowed)
+            if not may_decide(message.user, identities, request.allowed):
+                continue
+            decision = await self.core.answer(
+                request.id,
+                answer=message.text,
+                by=message.user,
+                delivery_key=message.delivery_key,
+                identities=identities,
+            )
+            if decision.status == "accepted":
+                return True
+        # Not an answer (or a replay of one): an ordinary message, recorded once by its key.
+        return False

@@ -1,0 +1,140 @@
+"""Clicks on a card and the deny modal, turned into the core's `decide`.
+
+Approve: decided before the listener returns (one transaction), so the click is durable when
+Slack hears back; a refusal is told to the clicker as an ephemeral message afterwards.
+Deny: acknowledged at once, then the modal opens (`views.open`: its trigger id lives 3 s); the
+submitted reason is the decision's comment. Each interaction is recorded under its own key
+(`slack:action:<trigger_id>`, `slack:view:<view id>`), so a replayed payload never decides twice.
+Whoever clicks is checked against the request's allowed list by the core, with the user groups
+they hold (`identity`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from channels.base import Core, Decision, HumanRequestView
+from channels.slack import blocks, notes
+from channels.slack._background import Background
+from channels.slack.identity import GROUP_ID, GroupMembership, may_decide
+
+
+@dataclass(frozen=True)
+class Click:
+    request_id: str
+    user: str
+    trigger_id: str
+    channel: str | None
+    thread_ts: str | None
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> Click:
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        return cls(
+            request_id=str(body["actions"][0].get("value") or ""),
+            user=str(body["user"]["id"]),
+            trigger_id=str(body.get("trigger_id") or ""),
+            channel=container.get("channel_id") or (body.get("channel") or {}).get("id"),
+            thread_ts=container.get("thread_ts") or message.get("thread_ts"),
+        )
+
+
+def refusal(decision: Decision, request_id: str) -> str:
+    """What the clicker is told when their click decided nothing."""
+    request = decision.request
+    if decision.status == "unknown" or request is None:
+        return notes.unknown_request(request_id)
+    if decision.status == "not_allowed":
+        return notes.not_allowed(request)
+    if decision.status == "invalid":
+        return notes.not_an_approval()
+    return notes.already_decided(request)
+
+
+class Interactions:
+    def __init__(self, core: Core, client: AsyncWebClient, groups: GroupMembership, background: Background) -> None:
+        self.core = core
+        self.client = client
+        self.groups = groups
+        self.background = background
+
+    async def approve(self, body: Mapping[str, Any]) -> None:
+        click = Click.of(body)
+        key = f"slack:action:{click.trigger_id}"
+        decision = await self.core.decide(click.request_id, approve=True, by=click.user, delivery_key=key)
+        if decision.status == "not_allowed" and decision.request and _names_groups(decision.request):
+            identities = await self.groups.identities(click.user, decision.request.allowed)
+            if identities:
+                decision = await self.core.decide(
+                    click.request_id, approve=True, by=click.user, delivery_key=key, identities=identities
+                )
+        if decision.status != "accepted":
+            self.background.spawn(self._tell(click, refusal(decision, click.request_id)), "ephemeral")
+
+    def deny(self, body: Mapping[str, Any]) -> None:
+        self.background.spawn(self._open_deny_modal(Click.of(body)), "deny modal")
+
+    async def deny_submitted(self, body: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Record the denial; returns the `response_action` for the modal, None to close it."""
+        request_id = str(view.get("private_metadata") or "")
+        user = str(body["user"]["id"])
+        reason = blocks.deny_reason_from(view)
+        if not reason:
+            return _modal_error("Please say why, so the agent can adapt.")
+        request = await self.core.get_request(request_id)
+        identities = await self.groups.identities(user, request.allowed) if request else []
+        decision = await self.core.decide(
+            request_id,
+            approve=False,
+            by=user,
+            comment=reason,
+            delivery_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
+            identities=identities,
+        )
+        if decision.status == "accepted" or _denied_by(decision.request, user):
+            return None
+        return _modal_error(decision.message or "This request cannot be denied now.")
+
+    async def _open_deny_modal(self, click: Click) -> None:
+        request = await self.core.get_request(click.request_id)
+        problem = await self._why_not(click, request)
+        if problem is not None:
+            await self._tell(click, problem)
+            return
+        await self.client.views_open(trigger_id=click.trigger_id, view=blocks.deny_modal(click.request_id))
+
+    async def _why_not(self, click: Click, request: HumanRequestView | None) -> str | None:
+        if request is None:
+            return notes.unknown_request(click.request_id)
+        if request.kind != "approval":
+            return notes.not_an_approval()
+        if request.status != "pending":
+            return notes.already_decided(request)
+        identities = await self.groups.identities(click.user, request.allowed)
+        if not may_decide(click.user, identities, request.allowed):
+            return notes.not_allowed(request)
+        return None
+
+    async def _tell(self, click: Click, text: str) -> None:
+        if click.channel:
+            await self.client.chat_postEphemeral(
+                channel=click.channel, user=click.user, text=text, thread_ts=click.thread_ts
+            )
+
+
+def _names_groups(request: HumanRequestView) -> bool:
+    return any(GROUP_ID.fullmatch(a) for a in request.allowed)
+
+
+def _denied_by(request: HumanRequestView | None, user: str) -> bool:
+    """A replayed submission of a denial that already went through."""
+    return request is not None and request.status == "denied" and request.decided_by == user
+
+
+def _modal_error(message: str) -> dict[str, Any]:
+    return {"response_action": "errors", "errors": {blocks.DENY_REASON_BLOCK_ID: blocks.plain(message, 150)}}
