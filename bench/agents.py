@@ -1,0 +1,31 @@
+"""The agents the benchmarks run in `signoff serve` (SIGNOFF_AGENT=bench.agents:agent).
+
+`act` is gated behind a human's approval and stamps the moment it starts (CLOCK_MONOTONIC, which
+is system-wide on Linux, so the benchmark process can compare it with its own clock). `lookup` is
+an ungated no-op, for counting agent steps.
+"""
+
+from __future__ import annotations
+
+import time
+
+from agent import Agent
+
+agent = Agent("bench", description="A benchmark agent.", approvers=[])
+
+
+@agent.tool(needs_approval=True)
+def act(n: int) -> str:
+    """Do something risky. Needs a human's approval."""
+    return f"started_at={time.monotonic():.9f}"
+
+
+@agent.tool
+def lookup(key: str) -> str:
+    """Look a key up."""
+    return f"{key}=ok"
+
+
+def started_at(result: str) -> float:
+    """The tool's start stamp from its result."""
+    return float(result.split("started_at=", 1)[1])
