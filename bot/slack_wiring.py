@@ -14,6 +14,7 @@ from bot.runtime import Runtime
 from channels.slack.app import build_app
 from channels.slack.connection import http_mount, socket_mode_service
 from channels.slack.deliver import SlackChannel
+from storage.errors import DatabaseUnavailable
 
 
 def web_client(token: str, api_url: str | None) -> AsyncWebClient:
@@ -38,7 +39,7 @@ def setup_slack(runtime: Runtime) -> None:
         "slack",
         SlackChannel(client, approvals_channel=settings.slack_approvals_channel, tool_channels=tool_channels),
     )
-    app = build_app(runtime.core, client, signing_secret=secret)
+    app = build_app(runtime.core, client, signing_secret=secret, temporary=(DatabaseUnavailable,))
     if secret:
         runtime.mounts.append(http_mount(app))
     if app_token:

@@ -43,8 +43,13 @@ def build_app(
     signing_secret: str | None,
     groups: GroupMembership | None = None,
     background: Background | None = None,
+    temporary: tuple[type[BaseException], ...] = (),
 ) -> AsyncApp:
-    """The app; `signing_secret` may be None only when it is reached over Socket Mode alone."""
+    """The app; `signing_secret` may be None only when it is reached over Socket Mode alone.
+
+    `temporary`: errors that mean "try again later" (the database is down): logged in one line.
+    Any error answers 500 (over Socket Mode: no ack), so Slack delivers the request again.
+    """
     groups = groups or GroupMembership(client)
     background = background or Background()
     app = AsyncApp(
@@ -56,6 +61,14 @@ def build_app(
     )
     inbound = Inbound(core, groups)
     interactions = Interactions(core, client, groups, background)
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        what = body.get("event", {}).get("type") or body.get("type") or "request"
+        if isinstance(error, temporary):
+            log.warning("Slack %s not recorded, Slack will retry it: %s", what, error)
+        else:
+            log.error("Slack %s failed; Slack will retry it", what, exc_info=error)
 
     @app.event("app_mention")
     async def on_mention(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:

@@ -22,18 +22,17 @@ EVENT_SCOPES: Mapping[str, str] = MappingProxyType(
 )
 
 # Web API method the Slack channel calls -> the bot scopes it needs (empty: any bot token may call it).
+# Socket Mode's `apps.connections.open` is called with the app-level token (connections:write), not
+# the bot token, so it is not a bot scope.
 METHOD_SCOPES: Mapping[str, frozenset[str]] = MappingProxyType(
     {
-        "auth.test": frozenset(),
-        "chat.postMessage": frozenset({"chat:write"}),
-        "chat.update": frozenset({"chat:write"}),
+        "auth.test": frozenset(),  # Bolt: the bot's own user id, to ignore its own messages
+        "chat.postMessage": frozenset({"chat:write"}),  # replies, cards, questions, notes (a user id: their DM)
+        "chat.update": frozenset({"chat:write"}),  # the card once decided
         "chat.postEphemeral": frozenset({"chat:write"}),  # "already decided by ..." / "you may not decide this"
-        "chat.getPermalink": frozenset(),
+        "chat.getPermalink": frozenset(),  # links between a routed card and its thread
         "views.open": frozenset(),  # the deny-reason modal
-        "users.info": frozenset({"users:read"}),  # names for the thread record
         "usergroups.users.list": frozenset({"usergroups:read"}),  # approvers given as a user group (S...)
-        "conversations.open": frozenset({"im:write"}),  # send a request to an approver's DM
-        "conversations.info": frozenset({"im:read"}),  # tell a DM from a channel (the bot reads only DMs' info)
     }
 )
 

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from channels.slack.blocks import DENY_CALLBACK_ID, DENY_REASON_ACTION_ID, DENY_REASON_BLOCK_ID
+from channels.slack.manifest_requirements import METHOD_SCOPES
 from tests.support.fake_model import FakeModelServer
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import SignoffProcess, wait_until
@@ -173,6 +174,9 @@ def slack_signoff(
     finally:
         bot.close()
         process.stop()
+    # Every call the bot made is one the manifest grants (the app token's connections.open aside).
+    called = {c.method for c in fake.calls} - {"apps.connections.open", "response_url"}
+    assert called <= set(METHOD_SCOPES), f"not in manifest_requirements: {called - set(METHOD_SCOPES)}"
 
 
 def posted(fake: FakeSlack, where: Any = None) -> list[tuple[tuple[str, str], dict[str, Any]]]:

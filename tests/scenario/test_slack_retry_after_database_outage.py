@@ -1,0 +1,67 @@
+"""A delivery that could not be recorded is answered 5xx, so Slack retries it; the retry is heard,
+once. The outage is real: the bot's PostgreSQL database stops accepting connections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.support.databases import PG_ADMIN_URL, postgres_database
+from tests.support.fake_model import FakeModelServer, text
+from tests.support.fake_slack import FakeSlack
+from tests.support.signoff_process import wait_until
+from tests.support.slack_requests import app_mention
+from tests.support.slack_signoff import BOB, SlackSignoff, posted, slack_signoff
+
+
+@pytest.fixture
+def database_url(postgres_url: str) -> Iterator[str]:  # postgres_url: skips (or fails in CI) without PostgreSQL
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as server:
+        yield server
+
+
+@pytest.fixture
+def bot(fake: FakeSlack, model: FakeModelServer, tmp_path: Path, database_url: str) -> Iterator[SlackSignoff]:
+    with slack_signoff(fake, model, tmp_path, SIGNOFF_DATABASE_URL=database_url) as running:
+        yield running
+    assert fake.errors == []
+
+
+def set_reachable(database_url: str, reachable: bool) -> None:
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if reachable else "false"}')
+        if not reachable:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+
+def test_a_delivery_refused_while_the_database_is_down_is_heard_on_retry(
+    bot: SlackSignoff, fake: FakeSlack, model: FakeModelServer, database_url: str
+) -> None:
+    model.script(text("All three services are running."))
+    mention = app_mention("<@UBOT> are the services up?", user=BOB, channel="C8")
+    set_reachable(database_url, False)
+    try:
+        first = bot.event(mention, "Ev0OUTAGE")
+        assert first.status_code >= 500  # Slack retries anything but a 2xx
+    finally:
+        set_reachable(database_url, True)
+
+    retry = wait_until(
+        lambda: (r := bot.event(mention, "Ev0OUTAGE", retry_num=1)).status_code == 200 and r,
+        message="the retry accepted once the database is back",
+    )
+    assert retry.status_code == 200
+    thread = bot.wait_status(bot.only_thread()["id"], "done")
+    assert [e["type"] for e in thread["events"]] == ["human_message", "agent_reply"]
+    assert len(bot.threads()) == 1
+    wait_until(lambda: [m for _, m in posted(fake) if m["text"] == "All three services are running."], message="reply")
