@@ -254,6 +254,7 @@ class ImapWatcher:
         else:
             last_uid = state[1]
         while True:
+            self._check_stop()
             self._set_status("syncing")
             last_uid = self._sync(client, uidvalidity, last_uid)
             self._healthy = True
@@ -312,8 +313,14 @@ class ImapWatcher:
             while time.monotonic() < deadline:
                 if self._stopping.is_set():
                     return
-                responses = client.idle_check(timeout=min(_SLICE, max(0.0, deadline - time.monotonic())))
+                wait = min(_SLICE, max(0.0, deadline - time.monotonic()))
+                started = time.monotonic()
+                responses = client.idle_check(timeout=wait)
                 if any(_is_new_mail(response) for response in responses):
+                    return
+                if not responses and time.monotonic() - started < wait / 2:
+                    # idle_check swallows EOF: the socket was readable, yet nothing came. Leave
+                    # IDLE; a dead connection then fails loudly in idle_done() and we reconnect.
                     return
         finally:
             client.idle_done()

@@ -1,9 +1,11 @@
 """Send one message over SMTP with aiosmtplib, and say whether a failure is worth retrying.
 
-    4xx replies, timeouts, refused or dropped connections, TLS handshake failures
+    4xx replies, timeouts, refused or dropped connections, TLS failures (an untrusted
+    certificate, no STARTTLS where we require it: never sent in plaintext; the operator fixes
+    the setting or the network and the retry goes out)
         -> channels.errors.RetryableDeliveryError
-    5xx replies (recipient unknown, message rejected, authentication failed),
-    a server that cannot do the TLS we require
+    5xx replies (recipient unknown, message rejected, authentication failed), a message the
+    server cannot carry (SMTPUTF8)
         -> channels.errors.PermanentDeliveryError
 
 When some recipients are refused and others accepted, the message was sent: retrying would

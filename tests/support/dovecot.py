@@ -59,6 +59,7 @@ class DovecotServer:
     lmtp_port: int
     imaps_port: int = 0
     tls: bool = False
+    idle: bool = True
     ca_pem: bytes | None = None  # the trustme CA, when tls=True
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -67,7 +68,8 @@ class DovecotServer:
     # -- lifecycle ----------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, users: dict[str, str], *, tls: bool = False) -> DovecotServer:
+    def start(cls, users: dict[str, str], *, tls: bool = False, idle: bool = True) -> DovecotServer:
+        """Start a server; `idle=False` hides the IDLE capability (clients must poll)."""
         ok, reason = dovecot_available()
         if not ok:
             raise RuntimeError(reason)
@@ -79,6 +81,7 @@ class DovecotServer:
             lmtp_port=free_port(),
             imaps_port=free_port() if tls else 0,
             tls=tls,
+            idle=idle,
         )
         server._write_config()
         server._spawn()
@@ -177,6 +180,7 @@ class DovecotServer:
             imaps = (
                 f"    inet_listener imaps {{\n        address = 127.0.0.1\n        port = {self.imaps_port}\n    }}\n"
             )
+        capability = "" if self.idle else "    imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE UIDPLUS\n"
         (root / "dovecot.conf").write_text(
             f"""base_dir = {root}/run
 state_dir = {root}/state
@@ -220,7 +224,7 @@ protocol lmtp {{
 }}
 protocol imap {{
     imap_idle_notify_interval = 2 mins
-}}
+{capability}}}
 """
         )
         if os.geteuid() == 0:
