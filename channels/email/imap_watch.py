@@ -38,7 +38,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -210,7 +210,7 @@ class ImapWatcher:
         self._set_status("stopped")
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.backoff_max, self.backoff_initial * (2**attempt))
+        ceiling = min(self.backoff_max, self.backoff_initial * 2.0**attempt)
         return ceiling / 2 + self._rng() * ceiling / 2  # "equal jitter": never below half
 
     def _connect(self) -> IMAPClient:
@@ -335,11 +335,11 @@ class ImapWatcher:
         if self._stopping.is_set():
             raise _Stopped
 
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on the watcher's event loop and wait for its result."""
+    def _call(self, awaitable: Awaitable[T]) -> T:
+        """Run an awaitable on the watcher's event loop and wait for its result."""
         loop = self._loop
         assert loop is not None
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        future = asyncio.run_coroutine_threadsafe(_awaited(awaitable), loop)
         while True:
             try:
                 return future.result(timeout=_SLICE)
@@ -355,6 +355,10 @@ class ImapWatcher:
                 client.shutdown()
             except Exception:  # noqa: BLE001
                 pass
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable
 
 
 def _is_new_mail(response: Any) -> bool:

@@ -4,7 +4,9 @@ of a reply, attachment names, and whether the message was sent by a machine.
 Parsing uses the stdlib `email` package with `policy.default`. It never raises on malformed
 input: a header that cannot be parsed is read raw, a body that cannot be decoded is decoded with
 replacement characters. Only a message over `max_bytes` is refused (`EmailTooLarge`), before
-parsing. Attachments are listed by name and size and never read into the text.
+parsing. Attachments are listed by name and size and never read into the text. Bodies are cut at
+a million characters. Parsing is CPU work (large HTML takes a while): async callers should run it
+in a worker thread.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from channels.email.errors import EmailTooLarge
 DEFAULT_MAX_BYTES = 10_000_000
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 _MAX_PARTS = 200
+_MAX_BODY_CHARS = 1_000_000  # a body beyond this is cut before conversion: no human writes more
 _SPACES = str.maketrans({"\xa0": " ", "\u202f": " ", "\u2007": " "})
 
 
@@ -196,7 +199,7 @@ def _leaf_parts(msg: Message) -> list[Message]:
         if part.get_content_maintype() == "multipart":
             payload = part.get_payload()
             if isinstance(payload, list):
-                stack.extend(reversed(payload))
+                stack.extend(reversed([sub for sub in payload if isinstance(sub, Message)]))
             continue
         parts.append(part)
     return parts
@@ -226,9 +229,9 @@ def _body_part(msg: Message) -> Message | None:
             part = html or part
         if part is not None:
             return part
-    for part in _leaf_parts(msg):
-        if part.get_content_maintype() == "text" and not _is_attachment(part):
-            return part
+    for leaf in _leaf_parts(msg):
+        if leaf.get_content_maintype() == "text" and not _is_attachment(leaf):
+            return leaf
     return None
 
 
@@ -255,7 +258,7 @@ def _body_text(msg: Message) -> tuple[Message | None, str]:
     part = _body_part(msg)
     if part is None:
         return None, ""
-    text = _part_text(part)
+    text = _part_text(part)[:_MAX_BODY_CHARS]
     if part.get_content_subtype() == "html":
         try:
             text = html_to_text(text)

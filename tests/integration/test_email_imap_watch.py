@@ -331,3 +331,14 @@ async def test_a_wrong_password_is_retried_with_backoff_not_in_a_tight_loop(dove
         await asyncio.sleep(1.0)
         assert watcher.sessions == 0
         assert watcher.status in ("backoff", "connecting")
+
+
+async def test_idle_is_renewed_on_schedule_without_reconnecting(dovecot):
+    inbox, state = DedupingInbox(), MemoryState()
+    async with watching(dovecot, inbox, state, idle_timeout=0.5) as watcher:
+        async with asyncio.timeout(10):
+            await watcher.wait_for_status("idle")
+        await asyncio.sleep(1.6)  # IDLE re-issued about three times
+        await deliver(dovecot, 1)
+        await eventually(lambda: len(inbox.recorded) == 1, timeout=5, what="m1 after IDLE renewals")
+        assert watcher.sessions == 1
