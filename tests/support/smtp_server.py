@@ -58,18 +58,25 @@ class _Handler:
             await asyncio.sleep(hang)
         if fail is not None:
             return f"{fail[0]} {fail[1]}"
-        raw = bytes(envelope.original_content or envelope.content or b"")
+        content = envelope.original_content or envelope.content or b""
+        raw = content.encode() if isinstance(content, str) else bytes(content)
         login = session.auth_data.login if isinstance(session.auth_data, LoginPassword) else None
         self.server.messages.append(
             Received(
                 mail_from=str(envelope.mail_from),
                 rcpt_tos=[str(rcpt) for rcpt in envelope.rcpt_tos],
                 raw=raw,
-                message=BytesParser(policy=policy.default).parsebytes(raw),  # type: ignore[arg-type]
+                message=_parse(raw),
                 authenticated_as=login.decode() if isinstance(login, bytes) else login,
             )
         )
         return "250 2.0.0 OK: queued"
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    return message
 
 
 class SmtpServer:
