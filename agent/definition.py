@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -69,6 +70,7 @@ class Agent:
         self.context_token_budget = context_token_budget
         self.deps = deps
         self.tools: dict[str, Tool] = {}
+        self._schemas: tuple[tuple[Tool, ...], list[dict[str, Any]]] | None = None
 
     @overload
     def tool(self, func: F) -> F: ...
@@ -114,7 +116,14 @@ class Agent:
         return tool.approvers or self.approvers
 
     def tool_schemas(self) -> list[dict[str, Any]]:
-        return [tool.schema() for tool in self.tools.values()] + [ASK_HUMAN_SCHEMA]
+        """The schemas the model sees; derived once per set of tools (pydantic's JSON schema generation
+        costs more than the rest of a step), copied so a caller cannot change them for the next."""
+        tools = tuple(self.tools.values())
+        cached = self._schemas
+        stale = cached is None or len(cached[0]) != len(tools)
+        if cached is None or stale or any(a is not b for a, b in zip(cached[0], tools, strict=True)):
+            cached = self._schemas = (tools, [tool.schema() for tool in tools] + [ASK_HUMAN_SCHEMA])
+        return copy.deepcopy(cached[1])
 
     def system_prompt(self) -> str:
         tool_lines = "\n".join(

@@ -1,7 +1,9 @@
 """Model calls through litellm, with our own retries.
 
 litellm is imported on the first call, not at start-up: it takes seconds and hundreds of MB to
-import, and a bot that is only waiting for humans should not pay for it.
+import, and a bot that is only waiting for humans should not pay for it. The import runs in a
+worker thread, never on the event loop, so the server keeps answering (Slack's acks among them)
+while it loads.
 """
 
 from __future__ import annotations
@@ -37,6 +39,27 @@ class ModelConfig:
     backoff_max: float = 20.0
 
 
+_litellm: Any = None
+
+
+def _import_litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    # litellm logs every call at INFO, twice (its own handler and the root's): a cost per call
+    # and noise in the bot's log. Its warnings and errors still show.
+    logging.getLogger("LiteLLM").setLevel(logging.WARNING)
+    return litellm
+
+
+async def load_litellm() -> Any:
+    """litellm, imported once, off the event loop."""
+    global _litellm
+    if _litellm is None:
+        _litellm = await asyncio.to_thread(_import_litellm)
+    return _litellm
+
+
 class LiteLLMClient:
     """One model, reached through litellm's async API with tool calling."""
 
@@ -46,9 +69,7 @@ class LiteLLMClient:
         self.calls = 0
 
     async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelOutput:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
-
+        litellm = await load_litellm()
         attempt = 0
         while True:
             attempt += 1

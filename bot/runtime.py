@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +50,6 @@ async def _logged(service: Callable[[], Awaitable[None]]) -> None:
 def model_client(settings: Settings) -> ModelClient:
     if not settings.model:
         return UnconfiguredModel()
-    _import_litellm_now()
     return LiteLLMClient(
         ModelConfig(
             model=settings.model,
@@ -61,13 +59,6 @@ def model_client(settings: Settings) -> ModelClient:
             max_attempts=settings.model_max_attempts,
         )
     )
-
-
-def _import_litellm_now() -> None:
-    """Import litellm before serving. Its first import takes seconds; done lazily by the first model
-    call, inside the event loop, it stalled every request meanwhile (Slack's acks among them)."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm  # noqa: F401
 
 
 @dataclass
