@@ -153,6 +153,18 @@ def signoff_process(env: dict[str, str], directory: Path) -> Any:
     return process
 
 
+def model_calls(url: str) -> float:
+    """Model calls a running `signoff serve` finished, from its /metrics."""
+    import httpx
+
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("signoff_steps_total{") and 'kind="CallModel"' in line
+    )
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size of a process, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

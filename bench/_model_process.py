@@ -34,12 +34,10 @@ def responder(behaviour: str) -> Any:
     from tests.support.fake_model import text, tool_call
 
     if behaviour == "approve-once":
-        return lambda body: (text("Done.") if tool_results(body) else tool_call("act", {"n": 1, "reason": "bench"}))
+        return lambda body: text("Done.") if tool_results(body) else tool_call("act", {"n": 1, "reason": "bench"})
     if behaviour.startswith("lookups-"):
         limit = int(behaviour.split("-", 1)[1])
-        return lambda body: (
-            text("Done.") if tool_results(body) >= limit else tool_call("lookup", {"key": "k"})
-        )
+        return lambda body: text("Done.") if tool_results(body) >= limit else tool_call("lookup", {"key": "k"})
     if behaviour == "text":
         return lambda body: text("Done.")
     raise SystemExit(f"unknown behaviour {behaviour!r}")

@@ -30,7 +30,7 @@ REPLIES = [
 
 
 def _id(rng: random.Random) -> str:
-    return "%032x" % rng.getrandbits(128)
+    return f"{rng.getrandbits(128):032x}"
 
 
 def _status(rng: random.Random, name: str) -> str:
@@ -92,8 +92,9 @@ def as_chat_messages(events: list[Event], system: str) -> list[dict[str, Any]]:
         match event:
             case HumanMessage(text=text):
                 messages.append({"role": "user", "content": text})
-            case ToolCall(call_id=call_id, tool=tool, arguments=arguments) | ApprovalRequested(
-                call_id=call_id, tool=tool, arguments=arguments
+            case (
+                ToolCall(call_id=call_id, tool=tool, arguments=arguments)
+                | ApprovalRequested(call_id=call_id, tool=tool, arguments=arguments)
             ):
                 if isinstance(event, ApprovalRequested):
                     arguments = {**arguments, "reason": event.reason}

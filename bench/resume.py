@@ -23,47 +23,60 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import bindparam, text
 
-from bench._common import Row, alternate, median, signoff_process, serve_env, table, wait_for, workdir
+from bench._common import Row, alternate, median, serve_env, signoff_process, table, wait_for, workdir
 from bench._model_process import model_process
 from bench.agents import started_at
+from tests.support.signoff_process import API_TOKEN
 
 NAME = "2 resume"
 
 
 class OursResume:
-    def __init__(self, directory: Path, model_url: str) -> None:
-        self.db_path = directory / "signoff.db"
-        self.process = signoff_process(
-            serve_env(f"sqlite:///{self.db_path}", model_url, "bench.agents:agent"), directory
-        ).start()
+    """A running `signoff serve` on `url`, and the benchmark reading its database directly."""
+
+    def __init__(self, directory: Path, model_url: str, url: str | None = None) -> None:
+        from storage.db import Database
+
+        url = url or f"sqlite:///{directory / 'signoff.db'}"
+        self.process = signoff_process(serve_env(url, model_url, "bench.agents:agent"), directory).start()
         self.api = self.process.client()
-        self.db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, check_same_thread=False)
+        self.db = Database(url)
 
     def close(self) -> None:
         self.api.close()
-        self.db.close()
         self.process.stop()
+        self.db.dispose()
 
-    def _pending(self, limit: int) -> list[tuple[str, str]]:
-        return self.db.execute(
-            "SELECT id, thread_id FROM requests WHERE status = 'pending' ORDER BY created_at LIMIT ?", (limit,)
-        ).fetchall()
+    def _query(self, sql: str, **params: Any) -> list[Any]:
+        with self.db.engine.connect() as conn:
+            return list(conn.execute(text(sql), params))
+
+    def _pending(self, thread_ids: list[str]) -> list[tuple[str, str]]:
+        query = text("SELECT id, thread_id FROM requests WHERE status = 'pending' AND thread_id IN :ids")
+        with self.db.engine.connect() as conn:
+            rows = list(conn.execute(query.bindparams(bindparam("ids", expanding=True)), {"ids": thread_ids}))
+        order = {t: i for i, t in enumerate(thread_ids)}
+        return sorted(((r[0], r[1]) for r in rows), key=lambda r: order[r[1]])
 
     def _status(self, thread_id: str) -> str:
-        return self.db.execute("SELECT status FROM threads WHERE id = ?", (thread_id,)).fetchone()[0]
+        return str(self._query("SELECT status FROM threads WHERE id = :id", id=thread_id)[0][0])
 
     def prepare(self, n: int) -> list[tuple[str, str]]:
+        """n new threads, each waiting for an approval: (request id, thread id)."""
+        ids = []
         for _ in range(n):
-            self.api.post("/api/threads", json={"message": "please act", "by": "bob"}).raise_for_status()
-        return wait_for(lambda: (p := self._pending(n)) and len(p) == n and p, 60, f"{n} pending approvals")
+            response = self.api.post("/api/threads", json={"message": "please act", "by": "bob"})
+            response.raise_for_status()
+            ids.append(response.json()["id"])
+        return wait_for(lambda: (p := self._pending(ids)) and len(p) == n and p, 60, f"{n} pending approvals")
 
     def decision_to_tool(self, n: int) -> list[float]:
         """Seconds from sending each decision to the tool's start, one thread at a time."""
@@ -74,20 +87,26 @@ class OursResume:
                 f"/api/requests/{request_id}/decision", json={"decision": "approve", "by": "alice"}
             ).raise_for_status()
             wait_for(lambda t=thread_id: self._status(t) == "done", 30, "the thread to finish", interval=0.001)
-            (data,) = self.db.execute(
-                "SELECT data FROM events WHERE thread_id = ? AND type = 'tool_result'", (thread_id,)
-            ).fetchone()
+            (data,) = self._query(
+                "SELECT data FROM events WHERE thread_id = :id AND type = 'tool_result'", id=thread_id
+            )[0]
             samples.append(started_at(json.loads(data)["result"]) - t0)
         return samples
+
+    def _done(self) -> int:
+        return int(self._query("SELECT count(*) FROM threads WHERE status = 'done'")[0][0])
+
+    def _all_pending(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT id FROM requests WHERE status = 'pending'")]
 
     def cycles_per_second(self, n: int) -> float:
         return asyncio.run(self._cycles(n))
 
     async def _cycles(self, n: int) -> float:
-        headers = dict(self.api.headers)
         limits = asyncio.Semaphore(8)
-        before = self.db.execute("SELECT count(*) FROM threads WHERE status = 'done'").fetchone()[0]
+        before = self._done()
         decided: set[str] = set()
+        headers = {"Authorization": f"Bearer {API_TOKEN}"}
         async with httpx.AsyncClient(base_url=self.process.url, headers=headers, timeout=30) as client:
 
             async def post(path: str, body: dict[str, Any]) -> None:
@@ -95,18 +114,15 @@ class OursResume:
                     (await client.post(path, json=body)).raise_for_status()
 
             started = time.monotonic()
-            tasks = [asyncio.create_task(post("/api/threads", {"message": "please act", "by": "bob"})) for _ in range(n)]
+            launch = {"message": "please act", "by": "bob"}
+            tasks = [asyncio.create_task(post("/api/threads", launch)) for _ in range(n)]
             while True:
-                for request_id, _thread in self._pending(1000):
+                for request_id in self._all_pending():
                     if request_id not in decided:
                         decided.add(request_id)
-                        tasks.append(
-                            asyncio.create_task(
-                                post(f"/api/requests/{request_id}/decision", {"decision": "approve", "by": "alice"})
-                            )
-                        )
-                done = self.db.execute("SELECT count(*) FROM threads WHERE status = 'done'").fetchone()[0]
-                if done - before >= n:
+                        path = f"/api/requests/{request_id}/decision"
+                        tasks.append(asyncio.create_task(post(path, {"decision": "approve", "by": "alice"})))
+                if self._done() - before >= n:
                     break
                 if time.monotonic() - started > 120:
                     raise TimeoutError("cycles did not finish in 120 s")
