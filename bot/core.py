@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.definition import Agent
 from agent.events import ApprovalDecided, HumanMessage, QuestionAnswered
+from bot import failpoints
 from bot.outbox_policy import outbox_for
 from bot.views import request_view
 from channels.base import Decision, HumanRequestView, Origin
@@ -67,6 +68,7 @@ class SignoffCore:
             delivery_key=delivery_key,
         )
         if row is not None:
+            failpoints.hit("after_inbound_recorded")
             log.info("thread %s started by %s via %s", row.id, by, channel)
             self.wake_thread(row.id)
         return row
@@ -84,6 +86,7 @@ class SignoffCore:
         )
         if appended is None:
             return None
+        failpoints.hit("after_inbound_recorded")
         self.wake_thread(existing.id)
         return existing.id
 
@@ -146,6 +149,7 @@ class SignoffCore:
         )
         view = request_view(result.request) if result.request else None
         if result.status == "accepted":
+            failpoints.hit("after_inbound_recorded")
             log.info("request %s resolved by %s", request_id, event.by)
             self.wake_thread(result.request.thread_id if result.request else "")
             self.wake_outbox()

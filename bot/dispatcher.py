@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
+from bot import failpoints
 from bot.metrics import Metrics
 from bot.views import origin_of, request_view
 from channels.base import Channel, Outbound
@@ -104,6 +105,7 @@ class Dispatcher:
             )
             self.metrics.deliveries.labels(channel=row.channel, outcome="retry").inc()
             return False
+        failpoints.hit("after_send")
         await asyncio.to_thread(self.store.outbox_sent, row.id, refs or {})
         self.metrics.deliveries.labels(channel=row.channel, outcome="sent").inc()
         return True

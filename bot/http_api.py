@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -77,12 +77,34 @@ def create_app(runtime: Runtime) -> FastAPI:
             {"detail": f"database unavailable, try again: {exc}"}, status_code=503, headers={"Retry-After": "5"}
         )
 
-    @app.post("/api/threads", status_code=201, dependencies=api)
-    async def launch(body: LaunchBody) -> dict[str, Any]:
+    @app.post(
+        "/api/threads",
+        status_code=201,
+        dependencies=api,
+        responses={200: {"description": "Already launched with this Idempotency-Key: the same thread"}},
+    )
+    async def launch(
+        body: LaunchBody,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                max_length=200,
+                description="Retry-safe launches: a second request with the same key starts nothing "
+                "and answers 200 with the first request's thread.",
+            ),
+        ] = None,
+    ) -> Any:
         if body.agent is not None and body.agent != runtime.agent.name:
             raise HTTPException(404, f"no agent {body.agent!r}; this server runs {runtime.agent.name!r}")
-        row = await core.launch(body.message, by=body.by, channel="api")
-        assert row is not None
+        delivery_key = f"api:{idempotency_key}" if idempotency_key else None
+        row = await core.launch(body.message, by=body.by, channel="api", delivery_key=delivery_key)
+        if row is None:
+            assert delivery_key is not None
+            thread_id = await asyncio.to_thread(store.delivery_thread, delivery_key)
+            existing = await asyncio.to_thread(store.get_thread, thread_id) if thread_id else None
+            if existing is None:
+                raise HTTPException(409, "this Idempotency-Key was already used")
+            return JSONResponse({"id": existing.id, "status": existing.status}, status_code=200)
         return {"id": row.id, "status": row.status}
 
     @app.get("/api/threads", dependencies=api)

@@ -17,6 +17,7 @@ from agent.definition import Agent
 from agent.model import ModelClient
 from agent.reducer import CallModel
 from agent.runner import advance
+from bot import failpoints
 from bot.metrics import Metrics
 from bot.outbox_policy import outbox_for
 from storage.errors import Conflict, DatabaseUnavailable
@@ -127,6 +128,8 @@ class Worker:
                 self.metrics.step(outcome.step)
                 if not outcome.events:
                     return
+                if isinstance(outcome.step, CallModel):
+                    failpoints.hit("after_model_answer")
                 try:
                     await asyncio.to_thread(
                         self.store.append,
@@ -142,6 +145,7 @@ class Worker:
                     if not await asyncio.to_thread(self.store.claim, thread_id, self.owner, self.lease):
                         return
                     continue
+                failpoints.hit("after_state_commit")
                 self.metrics.events(outcome.events)
                 self.on_outbox()
                 if not outcome.more:

@@ -325,6 +325,12 @@ class Store:
         with self.db.session() as session:
             return session.get(InboxRow, key) is not None
 
+    def delivery_thread(self, key: str) -> str | None:
+        """The thread an inbound delivery went to, if it was recorded."""
+        with self.db.session() as session:
+            row = session.get(InboxRow, key)
+            return row.thread_id if row else None
+
     # --- leases --------------------------------------------------------------------------
 
     def runnable_threads(self, *, limit: int = 50) -> list[str]:

@@ -6,8 +6,10 @@ instead of restarting or deploying a second time.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from bot import failpoints
 from storage.db import Database
 from storage.models import ServiceActionRow, ServiceRow, utcnow
 
@@ -26,7 +28,11 @@ class Inventory:
         with self.db.write() as session:
             for name, version in SEED.items():
                 if session.get(ServiceRow, name) is None:
-                    session.add(ServiceRow(name=name, version=version, updated_at=utcnow()))
+                    try:  # another replica may seed at the same moment
+                        with session.begin_nested():
+                            session.add(ServiceRow(name=name, version=version, updated_at=utcnow()))
+                    except IntegrityError:
+                        pass
 
     def services(self) -> list[ServiceRow]:
         self.seed()
@@ -50,11 +56,28 @@ class Inventory:
         self, *, call_id: str, thread_id: str, service: str, action: str, approved_by: str | None, version: str = ""
     ) -> str:
         self.get(service)
+        try:
+            result = self._act(call_id, thread_id, service, action, approved_by, version)
+        except IntegrityError:
+            # The same call ran at the same time elsewhere (a replica whose lease lapsed) and
+            # committed first: its effect stands, ours was rolled back.
+            with self.db.session() as session:
+                done = session.get(ServiceActionRow, call_id)
+            if done is None:
+                raise
+            return done.result
+        failpoints.hit("during_tool")  # the effect is committed; its result is not recorded yet
+        return result
+
+    def _act(
+        self, call_id: str, thread_id: str, service: str, action: str, approved_by: str | None, version: str
+    ) -> str:
         with self.db.write() as session:
             done = session.get(ServiceActionRow, call_id)
             if done is not None:
                 return done.result
-            row = session.get_one(ServiceRow, service)
+            # Locked: replicas restarting the same service must not lose each other's count.
+            row = session.exec(select(ServiceRow).where(ServiceRow.name == service).with_for_update()).one()
             if action == "restart":
                 row.restarts += 1
                 row.state = "running"
