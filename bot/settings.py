@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     smtp_user: str | None = Field(None, validation_alias=_env("SIGNOFF_SMTP_USER"))
     smtp_password: SecretStr | None = Field(None, validation_alias=_env("SIGNOFF_SMTP_PASSWORD"))
     smtp_tls: TlsMode = Field("starttls", validation_alias=_env("SIGNOFF_SMTP_TLS"))
+    imap_folder: str = Field("INBOX", validation_alias=_env("SIGNOFF_IMAP_FOLDER"))
+    imap_poll_interval: float = Field(60.0, gt=0, le=3600, validation_alias=_env("SIGNOFF_IMAP_POLL_INTERVAL"))
+    email_require_auth: bool = Field(False, validation_alias=_env("SIGNOFF_EMAIL_REQUIRE_AUTH"))
+    email_authserv_id: str | None = Field(None, validation_alias=_env("SIGNOFF_EMAIL_AUTHSERV_ID"))
+    email_max_bytes: int = Field(10_000_000, ge=10_000, validation_alias=_env("SIGNOFF_EMAIL_MAX_BYTES"))
+    email_rate_limit: int = Field(30, ge=0, validation_alias=_env("SIGNOFF_EMAIL_RATE_LIMIT"))
 
     @field_validator("database_url")
     @classmethod
@@ -99,6 +105,10 @@ FIXES = {
     "SIGNOFF_PORT": "a TCP port between 0 and 65535",
     "SIGNOFF_IMAP_TLS": "one of off, starttls, ssl",
     "SIGNOFF_SMTP_TLS": "one of off, starttls, ssl",
+    "SIGNOFF_EMAIL_REQUIRE_AUTH": "true or false",
+    "SIGNOFF_EMAIL_MAX_BYTES": "the largest message read, in bytes, e.g. 10000000",
+    "SIGNOFF_EMAIL_RATE_LIMIT": "messages per sender per hour that get an answer; 0 for no limit",
+    "SIGNOFF_IMAP_POLL_INTERVAL": "seconds between checks when the server has no IDLE, e.g. 60",
 }
 
 

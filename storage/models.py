@@ -100,7 +100,7 @@ class InboxRow(SQLModel, table=True):
     __tablename__ = "inbox"
 
     key: str = Field(primary_key=True, max_length=500)
-    thread_id: str | None = Field(default=None, max_length=64)
+    thread_id: str | None = Field(default=None, max_length=64, index=True)
     received_at: datetime = _ts(nullable=False)
 
 

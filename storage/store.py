@@ -31,7 +31,7 @@ from agent.events import (
 )
 from storage.db import Database
 from storage.errors import Conflict, NotFound
-from storage.models import EventRow, InboxRow, OutboxRow, RequestRow, ThreadRow, utcnow
+from storage.models import EventRow, InboxRow, MailboxStateRow, OutboxRow, RequestRow, ThreadRow, utcnow
 
 
 @dataclass(frozen=True)
@@ -330,6 +330,60 @@ class Store:
         with self.db.session() as session:
             row = session.get(InboxRow, key)
             return row.thread_id if row else None
+
+    def delivery_threads(self, keys: Sequence[str]) -> dict[str, str | None]:
+        """Which of `keys` were recorded, and the thread each went to."""
+        if not keys:
+            return {}
+        with self.db.session() as session:
+            rows = session.exec(select(InboxRow).where(col(InboxRow.key).in_(list(keys))))
+            return {row.key: row.thread_id for row in rows}
+
+    def thread_deliveries(self, thread_id: str, prefix: str) -> list[str]:
+        """The keys recorded for a thread that start with `prefix`, oldest first."""
+        with self.db.session() as session:
+            return list(
+                session.exec(
+                    select(InboxRow.key)
+                    .where(InboxRow.thread_id == thread_id, col(InboxRow.key).startswith(prefix, autoescape=True))
+                    .order_by(col(InboxRow.received_at), col(InboxRow.key))
+                )
+            )
+
+    # --- mailbox state (the IMAP watcher's progress) ---------------------------------------
+
+    def mailbox_state(self, mailbox: str) -> tuple[int, int] | None:
+        """(UIDVALIDITY, last processed UID) of a mailbox, if it was ever saved."""
+        with self.db.session() as session:
+            row = session.get(MailboxStateRow, mailbox)
+            return (row.uidvalidity, row.last_uid) if row else None
+
+    def save_mailbox_state(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
+        """Save progress; within one UIDVALIDITY the last UID only moves forward (replicas race)."""
+        with self.db.write() as session:
+            row = session.exec(
+                select(MailboxStateRow).where(MailboxStateRow.mailbox == mailbox).with_for_update()
+            ).first()
+            if row is None:
+                try:
+                    with session.begin_nested():
+                        session.add(
+                            MailboxStateRow(
+                                mailbox=mailbox, uidvalidity=uidvalidity, last_uid=last_uid, updated_at=utcnow()
+                            )
+                        )
+                        session.flush()
+                    return
+                except IntegrityError:
+                    row = session.exec(
+                        select(MailboxStateRow).where(MailboxStateRow.mailbox == mailbox).with_for_update()
+                    ).one()
+            if row.uidvalidity == uidvalidity and row.last_uid >= last_uid:
+                return
+            row.uidvalidity = uidvalidity
+            row.last_uid = last_uid
+            row.updated_at = utcnow()
+            session.add(row)
 
     # --- leases --------------------------------------------------------------------------
 

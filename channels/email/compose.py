@@ -69,8 +69,13 @@ def compose_reply(
     reply_to: str | None = None,
     agent_name: str = "Signoff",
     now: datetime | None = None,
+    message_id: str | None = None,
 ) -> EmailMessage:
-    """A plain-text message from the agent, threaded under `thread.parent_id`."""
+    """A plain-text message from the agent, threaded under `thread.parent_id`.
+
+    `message_id` (`<...@domain>`) replaces the fresh one: a sender that may retry passes the same
+    id each time, so a message sent twice is still one message to the recipients' clients.
+    """
     msg = EmailMessage()
     msg["From"] = _address(agent_address, agent_name)
     msg["To"] = [_address(addr) for addr in _unique(to)]
@@ -80,7 +85,9 @@ def compose_reply(
         msg["Reply-To"] = _address(reply_to, agent_name)
     msg["Subject"] = reply_subject(thread.subject) if thread.parent_id else _clean_header(thread.subject)
     msg["Date"] = format_datetime(now or datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(domain=_domain(agent_address))
+    if message_id is not None and not _MSG_ID.fullmatch(message_id):
+        raise ValueError(f"not a Message-ID: {message_id!r}")
+    msg["Message-ID"] = message_id or make_msgid(domain=_domain(agent_address))
     if thread.parent_id and _MSG_ID.fullmatch(thread.parent_id):
         msg["In-Reply-To"] = thread.parent_id
     refs = references_for(thread)
@@ -101,6 +108,7 @@ def compose_approval_request(
     thread: ThreadRefs,
     agent_name: str = "Signoff",
     now: datetime | None = None,
+    message_id: str | None = None,
 ) -> EmailMessage:
     """Ask `to` to approve or deny one tool call; the answer goes to the tokenised `reply_to`."""
     tool = request.tool or "(unknown tool)"
@@ -131,6 +139,7 @@ def compose_approval_request(
         reply_to=reply_to,
         agent_name=agent_name,
         now=now,
+        message_id=message_id,
     )
 
 
@@ -143,6 +152,7 @@ def compose_question(
     thread: ThreadRefs,
     agent_name: str = "Signoff",
     now: datetime | None = None,
+    message_id: str | None = None,
 ) -> EmailMessage:
     """Ask `to` a question; whatever they write above the quoted text is the answer."""
     lines = [
@@ -166,6 +176,7 @@ def compose_question(
         reply_to=reply_to,
         agent_name=agent_name,
         now=now,
+        message_id=message_id,
     )
 
 
@@ -178,6 +189,7 @@ def compose_decision_notice(
     agent_name: str = "Signoff",
     note: str = "",
     now: datetime | None = None,
+    message_id: str | None = None,
 ) -> EmailMessage:
     """Tell people how a request ended (approved, denied, answered, expired), and by whom.
 
@@ -205,6 +217,7 @@ def compose_decision_notice(
         text="\n".join(lines),
         agent_name=agent_name,
         now=now,
+        message_id=message_id,
     )
 
 

@@ -63,6 +63,7 @@ class InboundEmail:
     attachments: list[tuple[str, int]] = field(default_factory=list)  # (filename, decoded size)
     auto: AutoKind | None = None
     authentication_results: list[str] = field(default_factory=list)  # raw, unfolded, top first
+    delivered_to: list[str] = field(default_factory=list)  # Delivered-To / X-Original-To: the envelope
 
     @property
     def is_automated(self) -> bool:
@@ -93,6 +94,37 @@ def parse_email(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> InboundEma
         attachments=_attachments(msg, body_part),
         auto=_auto_kind(msg, from_addr),
         authentication_results=_headers(msg, "Authentication-Results"),
+        delivered_to=_envelope_recipients(msg),
+    )
+
+
+def parse_headers(raw: bytes, *, limit: int = 256_000) -> InboundEmail:
+    """Only the header section (of at most `limit` bytes), for a message too large to parse.
+
+    The body, text and attachments are empty; addresses, threading headers and `auto` are read
+    as `parse_email` reads them (a report's content type is in the header).
+    """
+    head = raw[:limit]
+    end = re.search(rb"\r?\n\r?\n", head)
+    head = head[: end.end()] if end else head
+    msg = BytesParser(policy=policy.default).parsebytes(head, headersonly=True)
+    from_name, from_addr = _first_address(msg, "From")
+    return InboundEmail(
+        message_id=_first_msg_id(_header(msg, "Message-ID")),
+        in_reply_to=_first_msg_id(_header(msg, "In-Reply-To")),
+        references=_MSG_ID.findall(_header(msg, "References")),
+        from_addr=from_addr,
+        from_name=remove_invisible(from_name).strip(),
+        to=_addresses(msg, "To"),
+        cc=_addresses(msg, "Cc"),
+        reply_to=_addresses(msg, "Reply-To"),
+        subject=remove_invisible(_header(msg, "Subject")).strip(),
+        date=_date(_header(msg, "Date")),
+        text="",
+        reply_text="",
+        auto=_auto_kind(msg, from_addr),
+        authentication_results=_headers(msg, "Authentication-Results"),
+        delivered_to=_envelope_recipients(msg),
     )
 
 
@@ -159,6 +191,18 @@ def _address_pairs(msg: Message, name: str) -> list[tuple[str, str]]:
         ):
             result.append((display, addr))
     return result
+
+
+def _envelope_recipients(msg: Message) -> list[str]:
+    """Addresses the receiving server wrote down (a plus-address survives here when To is a list)."""
+    found: list[str] = []
+    for name in ("Delivered-To", "X-Original-To", "Envelope-To"):
+        for value in _headers(msg, name):
+            _, addr = getaddresses([value])[0] if value else ("", "")
+            addr = addr.strip().lower()
+            if addr.count("@") == 1 and not any(ch.isspace() or ch in "<>,;" for ch in addr):
+                found.append(addr)
+    return list(dict.fromkeys(found))
 
 
 def _first_address(msg: Message, name: str) -> tuple[str, str]:

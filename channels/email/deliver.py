@@ -1,0 +1,209 @@
+"""Out: what the core wrote to the outbox, sent as email in the conversation's thread.
+
+    reply / notice      to the thread's people, answering the newest message they sent
+    approval_request    to each approver on their own (the request's email approvers, else
+                        SIGNOFF_APPROVERS'), with a Reply-To plus-address whose token is bound to
+                        that request and that approver; the thread's other people get a short
+                        note saying who was asked
+    question            to the people who may answer, each with their own reply token
+    decision            a notice of the outcome (who decided, the comment) to the thread's people
+                        and the approvers
+
+Every message is threaded (In-Reply-To, References, "Re:" subject), says Auto-Submitted:
+auto-replied, and has a Message-ID derived from the outbox row and its recipient: a retry sends
+the same Message-ID, and parts that already went out are not sent again. Returns
+`{"message_id": <first>, "message_ids": [...], "to": [...]}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from email.message import EmailMessage
+from typing import Any
+
+from channels.base import HumanRequestView, Outbound
+from channels.email.addresses import email_addresses
+from channels.email.compose import (
+    ThreadRefs,
+    compose_approval_request,
+    compose_decision_notice,
+    compose_question,
+    compose_reply,
+    format_arguments,
+)
+from channels.email.mailer import Mailer
+from channels.email.threads import MailIndex, ThreadMail, reference_chain
+from channels.email.tokens import make_reply_address
+from channels.errors import PermanentDeliveryError
+
+log = logging.getLogger(__name__)
+
+
+class SmtpChannel:
+    name = "email"
+
+    def __init__(self, mailer: Mailer, index: MailIndex) -> None:
+        self.mailer = mailer
+        self.index = index
+        self.config = mailer.config
+
+    async def deliver(self, message: Outbound) -> dict[str, Any]:
+        thread = await self.index.thread_mail(message.thread_id, message.origin)
+        parent, references = reference_chain(message.origin, thread)
+        refs = ThreadRefs(subject=str(message.origin.data.get("subject", "")), parent_id=parent, references=references)
+        outgoing = self._compose(message, thread, refs)
+        if not outgoing:
+            raise PermanentDeliveryError(f"{message.kind} message {message.id}: nobody to send it to by email")
+        sent: list[tuple[str, list[str]]] = []
+        refused: list[str] = []
+        for msg in outgoing:
+            try:
+                await self.mailer.send_once(msg, message.thread_id)
+            except PermanentDeliveryError as exc:  # one bad address must not stop the others
+                log.error("email %s to %s: %s", msg["Message-ID"], msg["To"], exc)
+                refused.append(str(exc))
+                continue
+            sent.append((str(msg["Message-ID"]), [str(a) for a in msg.get_all("To", [])]))
+        if not sent:
+            raise PermanentDeliveryError("; ".join(refused))
+        return {
+            "message_id": sent[0][0],
+            "message_ids": [mid for mid, _ in sent],
+            "to": [to for _, tos in sent for to in tos],
+            **({"refused": refused} if refused else {}),
+        }
+
+    def _compose(self, message: Outbound, thread: ThreadMail, refs: ThreadRefs) -> list[EmailMessage]:
+        try:
+            match message.kind:
+                case "reply" | "notice":
+                    return self._to_people(message, thread, refs)
+                case "approval_request":
+                    return self._approval_request(message, _need(message), thread, refs)
+                case "question":
+                    return self._question(message, _need(message), thread, refs)
+                case "decision":
+                    return self._decision(message, _need(message), thread, refs)
+        except ValueError as exc:  # an address compose refuses, a token that cannot be made
+            raise PermanentDeliveryError(f"{message.kind} message {message.id}: {exc}") from exc
+        raise PermanentDeliveryError(f"the email channel cannot send {message.kind!r} messages")
+
+    # -- kinds ----------------------------------------------------------------------------------
+
+    def _to_people(self, message: Outbound, thread: ThreadMail, refs: ThreadRefs) -> list[EmailMessage]:
+        if not thread.participants:
+            return []
+        return [
+            compose_reply(
+                agent_address=self.config.address,
+                to=thread.participants,
+                thread=refs,
+                text=message.text,
+                agent_name=self.config.agent_name,
+                now=self.mailer.now(),
+                message_id=self._id(message, "all"),
+            )
+        ]
+
+    def approvers(self, request: HumanRequestView, thread: ThreadMail) -> list[str]:
+        """Who gets an approval request by email."""
+        named = email_addresses(request.allowed)
+        if named or request.allowed:  # a request that names only Slack people is not for email
+            return named
+        return email_addresses(self.config.approvers) or thread.participants
+
+    def _approval_request(
+        self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
+    ) -> list[EmailMessage]:
+        if request.status != "pending":  # decided (through the API) before this went out
+            return self._decision(message, request, thread, refs)
+        approvers = self.approvers(request, thread)
+        if not approvers:
+            raise PermanentDeliveryError(
+                f"request {request.id} may be approved only by {', '.join(request.allowed)}, none of them an email "
+                "address: add one to the tool's approvers or to SIGNOFF_APPROVERS, or decide with `signoff approve`"
+            )
+        out = [
+            compose_approval_request(
+                request,
+                agent_address=self.config.address,
+                to=[approver],
+                reply_to=self._reply_address(request, approver),
+                thread=refs,
+                agent_name=self.config.agent_name,
+                now=self.mailer.now(),
+                message_id=self._id(message, approver),
+            )
+            for approver in approvers
+        ]
+        onlookers = [p for p in thread.participants if p not in approvers]
+        if onlookers:
+            text = (
+                f"Before I run {request.tool}, I need an approval. I asked {', '.join(approvers)} to approve:\n\n"
+                f"{request.tool} {format_arguments(request.arguments)}\n\nI will carry on once they answer."
+            )
+            out.append(
+                compose_reply(
+                    agent_address=self.config.address,
+                    to=onlookers,
+                    thread=refs,
+                    text=text,
+                    agent_name=self.config.agent_name,
+                    now=self.mailer.now(),
+                    message_id=self._id(message, "onlookers"),
+                )
+            )
+        return out
+
+    def _question(
+        self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
+    ) -> list[EmailMessage]:
+        if request.status != "pending":
+            return self._decision(message, request, thread, refs)
+        people = email_addresses(request.allowed) or thread.participants
+        return [
+            compose_question(
+                request,
+                agent_address=self.config.address,
+                to=[person],
+                reply_to=self._reply_address(request, person),
+                thread=refs,
+                agent_name=self.config.agent_name,
+                now=self.mailer.now(),
+                message_id=self._id(message, person),
+            )
+            for person in people
+        ]
+
+    def _decision(
+        self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
+    ) -> list[EmailMessage]:
+        asked = self.approvers(request, thread) if request.kind == "approval" else []
+        people = list(dict.fromkeys([*thread.participants, *asked]))
+        if not people:
+            return []
+        return [
+            compose_decision_notice(
+                request,
+                agent_address=self.config.address,
+                to=people,
+                thread=refs,
+                agent_name=self.config.agent_name,
+                now=self.mailer.now(),
+                message_id=self._id(message, "all"),
+            )
+        ]
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _id(self, message: Outbound, recipient: str) -> str:
+        return self.mailer.message_id(message.kind.replace("_", "-"), message.thread_id, message.id, recipient)
+
+    def _reply_address(self, request: HumanRequestView, person: str) -> str:
+        return make_reply_address(self.config.address, request.id, person, self.config.secret)
+
+
+def _need(message: Outbound) -> HumanRequestView:
+    if message.request is None:
+        raise PermanentDeliveryError(f"{message.kind} message {message.id} has no request")
+    return message.request
