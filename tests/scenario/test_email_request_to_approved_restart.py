@@ -21,12 +21,12 @@ from tests.support.email_signoff import (  # noqa: F401 (fixtures)
     BOB,
     EmailSignoff,
     body_of,
-    dovecot,
+    dovecot_fixture,
     email_signoff,
     mail,
     reply,
     sent_to,
-    smtp,
+    smtp_fixture,
     to_of,
 )
 from tests.support.fake_model import FakeModelServer, text, tool_call

@@ -15,7 +15,9 @@ import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
 from typing import Any, Literal
@@ -116,13 +118,14 @@ def _now() -> Any:
     return datetime.now(UTC)
 
 
+def header_address(raw: bytes, name: str) -> str:
+    msg = BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True)
+    return parseaddr(str(msg[name] or ""))[1]
+
+
 def envelope_to(raw: bytes) -> str:
     """Where an MTA delivers a message: its To address (with the plus-token, if any)."""
-    from email import policy
-    from email.parser import BytesParser
-
-    msg = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
-    return parseaddr(str(msg["To"]))[1]
+    return header_address(raw, "To")
 
 
 class EmailSignoff:
@@ -137,9 +140,12 @@ class EmailSignoff:
 
     # --- mail in ---------------------------------------------------------------------------------
 
-    def send(self, raw: bytes, *, sender: str | None = None) -> None:
-        """Deliver `raw` to the agent's mailbox over LMTP, to the address in its To header."""
-        self.dovecot.deliver(raw, to=envelope_to(raw), sender=sender or "bounces@client.example")
+    def send(self, raw: bytes, *, to: str | None = None, sender: str | None = None) -> None:
+        """Deliver `raw` over LMTP to `to` (default: its To address, plus-token included), with the
+        envelope sender (Return-Path) `sender` (default: its From; "" for a null sender)."""
+        self.dovecot.deliver(
+            raw, to=to or envelope_to(raw), sender=header_address(raw, "From") if sender is None else sender
+        )
 
     # --- mail out --------------------------------------------------------------------------------
 
@@ -147,7 +153,7 @@ class EmailSignoff:
         return [m for m in list(self.smtp.messages) if where is None or where(m)]
 
     def wait_sent(
-        self, count: int, where: Callable[[Received], bool] | None = None, timeout: float = 20
+        self, count: int, where: Callable[[Received], bool] | None = None, timeout: float = 40
     ) -> list[Received]:
         return list(
             wait_until(
@@ -169,7 +175,7 @@ class EmailSignoff:
         [thread] = wait_until(lambda: self.threads(), message="a thread")
         return self.thread(thread["id"])
 
-    def wait_status(self, thread_id: str, status: str, timeout: float = 20) -> dict[str, Any]:
+    def wait_status(self, thread_id: str, status: str, timeout: float = 40) -> dict[str, Any]:
         return dict(
             wait_until(
                 lambda: (t := self.thread(thread_id))["status"] == status and t,
@@ -235,11 +241,11 @@ def email_signoff(
         process.stop()
 
 
-# --- fixtures: import them into a test module (`from tests.support.email_signoff import dovecot, smtp`)
+# --- fixtures `dovecot` and `smtp`: import `dovecot_fixture, smtp_fixture` into a test module
 
 
-@pytest.fixture
-def dovecot() -> Iterator[DovecotServer]:
+@pytest.fixture(name="dovecot")
+def dovecot_fixture() -> Iterator[DovecotServer]:
     """The agent's mailbox on a real Dovecot (skips, or fails in CI, where Dovecot cannot run)."""
     ok, reason = dovecot_available()
     if not ok:
@@ -249,8 +255,8 @@ def dovecot() -> Iterator[DovecotServer]:
     server.stop()
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
+@pytest.fixture(name="smtp")
+def smtp_fixture() -> Iterator[SmtpServer]:
     """A recording SMTP server: what the bot sends."""
     server = SmtpServer.start()
     yield server

@@ -1,0 +1,93 @@
+"""Deny by reply: the reason (and only the reason, not the quoted request) reaches the model, and
+the agent adapts. ask_human by email: each person who may answer gets the question with their own
+reply address; the first line of the reply, above Outlook's or Gmail's quoted history, is the answer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.dovecot import DovecotServer
+from tests.support.email_signoff import (  # noqa: F401 (fixtures)
+    ALICE,
+    BOB,
+    EmailSignoff,
+    body_of,
+    dovecot_fixture,
+    email_signoff,
+    mail,
+    reply,
+    sent_to,
+    smtp_fixture,
+    to_of,
+)
+from tests.support.fake_model import FakeModelServer, text, tool_call
+from tests.support.smtp_server import SmtpServer
+
+
+@pytest.fixture
+def bot(dovecot: DovecotServer, smtp: SmtpServer, model: FakeModelServer, tmp_path: Path) -> Iterator[EmailSignoff]:
+    with email_signoff(dovecot, smtp, model, tmp_path) as running:
+        yield running
+
+
+def test_a_denial_by_reply_carries_its_reason_to_the_model_without_the_quoted_request(
+    bot: EmailSignoff, model: FakeModelServer
+) -> None:
+    model.script(
+        tool_call("deploy", {"service": "web", "version": "4.0.0", "reason": "new release"}),
+        text("Understood: I will not deploy web 4.0.0 before Monday."),
+    )
+    bot.send(mail(BOB, "deploy web 4.0.0", "Please deploy web 4.0.0 today."))
+    [ask] = bot.wait_sent(1, sent_to(ALICE))
+    assert '"version": "4.0.0"' in body_of(ask)
+
+    bot.send(reply(ask.message, ALICE, "deny code freeze until Monday\n\nAlice"))
+
+    thread = bot.only_thread()
+    done = bot.wait_status(thread["id"], "done")
+    decided = next(e for e in done["events"] if e["type"] == "approval_decided")
+    assert decided["approved"] is False and decided["by"] == ALICE
+    assert decided["comment"].startswith("code freeze until Monday")
+    assert "wrote:" not in decided["comment"] and "Approval needed" not in decided["comment"]
+    assert not any(e["type"] == "tool_result" for e in done["events"])  # deploy never ran
+    last_request = json.dumps(model.requests[-1]["messages"])
+    assert "code freeze until Monday" in last_request
+    assert "deny <reason>" not in last_request  # the quoted request did not leak into the context
+
+    final = bot.wait_sent(1, lambda m: "before Monday" in body_of(m))[0]
+    assert to_of(final) == [BOB] and final.message["Subject"] == "Re: deploy web 4.0.0"
+    outcome = bot.wait_sent(1, lambda m: "Denied by" in body_of(m))[0]
+    assert "code freeze until Monday" in body_of(outcome)
+
+
+@pytest.mark.parametrize("style", ["outlook", "gmail"])
+def test_a_question_is_answered_by_the_first_lines_of_a_reply(
+    bot: EmailSignoff, model: FakeModelServer, style: str
+) -> None:
+    model.script(
+        tool_call("ask_human", {"question": "Which service do you mean?", "options": ["payments", "search"]}),
+        text("payments is running version 1.0.0."),
+    )
+    bot.send(mail(BOB, "version?", "What version is the service on?", cc=["carol@corp.example"]))
+
+    # Everyone in the conversation may answer; each gets the question with their own reply address.
+    asked = bot.wait_sent(2, lambda m: "Which service do you mean?" in body_of(m))
+    assert sorted(to for m in asked for to in to_of(m)) == [BOB, "carol@corp.example"]
+    reply_tos = {str(m.message["Reply-To"]) for m in asked}
+    assert len(reply_tos) == 2
+    question = next(m for m in asked if to_of(m) == [BOB])
+    assert "payments" in body_of(question) and "search" in body_of(question)
+
+    bot.send(reply(question.message, BOB, "payments", style=style))  # type: ignore[arg-type]
+
+    thread = bot.only_thread()
+    done = bot.wait_status(thread["id"], "done")
+    answered = next(e for e in done["events"] if e["type"] == "question_answered")
+    assert (answered["answer"], answered["by"]) == ("payments", BOB)
+    assert [e["type"] for e in done["events"]].count("human_message") == 1
+    final = bot.wait_sent(1, lambda m: body_of(m).strip() == "payments is running version 1.0.0.")[0]
+    assert sorted(to_of(final)) == [BOB, "carol@corp.example"]
