@@ -49,9 +49,13 @@ class SmtpChannel:
 
     async def deliver(self, message: Outbound) -> dict[str, Any]:
         thread = await self.index.thread_mail(message.thread_id, message.origin)
-        parent, references = reference_chain(message.origin, thread)
-        refs = ThreadRefs(subject=str(message.origin.data.get("subject", "")), parent_id=parent, references=references)
-        outgoing = self._compose(message, thread, refs)
+        outgoing = self._compose(message, thread, self._refs(message, thread))
+        own = {str(msg["Message-ID"]) for msg in outgoing}
+        if own & set(thread.message_ids):  # a retry: thread this row's messages as the first try did
+            earlier = ThreadMail(
+                [m for m in thread.message_ids if m not in own], thread.last_received, thread.participants
+            )
+            outgoing = self._compose(message, thread, self._refs(message, earlier))
         if not outgoing:
             raise PermanentDeliveryError(f"{message.kind} message {message.id}: nobody to send it to by email")
         sent: list[tuple[str, list[str]]] = []
@@ -63,7 +67,7 @@ class SmtpChannel:
                 log.error("email %s to %s: %s", msg["Message-ID"], msg["To"], exc)
                 refused.append(str(exc))
                 continue
-            sent.append((str(msg["Message-ID"]), [str(a) for a in msg.get_all("To", [])]))
+            sent.append((str(msg["Message-ID"]), [a.addr_spec for h in msg.get_all("To", []) for a in h.addresses]))
         if not sent:
             raise PermanentDeliveryError("; ".join(refused))
         return {
@@ -72,6 +76,10 @@ class SmtpChannel:
             "to": [to for _, tos in sent for to in tos],
             **({"refused": refused} if refused else {}),
         }
+
+    def _refs(self, message: Outbound, thread: ThreadMail) -> ThreadRefs:
+        parent, references = reference_chain(message.origin, thread)
+        return ThreadRefs(subject=str(message.origin.data.get("subject", "")), parent_id=parent, references=references)
 
     def _compose(self, message: Outbound, thread: ThreadMail, refs: ThreadRefs) -> list[EmailMessage]:
         try:

@@ -2,8 +2,9 @@
 
 Every Message-ID we know is recorded once with its thread: the ones we received (under the same
 delivery key the core records the message's event with, so the record and the event are one
-transaction; replies that answered a request under a key of their own) and the ones we sent. A reply naming any of them in In-Reply-To or References
-continues that thread; our next message in the thread answers the newest one and lists them all.
+transaction; replies that answered a request under a key of their own) and the ones we sent. A
+reply naming any of them in In-Reply-To or References continues that thread; our next message in
+the thread answers the newest message its people sent and lists them all in References.
 
 The bot implements `MailIndex` on the database (`bot/email_wiring.py`); the channel never imports
 storage.

@@ -5,6 +5,7 @@
     server.messages[0].rcpt_tos, server.messages[0].message["Subject"]
     server.fail_next(451, "4.3.0 try later")   # the next DATA is answered with this
     server.hang_next(5.0)                       # the next DATA stalls (client timeouts)
+    server.refuse("carol@example.com", 451, "4.2.1 mailbox busy")   # RCPT TO refused until accept()
     server.stop()
 
 `client_context()` gives an SSLContext that trusts the server's certificate.
@@ -41,11 +42,23 @@ class _Faults:
     lock: threading.Lock = field(default_factory=threading.Lock)
     fail: list[tuple[int, str]] = field(default_factory=list)
     hang: list[float] = field(default_factory=list)
+    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
+
+    async def handle_RCPT(
+        self, smtp_server: Any, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        faults = self.server._faults
+        with faults.lock:
+            refusal = faults.refused.get(address.lower())
+        if refusal is not None:
+            return f"{refusal[0]} {refusal[1]}"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, smtp_server: Any, session: Session, envelope: Envelope) -> str:
         import asyncio
@@ -128,6 +141,15 @@ class SmtpServer:
         """Answer the next message's DATA with `code message` (e.g. 451 or 554)."""
         with self._faults.lock:
             self._faults.fail.append((code, message))
+
+    def refuse(self, address: str, code: int, message: str) -> None:
+        """Answer RCPT TO `address` with `code message` until `accept(address)`."""
+        with self._faults.lock:
+            self._faults.refused[address.lower()] = (code, message)
+
+    def accept(self, address: str) -> None:
+        with self._faults.lock:
+            self._faults.refused.pop(address.lower(), None)
 
     def hang_next(self, seconds: float) -> None:
         """Stall `seconds` before answering the next message's DATA."""
