@@ -36,7 +36,7 @@ from channels.email.limits import SenderRateLimit
 from channels.email.mailer import Mailer
 from channels.email.parse import InboundEmail, parse_email, parse_headers
 from channels.email.threads import MailIndex, answer_key, received_key
-from channels.email.tokens import TokenClaim, read_reply_token
+from channels.email.tokens import TokenClaim, make_reply_address, read_reply_token
 from channels.errors import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -211,6 +211,8 @@ class EmailInbound:
             to=[mail.from_addr],
             thread=_answering(mail),
             text=text,
+            # The token was valid for this sender: answering this note works like the request.
+            reply_to=make_reply_address(self.config.address, request.id, mail.from_addr, self.config.secret),
             agent_name=self.config.agent_name,
             now=self.now(),
             message_id=self.mailer.message_id("hint", message_id),

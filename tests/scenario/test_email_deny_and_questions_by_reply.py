@@ -91,3 +91,22 @@ def test_a_question_is_answered_by_the_first_lines_of_a_reply(
     assert [e["type"] for e in done["events"]].count("human_message") == 1
     final = bot.wait_sent(1, lambda m: body_of(m).strip() == "payments is running version 1.0.0.")[0]
     assert sorted(to_of(final)) == [BOB, "carol@corp.example"]
+
+
+def test_a_reply_without_a_decision_gets_a_hint_and_answering_the_hint_decides(
+    bot: EmailSignoff, model: FakeModelServer
+) -> None:
+    model.script(tool_call("restart_service", {"name": "search", "reason": "slow"}), text("Restarted search."))
+    bot.send(mail(BOB, "search", "restart search"))
+    [ask] = bot.wait_sent(1, sent_to(ALICE))
+
+    bot.send(reply(ask.message, ALICE, "yes, go ahead"))  # "yes" is not a decision: too easy to misread
+    [hint] = bot.wait_sent(1, lambda m: "could not read a decision" in body_of(m))
+    assert hint.rcpt_tos == [ALICE] and hint.message["In-Reply-To"] is not None
+    assert str(hint.message["Reply-To"]) == str(ask.message["Reply-To"])  # the same way back
+    [request] = bot.pending()
+
+    bot.send(reply(hint.message, ALICE, "approve"))
+    done = bot.wait_status(request["thread_id"], "done")
+    decided = next(e for e in done["events"] if e["type"] == "approval_decided")
+    assert (decided["approved"], decided["by"]) == (True, ALICE)
