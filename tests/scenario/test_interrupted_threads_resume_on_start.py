@@ -12,7 +12,7 @@ def test_a_thread_killed_during_a_model_call_finishes_after_restart(
     model.script(text("too late", delay=30), text("Here is the answer."))
     with signoff.client() as api:
         thread_id = api.post("/api/threads", json={"message": "what runs here?"}).json()["id"]
-    model.wait_for_requests(1)
+    model.wait_for_requests(1, timeout=40)
     signoff.kill()  # the process held the thread's lease while waiting for the model
 
     signoff.start()

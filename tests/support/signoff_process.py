@@ -94,7 +94,7 @@ class SignoffProcess:
         )
 
 
-def wait_until(predicate: Any, timeout: float = 15, interval: float = 0.05, message: str = "condition") -> Any:
+def wait_until(predicate: Any, timeout: float = 40, interval: float = 0.05, message: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -111,7 +111,7 @@ class SlackSignoff:
         [thread] = wait_until(lambda: self.threads(), message="a thread")
         return self.thread(thread["id"])
 
-    def wait_status(self, thread_id: str, status: str, timeout: float = 15) -> dict[str, Any]:
+    def wait_status(self, thread_id: str, status: str, timeout: float = 40) -> dict[str, Any]:
         return dict(
             wait_until(
                 lambda: (t := self.thread(thread_id))["status"] == status and t,
@@ -186,7 +186,7 @@ def posted(fake: FakeSlack, where: Any = None) -> list[tuple[tuple[str, str], di
     return [item for item in items if where is None or where(item[1])]
 
 
-def wait_for_card(fake: FakeSlack, count: int = 1, timeout: float = 15) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+def wait_for_card(fake: FakeSlack, count: int = 1, timeout: float = 40) -> list[tuple[tuple[str, str], dict[str, Any]]]:
     """The approval cards posted so far (at least `count`), as ((channel, ts), message)."""
     return list(
         wait_until(
