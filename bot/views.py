@@ -26,6 +26,7 @@ def request_view(row: RequestRow) -> HumanRequestView:
         decided_by=row.decided_by,
         comment=row.comment,
         delivery=dict(row.delivery),
+        decided_at=row.decided_at,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 OutboundKind = Literal["reply", "approval_request", "question", "decision", "notice"]
@@ -46,6 +47,7 @@ class HumanRequestView:
     decided_by: str | None = None
     comment: str = ""
     delivery: dict[str, Any] = field(default_factory=dict)  # channel refs: slack ts, email Message-ID
+    decided_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,7 @@ class Decision:
 
 
 class Core(Protocol):
-    async def receive_message(
-        self, *, delivery_key: str, origin: Origin, text: str, by: str
-    ) -> str | None:
+    async def receive_message(self, *, delivery_key: str, origin: Origin, text: str, by: str) -> str | None:
         """Record a human's message once per delivery key; start or continue the origin's thread.
 
         Returns the thread id, or None when this delivery was already recorded.

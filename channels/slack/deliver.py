@@ -113,7 +113,9 @@ class SlackChannel:
         return {"channel": str(updated.get("channel") or card["channel"]), "ts": str(card["ts"])}
 
     def _decided(self, request: HumanRequestView) -> dict[str, Any]:
-        return blocks.decided_card(request, request.status, request.decided_by or "", self.now(), request.comment)
+        return blocks.decided_card(
+            request, request.status, request.decided_by or "", request.decided_at or self.now(), request.comment
+        )
 
     async def _post(self, channel: str, thread_ts: str | None, content: Mapping[str, Any]) -> dict[str, Any]:
         response = await self.client.chat_postMessage(
