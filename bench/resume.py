@@ -168,7 +168,7 @@ def run(smoke: bool = False) -> list[Row]:
 
     if (missing := needs_langgraph()) is not None:
         raise RuntimeError(missing)
-    rounds, samples, cycles = (1, 3, 4) if smoke else (3, 40, 150)
+    rounds, samples, cycles = (1, 3, 4) if smoke else (3, 30, 100)
     with workdir("resume") as directory, model_process("approve-once") as model_url:
         ours, theirs = OursResume(directory, model_url), LangGraphResume(directory, model_url)
         try:

@@ -123,7 +123,7 @@ def _healthy(url: str) -> bool:
 
 
 def run(smoke: bool = False) -> list[Row]:
-    rounds, rate, duration = (1, 20.0, 1.0) if smoke else (3, 200.0, 15.0)
+    rounds, rate, duration = (1, 20.0, 1.0) if smoke else (3, 200.0, 10.0)
     bare: list[list[float]] = []
     ours: list[list[float]] = []
     with workdir("slack") as directory, process("fake-slack") as slack, model_process("text", 1.0) as model_url:

@@ -95,7 +95,7 @@ def databases(directory: Path, backend: str) -> Iterator[tuple[str, str]]:
 
 def run(smoke: bool = False, postgres: bool = True) -> list[Row]:
     small_n, large_n = (100, 2_000) if smoke else (1_000, 1_000_000)
-    rounds, samples = (1, 2) if smoke else (3, 20)
+    rounds, samples = (1, 2) if smoke else (3, 15)
     rows = []
     for backend in ("sqlite", "postgresql") if postgres else ("sqlite",):
         with (
