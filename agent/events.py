@@ -64,6 +64,9 @@ class ApprovalDecided(_Event):
     approved: bool
     by: str
     comment: str = ""
+    # The digest of the tool and arguments the human was shown; an approval runs only a call with
+    # exactly this digest. Empty in threads recorded before decisions carried it.
+    digest: str = ""
 
 
 class QuestionAsked(_Event):

@@ -251,7 +251,9 @@ def is_gated_call_approved(events: Sequence[Event], step: RunTool) -> bool:
     found = t.approval_for_call(events, step.call_id)
     if found is None:
         return False
-    request, _decision = found
+    request, decision = found
+    if decision.digest and decision.digest != request.digest:
+        return False  # the human approved other arguments than this request carries
     return request.tool == step.tool and request.digest == t.arguments_digest(step.tool, step.arguments)
 
 

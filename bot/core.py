@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.definition import Agent
 from agent.events import ApprovalDecided, HumanMessage, QuestionAnswered
+from agent.thread import arguments_digest
 from bot import failpoints
 from bot.outbox_policy import outbox_for
 from bot.views import request_view
@@ -112,7 +113,10 @@ class SignoffCore:
         delivery_key: str | None = None,
         identities: Sequence[str] = (),
     ) -> Decision:
-        event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=comment)
+        # Bound to what the human was shown: the request's tool and arguments, as a digest.
+        request = await asyncio.to_thread(self.store.get_request, request_id)
+        shown = arguments_digest(request.tool, dict(request.arguments)) if request and request.tool else ""
+        event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=comment, digest=shown)
         return await self._resolve(request_id, event, delivery_key, identities)
 
     async def answer(
@@ -160,9 +164,11 @@ class SignoffCore:
             "unknown": f"no request {request_id}",
             "invalid": "this request does not take that kind of answer",
             "not_allowed": f"{event.by} may not answer this request",
+            "changed": "this request's arguments do not match what it was created with; it cannot be approved",
             "already_decided": (f"already {view.status} by {view.decided_by}" if view else "already decided"),
         }
-        return Decision(result.status, view, messages.get(result.status, result.status))  # type: ignore[arg-type]
+        status = "invalid" if result.status == "changed" else result.status
+        return Decision(status, view, messages.get(result.status, result.status))  # type: ignore[arg-type]
 
     async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:
         await asyncio.to_thread(self.store.outbox_sent, outbound_id, refs)

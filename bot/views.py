@@ -57,6 +57,7 @@ def request_json(row: RequestRow) -> dict[str, Any]:
         "status": row.status,
         "tool": row.tool,
         "arguments": row.arguments,
+        "digest": row.digest,
         "reason": row.reason,
         "question": row.question,
         "options": row.options,

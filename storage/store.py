@@ -57,7 +57,7 @@ class ThreadSnapshot:
 
 @dataclass(frozen=True)
 class DecisionResult:
-    status: str  # accepted | not_allowed | already_decided | unknown | invalid | duplicate
+    status: str  # accepted | not_allowed | already_decided | unknown | invalid | duplicate | changed
     request: RequestRow | None = None
     thread: ThreadRow | None = None
     events: list[Event] = field(default_factory=list)
@@ -217,7 +217,8 @@ class Store:
             )
         elif isinstance(event, (ApprovalDecided, QuestionAnswered)):
             request = session.get(RequestRow, event.request_id)
-            if request is not None and request.status == "pending":
+            # Only a request of this thread: a decision must never close another thread's request.
+            if request is not None and request.thread_id == thread.id and request.status == "pending":
                 if isinstance(event, ApprovalDecided):
                     request.status = "approved" if event.approved else "denied"
                     request.comment = event.comment
@@ -300,6 +301,8 @@ class Store:
             held = {event.by.lower(), *(i.lower() for i in identities)}
             if allowed_check and request.allowed and not held & {a.lower() for a in request.allowed}:
                 return DecisionResult("not_allowed", request)
+            if isinstance(event, ApprovalDecided) and event.approved and event.digest not in ("", request.digest):
+                return DecisionResult("changed", request)  # what was shown is not what would run
             if delivery_key is not None and not _record_delivery(session, delivery_key, request.thread_id):
                 return DecisionResult("duplicate", request)
             thread = self._thread_for_update(session, request.thread_id)

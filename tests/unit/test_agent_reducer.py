@@ -109,6 +109,17 @@ def test_the_guard_refuses_other_arguments_or_no_approval() -> None:
     )
 
 
+def test_an_approval_of_other_arguments_than_the_request_carries_runs_nothing() -> None:
+    agent = make_agent()
+    request = on_model_output(agent, [HELLO], call("restart", '{"name": "web", "reason": "x"}'), ids())[0]  # type: ignore[arg-type]
+    assert isinstance(request, ApprovalRequested)
+    step = RunTool(request.call_id, "restart", {"name": "web", "force": False})
+    shown_db = arguments_digest("restart", {"name": "db", "force": False})
+    for digest, runs in ((request.digest, True), ("", True), (shown_db, False)):
+        approved = ApprovalDecided(request_id=request.request_id, approved=True, by="ops-lead", digest=digest)
+        assert is_gated_call_approved([HELLO, request, approved], step) is runs
+
+
 def test_a_forged_tool_call_event_for_a_gated_tool_never_runs() -> None:
     import asyncio
 
