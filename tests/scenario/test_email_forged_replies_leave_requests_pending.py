@@ -17,6 +17,7 @@ from tests.support.email_signoff import (  # noqa: F401 (fixtures)
     ALICE,
     BOB,
     MALLORY,
+    WAIT,
     EmailSignoff,
     body_of,
     dovecot_fixture,
@@ -85,7 +86,7 @@ def test_forged_altered_and_foreign_tokens_leave_requests_pending(
     bot.send(reply(ask1.message, BOB, "approve"))
     # Alice's genuine reply decides; it comes after the forged ones, so they were all read first.
     bot.send(reply(ask1.message, ALICE, "approve"))
-    wait_until(lambda: decisions(bot, t1), message="request 1 decided")
+    wait_until(lambda: decisions(bot, t1), timeout=WAIT, message="request 1 decided")
     [decided] = decisions(bot, t1)
     assert (decided["approved"], decided["by"]) == (True, ALICE)
     assert bot.request(r2)["status"] == "pending"
@@ -100,7 +101,7 @@ def test_forged_altered_and_foreign_tokens_leave_requests_pending(
 
     # Alice's genuine reply to request 2 (processed after everything above) decides it.
     bot.send(reply(ask2.message, ALICE, "approve"))
-    wait_until(lambda: decisions(bot, t2), message="request 2 decided")
+    wait_until(lambda: decisions(bot, t2), timeout=WAIT, message="request 2 decided")
     assert len(decisions(bot, t1)) == 1 and len(decisions(bot, t2)) == 1
 
     # Spoofers were never answered; the log says why their replies were ignored.
@@ -131,7 +132,7 @@ def test_with_sender_authentication_required_only_an_authenticated_reply_decides
     passed = "mx.example.test; dkim=pass header.d=example.com header.s=s1; dmarc=pass header.from=example.com"
     bot.send(reply(ask1.message, ALICE, "approve", headers={"Authentication-Results": passed}))
 
-    wait_until(lambda: decisions(bot, t1), message="request 1 decided")
+    wait_until(lambda: decisions(bot, t1), timeout=WAIT, message="request 1 decided")
     [decided] = decisions(bot, t1)
     assert (decided["approved"], decided["by"]) == (True, ALICE)
     assert bot.process.logs().count("is not authenticated") == 3

@@ -18,6 +18,7 @@ from tests.support.email_signoff import (  # noqa: F401 (fixtures)
     AGENT,
     AGENT_PASSWORD,
     BOB,
+    WAIT,
     EmailSignoff,
     body_of,
     dovecot_fixture,
@@ -54,7 +55,7 @@ def replies(bot: EmailSignoff) -> Counter[str]:
 
 def answered(bot: EmailSignoff, *subjects: str) -> None:
     wanted = {f"answer to {s}" for s in subjects}
-    wait_until(lambda: wanted <= set(replies(bot)), timeout=40, message=f"answers to {subjects}")
+    wait_until(lambda: wanted <= set(replies(bot)), timeout=WAIT, message=f"answers to {subjects}")
 
 
 def send(bot: EmailSignoff, subject: str) -> None:

@@ -14,6 +14,7 @@ from tests.support.email_signoff import (  # noqa: F401 (fixtures)
     AGENT,
     ALICE,
     BOB,
+    WAIT,
     EmailSignoff,
     body_of,
     dovecot_fixture,
@@ -90,7 +91,9 @@ def test_one_sender_gets_at_most_the_configured_number_of_answers_per_hour(bot: 
     for n in range(4):
         bot.send(mail(BOB, f"question {n}", f"message number {n}"))
     sentinel(bot, 1)
-    answered = wait_until(lambda: len(bot.sent(sent_to(BOB))) >= 2 and bot.sent(sent_to(BOB)), message="answers")
+    answered = wait_until(
+        lambda: len(bot.sent(sent_to(BOB))) >= 2 and bot.sent(sent_to(BOB)), timeout=WAIT, message="answers"
+    )
     assert len(bot.threads()) == 3  # Bob's first two, and the sentinel's
     assert len(answered) == 2 and {body_of(m).strip() for m in answered} == {"Noted."}
     bot.log_has("over the limit of 2 messages per sender per hour")

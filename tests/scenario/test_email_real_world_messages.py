@@ -15,6 +15,7 @@ from tests.support.dovecot import DovecotServer
 from tests.support.email_signoff import (  # noqa: F401 (fixtures)
     AGENT,
     BOB,
+    WAIT,
     EmailSignoff,
     body_of,
     dovecot_fixture,
@@ -41,7 +42,7 @@ def bot(dovecot: DovecotServer, smtp: SmtpServer, model: FakeModelServer, tmp_pa
 
 def first_messages(bot: EmailSignoff, count: int) -> dict[str, dict[str, Any]]:
     """The first human_message of each thread, by sender, once there are `count` threads."""
-    threads = wait_until(lambda: len(t := bot.threads()) >= count and t, message=f"{count} threads")
+    threads = wait_until(lambda: len(t := bot.threads()) >= count and t, timeout=WAIT, message=f"{count} threads")
     firsts = [bot.thread(t["id"])["events"][0] for t in threads]
     return {event["by"]: event for event in firsts}
 
@@ -112,13 +113,13 @@ def test_replies_to_our_mail_continue_the_thread_and_other_mail_starts_one(
     [answer] = bot.wait_sent(1, sent_to(BOB))
     # Bob answers our reply (its References name the root and our message) in Outlook.
     bot.send(reply(answer.message, BOB, "and payments?", style="outlook", message_id="<second@corp.example>"))
-    wait_until(lambda: len(bot.sent(sent_to(BOB))) == 2, message="the second answer")
+    wait_until(lambda: len(bot.sent(sent_to(BOB))) == 2, timeout=WAIT, message="the second answer")
     # A client that names only the root message in In-Reply-To still lands in the thread.
     bot.send(mail(BOB, "Re: status", "and web?", in_reply_to="<root@corp.example>"))
-    wait_until(lambda: len(bot.sent(sent_to(BOB))) == 3, message="the third answer")
+    wait_until(lambda: len(bot.sent(sent_to(BOB))) == 3, timeout=WAIT, message="the third answer")
     # An unrelated mail with the same subject is a new conversation.
     bot.send(mail(BOB, "status", "new question"))
-    wait_until(lambda: len(bot.threads()) == 2, message="a second thread")
+    wait_until(lambda: len(bot.threads()) == 2, timeout=WAIT, message="a second thread")
 
     root = next(t for t in bot.threads() if bot.thread(t["id"])["events"][0]["text"].endswith("how is search?"))
     texts = [e["text"] for e in bot.thread(root["id"])["events"] if e["type"] == "human_message"]

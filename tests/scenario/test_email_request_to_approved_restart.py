@@ -19,6 +19,7 @@ from tests.support.email_signoff import (  # noqa: F401 (fixtures)
     AGENT,
     ALICE,
     BOB,
+    WAIT,
     EmailSignoff,
     body_of,
     dovecot_fixture,
@@ -119,5 +120,7 @@ def test_an_emailed_request_is_approved_by_reply_runs_once_and_is_answered_in_th
     ids = [m.message["Message-ID"] for m in bot.sent()]
     assert len(ids) == len(set(ids)) == 4
     assert len(actions(bot)) == 1 and len(model.requests) == 2
-    wait_until(lambda: bot.threads() and all(t["status"] == "done" for t in bot.threads()), message="one thread")
+    wait_until(
+        lambda: bot.threads() and all(t["status"] == "done" for t in bot.threads()), timeout=WAIT, message="one thread"
+    )
     assert len(bot.threads()) == 1

@@ -37,6 +37,8 @@ ALICE = "alice@example.com"  # the configured approver
 BOB = "bob@corp.example"  # asks for things
 MALLORY = "mallory@evil.example"  # may not decide
 
+WAIT = 60.0  # seconds to wait for the bot: generous, for a loaded CI machine (the first model call imports litellm)
+
 _counter = itertools.count(1)
 
 
@@ -153,7 +155,7 @@ class EmailSignoff:
         return [m for m in list(self.smtp.messages) if where is None or where(m)]
 
     def wait_sent(
-        self, count: int, where: Callable[[Received], bool] | None = None, timeout: float = 40
+        self, count: int, where: Callable[[Received], bool] | None = None, timeout: float = WAIT
     ) -> list[Received]:
         return list(
             wait_until(
@@ -172,10 +174,10 @@ class EmailSignoff:
         return list(self.api.get("/api/threads").json()["threads"])
 
     def only_thread(self) -> dict[str, Any]:
-        [thread] = wait_until(lambda: self.threads(), message="a thread")
+        [thread] = wait_until(lambda: self.threads(), timeout=WAIT, message="a thread")
         return self.thread(thread["id"])
 
-    def wait_status(self, thread_id: str, status: str, timeout: float = 40) -> dict[str, Any]:
+    def wait_status(self, thread_id: str, status: str, timeout: float = WAIT) -> dict[str, Any]:
         return dict(
             wait_until(
                 lambda: (t := self.thread(thread_id))["status"] == status and t,
@@ -190,7 +192,7 @@ class EmailSignoff:
     def request(self, request_id: str) -> dict[str, Any]:
         return dict(self.api.get(f"/api/requests/{request_id}").json())
 
-    def log_has(self, text: str, timeout: float = 15) -> None:
+    def log_has(self, text: str, timeout: float = WAIT) -> None:
         wait_until(lambda: text in self.process.logs(), timeout=timeout, message=f"{text!r} in the log")
 
 
