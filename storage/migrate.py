@@ -22,10 +22,17 @@ def _config(db: Database) -> Config:
     return config
 
 
+# Replicas starting together on one PostgreSQL database migrate one after another: the first
+# holds this advisory lock until its upgrade commits, the others then find nothing left to do.
+MIGRATION_LOCK = 0x5167_6F66  # "Sgof"
+
+
 def upgrade(db: Database, revision: str = "head") -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     config = _config(db)
     with db.engine.begin() as connection:
+        if not db.is_sqlite:
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
