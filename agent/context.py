@@ -47,34 +47,43 @@ def _arguments(arguments: dict[str, Any]) -> str:
     return _escape(json.dumps(arguments, ensure_ascii=False, separators=(", ", ": ")))
 
 
-def render_event(event: Event, *, elide: bool = False) -> str:
+SHORT_ID = 8
+
+
+def render_event(event: Event, *, elide: bool = False, short_ids: bool = False) -> str:
+    """One event as a tag. `short_ids` shows call and request ids by their first 8 characters: they
+    only pair a call with its result and a request with its answer within one thread, where 8 hex
+    characters are unique, and a full 32-character id costs the model about 18 tokens each time."""
+
+    def ref(value: str) -> str:
+        return value[:SHORT_ID] if short_ids else value
+
     match event:
         case HumanMessage(text=text, by=by, channel=channel):
             return f'<human_message from="{_attr(by)}" via="{channel}">\n{_escape(text)}\n</human_message>'
         case ToolCall(tool=tool, arguments=arguments, call_id=call_id):
-            return f'<tool_call id="{call_id}" tool="{tool}">{_arguments(arguments)}</tool_call>'
+            return f'<tool_call id="{ref(call_id)}" tool="{tool}">{_arguments(arguments)}</tool_call>'
         case ToolResult(tool=tool, result=result, call_id=call_id):
             body = f"[{len(result)} characters elided]" if elide else _escape(result)
-            return f'<tool_result id="{call_id}" tool="{tool}">\n{body}\n</tool_result>'
+            return f'<tool_result id="{ref(call_id)}" tool="{tool}">\n{body}\n</tool_result>'
         case Error(source=source, message=message, tool=tool, consecutive=consecutive):
             about = f' tool="{tool}"' if tool else ""
             return f'<error source="{source}"{about} in_a_row="{consecutive}">{_escape(message)}</error>'
         case ApprovalRequested(tool=tool, arguments=arguments, reason=reason, request_id=request_id):
             return (
-                f'<approval_requested request="{request_id}" tool="{tool}">{_arguments(arguments)}'
+                f'<approval_requested request="{ref(request_id)}" tool="{tool}">{_arguments(arguments)}'
                 f"\nreason: {_escape(reason)}</approval_requested>"
             )
         case ApprovalDecided(approved=approved, by=by, comment=comment, request_id=request_id):
             tag = "approval_granted" if approved else "approval_denied"
             note = f"\n{_escape(comment)}\n" if comment else ""
-            return f'<{tag} request="{request_id}" by="{_attr(by)}">{note}</{tag}>'
+            return f'<{tag} request="{ref(request_id)}" by="{_attr(by)}">{note}</{tag}>'
         case QuestionAsked(question=question, options=options, request_id=request_id):
             opts = f' options="{_attr(" | ".join(options))}"' if options else ""
-            return f'<question_asked request="{request_id}"{opts}>{_escape(question)}</question_asked>'
+            return f'<question_asked request="{ref(request_id)}"{opts}>{_escape(question)}</question_asked>'
         case QuestionAnswered(answer=answer, by=by, request_id=request_id):
-            return (
-                f'<question_answered request="{request_id}" by="{_attr(by)}">\n{_escape(answer)}\n</question_answered>'
-            )
+            head = f'<question_answered request="{ref(request_id)}" by="{_attr(by)}">'
+            return f"{head}\n{_escape(answer)}\n</question_answered>"
         case AgentReply(text=text):
             return f"<agent_reply>\n{_escape(text)}\n</agent_reply>"
         case _:
@@ -97,7 +106,7 @@ def render_context(agent: Agent, events: Sequence[Event]) -> RenderedContext:
     system = agent.system_prompt()
     budget = agent.context_token_budget - estimate_tokens(system) - estimate_tokens(NEXT_STEP_PROMPT)
     elide = [False] * len(events)
-    rendered = [render_event(e) for e in events]
+    rendered = [render_event(e, short_ids=True) for e in events]
     total = sum(estimate_tokens(r) for r in rendered)
 
     result_positions = [i for i, e in enumerate(events) if isinstance(e, ToolResult)]
@@ -105,7 +114,7 @@ def render_context(agent: Agent, events: Sequence[Event]) -> RenderedContext:
         if total <= budget:
             break
         elide[i] = True
-        shorter = render_event(events[i], elide=True)
+        shorter = render_event(events[i], elide=True, short_ids=True)
         total -= estimate_tokens(rendered[i]) - estimate_tokens(shorter)
         rendered[i] = shorter
 
