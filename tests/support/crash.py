@@ -29,7 +29,7 @@ from storage.db import Database
 from storage.models import EventRow, ServiceActionRow, ServiceRow, ThreadRow
 from tests.support.fake_model import Response, text, tool_call
 from tests.support.replay import database_problems
-from tests.support.signoff_process import SignoffProcess
+from tests.support.signoff_process import API_TOKEN, SignoffProcess
 
 APPROVER = "alice@example.com"
 CRASH_POINTS = ("after_inbound_recorded", "after_model_answer", "after_state_commit", "during_tool")
@@ -61,6 +61,10 @@ class CrashableSignoff(SignoffProcess):
                 return False
             raise
         return True
+
+    def client(self, token: str = API_TOKEN) -> httpx.Client:
+        # Generous: on a loaded machine the first model call's litellm import can stall the API for seconds.
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
