@@ -139,7 +139,7 @@ def postgres_urls(count: int) -> Iterator[list[str]]:
 def run(smoke: bool = False, postgres: bool = True) -> list[Row]:
     if (missing := needs_langgraph()) is not None:
         raise RuntimeError(missing)
-    rounds, n = (1, 3) if smoke else (3, 60)
+    rounds, n = (1, 3) if smoke else (3, 40)
     with (
         workdir("throughput") as directory,
         model_process(f"lookups-{LOOKUPS}") as model_url,
