@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
 import re
 import subprocess
 import sys
@@ -120,7 +121,8 @@ def run(smoke: bool = False) -> list[Row]:
     rounds = 1 if smoke else 3
     modules = dependency_modules()
     with workdir("startup") as directory, model_process("text") as model_url:
-        first_start = serve_once(directory, model_url)[0]  # creates and migrates the database
+        # The first start creates and migrates the database (not measured in smoke mode).
+        first_start = math.nan if smoke else serve_once(directory, model_url)[0]
         baseline, ours = alternate(
             rounds, lambda: import_dependencies(modules), lambda: serve_once(directory, model_url)
         )
@@ -139,7 +141,7 @@ def run(smoke: bool = False) -> list[Row]:
             "s",
             target=("<=", 0.3),
             baseline_name=base,
-            note=f"first start on a new database (migrations included): {first_start:.2f} s",
+            note="" if smoke else f"first start on a new database (migrations included): {first_start:.2f} s",
         ),
         Row(NAME, "idle RSS", idle, import_rss, "MB", target=("<=", 0.6), baseline_name=base),
         Row(NAME, "RSS after the first model call", after, import_rss, "MB", baseline_name=base),
