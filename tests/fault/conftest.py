@@ -38,7 +38,7 @@ def crashable(model: FakeModelServer, database_url: str, workdir: Path, **env: s
             "SIGNOFF_MODEL_API_BASE": model.url,
             "SIGNOFF_MODEL_API_KEY": "x",
             "SIGNOFF_APPROVERS": "alice@example.com",
-            "SIGNOFF_POLL_INTERVAL": "0.1",
+            "SIGNOFF_POLL_INTERVAL": "0.25",
             **env,
         },
         workdir,

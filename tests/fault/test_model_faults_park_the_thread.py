@@ -56,15 +56,22 @@ def faulty_model(body: dict[str, Any]) -> Response:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CrashableSignoff, str]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CrashableSignoff, str, dict[str, str]]]:
+    """The server, with one thread per fault started at once (they fail side by side)."""
     env = {"SIGNOFF_MODEL_TIMEOUT": "1", "SIGNOFF_MODEL_MAX_ATTEMPTS": str(ATTEMPTS)}
     with serving(faulty_model, tmp_path_factory.mktemp("model-faults"), **env) as (process, _model, url):
-        yield process, url
+        with process.client() as api:
+            threads = {
+                fault: api.post("/api/threads", json={"message": f"fault {fault}: how is search?", "by": "carol"}).json()["id"]
+                for fault in [*FAULTS, "429-once", "timeout-once"]
+            }
+        yield process, url, threads
 
 
-def run(server: CrashableSignoff, fault: str, until: str) -> tuple[str, list[dict[str, Any]]]:
-    with server.client() as api:
-        thread_id = api.post("/api/threads", json={"message": f"fault {fault}: how is search?", "by": "carol"}).json()["id"]
+def run(server: tuple[CrashableSignoff, str, dict[str, str]], fault: str, until: str) -> tuple[str, list[dict[str, Any]]]:
+    process, _url, threads = server
+    thread_id = threads[fault]
+    with process.client() as api:
         thread = wait_until(
             lambda: (t := api.get(f"/api/threads/{thread_id}").json())["status"] == until and t,
             timeout=90,
@@ -84,20 +91,19 @@ def answer_and_finish(server: CrashableSignoff, thread_id: str, request_id: str)
         )
 
 
-def test_transient_429_and_timeout_are_retried_within_the_step(server: tuple[CrashableSignoff, str]) -> None:
-    process, _url = server
+def test_transient_429_and_timeout_are_retried_within_the_step(server: tuple[CrashableSignoff, str, dict[str, str]]) -> None:
     for fault in ("429-once", "timeout-once"):
-        _thread_id, events = run(process, fault, "done")
+        _thread_id, events = run(server, fault, "done")
         assert [e["type"] for e in events] == ["human_message", "agent_reply"], fault
         assert calls[fault] == 2, f"{fault}: one failed attempt, one retry"
 
 
 @pytest.mark.parametrize("fault", ["429-always", "500-always", "timeout-always"])
 def test_a_model_that_keeps_failing_is_retried_a_bounded_number_of_times_then_a_human_is_asked(
-    server: tuple[CrashableSignoff, str], fault: str
+    server: tuple[CrashableSignoff, str, dict[str, str]], fault: str
 ) -> None:
-    process, _url = server
-    thread_id, events = run(process, fault, "waiting")
+    process = server[0]
+    thread_id, events = run(server, fault, "waiting")
     assert [e["type"] for e in events] == ["human_message", "error", "error", "error", "question_asked"]
     assert [e["consecutive"] for e in events[1:4]] == [1, 2, 3]
     assert all(e["source"] == "model" and not e["fatal"] for e in events[1:4])
@@ -111,10 +117,10 @@ def test_a_model_that_keeps_failing_is_retried_a_bounded_number_of_times_then_a_
 
 @pytest.mark.parametrize("fault", ["bad-json", "unknown-tool", "empty"])
 def test_malformed_answers_become_errors_the_model_sees_then_a_human_is_asked(
-    server: tuple[CrashableSignoff, str], fault: str
+    server: tuple[CrashableSignoff, str, dict[str, str]], fault: str
 ) -> None:
-    process, _url = server
-    thread_id, events = run(process, fault, "waiting")
+    process = server[0]
+    thread_id, events = run(server, fault, "waiting")
     assert [e["type"] for e in events] == ["human_message", "error", "error", "error", "question_asked"]
     assert calls[fault] == 3, "no HTTP retries for an answer that arrived; one model call per step"
     expected = {"bad-json": "not valid JSON", "unknown-tool": "unknown tool 'drop_database'", "empty": "empty answer"}
@@ -123,9 +129,9 @@ def test_malformed_answers_become_errors_the_model_sees_then_a_human_is_asked(
     assert finished[: len(events)] == events
 
 
-def test_a_tool_loop_stops_at_the_step_cap_and_asks(server: tuple[CrashableSignoff, str]) -> None:
-    process, url = server
-    thread_id, events = run(process, "tool-loop", "waiting")
+def test_a_tool_loop_stops_at_the_step_cap_and_asks(server: tuple[CrashableSignoff, str, dict[str, str]]) -> None:
+    process, url, _threads = server
+    thread_id, events = run(server, "tool-loop", "waiting")
     steps = example_agent.max_steps_per_turn
     assert [e["type"] for e in events] == ["human_message", *["tool_call", "tool_result"] * steps, "error", "question_asked"]
     assert events[-2]["source"] == "limit" and f"after {steps} steps" in events[-2]["message"]

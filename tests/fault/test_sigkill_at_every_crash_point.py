@@ -16,6 +16,7 @@ from tests.fault.conftest import record
 from tests.support.crash import (
     CRASH_POINTS,
     CrashableSignoff,
+    KillPlan,
     OpsWorkload,
     random_plans,
     report,
@@ -29,7 +30,7 @@ SOAK_KILLS = int(os.environ.get("SIGNOFF_FAULT_KILLS", "20"))
 
 def test_every_crash_point_and_nothing_lost_or_doubled(crash_server: CrashableSignoff, sqlite_url: str) -> None:
     workload = OpsWorkload("p", random.Random(6))
-    plans = [(f"{point}=1", None) for point in CRASH_POINTS]
+    plans = [KillPlan(f"{point}=1") for point in CRASH_POINTS]
     log = run_with_kills(crash_server, workload, plans, keep_busy=3, timeout=180)
 
     assert log.kills == list(CRASH_POINTS), "each run must die at the crash point it armed"
@@ -48,15 +49,15 @@ def test_every_crash_point_and_nothing_lost_or_doubled(crash_server: CrashableSi
 def test_random_kills_while_threads_run_to_approval_and_completion(
     crash_server: CrashableSignoff, ops_model_server: FakeModelServer, sqlite_url: str, rng: random.Random
 ) -> None:
-    """SIGNOFF_FAULT_KILLS (default 20 in CI; 200 for the full run) random SIGKILLs: a random crash
-    point at a random pass, or a timer at a random moment, whichever comes first."""
+    """SIGNOFF_FAULT_KILLS (default 20 in CI; 200 for the full run) random SIGKILLs: at a random
+    crash point and pass, or at a random moment (see `random_plans`)."""
     workload = OpsWorkload("r", rng)
     log = run_with_kills(
         crash_server,
         workload,
         random_plans(rng, SOAK_KILLS),
         keep_busy=4,
-        activity=lambda: len(ops_model_server.requests),
+        model_requests=lambda: len(ops_model_server.requests),
         timeout=max(240, SOAK_KILLS * 15),
     )
 
@@ -67,6 +68,7 @@ def test_random_kills_while_threads_run_to_approval_and_completion(
     finally:
         db.dispose()
     record(report("random kills", log, outcome))
+    print("runs (s to healthy, s alive):", [(round(a, 1), round(b, 1)) for a, b in log.runs])
     assert outcome.problems == []
     assert outcome.launched == outcome.completed
     assert outcome.effects == outcome.approved

@@ -183,10 +183,25 @@ class OpsWorkload:
 # --- killing -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class KillPlan:
+    """How one run of the server is to die.
+
+    `failpoints`: crash points armed for the run (e.g. "during_tool=2"). `timer`: seconds after which
+    it is SIGKILLed from outside if still alive, counted from when it became healthy, or with
+    `after_model` from its first model request (so the kill lands while threads are worked on).
+    """
+
+    failpoints: str = ""
+    timer: float | None = None
+    after_model: bool = False
+
+
 @dataclass
 class KillLog:
     kills: list[str] = field(default_factory=list)  # how each run ended: a crash point or "timer"
     starts: int = 0
+    runs: list[tuple[float, float]] = field(default_factory=list)  # (seconds to healthy, seconds alive after)
 
     @property
     def by_point(self) -> dict[str, int]:
@@ -196,26 +211,23 @@ class KillLog:
 def run_with_kills(
     server: CrashableSignoff,
     workload: OpsWorkload,
-    plans: Iterable[tuple[str, float | None]],
+    plans: Iterable[KillPlan],
     *,
     keep_busy: int = 0,
-    activity: Callable[[], int] | None = None,
+    model_requests: Callable[[], int] = lambda: 0,
     timeout: float = 600,
 ) -> KillLog:
     """Run the workload while killing the server as each plan says, then finish with a clean server.
 
-    A plan is `(failpoints, timer)`: the crash points to arm for one run, and seconds after which
-    that run is SIGKILLed from outside if it is still alive (None: no timer). With `activity` (a
-    counter such as the model's requests), the timer starts when the counter first moves in that
-    run, so that timed kills land while threads are being worked on rather than during start-up.
     `keep_busy` adds jobs while plans remain so that each run has work to be killed in.
     """
     log = KillLog()
     pending_plans = iter(plans)
-    plan: tuple[str, float | None] | None = next(pending_plans, None)
+    plan: KillPlan | None = next(pending_plans, None)
     deadline = time.monotonic() + timeout
     kill_at: float | None = None
-    activity_at_start: int | None = None
+    requests_at_start = 0
+    healthy_at = healthy_after = 0.0
     running = False
     while True:
         if time.monotonic() > deadline:
@@ -223,17 +235,21 @@ def run_with_kills(
         if running and not server.alive():
             running = False
             log.kills.append(server.death())
+            log.runs.append((healthy_after, time.monotonic() - healthy_at))
             plan = next(pending_plans, None)
         if not running:
-            failpoints, timer = plan if plan is not None else ("", None)
             log.starts += 1
-            if not server.start_with(failpoints):
+            started = time.monotonic()
+            if not server.start_with(plan.failpoints if plan else ""):
                 log.kills.append(server.death())
+                log.runs.append((time.monotonic() - started, 0.0))
                 plan = next(pending_plans, None)
                 continue
+            healthy_at = time.monotonic()
+            healthy_after = healthy_at - started
             running = True
             kill_at = None
-            activity_at_start = activity() if activity is not None else None
+            requests_at_start = model_requests()
         if plan is not None and keep_busy and workload.unfinished < keep_busy:
             workload.add(keep_busy - workload.unfinished)
         with server.client() as api:
@@ -243,22 +259,31 @@ def run_with_kills(
                     return log
             except httpx.TransportError:
                 pass
-        if kill_at is None and plan is not None and plan[1] is not None:
-            if activity_at_start is None or activity() > activity_at_start:
-                kill_at = time.monotonic() + plan[1]
+        if kill_at is None and plan is not None and plan.timer is not None:
+            if not plan.after_model:
+                kill_at = healthy_at + plan.timer
+            elif model_requests() > requests_at_start:
+                kill_at = time.monotonic() + plan.timer
         if kill_at is not None and time.monotonic() >= kill_at:
             kill_at = None
             server.kill()  # recorded at the top of the loop, with the crash point if it got there first
             continue
-        time.sleep(0.05)  # ok: polling with a deadline
+        time.sleep(0.1)  # ok: polling with a deadline (gently: the server shares the CPU)
 
 
-def random_plans(rng: random.Random, kills: int, *, max_timer: float = 3.0) -> list[tuple[str, float | None]]:
-    """`kills` runs, each with one random crash point armed at a random pass and a random timer."""
-    plans: list[tuple[str, float | None]] = []
+def random_plans(rng: random.Random, kills: int) -> list[KillPlan]:
+    """`kills` runs, each ended by one of: a random crash point at a random pass (with a timer in
+    case the point is not reached soon), a timer at a random moment after the server became
+    healthy (start-up, recovery, the first model call), or one at a random moment of the work."""
+    plans: list[KillPlan] = []
     for _ in range(kills):
-        point = rng.choice(CRASH_POINTS)
-        plans.append((f"{point}={rng.randint(1, 3)}", rng.uniform(0.05, max_timer)))
+        kind = rng.choice(["point", "point", "timer", "timer-in-work"])
+        if kind == "point":
+            plans.append(KillPlan(f"{rng.choice(CRASH_POINTS)}={rng.randint(1, 3)}", 20.0, after_model=True))
+        elif kind == "timer":
+            plans.append(KillPlan(timer=rng.uniform(0.0, 4.0)))
+        else:
+            plans.append(KillPlan(timer=rng.uniform(0.0, 2.0), after_model=True))
     return plans
 
 
