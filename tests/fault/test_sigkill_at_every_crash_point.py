@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import random
 
+import pytest
+
 from storage.db import Database
 from tests.fault.conftest import record
 from tests.support.crash import (
@@ -26,6 +28,7 @@ from tests.support.crash import (
 from tests.support.fake_model import FakeModelServer
 
 SOAK_KILLS = int(os.environ.get("SIGNOFF_FAULT_KILLS", "20"))
+SOAK_TIMEOUT = max(270, SOAK_KILLS * 15)
 
 
 def test_every_crash_point_and_nothing_lost_or_doubled(crash_server: CrashableSignoff, sqlite_url: str) -> None:
@@ -46,6 +49,7 @@ def test_every_crash_point_and_nothing_lost_or_doubled(crash_server: CrashableSi
     assert outcome.effects == outcome.approved > 0
 
 
+@pytest.mark.timeout(SOAK_TIMEOUT + 60)
 def test_random_kills_while_threads_run_to_approval_and_completion(
     crash_server: CrashableSignoff, ops_model_server: FakeModelServer, sqlite_url: str, rng: random.Random
 ) -> None:
@@ -58,7 +62,7 @@ def test_random_kills_while_threads_run_to_approval_and_completion(
         random_plans(rng, SOAK_KILLS),
         keep_busy=4,
         model_requests=lambda: len(ops_model_server.requests),
-        timeout=max(240, SOAK_KILLS * 15),
+        timeout=SOAK_TIMEOUT,
     )
 
     assert len(log.kills) == SOAK_KILLS and log.starts == SOAK_KILLS + 1
