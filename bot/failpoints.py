@@ -74,6 +74,3 @@ def hit(name: str) -> None:
         os.write(sys.stderr.fileno(), f"failpoint {name} reached ({_hits[name]}x): SIGKILL\n".encode())
         os.kill(os.getpid(), signal.SIGKILL)
 
-
-def armed() -> bool:
-    return bool(_targets)
