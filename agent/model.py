@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import random
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -52,11 +53,20 @@ def _import_litellm() -> Any:
     return litellm
 
 
+# One import per event loop at a time: concurrent first calls wait for it instead of each holding
+# a worker thread (the pool is small, and the HTTP API needs it meanwhile).
+_loading: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[Any]] = weakref.WeakKeyDictionary()
+
+
 async def load_litellm() -> Any:
     """litellm, imported once, off the event loop."""
     global _litellm
     if _litellm is None:
-        _litellm = await asyncio.to_thread(_import_litellm)
+        loop = asyncio.get_running_loop()
+        task = _loading.get(loop)
+        if task is None:
+            task = _loading[loop] = loop.create_task(asyncio.to_thread(_import_litellm))
+        _litellm = await asyncio.shield(task)
     return _litellm
 
 
