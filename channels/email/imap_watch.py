@@ -258,6 +258,8 @@ class ImapWatcher:
             self._set_status("syncing")
             last_uid = self._sync(client, uidvalidity, last_uid)
             self._healthy = True
+            if _new_mail_announced(client):
+                continue  # announced in the answer to a FETCH or STORE: IDLE would not repeat it
             if has_idle:
                 self._idle(client)
             else:
@@ -273,6 +275,7 @@ class ImapWatcher:
         return highest
 
     def _sync(self, client: IMAPClient, uidvalidity: int, last_uid: int) -> int:
+        _new_mail_announced(client)  # what was announced so far, the SEARCH below finds
         uids = sorted(uid for uid in client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid)
         handled = self._handle(client, uids, uidvalidity, save_each=True)
         return max([last_uid, *handled])
@@ -359,6 +362,18 @@ class ImapWatcher:
 
 async def _awaited(awaitable: Awaitable[T]) -> T:
     return await awaitable
+
+
+def _new_mail_announced(client: IMAPClient) -> bool:
+    """Did the server announce new mail (`* N EXISTS`) in the answer to another command?
+
+    A server reports new mail once, in the answer to whatever command runs when it arrives; imaplib
+    keeps such unsolicited responses aside, and imapclient offers no public way to read them. Mail
+    that arrives while we FETCH or STORE would otherwise wait for the next IDLE renewal (minutes),
+    because IDLE only reports what is new since the last announcement. Reading clears them.
+    """
+    stash: dict[str, list[Any]] = client._imap.untagged_responses
+    return stash.pop("EXISTS", None) is not None
 
 
 def _is_new_mail(response: Any) -> bool:

@@ -342,3 +342,25 @@ async def test_idle_is_renewed_on_schedule_without_reconnecting(dovecot):
         await deliver(dovecot, 1)
         await eventually(lambda: len(inbox.recorded) == 1, timeout=5, what="m1 after IDLE renewals")
         assert watcher.sessions == 1
+
+
+@pytest.mark.parametrize("arrives_during", ["the callback", "marking it seen"])
+async def test_mail_arriving_while_another_is_handled_is_not_left_for_the_next_idle_renewal(dovecot, arrives_during):
+    """The server announces new mail (`* N EXISTS`) in the answer to whatever command runs when it
+    arrives: a FETCH or STORE while we handle the previous message. IDLE then has nothing new to
+    say, so the watcher must notice those announcements itself rather than wait minutes for the
+    next IDLE renewal."""
+    inbox, state = DedupingInbox(), MemoryState()
+    inbox.gate = asyncio.Event()
+    async with watching(dovecot, inbox, state, idle_timeout=300) as watcher:
+        async with asyncio.timeout(10):
+            await watcher.wait_for_status("idle")
+        await deliver(dovecot, 1)
+        async with asyncio.timeout(10):
+            await inbox.called.wait()
+        await deliver(dovecot, 2)  # arrives while m1 is being handled
+        if arrives_during == "marking it seen":
+            await asyncio.sleep(0.2)
+        inbox.gate.set()
+        await eventually(lambda: len(inbox.recorded) == 2, timeout=5, what="m2, announced mid-handling")
+        assert inbox.handed_over() == {"<m1@corp.example>": 1, "<m2@corp.example>": 1}
