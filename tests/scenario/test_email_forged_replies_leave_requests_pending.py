@@ -5,7 +5,6 @@ late. With SIGNOFF_EMAIL_REQUIRE_AUTH the sender must also be authenticated by o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,28 +23,15 @@ from tests.support.email_signoff import (  # noqa: F401 (fixtures)
     email_signoff,
     mail,
     reply,
+    request_id_of,
     sent_to,
     smtp_fixture,
+    tampered_token,
+    token_address,
 )
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.signoff_process import wait_until
 from tests.support.smtp_server import Received, SmtpServer
-
-
-def request_id_of(ask: Received) -> str:
-    found = re.search(r"Request ([0-9a-f]{32})", body_of(ask))
-    assert found, body_of(ask)
-    return found.group(1)
-
-
-def token_address(ask: Received) -> str:
-    return str(ask.message["Reply-To"].addresses[0].addr_spec)
-
-
-def tampered(address: str) -> str:
-    local, _, domain = address.partition("@")
-    last = local[-1]
-    return f"{local[:-1]}{'a' if last != 'a' else 'b'}@{domain}"
 
 
 def decisions(bot: EmailSignoff, thread_id: str) -> list[dict[str, Any]]:
@@ -81,7 +67,7 @@ def test_forged_altered_and_foreign_tokens_leave_requests_pending(
     # Mallory replies to Alice's request mail (she got it forwarded): wrong sender.
     bot.send(reply(ask1.message, MALLORY, "approve"))
     # Alice's reply, but to an altered token.
-    bot.send(reply(ask1.message, ALICE, "approve", to=tampered(token_address(ask1))))
+    bot.send(reply(ask1.message, ALICE, "approve", to=tampered_token(token_address(ask1))))
     # Bob, who asked, answers to Alice's token: wrong sender too.
     bot.send(reply(ask1.message, BOB, "approve"))
     # Alice's genuine reply decides; it comes after the forged ones, so they were all read first.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from email import policy
@@ -206,6 +207,25 @@ def sent_to(address: str) -> Callable[[Received], bool]:
 
 def body_of(message: Received) -> str:
     return str(message.message.get_content())
+
+
+def request_id_of(ask: Received) -> str:
+    """The request id a request mail names in its body."""
+    found = re.search(r"Request ([0-9a-f]{32})", body_of(ask))
+    assert found, body_of(ask)
+    return found.group(1)
+
+
+def token_address(ask: Received) -> str:
+    """The reply address (with its token) a request mail asks to be answered at."""
+    return str(ask.message["Reply-To"].addresses[0].addr_spec)
+
+
+def tampered_token(address: str) -> str:
+    """`address` with the last character of its token changed."""
+    local, _, domain = address.partition("@")
+    last = local[-1]
+    return f"{local[:-1]}{'a' if last != 'a' else 'b'}@{domain}"
 
 
 def email_env(dovecot: DovecotServer, smtp: SmtpServer, model: FakeModelServer, tmp_path: Path) -> dict[str, str]:
