@@ -6,7 +6,10 @@ carries a fresh Message-ID in the agent's domain, is plain UTF-8 text, and is ma
 responders and other robots do not answer it.
 
 Text from users and the model goes only into the body and into header values that are stripped of
-control characters first (no CR/LF, so no header injection); addresses are parsed and checked.
+control characters first (no CR/LF, so no header injection) and of encoded-word syntax (`=?...?=`,
+which the header registry would decode into anything, CR/LF included); addresses are parsed and
+checked. Invisible characters (zero-width, bidi overrides, Unicode tags) are removed from the body,
+except in a tool's arguments, where they are shown as `[U+XXXX]` so the approver sees what runs.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from channels.base import HumanRequestView
+from channels.invisible import is_hidden, reveal_hidden, strip_hidden
 
 _MAX_REFERENCES = 20
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|vs|ref|rif|res)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+_ENCODED_WORD_OPENER = "=?"
 
 
 @dataclass(frozen=True)
@@ -111,14 +116,18 @@ def compose_approval_request(
     message_id: str | None = None,
 ) -> EmailMessage:
     """Ask `to` to approve or deny one tool call; the answer goes to the tokenised `reply_to`."""
-    tool = request.tool or "(unknown tool)"
+    tool = _clean_header(request.tool or "") or "(unknown tool)"
     lines = [
         f"Approval needed: {tool}",
         "",
-        f"{request.requested_by or 'Someone'} asked, and the agent wants to run {tool} with:",
+        f"{_clean_header(request.requested_by) or 'Someone'} asked, and the agent wants to run {tool} with:",
         "",
         _indent(format_arguments(request.arguments)),
         "",
+    ]
+    if any(is_hidden(ch) for ch in json.dumps(request.arguments, ensure_ascii=False, default=str)):
+        lines += ["The arguments contain invisible characters, shown as [U+XXXX].", ""]
+    lines += [
         "Why:",
         _indent(request.reason.strip() or "(no reason given)"),
         "",
@@ -162,7 +171,7 @@ def compose_question(
         "",
     ]
     if request.options:
-        lines += ["Options:", *(f"    - {option}" for option in request.options), ""]
+        lines += ["Options:", *(f"    - {_clean_header(option)}" for option in request.options), ""]
     lines += [
         "To answer, reply to this email; write your answer at the top.",
         _who_may_answer(request.allowed),
@@ -195,8 +204,8 @@ def compose_decision_notice(
 
     `note` adds a first line, e.g. "Your reply came too late:" for a late or second answer.
     """
-    what = request.tool if request.kind == "approval" else "the question"
-    by = request.decided_by or "nobody"
+    what = _clean_header(request.tool or "") if request.kind == "approval" else "the question"
+    by = _clean_header(request.decided_by or "") or "nobody"
     outcome = {
         "approved": f"Approved by {by}: {what} will run.",
         "denied": f"Denied by {by}: {what} will not run.",
@@ -222,10 +231,13 @@ def compose_decision_notice(
 
 
 def format_arguments(arguments: dict[str, Any]) -> str:
-    """Arguments as indented JSON: strings are quoted and escaped, so values cannot fake lines."""
+    """Arguments as indented JSON: strings are quoted and escaped, so values cannot fake lines, and
+    invisible characters are shown as `[U+XXXX]`."""
     if not arguments:
         return "(no arguments)"
-    return json.dumps(arguments, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    dumped = json.dumps(arguments, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    # Line separators escaped as JSON allows: `splitlines` (and mail readers) would break a value there.
+    return reveal_hidden(dumped.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
 def _who_may_answer(allowed: Iterable[str]) -> str:
@@ -239,14 +251,16 @@ def _indent(text: str, prefix: str = "    ") -> str:
 
 def _body(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    # No other control characters in the body either (NUL, escape sequences, ...).
-    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text)
-    return text.rstrip() + "\n"
+    # No other control characters in the body either (NUL, escape sequences, ...), nor invisible ones.
+    return strip_hidden(text).rstrip() + "\n"
 
 
 def _clean_header(value: str) -> str:
-    """One line, no control characters: what a header value may safely hold."""
-    return re.sub(r"\s{2,}", " ", _CONTROL.sub(" ", value)).strip()
+    """One line, no control or invisible characters, no encoded word: what a header value may safely
+    hold. (A literal `=?utf-8?q?=0D=0ABcc:...?=` would be decoded by the header registry when set, and
+    its CR/LF written out as is.)"""
+    one_line = strip_hidden(_CONTROL.sub(" ", value)).replace(_ENCODED_WORD_OPENER, "= ?")
+    return re.sub(r"\s{2,}", " ", one_line).strip()
 
 
 def _address(addr: str, display_name: str = "") -> Address:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from channels.base import HumanRequestView
+from channels.invisible import is_hidden
 
 APPROVE_ACTION_ID = "signoff_approve"
 DENY_ACTION_ID = "signoff_deny"
@@ -45,7 +45,6 @@ DENY_REASON_MAX_LENGTH = 2000
 
 ELLIPSIS = "…"
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-_HANGUL_FILLERS = {0x115F, 0x1160, 0x3164, 0xFFA0}
 _NEWLINES = str.maketrans({"\r": "\n", "\u2028": "\n", "\u2029": "\n"})
 _USER_ID = re.compile(r"[UW][A-Z0-9]+")
 _GROUP_ID = re.compile(r"S[A-Z0-9]+")
@@ -65,22 +64,6 @@ _OUTCOMES = {
 def units(text: str) -> int:
     """Length in UTF-16 code units."""
     return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
-
-
-def is_hidden(ch: str) -> bool:
-    """Whether a character is invisible or controls layout: zero-width and bidi controls, Unicode
-    tags (U+E0000-U+E007F), variation selectors other than the emoji ones, other format and control
-    characters (except newline and tab), lone surrogates, Hangul fillers."""
-    if ch in "\n\t":
-        return False
-    cp = ord(ch)
-    return (
-        unicodedata.category(ch) in ("Cc", "Cf", "Cs")
-        or 0xE0000 <= cp <= 0xE007F
-        or 0xE0100 <= cp <= 0xE01EF
-        or 0xFE00 <= cp <= 0xFE0D
-        or cp in _HANGUL_FILLERS
-    )
 
 
 def _pieces(text: str, *, mrkdwn: bool, reveal: bool) -> list[str]:
@@ -142,12 +125,12 @@ def plain(text: str, limit: int | None = None) -> str:
 
 def who(identity: str) -> str:
     """A person or group as mrkdwn: a Slack user id (`U…`/`W…`) as a mention, a user group id
-    (`S…`) as a group mention, anything else (an email address, a name) escaped."""
+    (`S…`) as a group mention, anything else (an email address, a name) escaped, on one line."""
     if _USER_ID.fullmatch(identity):
         return f"<@{identity}>"
     if _GROUP_ID.fullmatch(identity):
         return f"<!subteam^{identity}>"
-    return escape(identity, 200)
+    return escape(" ".join(identity.split()), 200)
 
 
 def link(url: str, label: str) -> str:
@@ -211,6 +194,11 @@ def _header(text: str) -> dict[str, Any]:
     return {"type": "header", "text": {"type": "plain_text", "text": plain(text, HEADER_LIMIT), "emoji": True}}
 
 
+def _json(value: Any) -> str:
+    """`value` as JSON, line separators escaped as JSON allows, so a value shows on one line."""
+    return json.dumps(value, ensure_ascii=False, default=str).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
 def _argument_blocks(arguments: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     """Sections showing every argument as `name = <JSON value>` in code blocks, plus notes."""
     title = "*Arguments*\n"
@@ -218,7 +206,7 @@ def _argument_blocks(arguments: Mapping[str, Any]) -> tuple[list[dict[str, Any]]
     lines: list[str] = []
     hidden = shortened = False
     for name, value in arguments.items():
-        raw = f"{name} = {json.dumps(value, ensure_ascii=False, default=str)}"
+        raw = f"{name} = {_json(value)}"
         hidden = hidden or any(is_hidden(ch) for ch in raw)
         line, cut = _cut(raw, budget, mrkdwn=True, reveal=True, count=True)
         shortened = shortened or cut

@@ -100,6 +100,29 @@ def test_hostile_subjects_and_names_cannot_inject_headers():
     assert parsed["Subject"] == "Re: hello Bcc: everyone@corp.example body"
 
 
+def test_an_encoded_word_in_a_subject_is_not_decoded_into_headers():
+    # The header registry decodes `=?...?=` on assignment; its CR/LF would go out as is.
+    thread = ThreadRefs.answering("<p@x.example>", [], "=?utf-8?q?hi=0D=0ABcc=3A_everyone=40corp.example?=")
+    msg = compose_reply(agent_address="agent@example.com", to=["alice@corp.example"], thread=thread, text="hi")
+    parsed = reparse(msg)
+    assert parsed["Bcc"] is None and b"Bcc:" not in msg.as_bytes()
+    assert parsed["Subject"] == "Re: = ?utf-8?q?hi=0D=0ABcc=3A_everyone=40corp.example?="
+
+
+def test_invisible_characters_are_removed_from_text_and_shown_in_arguments():
+    msg = compose_approval_request(
+        request(arguments={"name": "pay\u200bments"}, reason="fine \u202eevorppa\U000e0041"),
+        agent_address="agent@example.com",
+        to=["bob@corp.example"],
+        reply_to="agent+token@example.com",
+        thread=ThreadRefs.answering("<p@x.example>", [], "status \u202eof\u200b web"),
+    )
+    body = reparse(msg).get_content()
+    assert '"name": "pay[U+200B]ments"' in body and "invisible characters, shown as [U+XXXX]" in body
+    assert "    fine evorppa\n" in body
+    assert msg["Subject"] == "Re: status of web"
+
+
 @pytest.mark.parametrize(
     "bad", ["alice@corp.example\r\nBcc: x@evil.example", "a@b.example, c@d.example", "Eve <eve@evil.example>", ""]
 )

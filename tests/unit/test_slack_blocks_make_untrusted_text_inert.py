@@ -70,6 +70,7 @@ def test_only_checked_ids_become_mentions() -> None:
     assert who("alice@example.com") == "alice@example.com"
     assert who("<!channel>") == "&lt;!channel&gt;"
     assert who("U123> <!here") == "U123&gt; &lt;!here"
+    assert who("bob\n*Who may approve*\n<@U1>") == "bob *Who may approve* &lt;@U1&gt;"  # one line
 
 
 def test_links_are_http_only_and_cannot_be_broken_out_of() -> None:
