@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
 
 from agent.definition import Agent
 from agent.events import ApprovalDecided, HumanMessage, QuestionAnswered
@@ -24,6 +26,8 @@ from storage.store import DecisionResult, Store
 log = logging.getLogger(__name__)
 
 Wake = Callable[[str], None]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def _noop(_thread_id: str) -> None:
@@ -47,6 +51,15 @@ class SignoffCore:
         self.wake_outbox = wake_outbox
         if self.default_approvers and not agent.approvers:
             agent.approvers = tuple(self.default_approvers)
+        # Deliveries from people get threads of their own: they must not queue behind the worker's
+        # storage calls in the default pool, or a busy agent would delay every Slack ack.
+        self._inbound_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="signoff-inbound")
+
+    async def _db(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._inbound_pool, partial(call, *args, **kwargs))
+
+    def close(self) -> None:
+        self._inbound_pool.shutdown(wait=False, cancel_futures=True)
 
     async def launch(
         self,
@@ -58,7 +71,7 @@ class SignoffCore:
         delivery_key: str | None = None,
     ) -> ThreadRow | None:
         first = HumanMessage(text=message, by=by, channel=channel)
-        row = await asyncio.to_thread(
+        row = await self._db(
             self.store.create_thread,
             agent=self.agent.name,
             first=first,
@@ -74,12 +87,17 @@ class SignoffCore:
             self.wake_thread(row.id)
         return row
 
-    async def receive_message(self, *, delivery_key: str, origin: Origin, text: str, by: str) -> str | None:
-        existing = await asyncio.to_thread(self.store.thread_by_origin, origin.channel, origin.key)
+    async def receive_message(
+        self, *, delivery_key: str, origin: Origin, text: str, by: str, opens_conversation: bool = False
+    ) -> str | None:
+        # Opening a conversation, a replayed delivery is still caught: by its key, in create_thread.
+        existing = (
+            None if opens_conversation else await self._db(self.store.thread_by_origin, origin.channel, origin.key)
+        )
         if existing is None:
             row = await self.launch(text, by=by, channel=origin.channel, origin=origin, delivery_key=delivery_key)
             return row.id if row else None
-        appended = await asyncio.to_thread(
+        appended = await self._db(
             self.store.append,
             existing.id,
             [HumanMessage(text=text, by=by, channel=origin.channel)],
@@ -92,15 +110,15 @@ class SignoffCore:
         return existing.id
 
     async def thread_for(self, channel: str, key: str) -> str | None:
-        row = await asyncio.to_thread(self.store.thread_by_origin, channel, key)
+        row = await self._db(self.store.thread_by_origin, channel, key)
         return row.id if row else None
 
     async def pending_requests(self, thread_id: str) -> list[HumanRequestView]:
-        rows = await asyncio.to_thread(self.store.list_requests, status="pending", thread_id=thread_id)
+        rows = await self._db(self.store.list_requests, status="pending", thread_id=thread_id)
         return [request_view(r) for r in rows]
 
     async def get_request(self, request_id: str) -> HumanRequestView | None:
-        row = await asyncio.to_thread(self.store.get_request, request_id)
+        row = await self._db(self.store.get_request, request_id)
         return request_view(row) if row else None
 
     async def decide(
@@ -114,7 +132,7 @@ class SignoffCore:
         identities: Sequence[str] = (),
     ) -> Decision:
         # Bound to what the human was shown: the request's tool and arguments, as a digest.
-        request = await asyncio.to_thread(self.store.get_request, request_id)
+        request = await self._db(self.store.get_request, request_id)
         shown = arguments_digest(request.tool, dict(request.arguments)) if request and request.tool else ""
         event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=comment, digest=shown)
         return await self._resolve(request_id, event, delivery_key, identities)
@@ -138,12 +156,12 @@ class SignoffCore:
         delivery_key: str | None,
         identities: Sequence[str] = (),
     ) -> Decision:
-        request = await asyncio.to_thread(self.store.get_request, request_id)
+        request = await self._db(self.store.get_request, request_id)
         channel = "api"
         if request is not None:
-            thread = await asyncio.to_thread(self.store.get_thread, request.thread_id)
+            thread = await self._db(self.store.get_thread, request.thread_id)
             channel = thread.origin_channel if thread else "api"
-        result: DecisionResult = await asyncio.to_thread(
+        result: DecisionResult = await self._db(
             self.store.resolve,
             request_id,
             event,
@@ -171,4 +189,4 @@ class SignoffCore:
         return Decision(status, view, messages.get(result.status, result.status))  # type: ignore[arg-type]
 
     async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:
-        await asyncio.to_thread(self.store.outbox_sent, outbound_id, refs)
+        await self._db(self.store.outbox_sent, outbound_id, refs)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from agent.definition import Agent
@@ -90,7 +91,9 @@ class Runtime:
         metrics = Metrics()
         metrics.track_status(lambda: status_counts(store))
         channels: dict[str, Channel] = {}
-        dispatcher = Dispatcher(store, channels, poll_interval=settings.poll_interval, metrics=metrics)
+        # A claimed message whose sender died is sent again after this (the channel finds an earlier send).
+        claim = timedelta(seconds=2 * settings.lease_seconds)
+        dispatcher = Dispatcher(store, channels, poll_interval=settings.poll_interval, metrics=metrics, claim=claim)
         worker = Worker(
             store,
             agent,
@@ -132,6 +135,7 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.core.close()
         self.db.dispose()
 
     @contextlib.asynccontextmanager

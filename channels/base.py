@@ -60,6 +60,7 @@ class Outbound:
     origin: Origin
     text: str = ""
     request: HumanRequestView | None = None
+    attempts: int = 0  # earlier tries to send it: one of them may have gone out before a crash
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,13 @@ class Decision:
 
 
 class Core(Protocol):
-    async def receive_message(self, *, delivery_key: str, origin: Origin, text: str, by: str) -> str | None:
+    async def receive_message(
+        self, *, delivery_key: str, origin: Origin, text: str, by: str, opens_conversation: bool = False
+    ) -> str | None:
         """Record a human's message once per delivery key; start or continue the origin's thread.
 
+        `opens_conversation`: the channel knows no thread can exist for this origin yet (the origin
+        is this very message, e.g. a mention outside a thread), so no lookup is needed first.
         Returns the thread id, or None when this delivery was already recorded.
         """
 

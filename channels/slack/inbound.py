@@ -103,11 +103,17 @@ class Inbound:
         # Anything else in a channel is for the humans there; a mention arrives as app_mention.
 
     async def record(self, message: SlackMessage) -> None:
-        thread_id = await self.core.thread_for("slack", message.conversation)
-        if thread_id is not None and await self._answered(thread_id, message):
-            return
+        opens = message.thread_ts is None  # a top-level message is its own thread's root: nothing to look up
+        if not opens:
+            thread_id = await self.core.thread_for("slack", message.conversation)
+            if thread_id is not None and await self._answered(thread_id, message):
+                return
         await self.core.receive_message(
-            delivery_key=message.delivery_key, origin=message.origin(), text=message.text, by=message.user
+            delivery_key=message.delivery_key,
+            origin=message.origin(),
+            text=message.text,
+            by=message.user,
+            opens_conversation=opens,
         )
 
     async def _answered(self, thread_id: str, message: SlackMessage) -> bool:
