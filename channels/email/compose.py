@@ -49,8 +49,18 @@ class ThreadRefs:
 
 def reply_subject(subject: str) -> str:
     """`Re: <subject>` without stacking prefixes (`Re: RE: Aw:` become one `Re:`)."""
-    bare = _REPLY_PREFIX.sub("", _clean_header(subject)).strip()
+    bare = _REPLY_PREFIX.sub("", _subject(subject)).strip()
     return f"Re: {bare}" if bare else "Re:"
+
+
+MAX_SUBJECT_CHARS = 250
+
+
+def _subject(subject: str) -> str:
+    """A clean subject of at most MAX_SUBJECT_CHARS: a sender's 20,000-character subject would
+    otherwise cost seconds of header folding on every message of its thread."""
+    cleaned = _clean_header(subject[: MAX_SUBJECT_CHARS * 4])
+    return cleaned if len(cleaned) <= MAX_SUBJECT_CHARS else cleaned[: MAX_SUBJECT_CHARS - 1].rstrip() + "…"
 
 
 def references_for(thread: ThreadRefs) -> list[str]:
@@ -88,7 +98,7 @@ def compose_reply(
         msg["Cc"] = [_address(addr) for addr in _unique(cc)]
     if reply_to:
         msg["Reply-To"] = _address(reply_to, agent_name)
-    msg["Subject"] = reply_subject(thread.subject) if thread.parent_id else _clean_header(thread.subject)
+    msg["Subject"] = reply_subject(thread.subject) if thread.parent_id else _subject(thread.subject)
     msg["Date"] = format_datetime(now or datetime.now(UTC))
     if message_id is not None and not _MSG_ID.fullmatch(message_id):
         raise ValueError(f"not a Message-ID: {message_id!r}")

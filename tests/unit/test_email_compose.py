@@ -11,6 +11,7 @@ import pytest
 from channels.base import HumanRequestView
 from channels.email.answers import read_decision
 from channels.email.compose import (
+    MAX_SUBJECT_CHARS,
     ThreadRefs,
     compose_approval_request,
     compose_decision_notice,
@@ -199,3 +200,11 @@ def test_a_decision_notice_says_who_decided_and_why():
     body = msg.get_content()
     assert body.startswith("Your reply came too late:\nDenied by bob@corp.example: restart_service will not run.")
     assert "not on a Friday" in body
+
+
+def test_a_huge_subject_is_cut_to_a_readable_length():
+    thread = ThreadRefs.answering("<p@x.example>", [], "restart " * 3000)
+    msg = compose_reply(agent_address="agent@example.com", to=["alice@corp.example"], thread=thread, text="hi")
+    subject = reparse(msg)["Subject"]
+    assert subject.startswith("Re: restart restart") and subject.endswith("…")
+    assert len(subject) <= len("Re: ") + MAX_SUBJECT_CHARS
