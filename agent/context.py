@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, assert_never
 
+from agent import thread as t
 from agent.definition import Agent
 from agent.events import (
     AgentReply,
     ApprovalDecided,
     ApprovalRequested,
+    DeliveryFailed,
     Error,
     Event,
     HumanMessage,
@@ -86,6 +88,9 @@ def render_event(event: Event, *, elide: bool = False, short_ids: bool = False) 
             return f"{head}\n{_escape(answer)}\n</question_answered>"
         case AgentReply(text=text):
             return f"<agent_reply>\n{_escape(text)}\n</agent_reply>"
+        case DeliveryFailed(channel=channel, kind=kind, error=error, attempts=attempts):
+            head = f'<delivery_failed channel="{channel}" kind="{kind}" attempts="{attempts}">'
+            return f"{head}{_escape(error)}</delivery_failed>"
         case _:
             assert_never(event)
 
@@ -103,6 +108,7 @@ def render_context(agent: Agent, events: Sequence[Event]) -> RenderedContext:
     Old tool results are elided first (newest kept), then the oldest events are dropped, always
     keeping the first human message (it says what the thread is about).
     """
+    events = t.agent_events(events)  # notes are for operators: the model never sees them
     system = agent.system_prompt()
     budget = agent.context_token_budget - estimate_tokens(system) - estimate_tokens(NEXT_STEP_PROMPT)
     elide = [False] * len(events)

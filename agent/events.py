@@ -90,6 +90,18 @@ class AgentReply(_Event):
     final: bool = True
 
 
+class DeliveryFailed(_Event):
+    """A message for the thread's humans that a channel gave up sending (an SMTP 5xx, a Slack
+    channel the bot may not post in). A note for operators: it changes neither the thread's status
+    nor the agent's next step, and the model never sees it (see `agent.thread.is_note`)."""
+
+    type: Literal["delivery_failed"] = "delivery_failed"
+    channel: str
+    kind: str  # the outbox kind: reply, approval_request, question, decision, notice
+    error: str
+    attempts: int = 1
+
+
 Event = Annotated[
     HumanMessage
     | ToolCall
@@ -99,7 +111,8 @@ Event = Annotated[
     | ApprovalDecided
     | QuestionAsked
     | QuestionAnswered
-    | AgentReply,
+    | AgentReply
+    | DeliveryFailed,
     Field(discriminator="type"),
 ]
 
@@ -115,6 +128,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "question_asked",
     "question_answered",
     "agent_reply",
+    "delivery_failed",
 )
 
 

@@ -79,6 +79,7 @@ class ModelOutput:
 
 
 def next_step(agent: Agent, events: Sequence[Event], new_id: NewId) -> Step:
+    events = t.agent_events(events)
     pending = t.pending_requests(events)
     if pending:
         return Wait(tuple(r.request_id for r in pending))

@@ -14,6 +14,7 @@ from agent.events import (
     AgentReply,
     ApprovalDecided,
     ApprovalRequested,
+    DeliveryFailed,
     Error,
     Event,
     HumanMessage,
@@ -36,6 +37,23 @@ def arguments_digest(tool: str, arguments: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# Events recorded for the humans and operators only: the agent's state and next step ignore them.
+NOTES = (DeliveryFailed,)
+
+
+def is_note(event: Event) -> bool:
+    return isinstance(event, NOTES)
+
+
+def agent_events(events: Sequence[Event]) -> list[Event]:
+    """The events the agent acts on: all but notes."""
+    return [e for e in events if not is_note(e)]
+
+
+def last_agent_event(events: Sequence[Event]) -> Event | None:
+    return next((e for e in reversed(events) if not is_note(e)), None)
+
+
 def pending_requests(events: Sequence[Event]) -> list[HumanRequest]:
     open_requests: dict[str, HumanRequest] = {}
     for event in events:
@@ -47,7 +65,7 @@ def pending_requests(events: Sequence[Event]) -> list[HumanRequest]:
 
 
 def status(events: Sequence[Event]) -> Status:
-    return status_from(has_pending=bool(pending_requests(events)), last=events[-1] if events else None)
+    return status_from(has_pending=bool(pending_requests(events)), last=last_agent_event(events))
 
 
 def status_from(*, has_pending: bool, last: Event | None) -> Status:
@@ -63,7 +81,7 @@ def status_from(*, has_pending: bool, last: Event | None) -> Status:
 
 def consecutive_errors(events: Sequence[Event]) -> int:
     """How many errors in a row the thread has had, ignoring the calls that led to them."""
-    for event in reversed(events):
+    for event in reversed(agent_events(events)):
         if isinstance(event, Error):
             return event.consecutive
         if not isinstance(event, ToolCall):

@@ -2,7 +2,8 @@
 
 A row is claimed for a while, sent, then marked sent with the references the channel returns
 (Slack ts, email Message-ID). A temporary failure is retried with backoff; a permanent one is
-marked failed, logged, and shown on the thread in the API.
+marked failed, logged, and recorded on the thread as a `delivery_failed` event (a note the agent
+ignores: it neither changes the thread's status nor calls the model).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
+from agent.events import DeliveryFailed
 from bot import failpoints
 from bot.metrics import Metrics
 from bot.views import origin_of, request_view
@@ -36,8 +38,10 @@ class Dispatcher:
         *,
         poll_interval: float = 0.5,
         metrics: Metrics | None = None,
+        claim: timedelta = CLAIM,
     ) -> None:
         self.store = store
+        self.claim = claim
         self.channels = channels
         self.poll_interval = poll_interval
         self.metrics = metrics or Metrics()
@@ -80,26 +84,30 @@ class Dispatcher:
 
     async def deliver(self, row: OutboxRow) -> bool:
         assert row.id is not None
-        if not await asyncio.to_thread(self.store.claim_outbox, row.id, CLAIM):
+        if not await asyncio.to_thread(self.store.claim_outbox, row.id, self.claim):
             return False
         message = await asyncio.to_thread(self._outbound, row)
         channel = self.channels[row.channel]
         try:
             refs = await channel.deliver(message)
         except PermanentDeliveryError as exc:
-            log.error("giving up on %s message %d for thread %s: %s", row.channel, row.id, row.thread_id, exc)
-            await asyncio.to_thread(self.store.outbox_failed, row.id, str(exc), retry_at=None)
-            self.metrics.deliveries.labels(channel=row.channel, outcome="failed").inc()
+            await self._give_up(row, exc, row.attempts + 1)
             return False
         except Exception as exc:  # temporary by default: a network blip must not lose a message
             attempts = row.attempts + 1
             if attempts >= MAX_ATTEMPTS:
-                log.error("giving up on %s message %d after %d attempts: %s", row.channel, row.id, attempts, exc)
-                await asyncio.to_thread(self.store.outbox_failed, row.id, str(exc), retry_at=None)
-                self.metrics.deliveries.labels(channel=row.channel, outcome="failed").inc()
+                await self._give_up(row, exc, attempts)
                 return False
             delay = min(600.0, 2.0**attempts)
-            log.warning("%s message %d failed (%s); retrying in %.0fs", row.channel, row.id, exc, delay)
+            log.warning(
+                "%s %s message %d for thread %s failed (%s); retrying in %.0fs",
+                row.channel,
+                row.kind,
+                row.id,
+                row.thread_id,
+                exc,
+                delay,
+            )
             await asyncio.to_thread(
                 self.store.outbox_failed, row.id, str(exc), retry_at=utcnow() + timedelta(seconds=delay)
             )
@@ -109,6 +117,22 @@ class Dispatcher:
         await asyncio.to_thread(self.store.outbox_sent, row.id, refs or {})
         self.metrics.deliveries.labels(channel=row.channel, outcome="sent").inc()
         return True
+
+    async def _give_up(self, row: OutboxRow, exc: Exception, attempts: int) -> None:
+        """Marked failed, and said on the thread: its humans never got this message."""
+        assert row.id is not None
+        log.error(
+            "giving up on %s %s message %d for thread %s after %d attempt(s): %s",
+            row.channel,
+            row.kind,
+            row.id,
+            row.thread_id,
+            attempts,
+            exc,
+        )
+        note = DeliveryFailed(channel=row.channel, kind=row.kind, error=str(exc)[:1000], attempts=attempts)
+        await asyncio.to_thread(self.store.outbox_failed, row.id, str(exc), retry_at=None, note=note)
+        self.metrics.deliveries.labels(channel=row.channel, outcome="failed").inc()
 
     def _outbound(self, row: OutboxRow) -> Outbound:
         thread = self.store.get_thread(row.thread_id)
@@ -121,4 +145,5 @@ class Dispatcher:
             origin=origin_of(thread),
             text=row.text,
             request=request_view(request) if request else None,
+            attempts=row.attempts,
         )

@@ -159,6 +159,7 @@ def smtp_settings(settings: Settings) -> SmtpSettings:
         tls=settings.smtp_tls,
         username=settings.smtp_user,
         password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        timeout=settings.smtp_timeout,
     )
 
 

@@ -9,6 +9,7 @@ from agent.events import (
     AgentReply,
     ApprovalDecided,
     ApprovalRequested,
+    DeliveryFailed,
     Error,
     Event,
     HumanMessage,
@@ -42,6 +43,8 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
                 drafts.append(OutboxDraft(channel, "notice", text=f"I had to stop: {message}"))
             case Error() | HumanMessage() | ToolCall() | ToolResult():
                 pass
+            case DeliveryFailed():
+                pass  # never a message about a message that could not be sent: no loops
             case _:
                 assert_never(event)
     return drafts

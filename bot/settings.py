@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     smtp_user: str | None = Field(None, validation_alias=_env("SIGNOFF_SMTP_USER"))
     smtp_password: SecretStr | None = Field(None, validation_alias=_env("SIGNOFF_SMTP_PASSWORD"))
     smtp_tls: TlsMode = Field("starttls", validation_alias=_env("SIGNOFF_SMTP_TLS"))
+    smtp_timeout: float = Field(30.0, gt=0, le=600, validation_alias=_env("SIGNOFF_SMTP_TIMEOUT"))
     imap_folder: str = Field("INBOX", validation_alias=_env("SIGNOFF_IMAP_FOLDER"))
     imap_poll_interval: float = Field(60.0, gt=0, le=3600, validation_alias=_env("SIGNOFF_IMAP_POLL_INTERVAL"))
     email_require_auth: bool = Field(False, validation_alias=_env("SIGNOFF_EMAIL_REQUIRE_AUTH"))

@@ -160,7 +160,8 @@ class Store:
             )
             self._index_request(session, row, event, now)
         session.flush()
-        if events:
+        last = t.last_agent_event(events)
+        if last is not None:  # notes alone (a failed delivery) leave the status as it is
             has_pending = (
                 session.exec(
                     select(func.count())
@@ -169,7 +170,7 @@ class Store:
                 ).one()
                 > 0
             )
-            row.status = t.status_from(has_pending=has_pending, last=events[-1])
+            row.status = t.status_from(has_pending=has_pending, last=last)
         row.updated_at = now
         session.add(row)
         for draft in outbox:
@@ -504,7 +505,11 @@ class Store:
                     session.add(request)
             return row
 
-    def outbox_failed(self, outbox_id: int, error: str, *, retry_at: datetime | None) -> None:
+    def outbox_failed(
+        self, outbox_id: int, error: str, *, retry_at: datetime | None, note: Event | None = None
+    ) -> None:
+        """Record a failed send: tried again at `retry_at`, or (None) given up, with `note` appended
+        to the thread in the same transaction."""
         with self.db.write() as session:
             row = session.get_one(OutboxRow, outbox_id)
             row.last_error = error[:1000]
@@ -514,6 +519,8 @@ class Store:
             else:
                 row.next_attempt_at = retry_at
             session.add(row)
+            if note is not None:
+                self._append(session, self._thread_for_update(session, row.thread_id), [note], ())
 
     def outbox_for_thread(self, thread_id: str) -> list[OutboxRow]:
         with self.db.session() as session:

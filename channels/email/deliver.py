@@ -65,7 +65,7 @@ class SmtpChannel:
                 await self.mailer.send_once(msg, message.thread_id)
             except PermanentDeliveryError as exc:  # one bad address must not stop the others
                 log.error("email %s to %s: %s", msg["Message-ID"], msg["To"], exc)
-                refused.append(str(exc))
+                refused.append(f"to {msg['To']}: {exc}")
                 continue
             sent.append((str(msg["Message-ID"]), [a.addr_spec for h in msg.get_all("To", []) for a in h.addresses]))
         if not sent:

@@ -13,6 +13,7 @@ from agent.events import (
     AgentReply,
     ApprovalDecided,
     ApprovalRequested,
+    DeliveryFailed,
     HumanMessage,
     QuestionAnswered,
     QuestionAsked,
@@ -137,6 +138,20 @@ def test_outbox_rows_are_claimed_once_and_marked(store: Store) -> None:
     store.outbox_sent(row.id, {"channel": "C1", "ts": "1.5"})
     assert store.get_request("r1").delivery["ts"] == "1.5"  # type: ignore[union-attr]
     assert store.outbox_for_thread(thread_id)[0].status == "sent"
+
+
+def test_a_message_given_up_is_marked_failed_with_a_note_that_keeps_the_status(store: Store) -> None:
+    thread_id = _thread(store)
+    store.append(thread_id, [AgentReply(text="done")], outbox=[OutboxDraft("email", "reply", text="done")])
+    (row,) = store.due_outbox()
+    assert row.id is not None and store.claim_outbox(row.id, timedelta(seconds=60))
+    note = DeliveryFailed(channel="email", kind="reply", error="to bob: 550 rejected")
+    store.outbox_failed(row.id, note.error, retry_at=None, note=note)
+    assert [s.event for s in store.stored_events(thread_id)][-1] == note
+    assert store.get_thread(thread_id).status == "done"  # type: ignore[union-attr]
+    (failed,) = store.outbox_for_thread(thread_id)
+    assert (failed.status, failed.last_error) == ("failed", note.error)
+    assert store.due_outbox() == []
 
 
 def test_migrations_produce_exactly_the_models(database: Database) -> None:

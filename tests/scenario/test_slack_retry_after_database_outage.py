@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from tests.support.databases import PG_ADMIN_URL, postgres_database
+from tests.support.databases import postgres_database, set_reachable
 from tests.support.fake_model import FakeModelServer, text
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
@@ -34,14 +33,6 @@ def bot(fake: FakeSlack, model: FakeModelServer, tmp_path: Path, database_url: s
     with slack_signoff(fake, model, tmp_path, SIGNOFF_DATABASE_URL=database_url) as running:
         yield running
     assert fake.errors == []
-
-
-def set_reachable(database_url: str, reachable: bool) -> None:
-    name = database_url.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if reachable else "false"}')
-        if not reachable:
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
 
 
 def test_a_delivery_refused_while_the_database_is_down_is_heard_on_retry(

@@ -48,6 +48,19 @@ def postgres_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def set_reachable(database_url: str, reachable: bool, *, spare_pid: int | None = None) -> None:
+    """A real outage of one PostgreSQL database: new connections are refused and open ones are
+    dropped (all but `spare_pid`'s, a test's observer); `reachable=True` ends it."""
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if reachable else "false"}')
+        if not reachable:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
+                (name, spare_pid or 0),
+            )
+
+
 def empty_tables(db: Database) -> None:
     """Delete every row, children first, keeping the migrated schema."""
     with db.engine.begin() as connection:

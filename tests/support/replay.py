@@ -57,7 +57,7 @@ def sequence_problems(agent: Agent, events: Sequence[Event]) -> list[str]:
         event = events[i]
         prefix = events[:i]
         where = f"event {i + 1} ({event.type})"
-        if isinstance(event, HumanMessage):
+        if isinstance(event, HumanMessage) or t.is_note(event):  # notes: written by the dispatcher, any time
             i += 1
             continue
         if isinstance(event, (ApprovalDecided, QuestionAnswered)):

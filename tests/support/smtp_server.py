@@ -16,11 +16,12 @@ from __future__ import annotations
 import ssl
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Any
+from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
@@ -37,12 +38,37 @@ class Received:
     authenticated_as: str | None
 
 
+Stage = Literal["rcpt", "data"]
+
+
+@dataclass
+class _Planned:
+    """A fault for one recipient's next `times` messages, at RCPT TO or at DATA."""
+
+    stage: Stage
+    times: int
+    stall: float = 0.0
+    reply: str | None = None  # "451 4.3.0 ..."; None: answer normally (after the stall)
+    keep: bool = False  # at DATA: keep the message before stalling (a server that queued it, then hung)
+
+
 @dataclass
 class _Faults:
     lock: threading.Lock = field(default_factory=threading.Lock)
     fail: list[tuple[int, str]] = field(default_factory=list)
     hang: list[float] = field(default_factory=list)
     refused: dict[str, tuple[int, str]] = field(default_factory=dict)
+    planned: dict[str, list[_Planned]] = field(default_factory=dict)
+
+    def take(self, address: str, stage: Stage) -> _Planned | None:
+        with self.lock:
+            plan = self.planned.get(address.lower(), [])
+            found = next((p for p in plan if p.stage == stage), None)
+            if found is not None:
+                found.times -= 1
+                if found.times <= 0:
+                    plan.remove(found)
+            return found
 
 
 class _Handler:
@@ -52,11 +78,19 @@ class _Handler:
     async def handle_RCPT(
         self, smtp_server: Any, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
+        import asyncio
+
         faults = self.server._faults
         with faults.lock:
             refusal = faults.refused.get(address.lower())
+            self.server.attempts[address.lower()] += 1
         if refusal is not None:
             return f"{refusal[0]} {refusal[1]}"
+        planned = faults.take(address, "rcpt")
+        if planned is not None:
+            await asyncio.sleep(planned.stall)
+            if planned.reply is not None:
+                return planned.reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -66,11 +100,27 @@ class _Handler:
         faults = self.server._faults
         with faults.lock:
             hang = faults.hang.pop(0) if faults.hang else None
-            fail = faults.fail.pop(0) if faults.fail else None
+            fail: tuple[int, str] | str | None = faults.fail.pop(0) if faults.fail else None
+        kept = False
+        for rcpt in envelope.rcpt_tos:
+            planned = faults.take(str(rcpt), "data")
+            if planned is not None:
+                hang = (hang or 0.0) + planned.stall
+                if planned.reply is not None and fail is None:
+                    fail = planned.reply
+                if planned.keep and not kept:
+                    self._keep(session, envelope)
+                    kept = True
         if hang is not None:
+            # A client that hangs up meanwhile cancels this: the message is dropped (unless kept).
             await asyncio.sleep(hang)
         if fail is not None:
-            return f"{fail[0]} {fail[1]}"
+            return fail if isinstance(fail, str) else f"{fail[0]} {fail[1]}"
+        if not kept:
+            self._keep(session, envelope)
+        return "250 2.0.0 OK: queued"
+
+    def _keep(self, session: Session, envelope: Envelope) -> None:
         content = envelope.original_content or envelope.content or b""
         raw = content.encode() if isinstance(content, str) else bytes(content)
         login = session.auth_data.login if isinstance(session.auth_data, LoginPassword) else None
@@ -83,7 +133,6 @@ class _Handler:
                 authenticated_as=login.decode() if isinstance(login, bytes) else login,
             )
         )
-        return "250 2.0.0 OK: queued"
 
 
 def _parse(raw: bytes) -> EmailMessage:
@@ -100,6 +149,7 @@ class SmtpServer:
     def __init__(self, *, tls: bool = False, auth: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.messages: list[Received] = []
+        self.attempts: Counter[str] = Counter()  # RCPT TOs seen, by lower-cased address
         self._faults = _Faults()
         self._auth = auth
         self.ca_pem: bytes | None = None
@@ -155,6 +205,23 @@ class SmtpServer:
         """Stall `seconds` before answering the next message's DATA."""
         with self._faults.lock:
             self._faults.hang.append(seconds)
+
+    def fail_for(self, address: str, code: int, message: str, *, times: int = 1, stage: Stage = "data") -> None:
+        """Answer `code message` to the next `times` messages for `address`, at RCPT TO or at DATA."""
+        self._plan(address, _Planned(stage, times, reply=f"{code} {message}"))
+
+    def stall_for(
+        self, address: str, seconds: float, *, times: int = 1, stage: Stage = "data", keep: bool = False
+    ) -> None:
+        """Stall `seconds` at RCPT TO or DATA of the next `times` messages for `address`, then answer
+        as usual. A client that times out first hangs up, and the message is dropped; with `keep`
+        (DATA only) it was kept before the stall, as by a server that queued it and then hung: the
+        client never learns it was sent."""
+        self._plan(address, _Planned(stage, times, stall=seconds, keep=keep))
+
+    def _plan(self, address: str, planned: _Planned) -> None:
+        with self._faults.lock:
+            self._faults.planned.setdefault(address.lower(), []).append(planned)
 
     def wait_for_messages(self, count: int, timeout: float = 5.0) -> list[Received]:
         deadline = time.monotonic() + timeout

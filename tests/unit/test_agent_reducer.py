@@ -7,10 +7,12 @@ import itertools
 import pytest
 
 from agent import Agent, ToolContext
+from agent.context import render_context
 from agent.events import (
     AgentReply,
     ApprovalDecided,
     ApprovalRequested,
+    DeliveryFailed,
     Error,
     HumanMessage,
     QuestionAnswered,
@@ -175,12 +177,32 @@ def test_a_runaway_turn_stops_at_the_step_cap_and_asks() -> None:
     assert next_step(agent, events, ids()) == CallModel()  # type: ignore[arg-type]
 
 
+def test_a_failed_delivery_is_a_note_the_agent_never_acts_on() -> None:
+    agent = make_agent()
+    bounced = DeliveryFailed(channel="email", kind="reply", error="to bob: 550 5.1.1 no such user")
+    reply = AgentReply(text="All done.")
+    assert status([HELLO, reply, bounced]) == "done"
+    assert next_step(agent, [HELLO, reply, bounced], ids()) == Idle("done")  # type: ignore[arg-type]
+    # Mid-work, the next step is the one due without it: an approved call still runs.
+    request = on_model_output(agent, [HELLO], call("restart", '{"name": "web"}'), ids())[0]  # type: ignore[arg-type]
+    assert isinstance(request, ApprovalRequested)
+    approved = ApprovalDecided(request_id=request.request_id, approved=True, by="ops-lead")
+    step = next_step(agent, [HELLO, request, bounced, approved, bounced], ids())  # type: ignore[arg-type]
+    assert isinstance(step, RunTool) and step.call_id == request.call_id
+    # It breaks no run of errors, and the model never reads it.
+    error = Error(source="model", message="boom", consecutive=2)
+    (escalated, question) = on_model_output(agent, [HELLO, error, bounced], call("nope", "{}"), ids())  # type: ignore[arg-type]
+    assert isinstance(escalated, Error) and escalated.consecutive == 3 and isinstance(question, QuestionAsked)
+    assert "550" not in str(render_context(agent, [HELLO, reply, bounced]).messages)
+
+
 def test_events_round_trip_through_json() -> None:
     for event in (
         HELLO,
         ToolCall(call_id="c", tool="t", arguments={"a": [1, {"b": None}]}),
         Error(source="model", message="boom", consecutive=2),
         ApprovalRequested(request_id="r", call_id="c", tool="t", arguments={}, digest="d", approvers=["x"]),
+        DeliveryFailed(channel="email", kind="reply", error="550", attempts=3),
     ):
         assert parse_event(dump_event(event)) == event
 
