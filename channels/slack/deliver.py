@@ -12,6 +12,10 @@ Failures map onto the dispatcher's contract: rate limits, Slack's 5xx and networ
 `RetryableDeliveryError`; anything else Slack refuses (channel_not_found, invalid_auth, ...) is
 `PermanentDeliveryError`. Extra messages (the routed note, an outcome note) are best effort once
 the main one is sent, so a retry never posts a second card.
+
+Every post carries metadata naming its outbox row (`sent_before`); a row tried before (its sender
+may have died between the post and marking it sent) first looks for its earlier post and, when it
+finds it, returns that message's ts instead of posting again.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from channels.base import HumanRequestView, Outbound
 from channels.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from channels.slack import blocks, notes
+from channels.slack.sent_before import find_post, outbox_metadata
 
 log = logging.getLogger(__name__)
 
@@ -75,41 +80,47 @@ class SlackChannel:
         request = message.request
         match message.kind:
             case "reply" | "notice":
-                return await self._post(channel, thread_ts, blocks.reply_message(message.text))
+                return await self._post(message, channel, thread_ts, blocks.reply_message(message.text))
             case "question":
-                return await self._post(channel, thread_ts, blocks.question_message(_need(request)))
+                return await self._post(message, channel, thread_ts, blocks.question_message(_need(request)))
             case "approval_request":
-                return await self._approval_request(_need(request), channel, thread_ts)
+                return await self._approval_request(message, _need(request), channel, thread_ts)
             case "decision":
-                return await self._decision(_need(request), channel, thread_ts)
+                return await self._decision(message, _need(request), channel, thread_ts)
         raise PermanentDeliveryError(f"the Slack channel cannot send {message.kind!r} messages")
 
     def route_for(self, request: HumanRequestView) -> str | None:
         """Where a request's card goes when not in the thread: the tool's channel, else the default."""
         return self.tool_channels.get(request.tool or "") or self.approvals_channel
 
-    async def _approval_request(self, request: HumanRequestView, channel: str, thread_ts: str) -> dict[str, Any]:
+    async def _approval_request(
+        self, message: Outbound, request: HumanRequestView, channel: str, thread_ts: str
+    ) -> dict[str, Any]:
         if request.status != "pending":  # decided before its card went out (e.g. through the API)
-            return await self._post(channel, thread_ts, self._decided(request))
+            return await self._post(message, channel, thread_ts, self._decided(request))
         target = self.route_for(request)
         if target is None:
-            refs = await self._post(channel, thread_ts, blocks.approval_card(request))
+            refs = await self._post(message, channel, thread_ts, blocks.approval_card(request))
             return {**refs, "routed": False}
         thread_link = await self._permalink(channel, thread_ts)
-        refs = await self._post(target, None, blocks.approval_card(request, thread_link))
+        refs = await self._post(message, target, None, blocks.approval_card(request, thread_link))
         card_link = await self._permalink(refs["channel"], refs["ts"])
-        await self._best_effort(channel, thread_ts, notes.routed_note(request, card_link, refs["channel"]))
+        await self._best_effort(message, channel, thread_ts, notes.routed_note(request, card_link, refs["channel"]))
         return {**refs, "routed": True}
 
-    async def _decision(self, request: HumanRequestView, channel: str, thread_ts: str) -> dict[str, Any]:
+    async def _decision(
+        self, message: Outbound, request: HumanRequestView, channel: str, thread_ts: str
+    ) -> dict[str, Any]:
         card = request.delivery.get("approval_request") or request.delivery.get("question") or {}
         if not card.get("channel") or not card.get("ts"):
             # The card never went out: say the outcome in the thread instead.
-            return await self._post(channel, thread_ts, notes.outcome_note(request, request.decided_by or "", ""))
+            note = notes.outcome_note(request, request.decided_by or "", "")
+            return await self._post(message, channel, thread_ts, note)
+        # An update is the same however often it is sent: no need to look for an earlier one.
         updated = await self.client.chat_update(channel=card["channel"], ts=card["ts"], **self._decided(request))
         if card.get("routed"):
             note = notes.outcome_note(request, request.decided_by or "", request.comment)
-            await self._best_effort(channel, thread_ts, note)
+            await self._best_effort(message, channel, thread_ts, note)
         return {"channel": str(updated.get("channel") or card["channel"]), "ts": str(card["ts"])}
 
     def _decided(self, request: HumanRequestView) -> dict[str, Any]:
@@ -117,11 +128,39 @@ class SlackChannel:
             request, request.status, request.decided_by or "", request.decided_at or self.now(), request.comment
         )
 
-    async def _post(self, channel: str, thread_ts: str | None, content: Mapping[str, Any]) -> dict[str, Any]:
+    async def _post(
+        self,
+        message: Outbound,
+        channel: str,
+        thread_ts: str | None,
+        content: Mapping[str, Any],
+        part: str = "message",
+    ) -> dict[str, Any]:
+        marker = outbox_metadata(message.id, message.thread_id, part)
+        earlier = await self._earlier_post(message, channel, thread_ts, marker)
+        if earlier is not None:
+            log.info("%s message %d was posted before (%s/%s); not posting it again", part, message.id, *earlier)
+            return {"channel": earlier[0], "ts": earlier[1]}
         response = await self.client.chat_postMessage(
-            channel=channel, thread_ts=thread_ts, unfurl_links=False, unfurl_media=False, **content
+            channel=channel, thread_ts=thread_ts, unfurl_links=False, unfurl_media=False, metadata=marker, **content
         )
         return {"channel": str(response["channel"]), "ts": str(response["ts"])}
+
+    async def _earlier_post(
+        self, message: Outbound, channel: str, thread_ts: str | None, marker: dict[str, Any]
+    ) -> tuple[str, str] | None:
+        """(channel, ts) of this part's post by an earlier attempt at the row, if there was one."""
+        if message.attempts == 0:
+            return None
+        try:
+            ts = await find_post(self.client, channel, thread_ts, marker)
+        except SlackApiError as exc:
+            if isinstance(delivery_error(exc), RetryableDeliveryError):
+                raise
+            # Cannot look (a scope removed, a thread deleted): posting again beats never posting.
+            log.warning("cannot look for an earlier post of message %d in %s: %s", message.id, channel, exc)
+            return None
+        return (channel, ts) if ts is not None else None
 
     async def _permalink(self, channel: str, ts: str) -> str | None:
         try:
@@ -133,9 +172,11 @@ class SlackChannel:
             log.warning("no permalink for %s/%s: %s", channel, ts, exc)
             return None
 
-    async def _best_effort(self, channel: str, thread_ts: str | None, content: Mapping[str, Any]) -> None:
+    async def _best_effort(
+        self, message: Outbound, channel: str, thread_ts: str | None, content: Mapping[str, Any]
+    ) -> None:
         try:
-            await self._post(channel, thread_ts, content)
+            await self._post(message, channel, thread_ts, content, part="note")
         except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("could not post a note in %s (thread %s): %s", channel, thread_ts, exc)
 

@@ -21,6 +21,8 @@ EVENT_SCOPES: Mapping[str, str] = MappingProxyType(
     }
 )
 
+HISTORY_SCOPES = frozenset({"channels:history", "groups:history", "im:history", "mpim:history"})
+
 # Web API method the Slack channel calls -> the bot scopes it needs (empty: any bot token may call it).
 # Socket Mode's `apps.connections.open` is called with the app-level token (connections:write), not
 # the bot token, so it is not a bot scope.
@@ -33,6 +35,10 @@ METHOD_SCOPES: Mapping[str, frozenset[str]] = MappingProxyType(
         "chat.getPermalink": frozenset(),  # links between a routed card and its thread
         "views.open": frozenset(),  # the deny-reason modal
         "usergroups.users.list": frozenset({"usergroups:read"}),  # approvers given as a user group (S...)
+        # A retried message looks for its earlier post (sent_before.py); Slack asks for the history
+        # scope of the conversation's kind, the ones the message events already need.
+        "conversations.replies": HISTORY_SCOPES,
+        "conversations.history": HISTORY_SCOPES,
     }
 )
 

@@ -196,6 +196,38 @@ async def test_update_replaces_the_posted_message(fake: FakeSlack, client: Async
     )
 
 
+async def test_message_metadata_is_checked_kept_and_read_back_like_slack(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    marker = {"event_type": "signoff_outbox", "event_payload": {"outbox_id": 3, "part": "message"}}
+    parent = fake.seed_message("C1", "restart payments", ts="1600000000.000100")
+    reply = await client.chat_postMessage(channel="C1", thread_ts=parent, text="card", metadata=marker)
+    top = await client.chat_postMessage(channel="C1", text="top", metadata=marker)
+    assert reply["message"]["metadata"] == marker
+    await client.chat_update(channel="C1", ts=reply["ts"], text="decided")  # no metadata: it stays
+    thread = await client.conversations_replies(channel="C1", ts=parent, include_all_metadata=True)
+    assert [m["ts"] for m in thread["messages"]] == [parent, reply["ts"]]  # oldest first, the parent too
+    assert thread["messages"][1]["metadata"] == marker
+    brief = await client.conversations_replies(channel="C1", ts=parent)
+    assert brief["messages"][1]["metadata"] == {"event_type": "signoff_outbox"}
+    history = await client.conversations_history(channel="C1", include_all_metadata=True, limit=1)
+    assert [m["ts"] for m in history["messages"]] == [top["ts"]] and history["has_more"]  # newest first
+    rest = await client.conversations_history(channel="C1", cursor=history["response_metadata"]["next_cursor"])
+    assert [m["ts"] for m in rest["messages"]] == [parent]  # replies stay in their thread
+    assert fake.errors == []
+
+    for bad, error in [
+        ({"event_type": "signoff.outbox", "event_payload": {}}, "invalid_metadata_schema"),
+        ({"event_type": "signoff_outbox", "event_payload": "3"}, "invalid_metadata_schema"),
+        ({"event_payload": {}}, "invalid_metadata_schema"),
+        ("not json", "invalid_metadata_format"),
+    ]:
+        assert (await refused(client.chat_postMessage(channel="C1", text="x", metadata=bad))).response["error"] == error  # type: ignore[arg-type]
+    unknown = await refused(client.conversations_replies(channel="C1", ts="1600000000.999999"))
+    assert unknown.response["error"] == "thread_not_found"
+    assert (await refused(client.conversations_history(channel="U0BOB"))).response["error"] == "channel_not_found"
+
+
 async def test_views_open_needs_a_trigger_and_a_valid_modal(fake: FakeSlack, client: AsyncWebClient) -> None:
     opened = await client.views_open(trigger_id=new_trigger_id(), view=deny_modal("req-1"))
     assert opened["view"]["private_metadata"] == "req-1" and opened["view"]["id"].startswith("V")

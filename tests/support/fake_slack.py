@@ -21,7 +21,10 @@ filters, `await wait_for(method, count)` waits with a deadline. `fail_next(metho
 fault (HTTP 5xx, `ratelimited` with Retry-After, or any Slack error) into the next call(s).
 
 Posted messages are kept in `.messages[(channel, ts)]` (updated by `chat.update`); `seed_message`
-adds one a human wrote. `response_url(name)` gives a URL that records Bolt's `respond()` calls as
+adds one a human wrote. Message metadata (`{"event_type", "event_payload"}`) is validated, kept with
+the message, and read back by `conversations.replies` / `conversations.history` as Slack does: in
+full with `include_all_metadata`, else its `event_type` only.
+`response_url(name)` gives a URL that records Bolt's `respond()` calls as
 method `"response_url"`.
 
 Socket Mode: `apps.connections.open` (app token) returns `ws://127.0.0.1:PORT/link/?ticket=...`;
@@ -448,6 +451,51 @@ def validate_view(view: Any) -> list[str]:
     return p.items
 
 
+# --- message metadata ---------------------------------------------------------------------------
+# Slack's rule: an event_type of letters, digits, underscores and hyphens; an event_payload object.
+# Slack posts a message whose metadata breaks it and drops the metadata with an
+# `invalid_metadata_schema` warning; the fake refuses it instead, since that hides a bug.
+
+_EVENT_TYPE_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_METADATA_KEYS = {"event_type", "event_payload", "entities"}
+
+
+def _metadata(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The call's valid metadata; None when it sent none."""
+    metadata = params.get("metadata")
+    if metadata is None:
+        return None
+    if isinstance(metadata, str):  # form-encoded and not JSON
+        raise _SlackError("invalid_metadata_format", "[ERROR] metadata must be a JSON object")
+    if not isinstance(metadata, dict):
+        raise _SlackError("invalid_metadata_format", "[ERROR] metadata must be an object")
+    if not metadata:
+        return {}
+    if "entities" in metadata and "event_type" not in metadata:  # work objects: not checked here
+        return dict(metadata)
+    problems = [f"[ERROR] unknown metadata field: {k}" for k in sorted(metadata.keys() - _METADATA_KEYS)]
+    event_type = metadata.get("event_type")
+    if not isinstance(event_type, str) or not _EVENT_TYPE_RE.match(event_type):
+        problems.append(f"[ERROR] event_type {event_type!r}: letters, digits, underscores and hyphens only")
+    if not isinstance(metadata.get("event_payload"), dict):
+        problems.append("[ERROR] event_payload must be an object")
+    if problems:
+        raise _SlackError("invalid_metadata_schema", *problems)
+    return dict(metadata)
+
+
+def _with_metadata(message: dict[str, Any], full: bool) -> dict[str, Any]:
+    """A message as conversations.* return it: without `include_all_metadata`, only the event_type."""
+    shown = dict(message)
+    if "metadata" in shown and not full:
+        shown["metadata"] = {"event_type": shown["metadata"].get("event_type")}
+    return shown
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).lower() in ("1", "true")
+
+
 # --- the server -------------------------------------------------------------------------------------
 
 _TS_RE = re.compile(r"^\d{10}\.\d{6}$")
@@ -469,6 +517,8 @@ class FakeSlack:
         "usergroups.users.list",
         "conversations.info",
         "conversations.open",
+        "conversations.replies",
+        "conversations.history",
         "apps.connections.open",
     )
 
@@ -522,6 +572,8 @@ class FakeSlack:
             "usergroups.users.list": (self._usergroups_users_list, "bot"),
             "conversations.info": (self._conversations_info, "bot"),
             "conversations.open": (self._conversations_open, "bot"),
+            "conversations.replies": (self._conversations_replies, "bot"),
+            "conversations.history": (self._conversations_history, "bot"),
             "apps.connections.open": (self._apps_connections_open, "app"),
         }
 
@@ -1075,6 +1127,9 @@ class FakeSlack:
             message["blocks"] = params["blocks"]
         if thread_ts:
             message["thread_ts"] = str(thread_ts)
+        metadata = _metadata(params)
+        if metadata:
+            message["metadata"] = metadata
         self.messages[(channel, ts)] = message
         return {"channel": channel, "ts": ts, "message": message}
 
@@ -1087,6 +1142,11 @@ class FakeSlack:
         if message.get("user") != self.bot_user_id:
             raise _SlackError("cant_update_message")
         self._check_content(params)
+        metadata = _metadata(params)  # chat.update keeps the metadata unless given new (or `{}`: none)
+        if metadata is not None:
+            message.pop("metadata", None)
+            if metadata:
+                message["metadata"] = metadata
         if "text" in params:
             message["text"] = params["text"]
         if "blocks" in params:
@@ -1181,6 +1241,50 @@ class FakeSlack:
         if len(users) == 1:
             return {"channel": {"id": "D" + users[0][1:]}}
         return {"channel": {"id": "G" + uuid.uuid5(uuid.NAMESPACE_OID, ",".join(sorted(users))).hex[:10].upper()}}
+
+    def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A thread, oldest first: the parent, then its replies."""
+        self._required(params, "channel", "ts")
+        channel, ts = str(params["channel"]), str(params["ts"])
+        thread = [
+            m for (c, _), m in self.messages.items() if c == channel and (m["ts"] == ts or m.get("thread_ts") == ts)
+        ]
+        if not thread:
+            raise _SlackError("thread_not_found")
+        return self._page(params, sorted(thread, key=lambda m: float(m["ts"])))
+
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A channel's top-level messages (thread replies stay in their threads), newest first."""
+        self._required(params, "channel")
+        channel = str(params["channel"])
+        if not re.fullmatch(r"[CGD][A-Z0-9]+", channel):  # a user id is no conversation: open the DM first
+            raise _SlackError("channel_not_found")
+        top = [m for (c, _), m in self.messages.items() if c == channel and m.get("thread_ts") in (None, m["ts"])]
+        return self._page(params, sorted(top, key=lambda m: float(m["ts"]), reverse=True))
+
+    def _page(self, params: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """`oldest` / `latest` / `inclusive` / `limit` / `cursor`, and metadata as the caller asked."""
+        inclusive = _flag(params.get("inclusive"))
+        if params.get("oldest"):
+            oldest = float(params["oldest"])
+            messages = [m for m in messages if float(m["ts"]) > oldest or (inclusive and float(m["ts"]) == oldest)]
+        if params.get("latest"):
+            latest = float(params["latest"])
+            messages = [m for m in messages if float(m["ts"]) < latest or (inclusive and float(m["ts"]) == latest)]
+        try:
+            limit = int(params.get("limit") or 100)
+            start = int(params.get("cursor") or 0)
+        except ValueError:
+            raise _SlackError("invalid_cursor") from None
+        limit = max(1, min(limit, 999))
+        page = messages[start : start + limit]
+        full = _flag(params.get("include_all_metadata"))
+        shown = [_with_metadata(m, full) for m in page]
+        has_more = start + limit < len(messages)
+        result: dict[str, Any] = {"messages": shown, "has_more": has_more}
+        if has_more:
+            result["response_metadata"] = {"next_cursor": str(start + limit)}
+        return result
 
     def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
         ticket = uuid.uuid4().hex
