@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, insert, or_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -24,6 +26,7 @@ from agent.events import (
     ApprovalDecided,
     ApprovalRequested,
     Event,
+    HumanMessage,
     QuestionAnswered,
     QuestionAsked,
     dump_event,
@@ -92,8 +95,6 @@ class Store:
     ) -> ThreadRow | None:
         """A new thread with its first event; None when the delivery key was already recorded."""
         with self.db.write() as session:
-            if delivery_key is not None and not _record_delivery(session, delivery_key):
-                return None
             now = utcnow()
             row = ThreadRow(
                 id=new_thread_id(),
@@ -105,10 +106,18 @@ class Store:
                 created_at=now,
                 updated_at=now,
             )
+            if delivery_key is not None and not _record_delivery(session, delivery_key, row.id):
+                return None
+            if isinstance(first, HumanMessage) and not outbox:
+                # How every thread starts (a person's message): two plain INSERTs. This runs before
+                # a Slack ack, where the ORM's unit of work cost several times the database's time.
+                row.last_seq = 1
+                row.status = t.status_from(has_pending=False, last=first)
+                session.execute(insert(ThreadRow).values(**row.model_dump()))
+                session.execute(insert(EventRow).values(**_event_values(row.id, 1, first, now)))
+                return row
             session.add(row)
             session.flush()
-            if delivery_key is not None:
-                session.get_one(InboxRow, delivery_key).thread_id = row.id
             self._append(session, row, [first], outbox)
             return row
 
@@ -149,15 +158,7 @@ class Store:
         now = utcnow()
         for event in events:
             row.last_seq += 1
-            session.add(
-                EventRow(
-                    thread_id=row.id,
-                    seq=row.last_seq,
-                    type=event.type,
-                    data=json.dumps(dump_event(event), separators=(",", ":")),
-                    created_at=now,
-                )
-            )
+            session.add(EventRow(**_event_values(row.id, row.last_seq, event, now)))
             self._index_request(session, row, event, now)
         session.flush()
         last = t.last_agent_event(events)
@@ -535,15 +536,22 @@ def _first_refs(existing: dict[str, Any], refs: dict[str, Any]) -> dict[str, Any
 
 
 def _record_delivery(session: Session, key: str, thread_id: str | None = None) -> bool:
-    if session.get(InboxRow, key) is not None:
-        return False
-    try:
-        with session.begin_nested():
-            session.add(InboxRow(key=key, thread_id=thread_id, received_at=utcnow()))
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+    """Record a delivery key once: one INSERT that does nothing when the key is already there."""
+    dialect = session.get_bind().dialect.name
+    insert_row = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    inbox = InboxRow.__table__  # type: ignore[attr-defined]
+    statement = (
+        insert_row(inbox)
+        .values(key=key, thread_id=thread_id, received_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(inbox.c.key)
+    )
+    return session.execute(statement).first() is not None
+
+
+def _event_values(thread_id: str, seq: int, event: Event, now: datetime) -> dict[str, Any]:
+    data = json.dumps(dump_event(event), separators=(",", ":"))
+    return {"thread_id": thread_id, "seq": seq, "type": event.type, "data": data, "created_at": now}
 
 
 def _load_events(session: Session, thread_id: str) -> list[StoredEvent]:
