@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, update
+from sqlalchemy import exists, func, insert, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from agent import thread as t
@@ -462,7 +463,10 @@ class Store:
     # --- outbox --------------------------------------------------------------------------
 
     def due_outbox(self, *, limit: int = 20) -> list[OutboxRow]:
+        """Messages to send now: per thread and channel, only the oldest unsent one, so a decision
+        never overtakes the card it updates (say, while that card waits for a retry)."""
         now = utcnow()
+        earlier = aliased(OutboxRow)
         with self.db.session() as session:
             return list(
                 session.exec(
@@ -471,6 +475,12 @@ class Store:
                         OutboxRow.status == "pending",
                         col(OutboxRow.next_attempt_at) <= now,
                         or_(col(OutboxRow.claimed_until).is_(None), col(OutboxRow.claimed_until) < now),
+                        ~exists().where(
+                            col(earlier.thread_id) == col(OutboxRow.thread_id),
+                            col(earlier.channel) == col(OutboxRow.channel),
+                            col(earlier.status) == "pending",
+                            col(earlier.id) < col(OutboxRow.id),
+                        ),
                     )
                     .order_by(col(OutboxRow.id))
                     .limit(limit)

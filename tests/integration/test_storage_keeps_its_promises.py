@@ -86,12 +86,20 @@ def test_only_allowed_people_decide_and_kinds_are_checked(store: Store) -> None:
 
 def test_a_delivery_is_recorded_once(store: Store) -> None:
     first = store.create_thread(
-        agent="ops", first=HumanMessage(text="hi", by="bob"), requested_by="bob", delivery_key="slack:Ev1",
-        origin_channel="slack", origin_key="T1:C1:1.0",
+        agent="ops",
+        first=HumanMessage(text="hi", by="bob"),
+        requested_by="bob",
+        delivery_key="slack:Ev1",
+        origin_channel="slack",
+        origin_key="T1:C1:1.0",
     )
     again = store.create_thread(
-        agent="ops", first=HumanMessage(text="hi", by="bob"), requested_by="bob", delivery_key="slack:Ev1",
-        origin_channel="slack", origin_key="T1:C1:1.0",
+        agent="ops",
+        first=HumanMessage(text="hi", by="bob"),
+        requested_by="bob",
+        delivery_key="slack:Ev1",
+        origin_channel="slack",
+        origin_key="T1:C1:1.0",
     )
     assert first is not None and again is None
     assert store.append(first.id, [HumanMessage(text="more", by="bob")], delivery_key="slack:Ev2") is not None
@@ -104,7 +112,11 @@ def test_one_lease_holder_per_thread(store: Store) -> None:
     thread_id = _thread(store)
     ttl = timedelta(seconds=30)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        winners = [w for w, ok in zip(range(8), pool.map(lambda w: store.claim(thread_id, f"w{w}", ttl), range(8)), strict=True) if ok]
+        winners = [
+            w
+            for w, ok in zip(range(8), pool.map(lambda w: store.claim(thread_id, f"w{w}", ttl), range(8)), strict=True)
+            if ok
+        ]
     assert len(winners) == 1
     holder = f"w{winners[0]}"
     assert not store.claim(thread_id, "late", ttl)
@@ -152,6 +164,23 @@ def test_a_message_given_up_is_marked_failed_with_a_note_that_keeps_the_status(s
     (failed,) = store.outbox_for_thread(thread_id)
     assert (failed.status, failed.last_error) == ("failed", note.error)
     assert store.due_outbox() == []
+
+
+def test_a_threads_messages_on_one_channel_go_out_in_order(store: Store) -> None:
+    """A card stuck under a dead sender's claim holds back what follows it (the decision that
+    updates it), never another thread's or another channel's messages."""
+    first, other = _thread(store), _thread(store, "deploy search")
+    store.append(first, [_approval()], outbox=[OutboxDraft("slack", "approval_request", request_id="r1")])
+    store.append(other, [AgentReply(text="done")], outbox=[OutboxDraft("slack", "reply", text="done")])
+    decided = ApprovalDecided(request_id="r1", approved=True, by="alice")
+    store.append(first, [decided], outbox=[OutboxDraft("slack", "decision", request_id="r1")])
+    store.append(first, [AgentReply(text="noted")], outbox=[OutboxDraft("email", "reply", text="noted")])
+    card, other_reply, email_reply = store.due_outbox()
+    assert (card.kind, other_reply.thread_id, email_reply.channel) == ("approval_request", other, "email")
+    assert card.id is not None and store.claim_outbox(card.id, timedelta(seconds=60))  # then the sender dies
+    assert [r.kind for r in store.due_outbox()] == ["reply", "reply"]
+    store.outbox_sent(card.id, {"channel": "C1", "ts": "1.5"})
+    assert "decision" in [r.kind for r in store.due_outbox()]
 
 
 def test_migrations_produce_exactly_the_models(database: Database) -> None:
