@@ -8,17 +8,30 @@ from bot.errors import BotError
 
 Echo = Callable[[str], None]
 
+CHANNEL_TIMEOUT = 5.0  # seconds for each network step of a channel check: doctor never hangs
+
+
+class Report:
+    """What doctor prints, line by line, and whether every check passed."""
+
+    def __init__(self, echo: Echo) -> None:
+        self.echo = echo
+        self.ok = True
+
+    def good(self, what: str) -> None:
+        self.echo(f"ok    {what}")
+
+    def bad(self, what: str, fix: str) -> None:
+        self.ok = False
+        self.echo(f"FAIL  {what}\n      fix: {fix}")
+
+    def warn(self, what: str) -> None:
+        self.echo(f"warn  {what}")
+
 
 async def run_checks(echo: Echo) -> bool:
-    ok = True
-
-    def good(what: str) -> None:
-        echo(f"ok    {what}")
-
-    def bad(what: str, fix: str) -> None:
-        nonlocal ok
-        ok = False
-        echo(f"FAIL  {what}\n      fix: {fix}")
+    report = Report(echo)
+    good, bad = report.good, report.bad
 
     from bot.settings import load_settings
 
@@ -51,7 +64,7 @@ async def run_checks(echo: Echo) -> bool:
         gated = [t.name for t in agent.tools.values() if t.needs_approval]
         good(f"agent {agent.name}: {len(agent.tools)} tools, approval needed for {', '.join(gated) or 'none'}")
         if gated and not (agent.approvers or settings.approver_list or any(t.approvers for t in agent.tools.values())):
-            echo("warn  nobody is named as approver: anyone who can reach the bot may approve; set SIGNOFF_APPROVERS")
+            report.warn("nobody is named as approver: anyone who can reach the bot may approve; set SIGNOFF_APPROVERS")
     except BotError as exc:
         bad("agent", str(exc))
 
@@ -75,6 +88,15 @@ async def run_checks(echo: Echo) -> bool:
                 "check SIGNOFF_MODEL, SIGNOFF_MODEL_API_KEY and SIGNOFF_MODEL_API_BASE",
             )
 
+    if settings.slack_enabled:
+        from bot.doctor_slack import check_slack
+
+        await check_slack(settings, report, CHANNEL_TIMEOUT)
+    if settings.email_enabled:
+        from bot.doctor_email import check_email
+
+        await check_email(settings, report, CHANNEL_TIMEOUT)
+
     if settings.api_token is None:
-        echo("warn  SIGNOFF_API_TOKEN is not set: the HTTP API answers 401 until it is")
-    return ok
+        report.warn("SIGNOFF_API_TOKEN is not set: the HTTP API answers 401 until it is")
+    return report.ok

@@ -11,20 +11,24 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ConfigError
 from bot.runtime import Runtime
+from bot.settings import Settings
 from channels.slack.app import build_app
 from channels.slack.connection import http_mount, socket_mode_service
 from channels.slack.deliver import SlackChannel
 from storage.errors import DatabaseUnavailable
 
 
-def web_client(token: str, api_url: str | None) -> AsyncWebClient:
+def api_base_url(api_url: str | None) -> str:
     base_url = api_url or AsyncWebClient.BASE_URL
-    return AsyncWebClient(token=token, base_url=base_url if base_url.endswith("/") else base_url + "/")
+    return base_url if base_url.endswith("/") else base_url + "/"
 
 
-def setup_slack(runtime: Runtime) -> None:
-    settings = runtime.settings
-    assert settings.slack_bot_token is not None
+def web_client(token: str, api_url: str | None, *, timeout: int = 30) -> AsyncWebClient:
+    return AsyncWebClient(token=token, base_url=api_base_url(api_url), timeout=timeout)
+
+
+def receive_modes(settings: Settings) -> tuple[str | None, str | None]:
+    """(signing secret, app token): how Slack reaches the bot; ConfigError when it cannot."""
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
     if not secret and not app_token:
@@ -33,6 +37,13 @@ def setup_slack(runtime: Runtime) -> None:
             "(HTTP mode, Basic Information -> Signing Secret; request URL https://<host>/slack/events) "
             "or SLACK_APP_TOKEN (Socket Mode, an xapp- token with connections:write)"
         )
+    return secret, app_token
+
+
+def setup_slack(runtime: Runtime) -> None:
+    settings = runtime.settings
+    assert settings.slack_bot_token is not None
+    secret, app_token = receive_modes(settings)
     client = web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     tool_channels = {name: t.approval_channel for name, t in runtime.agent.tools.items() if t.approval_channel}
     runtime.add_channel(

@@ -2,7 +2,8 @@
 
 Modules: `parse` (inbound mail to `InboundEmail`), `tokens` (tokenised reply addresses),
 `compose` (outgoing messages), `answers` (reading a decision or an answer), `auth` (is the sender
-genuine), `imap_watch` (the inbox watcher), `smtp_send` (delivery), `errors`.
+genuine), `imap_watch` (the inbox watcher), `smtp_send` (delivery), `probe` (try both servers, for
+`signoff doctor`), `errors`.
 """
 
 from channels.email.answers import read_answer, read_decision

@@ -214,20 +214,11 @@ class ImapWatcher:
         return ceiling / 2 + self._rng() * ceiling / 2  # "equal jitter": never below half
 
     def _connect(self) -> IMAPClient:
-        s = self.settings
-        client = IMAPClient(
-            s.host,
-            port=s.port,
-            ssl=s.tls == "ssl",
-            ssl_context=s.ssl_context if s.tls == "ssl" else None,
-            timeout=s.timeout,
-        )
+        client = open_imap(self.settings)
         try:
-            if s.tls == "starttls":
-                client.starttls(ssl_context=s.ssl_context)
-            client.login(s.username, s.password)
+            client.login(self.settings.username, self.settings.password)
         except BaseException:
-            self._close(client)
+            close_imap(client)
             raise
         return client
 
@@ -351,13 +342,36 @@ class ImapWatcher:
                     raise _Stopped from None
 
     def _close(self, client: IMAPClient) -> None:
+        close_imap(client)
+
+
+def open_imap(settings: ImapSettings) -> IMAPClient:
+    """Connect in the configured TLS mode (STARTTLS done, not logged in); closes what it opened on failure."""
+    client = IMAPClient(
+        settings.host,
+        port=settings.port,
+        ssl=settings.tls == "ssl",
+        ssl_context=settings.ssl_context if settings.tls == "ssl" else None,
+        timeout=settings.timeout,
+    )
+    try:
+        if settings.tls == "starttls":
+            client.starttls(ssl_context=settings.ssl_context)
+    except BaseException:
+        close_imap(client)
+        raise
+    return client
+
+
+def close_imap(client: IMAPClient) -> None:
+    """Log out, or just drop the connection when it is already gone."""
+    try:
+        client.logout()
+    except Exception:  # noqa: BLE001 - the connection may already be gone
         try:
-            client.logout()
-        except Exception:  # noqa: BLE001 - the connection may already be gone
-            try:
-                client.shutdown()
-            except Exception:  # noqa: BLE001
-                pass
+            client.shutdown()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 async def _awaited(awaitable: Awaitable[T]) -> T:
