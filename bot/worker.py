@@ -77,14 +77,20 @@ class Worker:
         freed = await asyncio.to_thread(self.store.release_dead_local_leases, pid_alive)
         if freed:
             log.info("took back %d thread(s) from crashed processes on this host", freed)
+        next_poll = 0.0
         while True:
-            try:
-                for thread_id in await asyncio.to_thread(self.store.runnable_threads, limit=self.concurrency * 4):
-                    self._start(thread_id)
-            except DatabaseUnavailable as exc:
-                log.warning("database unavailable, will retry: %s", exc)
+            # Poll on a schedule, not after every wake: a burst of new threads (each one a wake)
+            # must not turn into a burst of the same query.
+            if self._loop.time() >= next_poll:
+                next_poll = self._loop.time() + self.poll_interval
+                try:
+                    for thread_id in await asyncio.to_thread(self.store.runnable_threads, limit=self.concurrency * 4):
+                        self._start(thread_id)
+                except DatabaseUnavailable as exc:
+                    log.warning("database unavailable, will retry: %s", exc)
             with contextlib.suppress(TimeoutError):
-                thread_id = await asyncio.wait_for(self._wanted.get(), timeout=self.poll_interval)
+                wait = max(0.0, next_poll - self._loop.time())
+                thread_id = await asyncio.wait_for(self._wanted.get(), timeout=wait)
                 self._start(thread_id)
                 while not self._wanted.empty():
                     self._start(self._wanted.get_nowait())

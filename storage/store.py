@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, insert, or_, update
+from sqlalchemy import Table, exists, func, insert, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from agent import thread as t
 from agent.events import (
@@ -114,8 +114,8 @@ class Store:
                 # a Slack ack, where the ORM's unit of work cost several times the database's time.
                 row.last_seq = 1
                 row.status = t.status_from(has_pending=False, last=first)
-                session.execute(insert(ThreadRow).values(**row.model_dump()))
-                session.execute(insert(EventRow).values(**_event_values(row.id, 1, first, now)))
+                session.execute(insert(_table(ThreadRow)).values(**row.model_dump()))
+                session.execute(insert(_table(EventRow)).values(**_event_values(row.id, 1, first, now)))
                 return row
             session.add(row)
             session.flush()
@@ -549,7 +549,7 @@ def _record_delivery(session: Session, key: str, thread_id: str | None = None) -
     """Record a delivery key once: one INSERT that does nothing when the key is already there."""
     dialect = session.get_bind().dialect.name
     insert_row = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    inbox = InboxRow.__table__  # type: ignore[attr-defined]
+    inbox = _table(InboxRow)
     statement = (
         insert_row(inbox)
         .values(key=key, thread_id=thread_id, received_at=utcnow())
@@ -557,6 +557,11 @@ def _record_delivery(session: Session, key: str, thread_id: str | None = None) -
         .returning(inbox.c.key)
     )
     return session.execute(statement).first() is not None
+
+
+def _table(model: type[SQLModel]) -> Table:
+    """The model's table: statements on it skip the ORM's bulk-insert machinery."""
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
 
 
 def _event_values(thread_id: str, seq: int, event: Event, now: datetime) -> dict[str, Any]:
