@@ -27,7 +27,7 @@ from tests.support.crash import (
 )
 from tests.support.fake_model import FakeModelServer
 
-SOAK_KILLS = int(os.environ.get("SIGNOFF_FAULT_KILLS", "20"))
+SOAK_KILLS = int(os.environ.get("SIGNOFF_FAULT_KILLS", "8"))
 SOAK_TIMEOUT = max(270, SOAK_KILLS * 15)
 
 
@@ -53,7 +53,7 @@ def test_every_crash_point_and_nothing_lost_or_doubled(crash_server: CrashableSi
 def test_random_kills_while_threads_run_to_approval_and_completion(
     crash_server: CrashableSignoff, ops_model_server: FakeModelServer, sqlite_url: str, rng: random.Random
 ) -> None:
-    """SIGNOFF_FAULT_KILLS (default 20 in CI; 200 for the full run) random SIGKILLs: at a random
+    """SIGNOFF_FAULT_KILLS (default 8 in CI; 200 for the full run) random SIGKILLs: at a random
     crash point and pass, or at a random moment (see `random_plans`)."""
     workload = OpsWorkload("r", rng)
     log = run_with_kills(
