@@ -94,15 +94,7 @@ def _folder_names(client: IMAPClient) -> tuple[str, ...]:
 
 async def probe_smtp(settings: SmtpSettings) -> SmtpProbe:
     """Each step is bounded by `settings.timeout`."""
-    smtp = aiosmtplib.SMTP(
-        hostname=settings.host,
-        port=settings.port,
-        use_tls=settings.tls == "ssl",
-        start_tls=settings.tls == "starttls",
-        tls_context=settings.tls_context,
-        timeout=settings.timeout,
-        local_hostname=settings.local_hostname,
-    )
+    smtp = aiosmtplib.SMTP(**settings.connection_options())
     try:
         await smtp.connect()
     except aiosmtplib.SMTPConnectTimeoutError as exc:

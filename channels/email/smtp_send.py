@@ -19,7 +19,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Literal
+from typing import Any, Literal
 
 import aiosmtplib
 
@@ -40,6 +40,18 @@ class SmtpSettings:
     tls_context: ssl.SSLContext | None = field(default=None, repr=False)
     timeout: float = 30.0
     local_hostname: str | None = None
+
+    def connection_options(self) -> dict[str, Any]:
+        """How aiosmtplib reaches this server (its keyword arguments), for sending and probing alike."""
+        return {
+            "hostname": self.host,
+            "port": self.port,
+            "use_tls": self.tls == "ssl",
+            "start_tls": self.tls == "starttls",
+            "tls_context": self.tls_context,
+            "timeout": self.timeout,
+            "local_hostname": self.local_hostname,
+        }
 
 
 @dataclass(frozen=True)
@@ -63,15 +75,9 @@ async def send_message(
             msg,
             sender=sender,
             recipients=list(recipients) if recipients is not None else None,
-            hostname=settings.host,
-            port=settings.port,
             username=settings.username,
             password=settings.password,
-            use_tls=settings.tls == "ssl",
-            start_tls=settings.tls == "starttls",
-            tls_context=settings.tls_context,
-            timeout=settings.timeout,
-            local_hostname=settings.local_hostname,
+            **settings.connection_options(),
         )
     except aiosmtplib.SMTPRecipientsRefused as error:
         raise _classify_refusals(error) from error
