@@ -226,14 +226,13 @@ class ImapWatcher:
         self._healthy = False
         selected = client.select_folder(self.settings.mailbox)
         uidvalidity = int(selected[b"UIDVALIDITY"])
-        uidnext = int(selected.get(b"UIDNEXT", 0) or 0)
         key = self.settings.state_key
         state = self._call(self._state_store.load(key))
         has_idle = client.has_capability("IDLE")
         self._set_status("syncing")
         if state is None:
             logger.info("IMAP %s: first run, handing over unseen messages", key)
-            last_uid = self._scan(client, uidvalidity, uidnext, client.search(["UNSEEN"]))
+            last_uid = self._scan(client, uidvalidity, unseen_only=True)
         elif state[0] != uidvalidity:
             logger.warning(
                 "IMAP %s: UIDVALIDITY changed (%s -> %s): rescanning the folder, duplicates are dropped by Message-ID",
@@ -241,7 +240,7 @@ class ImapWatcher:
                 state[0],
                 uidvalidity,
             )
-            last_uid = self._scan(client, uidvalidity, uidnext, client.search(["ALL"]))
+            last_uid = self._scan(client, uidvalidity, unseen_only=False)
         else:
             last_uid = state[1]
         while True:
@@ -256,12 +255,17 @@ class ImapWatcher:
             else:
                 self._poll(client)
 
-    def _scan(self, client: IMAPClient, uidvalidity: int, uidnext: int, uids: list[int]) -> int:
-        """Hand over `uids`; save the new state only once all of them are recorded."""
+    def _scan(self, client: IMAPClient, uidvalidity: int, *, unseen_only: bool) -> int:
+        """Hand over the folder's (unseen) messages; save the new state only once all are recorded.
+
+        The high-water mark comes from a SEARCH made before the scan's own, never from the SELECT's
+        UIDNEXT: a message being delivered while the folder is opened can already count in UIDNEXT
+        yet be missing from the searches, and would be skipped for good.
+        """
+        existing = client.search(["ALL"])
+        uids = client.search(["UNSEEN"]) if unseen_only else existing
         handled = self._handle(client, sorted(uids), uidvalidity, save_each=False)
-        highest = max([uidnext - 1, *handled, 0])
-        if not uidnext:
-            highest = max([highest, *client.search(["ALL"])])
+        highest = max([*existing, *handled, 0])
         self._call(self._state_store.save(self.settings.state_key, uidvalidity, highest))
         return highest
 
