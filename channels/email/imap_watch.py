@@ -262,8 +262,8 @@ class ImapWatcher:
         UIDNEXT: a message being delivered while the folder is opened can already count in UIDNEXT
         yet be missing from the searches, and would be skipped for good.
         """
-        existing = client.search(["ALL"])
-        uids = client.search(["UNSEEN"]) if unseen_only else existing
+        existing: list[int] = client.search(["ALL"])
+        uids: list[int] = client.search(["UNSEEN"]) if unseen_only else existing
         handled = self._handle(client, sorted(uids), uidvalidity, save_each=False)
         highest = max([*existing, *handled, 0])
         self._call(self._state_store.save(self.settings.state_key, uidvalidity, highest))
