@@ -158,11 +158,11 @@ class OpsWorkload:
         pending = self.rng.choice(apis).get("/api/requests", params={"status": "pending", "limit": 1000})
         assert pending.status_code == 200, pending.text
         for request in pending.json()["requests"]:
-            job = by_thread.get(request["thread_id"])
-            if job is None:
+            waiting = by_thread.get(request["thread_id"])
+            if waiting is None:
                 continue
-            assert request["kind"] == "approval", f"job {job.key} asks a question: {request}"
-            self.decide(job, request["id"], apis)
+            assert request["kind"] == "approval", f"job {waiting.key} asks a question: {request}"
+            self.decide(waiting, request["id"], apis)
 
     def decide(self, job: Job, request_id: str, apis: list[httpx.Client]) -> None:
         decision = {"decision": "approve" if job.approve else "deny", "by": APPROVER}
