@@ -26,7 +26,10 @@ Messages are fetched with BODY.PEEK[] (RFC822 would set \\Seen before we recorde
 watcher waits with IDLE, re-issued every `idle_timeout` seconds (servers may drop IDLE after 29
 minutes), or polls every `poll_interval` seconds when the server has no IDLE. Any failure (socket
 errors, IMAP errors, a dropped connection, a callback that did not record) closes the session and
-reconnects after an exponential, capped, jittered backoff. `stop()` ends it within a second.
+reconnects after an exponential, capped, jittered backoff. When it was our side that failed (the
+callback did not record, the state store raised: typically the database is down), the backoff is
+capped lower (`local_backoff_max`), so mail is picked up soon after the database is back.
+`stop()` ends it within a second.
 """
 
 from __future__ import annotations
@@ -98,6 +101,7 @@ class ImapWatcher:
         poll_interval: float = 60.0,
         backoff_initial: float = 1.0,
         backoff_max: float = 300.0,
+        local_backoff_max: float = 30.0,
         batch_size: int = 20,
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -110,6 +114,7 @@ class ImapWatcher:
         self.poll_interval = poll_interval
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.local_backoff_max = local_backoff_max
         self.batch_size = batch_size
         self._rng = rng
         self._stopping = threading.Event()
@@ -118,6 +123,7 @@ class ImapWatcher:
         self.status: Status = "starting"
         self.sessions = 0  # successful logins so far; a reconnect makes it grow
         self._healthy = False  # this session got through a sync: the backoff starts over
+        self._local_failure = False  # the last session ended because our side failed, not the server
         self._status_changed = asyncio.Event()
 
     # -- public -------------------------------------------------------------------------------
@@ -184,6 +190,7 @@ class ImapWatcher:
         attempt = 0
         while not self._stopping.is_set():
             client: IMAPClient | None = None
+            self._local_failure = False
             try:
                 self._set_status("connecting")
                 client = self._connect()
@@ -192,6 +199,7 @@ class ImapWatcher:
             except _Stopped:
                 pass
             except _NotRecorded as error:
+                self._local_failure = True
                 logger.warning("IMAP %s: %s; retrying", self.settings.state_key, error)
             except Exception as error:  # noqa: BLE001 - any failure means: reconnect later
                 logger.warning("IMAP %s: session ended: %s: %s", self.settings.state_key, type(error).__name__, error)
@@ -203,6 +211,8 @@ class ImapWatcher:
             if self._healthy:
                 attempt = 0
             delay = self._backoff(attempt)
+            if self._local_failure:
+                delay = min(delay, self.local_backoff_max)
             attempt += 1
             self._set_status("backoff")
             logger.info("IMAP %s: reconnecting in %.1f s", self.settings.state_key, delay)
@@ -344,6 +354,9 @@ class ImapWatcher:
             except concurrent.futures.TimeoutError:
                 if loop.is_closed():
                     raise _Stopped from None
+            except Exception:
+                self._local_failure = True  # the callback or the state store failed, not the server
+                raise
 
     def _close(self, client: IMAPClient) -> None:
         close_imap(client)

@@ -192,6 +192,34 @@ async def test_a_message_the_callback_did_not_record_is_handed_over_again(doveco
     assert inbox.handed_over()["<m2@corp.example>"] == 1
 
 
+class FailingState(MemoryState):
+    """A state store whose database is down for the first `failures` saves."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def save(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("database is down")
+        await super().save(mailbox, uidvalidity, last_uid)
+
+
+async def test_our_side_failing_is_retried_soon_however_long_the_server_backoff(dovecot):
+    # A database outage shows as the callback not recording, then the state store raising. Each
+    # ends the session; the server's backoff (minutes here) must not delay the mail once it is back.
+    inbox, state = DedupingInbox(), FailingState(failures=2)
+    inbox.refuse = 3
+    options = {"backoff_initial": 120.0, "backoff_max": 300.0, "local_backoff_max": 0.2}
+    async with watching(dovecot, inbox, state, **options) as watcher:
+        await deliver(dovecot, 1)
+        await eventually(lambda: "<m1@corp.example>" in inbox.recorded, what="m1 recorded")
+        await eventually(lambda: state.rows.get(watcher.settings.state_key, (0, 0))[1] >= 1, what="state saved")
+        await wait_seen(dovecot, "<m1@corp.example>")
+        assert watcher.sessions >= 4  # three refusals and two failed saves, each a new session
+
+
 async def test_dovecot_killed_and_restarted_loses_nothing_and_doubles_nothing(dovecot):
     inbox, state = DedupingInbox(), MemoryState()
     async with watching(dovecot, inbox, state) as watcher:
