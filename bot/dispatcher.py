@@ -17,6 +17,7 @@ from datetime import timedelta
 from agent.events import DeliveryFailed
 from bot import failpoints
 from bot.metrics import Metrics
+from bot.outage_log import OutageLog
 from bot.views import origin_of, request_view
 from channels.base import Channel, Outbound
 from channels.errors import PermanentDeliveryError
@@ -48,6 +49,7 @@ class Dispatcher:
         self._nudge: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._warned: set[str] = set()
+        self._outage = OutageLog(log, "database (outbox)")
 
     def wake(self) -> None:
         if self._loop is not None and self._nudge is not None:
@@ -60,8 +62,9 @@ class Dispatcher:
             self._nudge.clear()
             try:
                 await self.drain()
+                self._outage.succeeded()
             except DatabaseUnavailable as exc:
-                log.warning("database unavailable, will retry: %s", exc)
+                self._outage.failed(exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._nudge.wait(), timeout=self.poll_interval)
 

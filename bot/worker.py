@@ -19,6 +19,7 @@ from agent.reducer import CallModel
 from agent.runner import advance
 from bot import failpoints
 from bot.metrics import Metrics
+from bot.outage_log import OutageLog
 from bot.outbox_policy import outbox_for
 from storage.errors import Conflict, DatabaseUnavailable
 from storage.store import Store, worker_identity
@@ -64,6 +65,7 @@ class Worker:
         self._again: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(concurrency)
+        self._outage = OutageLog(log, "database (worker)")
 
     def wake(self, thread_id: str) -> None:
         """Ask for a thread to be advanced soon; safe to call from any thread."""
@@ -86,8 +88,9 @@ class Worker:
                 try:
                     for thread_id in await asyncio.to_thread(self.store.runnable_threads, limit=self.concurrency * 4):
                         self._start(thread_id)
+                    self._outage.succeeded()
                 except DatabaseUnavailable as exc:
-                    log.warning("database unavailable, will retry: %s", exc)
+                    self._outage.failed(exc)
             with contextlib.suppress(TimeoutError):
                 wait = max(0.0, next_poll - self._loop.time())
                 thread_id = await asyncio.wait_for(self._wanted.get(), timeout=wait)
