@@ -1,7 +1,10 @@
 """The core as channels, the HTTP API and the CLI use it: launch, receive, decide, answer.
 
 Each operation is one storage transaction (run off the event loop), followed by a nudge to the
-worker and the outbox dispatcher. This is where channels and the agent meet.
+worker and the outbox dispatcher. This is where channels and the agent meet. A message that opens a
+conversation (a Slack mention outside a thread) is the exception: `open_conversation` records it in
+one INSERT so the channel can acknowledge at once, and the builder (bot/builder.py) makes it a
+thread right after; a lookup of its conversation in between builds it first.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from agent.definition import Agent
 from agent.events import ApprovalDecided, HumanMessage, QuestionAnswered
 from agent.thread import arguments_digest
 from bot import failpoints
+from bot.builder import ThreadBuilder
 from bot.outbox_policy import outbox_for
 from bot.views import request_view
 from channels.base import Decision, HumanRequestView, Origin
+from storage.inbound import InboundQueue
 from storage.models import ThreadRow
 from storage.store import DecisionResult, Store
 
@@ -43,6 +48,7 @@ class SignoffCore:
         default_approvers: list[str] | None = None,
         wake_thread: Wake = _noop,
         wake_outbox: Callable[[], None] = lambda: None,
+        poll_interval: float = 0.5,
     ) -> None:
         self.store = store
         self.agent = agent
@@ -54,6 +60,15 @@ class SignoffCore:
         # Deliveries from people get threads of their own: they must not queue behind the worker's
         # storage calls in the default pool, or a busy agent would delay every Slack ack.
         self._inbound_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="signoff-inbound")
+        self.inbound = InboundQueue(store.db)
+        self.builder = ThreadBuilder(
+            self.inbound,
+            agent.name,
+            run_db=self._db,
+            wake_thread=lambda thread_id: self.wake_thread(thread_id),
+            receive=self.receive_message,
+            poll_interval=poll_interval,
+        )
 
     async def _db(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._inbound_pool, partial(call, *args, **kwargs))
@@ -87,13 +102,31 @@ class SignoffCore:
             self.wake_thread(row.id)
         return row
 
+    async def open_conversation(self, *, delivery_key: str, origin: Origin, text: str, by: str) -> None:
+        await self._db(
+            self.inbound.record,
+            key=delivery_key,
+            origin_channel=origin.channel,
+            origin_key=origin.key,
+            origin_data=dict(origin.data),
+            text=text,
+            by=by,
+        )
+        failpoints.hit("after_inbound_recorded")
+        self.builder.wake()
+
+    async def _thread_by_origin(self, channel: str, key: str) -> ThreadRow | None:
+        row = await self._db(self.store.thread_by_origin, channel, key)
+        if row is None and await self._db(self.inbound.waiting, channel, key):
+            await self.builder.drain()  # the message that opened it is acknowledged: build it first
+            row = await self._db(self.store.thread_by_origin, channel, key)
+        return row
+
     async def receive_message(
         self, *, delivery_key: str, origin: Origin, text: str, by: str, opens_conversation: bool = False
     ) -> str | None:
         # Opening a conversation, a replayed delivery is still caught: by its key, in create_thread.
-        existing = (
-            None if opens_conversation else await self._db(self.store.thread_by_origin, origin.channel, origin.key)
-        )
+        existing = None if opens_conversation else await self._thread_by_origin(origin.channel, origin.key)
         if existing is None:
             row = await self.launch(text, by=by, channel=origin.channel, origin=origin, delivery_key=delivery_key)
             return row.id if row else None
@@ -110,7 +143,7 @@ class SignoffCore:
         return existing.id
 
     async def thread_for(self, channel: str, key: str) -> str | None:
-        row = await self._db(self.store.thread_by_origin, channel, key)
+        row = await self._thread_by_origin(channel, key)
         return row.id if row else None
 
     async def pending_requests(self, thread_id: str) -> list[HumanRequestView]:

@@ -14,6 +14,7 @@ The points, in the order a thread meets them:
 | point                    | where                                                             |
 |--------------------------|-------------------------------------------------------------------|
 | `after_inbound_recorded` | a human's message, decision or answer is committed, before the ack |
+| `before_thread_built`    | a Slack mention was recorded and acked; its thread is not yet built |
 | `after_model_answer`     | the model answered; its events are not yet committed              |
 | `during_tool`            | a tool did its effect (committed); its result is not yet recorded |
 | `after_state_commit`     | a worker committed a step's events (and their outbox rows)        |
@@ -31,7 +32,14 @@ import threading
 
 ENV = "SIGNOFF_FAILPOINTS"
 POINTS = frozenset(
-    {"after_inbound_recorded", "after_model_answer", "during_tool", "after_state_commit", "after_send"}
+    {
+        "after_inbound_recorded",
+        "before_thread_built",
+        "after_model_answer",
+        "during_tool",
+        "after_state_commit",
+        "after_send",
+    }
 )
 
 
@@ -73,4 +81,3 @@ def hit(name: str) -> None:
         # Say why we died; the tests read it from the log to know where the kill landed.
         os.write(sys.stderr.fileno(), f"failpoint {name} reached ({_hits[name]}x): SIGKILL\n".encode())
         os.kill(os.getpid(), signal.SIGKILL)
-

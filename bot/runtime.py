@@ -110,6 +110,7 @@ class Runtime:
             default_approvers=settings.approver_list,
             wake_thread=worker.wake,
             wake_outbox=dispatcher.wake,
+            poll_interval=settings.poll_interval,
         )
         runtime = cls(settings, db, store, agent, model, core, worker, dispatcher, metrics, channels)
         setup_channels(runtime)
@@ -124,6 +125,7 @@ class Runtime:
         self._tasks = [
             asyncio.create_task(self.worker.run(), name="worker"),
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+            asyncio.create_task(self.core.builder.run(), name="thread-builder"),
             *(
                 asyncio.create_task(_logged(service), name=getattr(service, "__name__", "service"))
                 for service in self.services

@@ -83,6 +83,12 @@ class Core(Protocol):
         Returns the thread id, or None when this delivery was already recorded.
         """
 
+    async def open_conversation(self, *, delivery_key: str, origin: Origin, text: str, by: str) -> None:
+        """Durably record a message that opens a conversation (its origin is this very message, so
+        no thread can exist for it yet), and nothing more: the caller may acknowledge it as soon as
+        this returns. Its thread is started right after, once per delivery key; it raises when the
+        message could not be recorded (the database is down), so the sender delivers it again."""
+
     async def thread_for(self, channel: str, key: str) -> str | None:
         """The thread id of a conversation this bot is part of, if any."""
 

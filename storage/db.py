@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
@@ -87,6 +87,19 @@ class Database:
         with self._write_lock, self.session() as session:
             session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
             yield session
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A write transaction on a plain connection, no ORM session: for a hot statement or two
+        (a Slack ack's one INSERT), where a session's own bookkeeping would cost more than the write."""
+        try:
+            with self._write_lock or nullcontext(), self.engine.connect() as connection:
+                if self.is_sqlite:
+                    connection = connection.execution_options(sqlite_begin="IMMEDIATE")
+                with connection.begin():
+                    yield connection
+        except OperationalError as exc:
+            raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

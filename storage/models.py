@@ -104,6 +104,25 @@ class InboxRow(SQLModel, table=True):
     received_at: datetime = _ts(nullable=False)
 
 
+class InboundRow(SQLModel, table=True):
+    """A message that opens a conversation, recorded before the ack; its thread is built right after.
+
+    Deleted in the transaction that builds the thread (and records the delivery in the inbox), so a
+    row here is a delivery acknowledged but not yet a thread: startup builds whatever it finds.
+    """
+
+    __tablename__ = "inbound"
+    __table_args__ = (Index("ix_inbound_origin", "origin_channel", "origin_key"),)
+
+    key: str = Field(primary_key=True, max_length=500)  # the delivery key, as the inbox will hold it
+    origin_channel: str = Field(max_length=32)
+    origin_key: str = Field(max_length=500)
+    origin_data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    by: str = Field(max_length=320)
+    received_at: datetime = _ts(nullable=False, index=True)
+
+
 class OutboxRow(SQLModel, table=True):
     """A message to send, written in the same transaction as the events that caused it."""
 

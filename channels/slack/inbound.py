@@ -9,7 +9,9 @@ once under `slack:team:channel:ts`: a Slack retry of the same event (`X-Slack-Re
 `app_mention` + `message.channels` pair Slack sends for one message that mentions the bot in a
 thread carry the same message, so neither ever becomes a second event. The record is written
 before the listener returns, and so before Slack gets its 200: a delivery that failed to record
-gets a 5xx and Slack sends it again.
+gets a 5xx and Slack sends it again. A message outside a thread (a mention, a DM) opens its own
+conversation: its record is one INSERT (`Core.open_conversation`) and its thread is built after
+the ack.
 
 A reply in a thread with a pending question, from someone allowed to answer it, is the answer.
 """
@@ -103,17 +105,16 @@ class Inbound:
         # Anything else in a channel is for the humans there; a mention arrives as app_mention.
 
     async def record(self, message: SlackMessage) -> None:
-        opens = message.thread_ts is None  # a top-level message is its own thread's root: nothing to look up
-        if not opens:
-            thread_id = await self.core.thread_for("slack", message.conversation)
-            if thread_id is not None and await self._answered(thread_id, message):
-                return
+        if message.thread_ts is None:  # a top-level message is its own thread's root: nothing to look up
+            await self.core.open_conversation(
+                delivery_key=message.delivery_key, origin=message.origin(), text=message.text, by=message.user
+            )
+            return
+        thread_id = await self.core.thread_for("slack", message.conversation)
+        if thread_id is not None and await self._answered(thread_id, message):
+            return
         await self.core.receive_message(
-            delivery_key=message.delivery_key,
-            origin=message.origin(),
-            text=message.text,
-            by=message.user,
-            opens_conversation=opens,
+            delivery_key=message.delivery_key, origin=message.origin(), text=message.text, by=message.user
         )
 
     async def _answered(self, thread_id: str, message: SlackMessage) -> bool:

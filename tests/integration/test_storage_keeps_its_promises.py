@@ -20,6 +20,7 @@ from agent.events import (
 )
 from agent.thread import arguments_digest
 from storage.db import Database
+from storage.inbound import Built, InboundQueue
 from storage.store import OutboxDraft, Store
 
 
@@ -106,6 +107,47 @@ def test_a_delivery_is_recorded_once(store: Store) -> None:
     assert store.append(first.id, [HumanMessage(text="more", by="bob")], delivery_key="slack:Ev2") is None
     assert len(store.stored_events(first.id)) == 2
     assert store.thread_by_origin("slack", "T1:C1:1.0").id == first.id  # type: ignore[union-attr]
+
+
+def test_an_acknowledged_message_becomes_one_thread(store: Store) -> None:
+    queue = InboundQueue(store.db)
+
+    def opener(n: int, key: str | None = None) -> None:
+        data = {"channel": "C1", "thread_ts": f"{n}.0"}
+        queue.record(
+            key=key or f"slack:T1:C1:{n}.0",
+            origin_channel="slack",
+            origin_key=f"T1:C1:{n}.0",
+            origin_data=data,
+            text=f"hi {n}",
+            by="bob",
+        )
+
+    for n in range(6):
+        opener(n)
+    opener(0)  # a retry while queued
+    assert queue.count() == 6 and queue.waiting("slack", "T1:C1:3.0") and not queue.waiting("slack", "T1:C1:9.0")
+    with ThreadPoolExecutor(3) as pool:  # builders racing: each row is built by one of them
+        results = list(pool.map(lambda _: queue.build("ops", limit=2), range(3)))
+    built = [b for result in results for b in result.threads] + queue.build("ops").threads
+    assert sorted(row.key for _, row in built) == [f"slack:T1:C1:{n}.0" for n in range(6)]
+    assert queue.count() == 0
+    for thread_id, row in built:
+        thread = store.get_thread(thread_id)
+        assert thread is not None and thread.status == "running" and thread.origin_key == row.origin_key
+        assert thread.origin_data == {"channel": "C1", "thread_ts": row.origin_key.split(":")[2]}
+        assert [s.event for s in store.stored_events(thread_id)] == [
+            HumanMessage(text=row.text, by="bob", channel="slack")
+        ]
+        assert store.delivery_thread(row.key) == thread_id
+    opener(0)  # a retry after the build: dropped
+    assert queue.build("ops") == Built(duplicates=1) and queue.count() == 0
+    # A conversation that got its thread another way: left to the caller to append.
+    opener(0, key="slack:T1:C1:other")
+    again = queue.build("ops")
+    assert again.threads == [] and [r.key for r in again.leftovers] == ["slack:T1:C1:other"]
+    queue.forget(["slack:T1:C1:other"])
+    assert queue.count() == 0 and len(store.list_threads()) == 6
 
 
 def test_one_lease_holder_per_thread(store: Store) -> None:

@@ -146,3 +146,22 @@ def test_a_direct_message_starts_a_thread_answered_in_the_dm(bot: SlackSignoff, 
     bot.wait_status(thread["id"], "done")
     [(_, reply)] = wait_until(lambda: [m for m in posted(fake) if m[0][0] == "D0BOBDM"], message="the answer")
     assert reply["thread_ts"] == dm["ts"]
+
+
+def test_replies_right_after_the_ack_join_the_thread_being_built(bot: SlackSignoff, fake: FakeSlack) -> None:
+    # A mention is acknowledged before its thread is built (a few ms later): replies sent right
+    # after the ack, a plain one and a mention, still find that thread and are heard once each.
+    channel = next(_channels)
+    mention = app_mention(f"<@UBOT> check web {channel}", user=BOB, channel=channel)
+    reply = message_event(f"and search {channel}", user=BOB, channel=channel, thread_ts=mention["ts"])
+    again = app_mention(f"<@UBOT> and payments {channel}", user=BOB, channel=channel, thread_ts=mention["ts"])
+    assert [bot.event(e).status_code for e in (mention, reply, again)] == [200, 200, 200]
+    [thread] = wait_until(lambda: threads_in(bot, channel), message="the thread")
+    wait_until(lambda: len(humans(bot.thread(thread["id"]))) == 3, message="both replies heard")
+    assert [h["text"] for h in humans(bot.thread(thread["id"]))] == [
+        f"check web {channel}",
+        f"and search {channel}",
+        f"and payments {channel}",
+    ]
+    bot.wait_status(thread["id"], "done")
+    assert len(threads_in(bot, channel)) == 1
