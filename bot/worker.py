@@ -11,7 +11,10 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import partial
+from typing import ParamSpec, TypeVar
 
 from agent.definition import Agent
 from agent.model import ModelClient
@@ -25,6 +28,9 @@ from storage.errors import Conflict, DatabaseUnavailable
 from storage.store import Store, worker_identity
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def pid_alive(pid: int) -> bool:
@@ -66,6 +72,12 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(concurrency)
         self._outage = OutageLog(log, "database (worker)")
+        # Storage calls get threads of their own: in the default pool they queued with litellm's
+        # (it runs part of every call there), so a step's write waited behind another's model call.
+        self._pool = ThreadPoolExecutor(max_workers=concurrency + 2, thread_name_prefix="signoff-worker")
+
+    async def _db(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, partial(call, *args, **kwargs))
 
     def wake(self, thread_id: str) -> None:
         """Ask for a thread to be advanced soon; safe to call from any thread."""
@@ -86,7 +98,7 @@ class Worker:
             if self._loop.time() >= next_poll:
                 next_poll = self._loop.time() + self.poll_interval
                 try:
-                    for thread_id in await asyncio.to_thread(self.store.runnable_threads, limit=self.concurrency * 4):
+                    for thread_id in await self._db(self.store.runnable_threads, limit=self.concurrency * 4):
                         self._start(thread_id)
                     self._outage.succeeded()
                 except DatabaseUnavailable as exc:
@@ -121,17 +133,23 @@ class Worker:
             self._active.discard(thread_id)
 
     async def drive(self, thread_id: str) -> None:
-        """Advance one thread until it waits, finishes, or another worker holds it."""
-        if not await asyncio.to_thread(self.store.claim, thread_id, self.owner, self.lease):
+        """Advance one thread until it waits, finishes, or another worker holds it.
+
+        The thread is loaded once, with its lease. After each step the worker adds what it just
+        recorded to what it holds, since the log only grows; when the append shows that someone
+        else appended meanwhile (its sequence number moved further), it loads just those events.
+        """
+        snapshot = await self._db(self.store.claim_snapshot, thread_id, self.owner, self.lease)
+        if snapshot is None:
             return
+        thread, events = snapshot.thread, list(snapshot.events)
         try:
             while True:
-                snapshot = await asyncio.to_thread(self.store.snapshot, thread_id)
-                if snapshot.thread.status != "running":
+                if thread.status != "running":
                     return
                 heartbeat = asyncio.create_task(self._heartbeat(thread_id))
                 try:
-                    outcome = await advance(self.agent, thread_id, snapshot.events, self.model)
+                    outcome = await advance(self.agent, thread_id, events, self.model)
                 finally:
                     heartbeat.cancel()
                 self.metrics.step(outcome.step)
@@ -139,35 +157,44 @@ class Worker:
                     return
                 if isinstance(outcome.step, CallModel):
                     failpoints.hit("after_model_answer")
+                outbox = outbox_for(thread.origin_channel, outcome.events)
                 try:
-                    await asyncio.to_thread(
+                    appended = await self._db(
                         self.store.append,
                         thread_id,
                         outcome.events,
-                        outbox=outbox_for(snapshot.thread.origin_channel, outcome.events),
+                        outbox=outbox,
                         # A model's decision is only valid for the thread it saw; a tool's result is a fact.
-                        expect_seq=snapshot.thread.last_seq if isinstance(outcome.step, CallModel) else None,
+                        expect_seq=thread.last_seq if isinstance(outcome.step, CallModel) else None,
                         lease_owner=self.owner,
                     )
                 except Conflict as exc:
                     log.info("thread %s: %s; stepping again", thread_id, exc)
-                    if not await asyncio.to_thread(self.store.claim, thread_id, self.owner, self.lease):
+                    snapshot = await self._db(self.store.claim_snapshot, thread_id, self.owner, self.lease)
+                    if snapshot is None:
                         return
+                    thread, events = snapshot.thread, list(snapshot.events)
                     continue
                 failpoints.hit("after_state_commit")
                 self.metrics.events(outcome.events)
-                self.on_outbox()
-                if not outcome.more:
+                if outbox:
+                    self.on_outbox()
+                if not outcome.more or appended is None:
                     return
+                if appended.last_seq == thread.last_seq + len(outcome.events):
+                    events.extend(outcome.events)
+                else:
+                    events.extend(await self._db(self.store.events_since, thread_id, thread.last_seq))
+                thread = appended
         finally:
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.store.release, thread_id, self.owner)
+                await self._db(self.store.release, thread_id, self.owner)
 
     async def _heartbeat(self, thread_id: str) -> None:
         interval = self.lease.total_seconds() / 3
         while True:
             await asyncio.sleep(interval)
-            if not await asyncio.to_thread(self.store.renew, thread_id, self.owner, self.lease):
+            if not await self._db(self.store.renew, thread_id, self.owner, self.lease):
                 log.warning("thread %s: lease lost while stepping", thread_id)
                 return
 
@@ -175,3 +202,4 @@ class Worker:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -16,10 +16,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, exists, func, insert, or_, update
+from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, col, select
 
 from agent import thread as t
@@ -150,47 +152,52 @@ class Store:
             return row
 
     def _thread_for_update(self, session: Session, thread_id: str) -> ThreadRow:
-        row = session.exec(select(ThreadRow).where(ThreadRow.id == thread_id).with_for_update()).first()
-        if row is None:
-            raise NotFound(f"no thread {thread_id}")
-        return row
+        return _thread_row(session, thread_id, for_update=True)
 
     def _append(self, session: Session, row: ThreadRow, events: Sequence[Event], outbox: Sequence[OutboxDraft]) -> None:
+        # Plain statements on the tables, not the ORM's unit of work: this runs at every step of
+        # every thread, and the ORM's bookkeeping cost more CPU than the database's work.
         now = utcnow()
+        seq = row.last_seq
+        values = []
         for event in events:
-            row.last_seq += 1
-            session.add(EventRow(**_event_values(row.id, row.last_seq, event, now)))
+            seq += 1
+            values.append(_event_values(row.id, seq, event, now))
             self._index_request(session, row, event, now)
-        session.flush()
+        if values:
+            session.execute(insert(_table(EventRow)), values)
+        changes: dict[str, Any] = {"last_seq": seq, "updated_at": now}
         last = t.last_agent_event(events)
         if last is not None:  # notes alone (a failed delivery) leave the status as it is
-            has_pending = (
-                session.exec(
-                    select(func.count())
-                    .select_from(RequestRow)
-                    .where(RequestRow.thread_id == row.id, RequestRow.status == "pending")
-                ).one()
-                > 0
-            )
-            row.status = t.status_from(has_pending=has_pending, last=last)
-        row.updated_at = now
-        session.add(row)
-        for draft in outbox:
-            session.add(
-                OutboxRow(
-                    thread_id=row.id,
-                    channel=draft.channel,
-                    kind=draft.kind,
-                    request_id=draft.request_id,
-                    text=draft.text,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
+            requests = _table(RequestRow).c
+            pending = core_select(func.count()).where(requests.thread_id == row.id, requests.status == "pending")
+            changes["status"] = t.status_from(has_pending=session.execute(pending).scalar_one() > 0, last=last)
+        threads = _table(ThreadRow)
+        session.execute(update(threads).where(threads.c.id == row.id).values(**changes))
+        for key, value in changes.items():  # written above: the row (possibly the session's) says so
+            set_committed_value(row, key, value)
+        if outbox:
+            session.execute(
+                insert(_table(OutboxRow)),
+                [
+                    OutboxRow(
+                        thread_id=row.id,
+                        channel=draft.channel,
+                        kind=draft.kind,
+                        request_id=draft.request_id,
+                        text=draft.text,
+                        next_attempt_at=now,
+                        created_at=now,
+                    ).model_dump(exclude={"id"})
+                    for draft in outbox
+                ],
             )
 
     def _index_request(self, session: Session, thread: ThreadRow, event: Event, now: datetime) -> None:
+        requests = _table(RequestRow)
         if isinstance(event, ApprovalRequested):
-            session.add(
+            _insert_row(
+                session,
                 RequestRow(
                     id=event.request_id,
                     thread_id=thread.id,
@@ -203,10 +210,11 @@ class Store:
                     allowed=list(event.approvers),
                     requested_by=thread.requested_by,
                     created_at=now,
-                )
+                ),
             )
         elif isinstance(event, QuestionAsked):
-            session.add(
+            _insert_row(
+                session,
                 RequestRow(
                     id=event.request_id,
                     thread_id=thread.id,
@@ -216,21 +224,23 @@ class Store:
                     allowed=list(event.answerers),
                     requested_by=thread.requested_by,
                     created_at=now,
-                )
+                ),
             )
         elif isinstance(event, (ApprovalDecided, QuestionAnswered)):
-            request = session.get(RequestRow, event.request_id)
-            # Only a request of this thread: a decision must never close another thread's request.
-            if request is not None and request.thread_id == thread.id and request.status == "pending":
-                if isinstance(event, ApprovalDecided):
-                    request.status = "approved" if event.approved else "denied"
-                    request.comment = event.comment
-                else:
-                    request.status = "answered"
-                    request.comment = event.answer
-                request.decided_by = event.by
-                request.decided_at = now
-                session.add(request)
+            if isinstance(event, ApprovalDecided):
+                outcome = {"status": "approved" if event.approved else "denied", "comment": event.comment}
+            else:
+                outcome = {"status": "answered", "comment": event.answer}
+            session.execute(
+                update(requests)
+                # Only a request of this thread: a decision must never close another thread's request.
+                .where(
+                    requests.c.id == event.request_id,
+                    requests.c.thread_id == thread.id,
+                    requests.c.status == "pending",
+                )
+                .values(**outcome, decided_by=event.by, decided_at=now)
+            )
 
     def get_thread(self, thread_id: str) -> ThreadRow | None:
         with self.db.session() as session:
@@ -244,10 +254,16 @@ class Store:
 
     def snapshot(self, thread_id: str) -> ThreadSnapshot:
         with self.db.session() as session:
-            row = session.get(ThreadRow, thread_id)
-            if row is None:
-                raise NotFound(f"no thread {thread_id}")
-            return ThreadSnapshot(row, [s.event for s in _load_events(session, thread_id)])
+            return _snapshot(session, thread_id)
+
+    def events_since(self, thread_id: str, seq: int) -> list[Event]:
+        """The thread's events after sequence number `seq`, in order."""
+        events = _table(EventRow).c
+        with self.db.session() as session:
+            rows = session.execute(
+                core_select(events.data).where(events.thread_id == thread_id, events.seq > seq).order_by(events.seq)
+            )
+            return [parse_event(data) for (data,) in rows]
 
     def stored_events(self, thread_id: str) -> list[StoredEvent]:
         with self.db.session() as session:
@@ -409,36 +425,30 @@ class Store:
             )
 
     def claim(self, thread_id: str, owner: str, ttl: timedelta) -> bool:
-        now = utcnow()
         with self.db.write() as session:
-            result = session.execute(
-                update(ThreadRow)
-                .where(
-                    col(ThreadRow.id) == thread_id,
-                    or_(
-                        col(ThreadRow.lease_owner).is_(None),
-                        col(ThreadRow.lease_until) < now,
-                        col(ThreadRow.lease_owner) == owner,
-                    ),
-                )
-                .values(lease_owner=owner, lease_until=now + ttl)
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return _claim(session, thread_id, owner, ttl)
+
+    def claim_snapshot(self, thread_id: str, owner: str, ttl: timedelta) -> ThreadSnapshot | None:
+        """Take the thread's lease and load it, in one transaction; None when another worker holds it."""
+        with self.db.write() as session:
+            return _snapshot(session, thread_id) if _claim(session, thread_id, owner, ttl) else None
 
     def renew(self, thread_id: str, owner: str, ttl: timedelta) -> bool:
+        threads = _table(ThreadRow).c
         with self.db.write() as session:
             result = session.execute(
-                update(ThreadRow)
-                .where(col(ThreadRow.id) == thread_id, col(ThreadRow.lease_owner) == owner)
+                update(_table(ThreadRow))
+                .where(threads.id == thread_id, threads.lease_owner == owner)
                 .values(lease_until=utcnow() + ttl)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def release(self, thread_id: str, owner: str) -> None:
+        threads = _table(ThreadRow).c
         with self.db.write() as session:
             session.execute(
-                update(ThreadRow)
-                .where(col(ThreadRow.id) == thread_id, col(ThreadRow.lease_owner) == owner)
+                update(_table(ThreadRow))
+                .where(threads.id == thread_id, threads.lease_owner == owner)
                 .values(lease_owner=None, lease_until=None)
             )
 
@@ -570,8 +580,47 @@ def _event_values(thread_id: str, seq: int, event: Event, now: datetime) -> dict
 
 
 def _load_events(session: Session, thread_id: str) -> list[StoredEvent]:
-    rows = session.exec(select(EventRow).where(EventRow.thread_id == thread_id).order_by(col(EventRow.seq)))
-    return [StoredEvent(r.seq, parse_event(r.data), r.created_at) for r in rows]
+    events = _table(EventRow).c
+    rows = session.execute(
+        core_select(events.seq, events.data, events.created_at)
+        .where(events.thread_id == thread_id)
+        .order_by(events.seq)
+    )
+    return [StoredEvent(seq, parse_event(data), created_at) for seq, data, created_at in rows]
+
+
+def _thread_row(session: Session, thread_id: str, *, for_update: bool = False) -> ThreadRow:
+    threads = _table(ThreadRow)
+    statement = core_select(threads).where(threads.c.id == thread_id)
+    found = session.execute(statement.with_for_update() if for_update else statement).first()
+    if found is None:
+        raise NotFound(f"no thread {thread_id}")
+    return ThreadRow(**found._mapping)
+
+
+def _snapshot(session: Session, thread_id: str) -> ThreadSnapshot:
+    row = _thread_row(session, thread_id)
+    events = _table(EventRow).c
+    rows = session.execute(core_select(events.data).where(events.thread_id == thread_id).order_by(events.seq))
+    return ThreadSnapshot(row, [parse_event(data) for (data,) in rows])
+
+
+def _claim(session: Session, thread_id: str, owner: str, ttl: timedelta) -> bool:
+    now = utcnow()
+    threads = _table(ThreadRow).c
+    result = session.execute(
+        update(_table(ThreadRow))
+        .where(
+            threads.id == thread_id,
+            or_(threads.lease_owner.is_(None), threads.lease_until < now, threads.lease_owner == owner),
+        )
+        .values(lease_owner=owner, lease_until=now + ttl)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _insert_row(session: Session, row: SQLModel) -> None:
+    session.execute(insert(_table(type(row))).values(**row.model_dump()))
 
 
 def status_counts(store: Store) -> dict[str, int]:
