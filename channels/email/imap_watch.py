@@ -317,6 +317,9 @@ class ImapWatcher:
         self._set_status("idle")
         client.idle()
         try:
+            if _announced_with_idle(client):
+                logger.debug("IMAP %s: new mail announced with IDLE's continuation", self.settings.state_key)
+                return
             deadline = time.monotonic() + self.idle_timeout
             while time.monotonic() < deadline:
                 if self._stopping.is_set():
@@ -405,6 +408,26 @@ def _new_mail_announced(client: IMAPClient) -> bool:
     """
     stash: dict[str, list[Any]] = client._imap.untagged_responses
     return stash.pop("EXISTS", None) is not None
+
+
+def _announced_with_idle(client: IMAPClient) -> bool:
+    """Did new mail come in the same packet as IDLE's "+ idling"?
+
+    A server announces mail that arrived just before IDLE right after its continuation line, often
+    in the same TCP segment. Reading the continuation pulls both into imaplib's buffer, and
+    `idle_check` waits on the socket, which has nothing more to say: the mail would wait for the
+    next IDLE renewal (minutes). So look at what is already buffered, without blocking.
+    """
+    sock = client.socket()
+    sock.setblocking(False)
+    try:
+        buffered = client._imap.file.peek()
+    except (BlockingIOError, ssl.SSLWantReadError):
+        buffered = b""
+    finally:
+        sock.setblocking(True)
+        client._set_read_timeout()
+    return b" EXISTS\r\n" in (buffered or b"")
 
 
 def _is_new_mail(response: Any) -> bool:
