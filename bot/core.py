@@ -18,7 +18,6 @@ from typing import Any, ParamSpec, TypeVar
 
 from agent.definition import Agent
 from agent.events import ApprovalDecided, HumanMessage, QuestionAnswered
-from agent.thread import arguments_digest
 from bot import failpoints
 from bot.builder import ThreadBuilder
 from bot.outbox_policy import outbox_for
@@ -26,7 +25,7 @@ from bot.views import request_view
 from channels.base import Decision, HumanRequestView, Origin
 from storage.inbound import InboundQueue
 from storage.models import ThreadRow
-from storage.store import DecisionResult, Store
+from storage.store import DecisionResult, OutboxDraft, Store
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +163,9 @@ class SignoffCore:
         delivery_key: str | None = None,
         identities: Sequence[str] = (),
     ) -> Decision:
-        # Bound to what the human was shown: the request's tool and arguments, as a digest.
-        request = await self._db(self.store.get_request, request_id)
-        shown = arguments_digest(request.tool, dict(request.arguments)) if request and request.tool else ""
-        event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=comment, digest=shown)
+        # Bound to what the human was shown: the request's tool and arguments, as a digest (taken
+        # by the store, in the transaction that records the decision).
+        event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=comment)
         return await self._resolve(request_id, event, delivery_key, identities)
 
     async def answer(
@@ -189,25 +187,29 @@ class SignoffCore:
         delivery_key: str | None,
         identities: Sequence[str] = (),
     ) -> Decision:
-        request = await self._db(self.store.get_request, request_id)
-        channel = "api"
-        if request is not None:
-            thread = await self._db(self.store.get_thread, request.thread_id)
-            channel = thread.origin_channel if thread else "api"
+        # One transaction: the messages depend on the thread's channel, read there.
+        drafts: list[OutboxDraft] = []
+
+        def outbox(thread: ThreadRow) -> list[OutboxDraft]:
+            drafts.extend(outbox_for(thread.origin_channel, [event]))
+            return drafts
+
         result: DecisionResult = await self._db(
             self.store.resolve,
             request_id,
             event,
             identities=identities,
             delivery_key=delivery_key,
-            outbox=outbox_for(channel, [event]),
+            outbox=outbox,
+            bind_digest=True,
         )
         view = request_view(result.request) if result.request else None
         if result.status == "accepted":
             failpoints.hit("after_inbound_recorded")
             log.info("request %s resolved by %s", request_id, event.by)
             self.wake_thread(result.request.thread_id if result.request else "")
-            self.wake_outbox()
+            if drafts:
+                self.wake_outbox()
             return Decision("accepted", view)
         if result.status == "duplicate":
             return Decision("already_decided", view, "this reply was already recorded")

@@ -10,7 +10,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -280,7 +280,7 @@ class Store:
 
     def get_request(self, request_id: str) -> RequestRow | None:
         with self.db.session() as session:
-            return session.get(RequestRow, request_id)
+            return _request_row(session, request_id)
 
     def list_requests(
         self, *, status: str | None = None, thread_id: str | None = None, limit: int = 100
@@ -301,17 +301,24 @@ class Store:
         allowed_check: bool = True,
         identities: Sequence[str] = (),
         delivery_key: str | None = None,
-        outbox: Sequence[OutboxDraft] = (),
+        outbox: Sequence[OutboxDraft] | Callable[[ThreadRow], Sequence[OutboxDraft]] = (),
+        bind_digest: bool = False,
     ) -> DecisionResult:
         """Record a human's decision or answer; the first valid one wins, atomically.
 
         `identities` are other names the person holds (e.g. their Slack user groups), checked
-        against the allowed list alongside `event.by`.
+        against the allowed list alongside `event.by`. `bind_digest` binds an approval to what the
+        request shows now: its digest is that of the request's tool and arguments, read in this
+        transaction. `outbox` may be a function of the thread, when the messages depend on where
+        the thread came from.
         """
         with self.db.write() as session:
-            request = session.exec(select(RequestRow).where(RequestRow.id == request_id).with_for_update()).first()
+            request = _request_row(session, request_id, for_update=True)
             if request is None:
                 return DecisionResult("unknown")
+            if bind_digest and isinstance(event, ApprovalDecided):
+                shown = t.arguments_digest(request.tool, dict(request.arguments)) if request.tool else ""
+                event = event.model_copy(update={"digest": shown})
             expected_kind = "approval" if isinstance(event, ApprovalDecided) else "question"
             if request.kind != expected_kind:
                 return DecisionResult("invalid", request)
@@ -325,9 +332,8 @@ class Store:
             if delivery_key is not None and not _record_delivery(session, delivery_key, request.thread_id):
                 return DecisionResult("duplicate", request)
             thread = self._thread_for_update(session, request.thread_id)
-            self._append(session, thread, [event], outbox)
-            session.refresh(request)
-            return DecisionResult("accepted", request, thread)
+            self._append(session, thread, [event], outbox(thread) if callable(outbox) else outbox)
+            return DecisionResult("accepted", _request_row(session, request_id), thread, [event])
 
     def set_request_delivery(self, request_id: str, refs: dict[str, Any]) -> None:
         with self.db.write() as session:
@@ -596,6 +602,13 @@ def _thread_row(session: Session, thread_id: str, *, for_update: bool = False) -
     if found is None:
         raise NotFound(f"no thread {thread_id}")
     return ThreadRow(**found._mapping)
+
+
+def _request_row(session: Session, request_id: str, *, for_update: bool = False) -> RequestRow | None:
+    requests = _table(RequestRow)
+    statement = core_select(requests).where(requests.c.id == request_id)
+    found = session.execute(statement.with_for_update() if for_update else statement).first()
+    return None if found is None else RequestRow(**found._mapping)
 
 
 def _snapshot(session: Session, thread_id: str) -> ThreadSnapshot:
