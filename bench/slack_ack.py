@@ -2,8 +2,9 @@
 
 Ours: `signoff serve` in Slack HTTP mode (SLACK_SIGNING_SECRET, SLACK_API_URL at the fake Slack Web
 API in its own process), on SQLite, with a model that takes 1 s per call (its own process). Each
-mention starts a new thread: its delivery is recorded durably before the 200; the agent works
-after (8 at a time, so a backlog builds up while the load runs, as it would).
+mention starts a new thread: its delivery is recorded durably before the 200 (one INSERT), the
+thread is built right after; the agent works after (8 at a time, so a backlog builds up while the
+load runs, as it would).
 Baseline: a bare slack-bolt app that only acks (bench/_slack_processes.py), same stack (Bolt's
 Starlette adapter under uvicorn), same signed requests.
 

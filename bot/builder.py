@@ -40,7 +40,7 @@ class ThreadBuilder:
         wake_thread: Callable[[str], None],
         receive: Receive,
         poll_interval: float = 0.5,
-        batch: int = 64,
+        batch: int = 32,
         window: float = 0.02,
     ) -> None:
         self.queue = queue
