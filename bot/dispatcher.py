@@ -3,7 +3,9 @@
 A row is claimed for a while, sent, then marked sent with the references the channel returns
 (Slack ts, email Message-ID). A temporary failure is retried with backoff; a permanent one is
 marked failed, logged, and recorded on the thread as a `delivery_failed` event (a note the agent
-ignores: it neither changes the thread's status nor calls the model).
+ignores: it neither changes the thread's status nor calls the model). A message that went out but
+not to everyone (the channel's references list them under `refused`) is marked sent, not retried,
+and the ones it missed get the same note.
 """
 
 from __future__ import annotations
@@ -117,9 +119,18 @@ class Dispatcher:
             self.metrics.deliveries.labels(channel=row.channel, outcome="retry").inc()
             return False
         failpoints.hit("after_send")
-        await asyncio.to_thread(self.store.outbox_sent, row.id, refs or {})
-        self.metrics.deliveries.labels(channel=row.channel, outcome="sent").inc()
+        refused = (refs or {}).get("refused")
+        note = self._partly_sent(row, refused) if refused else None
+        await asyncio.to_thread(self.store.outbox_sent, row.id, refs or {}, note=note)
+        self.metrics.deliveries.labels(channel=row.channel, outcome="partial" if note else "sent").inc()
         return True
+
+    def _partly_sent(self, row: OutboxRow, refused: list[str]) -> DeliveryFailed:
+        """Sent, so not retried (those who got it would get it again); said on the thread: the
+        recipients it missed never got this message."""
+        error = f"not delivered to {'; '.join(refused)}"
+        log.error("%s %s message %d for thread %s sent, but %s", row.channel, row.kind, row.id, row.thread_id, error)
+        return DeliveryFailed(channel=row.channel, kind=row.kind, error=error[:1000], attempts=row.attempts + 1)
 
     async def _give_up(self, row: OutboxRow, exc: Exception, attempts: int) -> None:
         """Marked failed, and said on the thread: its humans never got this message."""

@@ -128,6 +128,8 @@ class Channel(Protocol):
     async def deliver(self, message: Outbound) -> dict[str, Any]:
         """Send one outbound message; return references to it (e.g. `{"ts": ...}`).
 
-        Raise `channels.errors.RetryableDeliveryError` for a temporary failure and
-        `channels.errors.PermanentDeliveryError` when retrying cannot help.
+        A message that went out but not to everyone returns `"refused"` among its references: a
+        list of `"<recipient>: <why>"` for the ones it missed (it is not retried; the core shows
+        them on the thread). Raise `channels.errors.RetryableDeliveryError` for a temporary
+        failure and `channels.errors.PermanentDeliveryError` when retrying cannot help.
         """

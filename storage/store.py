@@ -517,7 +517,9 @@ class Store:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def outbox_sent(self, outbox_id: int, refs: dict[str, Any]) -> OutboxRow:
+    def outbox_sent(self, outbox_id: int, refs: dict[str, Any], *, note: Event | None = None) -> OutboxRow:
+        """Record a sent message and where it landed, with `note` (some recipients it missed)
+        appended to the thread in the same transaction."""
         with self.db.write() as session:
             row = session.get_one(OutboxRow, outbox_id)
             row.status = "sent"
@@ -530,6 +532,8 @@ class Store:
                 if request is not None:
                     request.delivery = {**request.delivery, row.kind: refs, **_first_refs(request.delivery, refs)}
                     session.add(request)
+            if note is not None:
+                self._append(session, self._thread_for_update(session, row.thread_id), [note], ())
             return row
 
     def outbox_failed(

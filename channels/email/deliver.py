@@ -12,7 +12,10 @@
 Every message is threaded (In-Reply-To, References, "Re:" subject), says Auto-Submitted:
 auto-replied, and has a Message-ID derived from the outbox row and its recipient: a retry sends
 the same Message-ID, and parts that already went out are not sent again. Returns
-`{"message_id": <first>, "message_ids": [...], "to": [...]}`.
+`{"message_id": <first>, "message_ids": [...], "to": [...]}`, plus `"refused"` (one
+`"<address>: <the server's reply>"` each) when some recipients did not get it: the server refused
+them at RCPT TO, or their own message of several failed for good. The rest went out, so the row is
+sent, not retried; the dispatcher shows the refusals on the thread.
 """
 
 from __future__ import annotations
@@ -61,13 +64,15 @@ class SmtpChannel:
         sent: list[tuple[str, list[str]]] = []
         refused: list[str] = []
         for msg in outgoing:
+            to = [a.addr_spec for h in msg.get_all("To", []) for a in h.addresses]
             try:
-                await self.mailer.send_once(msg, message.thread_id)
+                result = await self.mailer.send_once(msg, message.thread_id)
             except PermanentDeliveryError as exc:  # one bad address must not stop the others
                 log.error("email %s to %s: %s", msg["Message-ID"], msg["To"], exc)
-                refused.append(f"to {msg['To']}: {exc}")
+                refused.append(f"{', '.join(to)}: {exc}")
                 continue
-            sent.append((str(msg["Message-ID"]), [a.addr_spec for h in msg.get_all("To", []) for a in h.addresses]))
+            refused.extend(f"{address}: {reply}" for address, reply in (result.refused if result else {}).items())
+            sent.append((str(msg["Message-ID"]), to))
         if not sent:
             raise PermanentDeliveryError("; ".join(refused))
         return {

@@ -54,15 +54,14 @@ class Mailer:
     def message_id(self, label: str, *parts: object) -> str:
         return derived_message_id(self.config.secret, self.mailbox.domain, label, *parts)
 
-    async def send_once(self, msg: EmailMessage, thread_id: str | None) -> bool:
-        """Send `msg` unless its Message-ID already went out; True when it was sent now."""
+    async def send_once(self, msg: EmailMessage, thread_id: str | None) -> SendResult | None:
+        """Send `msg` unless its Message-ID already went out; the server's answer when it was sent
+        now (`refused`: the recipients it would not take), None when it had gone out before."""
         message_id = str(msg["Message-ID"])
         if await self.index.sent(message_id):
             log.info("email %s already sent; not sending it again", message_id)
-            return False
+            return None
         result = await self._send(msg, self.smtp)
-        if result.refused:
-            log.warning("email %s: some recipients refused it: %s", message_id, result.refused)
         await self.index.record_sent(message_id, thread_id)
         log.info("sent email %s to %s", message_id, ", ".join(msg.get_all("To", [])))
-        return True
+        return result
