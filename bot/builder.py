@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot import failpoints
+from bot.outage_log import OutageLog
 from channels.base import Origin
 from storage.errors import DatabaseUnavailable
 from storage.inbound import Built, InboundQueue
@@ -54,6 +55,7 @@ class ThreadBuilder:
         self.window = window
         self._wanted = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._outage = OutageLog(log, "database (acknowledged messages wait for their threads)")
 
     def wake(self) -> None:
         """A message was queued (call on the event loop)."""
@@ -63,8 +65,9 @@ class ThreadBuilder:
         while True:
             try:
                 await self.drain()
+                self._outage.succeeded()
             except DatabaseUnavailable as exc:
-                log.warning("database unavailable; acknowledged messages wait for their threads: %s", exc)
+                self._outage.failed(exc)
             except Exception:
                 log.exception("building threads failed; will retry")
             with contextlib.suppress(TimeoutError):
