@@ -121,11 +121,8 @@ class SignoffCore:
             row = await self._db(self.store.thread_by_origin, channel, key)
         return row
 
-    async def receive_message(
-        self, *, delivery_key: str, origin: Origin, text: str, by: str, opens_conversation: bool = False
-    ) -> str | None:
-        # Opening a conversation, a replayed delivery is still caught: by its key, in create_thread.
-        existing = None if opens_conversation else await self._thread_by_origin(origin.channel, origin.key)
+    async def receive_message(self, *, delivery_key: str, origin: Origin, text: str, by: str) -> str | None:
+        existing = await self._thread_by_origin(origin.channel, origin.key)
         if existing is None:
             row = await self.launch(text, by=by, channel=origin.channel, origin=origin, delivery_key=delivery_key)
             return row.id if row else None

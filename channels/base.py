@@ -73,13 +73,9 @@ class Decision:
 
 
 class Core(Protocol):
-    async def receive_message(
-        self, *, delivery_key: str, origin: Origin, text: str, by: str, opens_conversation: bool = False
-    ) -> str | None:
+    async def receive_message(self, *, delivery_key: str, origin: Origin, text: str, by: str) -> str | None:
         """Record a human's message once per delivery key; start or continue the origin's thread.
 
-        `opens_conversation`: the channel knows no thread can exist for this origin yet (the origin
-        is this very message, e.g. a mention outside a thread), so no lookup is needed first.
         Returns the thread id, or None when this delivery was already recorded.
         """
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, exists, func, insert, or_, update
 from sqlalchemy import select as core_select
@@ -38,6 +38,8 @@ from agent.events import (
 from storage.db import Database
 from storage.errors import Conflict, NotFound
 from storage.models import EventRow, InboxRow, MailboxStateRow, OutboxRow, RequestRow, ThreadRow, utcnow
+
+M = TypeVar("M", bound=SQLModel)
 
 
 @dataclass(frozen=True)
@@ -258,12 +260,8 @@ class Store:
 
     def events_since(self, thread_id: str, seq: int) -> list[Event]:
         """The thread's events after sequence number `seq`, in order."""
-        events = _table(EventRow).c
         with self.db.session() as session:
-            rows = session.execute(
-                core_select(events.data).where(events.thread_id == thread_id, events.seq > seq).order_by(events.seq)
-            )
-            return [parse_event(data) for (data,) in rows]
+            return _events(session, thread_id, after_seq=seq)
 
     def stored_events(self, thread_id: str) -> list[StoredEvent]:
         with self.db.session() as session:
@@ -599,27 +597,35 @@ def _load_events(session: Session, thread_id: str) -> list[StoredEvent]:
     return [StoredEvent(seq, parse_event(data), created_at) for seq, data, created_at in rows]
 
 
-def _thread_row(session: Session, thread_id: str, *, for_update: bool = False) -> ThreadRow:
-    threads = _table(ThreadRow)
-    statement = core_select(threads).where(threads.c.id == thread_id)
+def _row_by_id(session: Session, model: type[M], row_id: str, *, for_update: bool = False) -> M | None:
+    """One row by primary key, read by a plain statement (no ORM identity map on the hot path)."""
+    table = _table(model)
+    statement = core_select(table).where(table.c.id == row_id)
     found = session.execute(statement.with_for_update() if for_update else statement).first()
-    if found is None:
+    return None if found is None else model(**found._mapping)
+
+
+def _thread_row(session: Session, thread_id: str, *, for_update: bool = False) -> ThreadRow:
+    row = _row_by_id(session, ThreadRow, thread_id, for_update=for_update)
+    if row is None:
         raise NotFound(f"no thread {thread_id}")
-    return ThreadRow(**found._mapping)
+    return row
 
 
 def _request_row(session: Session, request_id: str, *, for_update: bool = False) -> RequestRow | None:
-    requests = _table(RequestRow)
-    statement = core_select(requests).where(requests.c.id == request_id)
-    found = session.execute(statement.with_for_update() if for_update else statement).first()
-    return None if found is None else RequestRow(**found._mapping)
+    return _row_by_id(session, RequestRow, request_id, for_update=for_update)
+
+
+def _events(session: Session, thread_id: str, *, after_seq: int = 0) -> list[Event]:
+    events = _table(EventRow).c
+    rows = session.execute(
+        core_select(events.data).where(events.thread_id == thread_id, events.seq > after_seq).order_by(events.seq)
+    )
+    return [parse_event(data) for (data,) in rows]
 
 
 def _snapshot(session: Session, thread_id: str) -> ThreadSnapshot:
-    row = _thread_row(session, thread_id)
-    events = _table(EventRow).c
-    rows = session.execute(core_select(events.data).where(events.thread_id == thread_id).order_by(events.seq))
-    return ThreadSnapshot(row, [parse_event(data) for (data,) in rows])
+    return ThreadSnapshot(_thread_row(session, thread_id), _events(session, thread_id))
 
 
 def _claim(session: Session, thread_id: str, owner: str, ttl: timedelta) -> bool:
