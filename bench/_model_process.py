@@ -7,6 +7,7 @@ closes. Behaviours answer from the request alone (endless, zero latency unless g
 - `approve-once`: call the gated tool `act` until a tool result is in the context, then answer.
 - `lookups-N`: call `lookup` until N tool results are in the context, then answer.
 - `text`: always answer with text.
+- `slow-tool`: call the blocking tool `slow_check` once, then answer.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def responder(behaviour: str) -> Any:
     if behaviour.startswith("lookups-"):
         limit = int(behaviour.split("-", 1)[1])
         return lambda body: text("Done.") if tool_results(body) >= limit else tool_call("lookup", {"key": "k"})
+    if behaviour == "slow-tool":
+        return lambda body: text("Done.") if tool_results(body) else tool_call("slow_check", {"name": "db"})
     if behaviour == "text":
         return lambda body: text("Done.")
     raise SystemExit(f"unknown behaviour {behaviour!r}")

@@ -5,6 +5,8 @@ API in its own process), on SQLite, with a model that takes 1 s per call (its ow
 mention starts a new thread: its delivery is recorded durably before the 200 (one INSERT), the
 thread is built right after; the agent works after (8 at a time, so a backlog builds up while the
 load runs, as it would).
+A second case runs the same load while every thread calls a plain `def` tool that blocks for 1 s
+(`bench.agents:slow_check`), so each worker slot spends most of its time in a sync tool.
 Baseline: a bare slack-bolt app that only acks (bench/_slack_processes.py), same stack (Bolt's
 Starlette adapter under uvicorn), same signed requests.
 
@@ -93,16 +95,23 @@ def bare_round(slack: dict[str, Any], rate: float, duration: float, tag: str) ->
 
 
 def ours_round(
-    directory: Path, slack: dict[str, Any], model_url: str, rate: float, duration: float, tag: str
+    directory: Path,
+    slack: dict[str, Any],
+    model_url: str,
+    rate: float,
+    duration: float,
+    tag: str,
+    agent: str = "bot.example_agent:agent",
 ) -> list[float]:
     directory.mkdir(parents=True)
     env = serve_env(
         f"sqlite:///{directory / 'signoff.db'}",
         model_url,
-        "bot.example_agent:agent",
+        agent,
         SLACK_BOT_TOKEN=slack["bot_token"],
         SLACK_SIGNING_SECRET=SECRET,
         SLACK_API_URL=slack["api_url"],
+        SIGNOFF_APPROVERS="U0BOSS",
     )
     server = signoff_process(env, directory).start()
     try:
@@ -127,10 +136,21 @@ def run(smoke: bool = False) -> list[Row]:
     rounds, rate, duration = (1, 20.0, 1.0) if smoke else (3, 200.0, 10.0)
     bare: list[list[float]] = []
     ours: list[list[float]] = []
-    with workdir("slack") as directory, process("fake-slack") as slack, model_process("text", 1.0) as model_url:
+    slow: list[list[float]] = []
+    with (
+        workdir("slack") as directory,
+        process("fake-slack") as slack,
+        model_process("text", 1.0) as model_url,
+        model_process("slow-tool", 1.0) as slow_model_url,
+    ):
         for r in range(rounds):
             bare.append(bare_round(slack, rate, duration, f"b{r}"))
             ours.append(ours_round(directory / f"round-{r}", slack, model_url, rate, duration, f"o{r}"))
+            slow.append(
+                ours_round(
+                    directory / f"slow-{r}", slack, slow_model_url, rate, duration, f"s{r}", agent="bench.agents:agent"
+                )
+            )
     rows = []
     for label, p in (("p50", 50.0), ("p99", 99.0), ("max", 100.0)):
         rows.append(
@@ -144,6 +164,17 @@ def run(smoke: bool = False) -> list[Row]:
                 baseline_name="bare Bolt app",
             )
         )
+    rows.append(
+        Row(
+            NAME,
+            f"ack p99, {rate:g}/s for {duration:g} s, model 1 s/call, then a 1 s sync tool per thread",
+            median([percentile(r, 99.0) for r in slow]) * 1000,
+            median([percentile(r, 99.0) for r in bare]) * 1000,
+            "ms",
+            target=("<=", 2.0),
+            baseline_name="bare Bolt app",
+        )
+    )
     return rows
 
 

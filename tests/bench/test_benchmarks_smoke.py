@@ -41,8 +41,8 @@ def sane(rows: list[Row], count: int) -> None:
 
 def test_slack_ack_runs() -> None:
     rows = slack_ack.run(smoke=True)
-    sane(rows, 3)
-    p50, p99, top = (r.ours for r in rows)
+    sane(rows, 4)
+    p50, p99, top, _with_slow_tool = (r.ours for r in rows)
     assert p50 <= p99 <= top
 
 
