@@ -18,7 +18,13 @@ def load_agent(spec: str, db: Database | None = None) -> Agent:
         raise AgentLoadError(
             f"SIGNOFF_AGENT={spec}: cannot import {module_name!r} ({exc}); is it on PYTHONPATH?"
         ) from exc
-    agent = getattr(module, attribute, None)
+    if not attribute:
+        raise AgentLoadError(f"SIGNOFF_AGENT={spec}: name the agent as module:attribute, e.g. myagents.ops:agent")
+    if not hasattr(module, attribute):
+        defined = sorted(name for name, value in vars(module).items() if isinstance(value, Agent))
+        hint = f"; agents defined there: {', '.join(defined)}" if defined else ""
+        raise AgentLoadError(f"SIGNOFF_AGENT={spec}: module {module_name!r} has no attribute {attribute!r}{hint}")
+    agent = getattr(module, attribute)
     if not isinstance(agent, Agent):
         raise AgentLoadError(
             f"SIGNOFF_AGENT={spec}: {module_name}.{attribute} is {type(agent).__name__}, not an agent.Agent"

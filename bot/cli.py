@@ -82,13 +82,18 @@ def threads() -> None:
 
 
 def _store() -> Any:
+    """The store of an existing, current database; operator commands never create or migrate one."""
     from storage import migrate
     from storage.db import Database
+    from storage.errors import StorageError
     from storage.store import Store
 
     settings = _settings()
-    database = Database(settings.database_url)
-    migrate.upgrade(database)
+    try:
+        database = Database(settings.database_url)
+        migrate.require_current(database)
+    except StorageError as exc:
+        raise click.ClickException(str(exc)) from exc
     return Store(database)
 
 

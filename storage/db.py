@@ -51,6 +51,19 @@ class Database:
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self.engine = self._make_engine(echo)
 
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @property
+    def sqlite_file_missing(self) -> bool:
+        """True for a SQLite file that does not exist yet (connecting would create it)."""
+        if not self.is_sqlite:
+            return False
+        database = make_url(self.url).database
+        return bool(database) and database != ":memory:" and not Path(database).expanduser().exists()
+
     def _make_engine(self, echo: bool) -> Engine:
         if self.is_sqlite:
             database = make_url(self.url).database

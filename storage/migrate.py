@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+# alembic announces each of its plugins at INFO when `alembic.command` is imported; an operator
+# starting `serve` needs none of that. Set before the import, since the lines come from it.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
-from storage.db import Database
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+
+from storage.db import Database  # noqa: E402
+from storage.errors import StorageConfigError  # noqa: E402
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -28,7 +33,6 @@ MIGRATION_LOCK = 0x5167_6F66  # "Sgof"
 
 
 def upgrade(db: Database, revision: str = "head") -> None:
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     config = _config(db)
     with db.engine.begin() as connection:
         if not db.is_sqlite:
@@ -58,3 +62,28 @@ def _config_for_scripts() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
+
+
+def require_current(db: Database) -> None:
+    """Refuse to work on a database whose schema is not the one this code knows, without changing it.
+
+    For commands that only read or record (the operator's CLI): migrating is `serve`'s and
+    `signoff db upgrade`'s job, never a side effect of looking at a thread.
+    """
+    if db.sqlite_file_missing:
+        raise StorageConfigError(
+            f"no Signoff database at {db.safe_url}: check SIGNOFF_DATABASE_URL (and the directory you run in), "
+            "or create it with `signoff db upgrade`"
+        )
+    current, head = current_revision(db), head_revision()
+    if current == head:
+        return
+    if current is None:
+        raise StorageConfigError(
+            f"no Signoff schema in the database at {db.safe_url}: run `signoff db upgrade` "
+            "(or `signoff serve`, which migrates at start), or check SIGNOFF_DATABASE_URL"
+        )
+    raise StorageConfigError(
+        f"the database at {db.safe_url} is at schema revision {current}, this Signoff expects {head}: "
+        "run `signoff db upgrade` (or, if the database is newer, this Signoff is older than the one that wrote it)"
+    )

@@ -107,3 +107,39 @@ def test_serve_starts_without_a_model_and_says_how_to_configure_one(sqlite_url: 
     finally:
         process.stop()
     assert "no model is configured: set SIGNOFF_MODEL" in process.logs()
+
+
+def test_read_only_commands_never_create_or_migrate_a_database(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "signoff.db"
+    env = {"SIGNOFF_DATABASE_URL": f"sqlite:///{missing}"}
+    listed = signoff_cli("threads", "list", env=env, cwd=tmp_path)
+    assert listed.returncode != 0
+    assert "no Signoff database" in listed.stderr and "SIGNOFF_DATABASE_URL" in listed.stderr
+    assert not missing.exists()
+
+    # An older schema is reported, not upgraded behind the operator's back.
+    old = tmp_path / "old.db"
+    env = {"SIGNOFF_DATABASE_URL": f"sqlite:///{old}"}
+    from storage import migrate
+    from storage.db import Database
+
+    database = Database(f"sqlite:///{old}")
+    migrate.upgrade(database, "0001")
+    database.dispose()
+    shown = signoff_cli("threads", "show", "nope", env=env, cwd=tmp_path)
+    assert shown.returncode != 0
+    assert "schema revision 0001" in shown.stderr and "signoff db upgrade" in shown.stderr
+    database = Database(f"sqlite:///{old}")
+    assert migrate.current_revision(database) == "0001"
+    database.dispose()
+
+
+def test_serve_prints_no_alembic_chatter(sqlite_url: str, tmp_path: Path) -> None:
+    server = SignoffProcess({"SIGNOFF_DATABASE_URL": sqlite_url}, tmp_path).start()
+    try:
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    finally:
+        server.stop()
+    log = server.logs()
+    assert "signoff serving on" in log
+    assert "alembic" not in log, log
