@@ -62,7 +62,9 @@ class Database:
         if not self.is_sqlite:
             return False
         database = make_url(self.url).database
-        return bool(database) and database != ":memory:" and not Path(database).expanduser().exists()
+        if not database or database == ":memory:":
+            return False
+        return not Path(database).expanduser().exists()
 
     def _make_engine(self, echo: bool) -> Engine:
         if self.is_sqlite:
