@@ -1,0 +1,174 @@
+"""Test doubles for people writing agents: a scripted model and an in-memory conversation.
+
+Unit-test an agent's tools, prompts and approval rules without a server, a database or a model
+key. `ScriptedModel` answers each model call with the next scripted step (or from a function of
+the context it was given) and keeps every call for assertions. `Conversation` runs a thread in
+memory through the same reducer and runner that `signoff serve` uses, so a gated tool still runs
+only after a recorded approval of exactly its arguments:
+
+    model = ScriptedModel(call("restart_service", name="payments", reason="it is stuck"), reply("Restarted."))
+    talk = Conversation(agent, model)
+    await talk.say("restart payments", by="bob@example.com")
+    assert talk.waiting_for_approval().tool == "restart_service"
+    await talk.approve(by="alice@example.com")
+    assert talk.last_reply() == "Restarted."
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agent import thread as t
+from agent.definition import Agent
+from agent.errors import ModelCallFailed
+from agent.events import (
+    AgentReply,
+    ApprovalDecided,
+    ApprovalRequested,
+    Event,
+    HumanMessage,
+    QuestionAnswered,
+    QuestionAsked,
+)
+from agent.reducer import Idle, ModelOutput, ModelToolCall, Wait
+from agent.runner import advance
+
+Answer = ModelOutput | Callable[[list[dict[str, Any]], list[dict[str, Any]]], ModelOutput]
+
+
+def reply(text: str) -> ModelOutput:
+    """The model answers with text: the agent's final reply."""
+    return ModelOutput(text=text)
+
+
+def call(tool: str, **arguments: Any) -> ModelOutput:
+    """The model calls a tool (or `ask_human`) with these arguments; add `reason=` for a gated tool."""
+    return ModelOutput(tool_calls=(ModelToolCall(name=tool, arguments_json=json.dumps(arguments)),))
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """What the agent sent to the model: the rendered context and the tool schemas."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [str(schema["function"]["name"]) for schema in self.tools]
+
+    @property
+    def text(self) -> str:
+        """Every message's content, joined: what the model read."""
+        return "\n".join(str(m.get("content") or "") for m in self.messages)
+
+
+class ScriptedModel:
+    """A `ModelClient` that answers from a script, in order; running out of script is a failure."""
+
+    def __init__(self, *answers: Answer) -> None:
+        self._answers = list(answers)
+        self.calls: list[ModelCall] = []
+
+    def then(self, *answers: Answer) -> ScriptedModel:
+        """Add answers to the end of the script."""
+        self._answers.extend(answers)
+        return self
+
+    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelOutput:
+        self.calls.append(ModelCall(messages, tools))
+        if not self._answers:
+            raise ModelCallFailed(
+                f"the scripted model has no answer for call {len(self.calls)}; add one to the script",
+                retryable=False,
+            )
+        answer = self._answers.pop(0)
+        return answer(messages, tools) if callable(answer) else answer
+
+
+class Conversation:
+    """One thread, in memory, advanced the way the worker advances it."""
+
+    def __init__(self, agent: Agent, model: ScriptedModel, *, thread_id: str = "test-thread", max_steps: int = 50):
+        self.agent = agent
+        self.model = model
+        self.thread_id = thread_id
+        self.max_steps = max_steps
+        self.events: list[Event] = []
+        self._ids = 0
+
+    def _new_id(self) -> str:
+        self._ids += 1
+        return f"id{self._ids}"
+
+    @property
+    def status(self) -> t.Status:
+        return t.status(self.events)
+
+    async def say(self, text: str, *, by: str = "user@example.com", channel: str = "api") -> list[Event]:
+        """A human writes; returns the events the agent recorded until it waits or finishes."""
+        return await self._append_and_run(HumanMessage(text=text, by=by, channel=channel))
+
+    async def approve(self, *, by: str, comment: str = "", request_id: str | None = None) -> list[Event]:
+        return await self._decide(True, by=by, comment=comment, request_id=request_id)
+
+    async def deny(self, *, by: str, comment: str = "", request_id: str | None = None) -> list[Event]:
+        return await self._decide(False, by=by, comment=comment, request_id=request_id)
+
+    async def answer(self, text: str, *, by: str, request_id: str | None = None) -> list[Event]:
+        question = self.waiting_for_answer() if request_id is None else None
+        target = request_id or (question.request_id if question else None)
+        if target is None:
+            raise AssertionError("the thread is not waiting for an answer")
+        return await self._append_and_run(QuestionAnswered(request_id=target, answer=text, by=by))
+
+    def waiting_for_approval(self) -> ApprovalRequested:
+        pending = [r for r in t.pending_requests(self.events) if isinstance(r, ApprovalRequested)]
+        if not pending:
+            raise AssertionError(f"the thread waits for no approval (status {self.status})")
+        return pending[0]
+
+    def waiting_for_answer(self) -> QuestionAsked:
+        pending = [r for r in t.pending_requests(self.events) if isinstance(r, QuestionAsked)]
+        if not pending:
+            raise AssertionError(f"the thread waits for no answer (status {self.status})")
+        return pending[0]
+
+    def last_reply(self) -> str | None:
+        replies = [e for e in self.events if isinstance(e, AgentReply)]
+        return replies[-1].text if replies else None
+
+    async def _decide(self, approved: bool, *, by: str, comment: str, request_id: str | None) -> list[Event]:
+        request = self.waiting_for_approval() if request_id is None else t.find_approval(self.events, request_id)
+        if request is None:
+            raise AssertionError(f"no approval request {request_id}")
+        decision = ApprovalDecided(
+            request_id=request.request_id, approved=approved, by=by, comment=comment, digest=request.digest
+        )
+        return await self._append_and_run(decision)
+
+    async def _append_and_run(self, event: Event) -> list[Event]:
+        start = len(self.events)
+        self.events.append(event)
+        await self.run()
+        return self.events[start:]
+
+    async def run(self) -> None:
+        """Advance until the thread waits for a human or is done, as the worker would."""
+        for _ in range(self.max_steps):
+            outcome = await advance(self.agent, self.thread_id, self.events, self.model, ids=self._new_id)
+            self.events.extend(outcome.events)
+            if isinstance(outcome.step, (Wait, Idle)) or not outcome.events:
+                return
+        raise AssertionError(f"the thread did not settle within {self.max_steps} steps")
+
+
+def events_of(events: Sequence[Event], kind: type[Any]) -> list[Any]:
+    """The events of one type, e.g. `events_of(talk.events, ToolResult)`."""
+    return [e for e in events if isinstance(e, kind)]
+
+
+__all__ = ["Conversation", "ModelCall", "ScriptedModel", "call", "events_of", "reply"]
