@@ -197,7 +197,20 @@ def on_model_output(agent: Agent, events: Sequence[Event], output: ModelOutput, 
 
     reason = ""
     if tool.needs_approval:
-        reason = str(arguments.pop(REASON_FIELD, "") or "")
+        # The schema requires a reason for a gated tool; a call without one is refused like any other
+        # call that does not fit its schema, so approvers always read why.
+        given = arguments.pop(REASON_FIELD, None)
+        if not isinstance(given, str) or not given.strip():
+            return on_error(
+                agent,
+                events,
+                new_id,
+                source="tool_call",
+                tool=tool.name,
+                message=f"invalid arguments for {tool.name}: {REASON_FIELD}: a non-empty string is required "
+                "(why you want to run this now; the approvers read it)",
+            )
+        reason = given.strip()
     try:
         validated = tool.validate(arguments)
     except ToolArgumentsError as exc:

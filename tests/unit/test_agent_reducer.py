@@ -184,7 +184,7 @@ def test_a_failed_delivery_is_a_note_the_agent_never_acts_on() -> None:
     assert status([HELLO, reply, bounced]) == "done"
     assert next_step(agent, [HELLO, reply, bounced], ids()) == Idle("done")  # type: ignore[arg-type]
     # Mid-work, the next step is the one due without it: an approved call still runs.
-    request = on_model_output(agent, [HELLO], call("restart", '{"name": "web"}'), ids())[0]  # type: ignore[arg-type]
+    request = on_model_output(agent, [HELLO], call("restart", '{"name": "web", "reason": "stuck"}'), ids())[0]  # type: ignore[arg-type]
     assert isinstance(request, ApprovalRequested)
     approved = ApprovalDecided(request_id=request.request_id, approved=True, by="ops-lead")
     step = next_step(agent, [HELLO, request, bounced, approved, bounced], ids())  # type: ignore[arg-type]
@@ -231,3 +231,12 @@ def test_bad_tool_definitions_are_refused() -> None:
         @agent.tool(needs_approval=True)
         def risky(reason: str) -> str:
             return reason
+
+
+@pytest.mark.parametrize("arguments", ['{"name": "web"}', '{"name": "web", "reason": ""}', '{"name": "web", "reason": 3}'])
+def test_a_gated_call_without_a_reason_is_refused_as_its_schema_says(arguments: str) -> None:
+    agent = make_agent()
+    events = on_model_output(agent, [HELLO], call("restart", arguments), ids())  # type: ignore[arg-type]
+    assert len(events) == 1 and isinstance(events[0], Error)
+    assert events[0].source == "tool_call" and "reason" in events[0].message
+    assert "reason" in agent.tools["restart"].schema()["function"]["parameters"]["required"]
