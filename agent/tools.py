@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+import docstring_parser
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from agent.errors import ToolArgumentsError
 
@@ -104,6 +105,8 @@ def make_tool(
 ) -> Tool:
     tool_name = name or func.__name__
     hints = get_type_hints(func)
+    docstring = docstring_parser.parse(func.__doc__ or "")
+    documented = {param.arg_name: " ".join((param.description or "").split()) for param in docstring.params}
     fields: dict[str, Any] = {}
     context_parameter: str | None = None
     for param in inspect.signature(func).parameters.values():
@@ -116,13 +119,16 @@ def make_tool(
         if param.name == REASON_FIELD and needs_approval:
             raise TypeError(f"tool {tool_name}: the parameter name '{REASON_FIELD}' is reserved")
         default = ... if param.default is inspect.Parameter.empty else param.default
-        fields[param.name] = (annotation, default)
+        description = documented.get(param.name) or None
+        fields[param.name] = (annotation, Field(default, description=description))
     model = create_model(
         f"{tool_name}_arguments",
         __config__=ConfigDict(extra="forbid"),
         **fields,
     )
-    description = inspect.cleandoc(func.__doc__ or "").strip() or tool_name.replace("_", " ")
+    # The model reads the summary and the long description; parameters are described in the schema.
+    summary = "\n\n".join(part for part in (docstring.short_description, docstring.long_description) if part)
+    description = summary.strip() or tool_name.replace("_", " ")
     return Tool(
         name=tool_name,
         description=description,

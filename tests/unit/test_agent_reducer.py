@@ -240,3 +240,26 @@ def test_a_gated_call_without_a_reason_is_refused_as_its_schema_says(arguments: 
     assert len(events) == 1 and isinstance(events[0], Error)
     assert events[0].source == "tool_call" and "reason" in events[0].message
     assert "reason" in agent.tools["restart"].schema()["function"]["parameters"]["required"]
+
+
+def test_parameters_are_described_from_the_docstrings_args_section() -> None:
+    agent = Agent("docs")
+
+    @agent.tool
+    def resize(volume: str, size_gb: int = 10) -> str:
+        """Grow a volume.
+
+        Never shrinks.
+
+        Args:
+            volume: The volume's id,
+                e.g. vol-123.
+            size_gb: The new size in GiB.
+        """
+        return volume
+
+    function = agent.tools["resize"].schema()["function"]
+    assert function["description"] == "Grow a volume.\n\nNever shrinks."
+    properties = function["parameters"]["properties"]
+    assert properties["volume"]["description"] == "The volume's id, e.g. vol-123."
+    assert properties["size_gb"] == {"default": 10, "description": "The new size in GiB.", "type": "integer"}
