@@ -23,9 +23,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agent import thread as t
 from agent.events import HumanMessage
+from storage._sql import event_values, table
 from storage.db import Database
 from storage.models import EventRow, InboundRow, InboxRow, ThreadRow, utcnow
-from storage.store import _event_values, _table, new_thread_id
+from storage.threads import new_thread_id
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,10 @@ class Built:
 class InboundQueue:
     def __init__(self, db: Database) -> None:
         self.db = db
-        inbound, inbox = _table(InboundRow), _table(InboxRow)
+        inbound, inbox = table(InboundRow), table(InboxRow)
         dialect_insert = sqlite_insert if db.is_sqlite else postgresql_insert
         self._inbound, self._inbox = inbound, inbox
-        self._threads, self._events = _table(ThreadRow), _table(EventRow)
+        self._threads, self._events = table(ThreadRow), table(EventRow)
         # Built once: SQLAlchemy compiles each on first use and finds it in its cache afterwards.
         self._record = dialect_insert(inbound).on_conflict_do_nothing(index_elements=["key"])
         self._record_keys = dialect_insert(inbox).on_conflict_do_nothing(index_elements=["key"]).returning(inbox.c.key)
@@ -128,7 +129,7 @@ class InboundQueue:
                 connection.execute(insert(self._threads), [_thread_values(agent, tid, row, now) for tid, row in built])
                 connection.execute(
                     insert(self._events),
-                    [_event_values(tid, 1, _first_event(row), now) for tid, row in built],
+                    [event_values(tid, 1, _first_event(row), now) for tid, row in built],
                 )
             done = [r.key for r in rows if r not in leftovers]
             if done:

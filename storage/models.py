@@ -152,30 +152,3 @@ class MailboxStateRow(SQLModel, table=True):
     uidvalidity: int = Field(sa_column=Column(BigInteger, nullable=False))
     last_uid: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_at: datetime = _ts(nullable=False)
-
-
-class ServiceRow(SQLModel, table=True):
-    """The example agent's service inventory."""
-
-    __tablename__ = "inventory_services"
-
-    name: str = Field(primary_key=True, max_length=100)
-    version: str = Field(max_length=100)
-    state: str = Field(default="running", max_length=32)
-    restarts: int = 0
-    updated_at: datetime = _ts(nullable=False)
-
-
-class ServiceActionRow(SQLModel, table=True):
-    """An effect of the example agent, keyed by the tool call so a re-run does it once."""
-
-    __tablename__ = "inventory_actions"
-
-    call_id: str = Field(primary_key=True, max_length=64)
-    service: str = Field(max_length=100)
-    action: str = Field(max_length=32)
-    detail: str = Field(default="", max_length=200)
-    approved_by: str | None = Field(default=None, max_length=320)
-    thread_id: str = Field(max_length=64)
-    result: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    at: datetime = _ts(nullable=False)

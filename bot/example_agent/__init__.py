@@ -63,7 +63,9 @@ def deploy(service: str, version: str, ctx: ToolContext) -> str:
 
 def bind(db: object) -> None:
     """Called by the bot's wiring with its Database."""
+    from bot.example_agent.models import create_tables
     from storage.db import Database
 
     if isinstance(db, Database):
+        create_tables(db)
         agent.deps = Inventory(db)

@@ -10,8 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from bot import failpoints
+from bot.example_agent.models import ServiceActionRow, ServiceRow
 from storage.db import Database
-from storage.models import ServiceActionRow, ServiceRow, utcnow
+from storage.models import utcnow
 
 SEED = {"payments": "1.4.2", "search": "2.0.1", "web": "3.7.0"}
 

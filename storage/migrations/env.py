@@ -9,6 +9,12 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    # Tables in the database that Signoff's models do not describe belong to someone else (an
+    # agent's own state, like the example's inventory): autogenerate must never drop them.
+    return not (type_ == "table" and reflected and compare_to is None)
+
+
 def run_migrations_online() -> None:
     connection = config.attributes["connection"]
     context.configure(
@@ -16,6 +22,7 @@ def run_migrations_online() -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -24,9 +24,10 @@ from typing import Any
 import pytest
 from sqlmodel import col, func, select
 
+from bot.example_agent.models import ServiceActionRow
 from channels.email.tokens import make_reply_address
 from storage.db import Database
-from storage.models import EventRow, InboxRow, ServiceActionRow
+from storage.models import EventRow, InboxRow
 from tests.fault.conftest import record
 from tests.support.crash import unapproved_effects
 from tests.support.dovecot import DovecotServer

@@ -18,8 +18,9 @@ from sqlmodel import col, select
 from agent.events import ApprovalDecided, ToolCall
 from agent.thread import arguments_digest
 from bot.example_agent import agent as example_agent
+from bot.example_agent.models import ServiceActionRow, ServiceRow
 from storage.db import Database
-from storage.models import EventRow, RequestRow, ServiceActionRow, ServiceRow
+from storage.models import EventRow, RequestRow
 from storage.store import Store
 from tests.fault.conftest import record, serving
 from tests.support.crash import APPROVER, CrashableSignoff, ops_model, unapproved_effects

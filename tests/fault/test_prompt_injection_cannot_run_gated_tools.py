@@ -18,8 +18,8 @@ from typing import Any
 from sqlmodel import select
 
 from bot.example_agent import agent as example_agent
+from bot.example_agent.models import ServiceActionRow
 from storage.db import Database
-from storage.models import ServiceActionRow
 from tests.fault.conftest import record, serving
 from tests.support.crash import APPROVER, unapproved_effects
 from tests.support.fake_model import Response, raw_tool_call, text, tool_call

@@ -29,9 +29,10 @@ from sqlmodel import col, select
 
 from agent.events import parse_event
 from bot.example_agent import agent as example_agent
+from bot.example_agent.models import ServiceActionRow
 from channels.slack.blocks import APPROVE_ACTION_ID
 from storage.db import Database
-from storage.models import EventRow, OutboxRow, RequestRow, ServiceActionRow, ThreadRow
+from storage.models import EventRow, OutboxRow, RequestRow, ThreadRow
 from tests.fault.conftest import record
 from tests.support.crash import APPROVED_EVENTS, CrashableSignoff, ops_model
 from tests.support.dovecot import DovecotServer

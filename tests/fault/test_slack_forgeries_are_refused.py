@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlmodel import col, func, select
 
+from bot.example_agent.models import ServiceActionRow
 from channels.slack.blocks import (
     APPROVE_ACTION_ID,
     DENY_ACTION_ID,
@@ -29,7 +30,7 @@ from channels.slack.blocks import (
     DENY_REASON_BLOCK_ID,
 )
 from storage.db import Database
-from storage.models import EventRow, InboxRow, OutboxRow, RequestRow, ServiceActionRow, ThreadRow
+from storage.models import EventRow, InboxRow, OutboxRow, RequestRow, ThreadRow
 from tests.fault.conftest import record
 from tests.support.crash import unapproved_effects
 from tests.support.fake_model import FakeModelServer, Response, text, tool_call

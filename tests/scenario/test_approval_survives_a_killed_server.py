@@ -7,8 +7,8 @@ import json
 
 from sqlmodel import select
 
+from bot.example_agent.models import ServiceActionRow
 from storage.db import Database
-from storage.models import ServiceActionRow
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.signoff_process import SignoffProcess, wait_until
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from bot.example_agent.models import ServiceActionRow
 from storage.db import Database
-from storage.models import ServiceActionRow
 from tests.support.dovecot import DovecotServer
 from tests.support.email_signoff import (  # noqa: F401 (fixtures)
     AGENT,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from bot.example_agent.models import ServiceActionRow
 from channels.slack.blocks import APPROVE_ACTION_ID
 from storage.db import Database
-from storage.models import ServiceActionRow
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until

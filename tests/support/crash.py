@@ -25,8 +25,9 @@ from sqlmodel import col, select
 
 from agent.events import parse_event
 from bot.example_agent import agent as example_agent
+from bot.example_agent.models import ServiceActionRow, ServiceRow
 from storage.db import Database
-from storage.models import EventRow, ServiceActionRow, ServiceRow, ThreadRow
+from storage.models import EventRow, ThreadRow
 from tests.support.fake_model import Response, text, tool_call
 from tests.support.replay import database_problems
 from tests.support.signoff_process import API_TOKEN, SignoffProcess

@@ -1,0 +1,127 @@
+"""Appending to a thread's event log, and keeping what is derived from it in the same transaction.
+
+An append writes the events, the thread's status and sequence number, the human requests the
+events open or close, and the outbox rows (messages for people) they cause: all or nothing. Every
+aggregate that changes a thread (a step, a decision, a delivery note) appends through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, update
+from sqlalchemy import select as core_select
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session
+
+from agent import thread as t
+from agent.events import ApprovalDecided, ApprovalRequested, Event, QuestionAnswered, QuestionAsked
+from storage._sql import event_values, insert_row, table
+from storage.models import EventRow, OutboxRow, RequestRow, ThreadRow, utcnow
+from storage.status import RequestKind, RequestStatus
+
+
+@dataclass(frozen=True)
+class OutboxDraft:
+    """A message for people that an append causes; written with the events, sent afterwards."""
+
+    channel: str
+    kind: str
+    request_id: str | None = None
+    text: str = ""
+
+
+def append_events(session: Session, row: ThreadRow, events: Sequence[Event], outbox: Sequence[OutboxDraft]) -> None:
+    """Append to a thread whose row the caller read in this transaction (for update)."""
+    now = utcnow()
+    seq = row.last_seq
+    values = []
+    for event in events:
+        seq += 1
+        values.append(event_values(row.id, seq, event, now))
+        _index_request(session, row, event, now)
+    if values:
+        session.execute(insert(table(EventRow)), values)
+    changes: dict[str, Any] = {"last_seq": seq, "updated_at": now}
+    last = t.last_agent_event(events)
+    if last is not None:  # notes alone (a failed delivery) leave the status as it is
+        requests = table(RequestRow).c
+        pending = core_select(func.count()).where(
+            requests.thread_id == row.id, requests.status == RequestStatus.PENDING
+        )
+        changes["status"] = t.status_from(has_pending=session.execute(pending).scalar_one() > 0, last=last)
+    threads = table(ThreadRow)
+    session.execute(update(threads).where(threads.c.id == row.id).values(**changes))
+    for key, value in changes.items():  # written above: the row (possibly the session's) says so
+        set_committed_value(row, key, value)
+    if outbox:
+        session.execute(
+            insert(table(OutboxRow)),
+            [
+                OutboxRow(
+                    thread_id=row.id,
+                    channel=draft.channel,
+                    kind=draft.kind,
+                    request_id=draft.request_id,
+                    text=draft.text,
+                    next_attempt_at=now,
+                    created_at=now,
+                ).model_dump(exclude={"id"})
+                for draft in outbox
+            ],
+        )
+
+
+def _index_request(session: Session, thread: ThreadRow, event: Event, now: datetime) -> None:
+    """The `requests` table: one row per human request, opened and closed by the thread's events."""
+    requests = table(RequestRow)
+    if isinstance(event, ApprovalRequested):
+        insert_row(
+            session,
+            RequestRow(
+                id=event.request_id,
+                thread_id=thread.id,
+                kind=RequestKind.APPROVAL,
+                call_id=event.call_id,
+                tool=event.tool,
+                arguments=dict(event.arguments),
+                digest=event.digest,
+                reason=event.reason,
+                allowed=list(event.approvers),
+                requested_by=thread.requested_by,
+                created_at=now,
+            ),
+        )
+    elif isinstance(event, QuestionAsked):
+        insert_row(
+            session,
+            RequestRow(
+                id=event.request_id,
+                thread_id=thread.id,
+                kind=RequestKind.QUESTION,
+                question=event.question,
+                options=list(event.options),
+                allowed=list(event.answerers),
+                requested_by=thread.requested_by,
+                created_at=now,
+            ),
+        )
+    elif isinstance(event, (ApprovalDecided, QuestionAnswered)):
+        if isinstance(event, ApprovalDecided):
+            status = RequestStatus.APPROVED if event.approved else RequestStatus.DENIED
+            outcome = {"status": status, "comment": event.comment}
+        else:
+            outcome = {"status": RequestStatus.ANSWERED, "comment": event.answer}
+        session.execute(
+            update(requests)
+            # Only a request of this thread: a decision must never close another thread's request.
+            .where(
+                requests.c.id == event.request_id,
+                requests.c.thread_id == thread.id,
+                requests.c.status == RequestStatus.PENDING,
+            )
+            .values(**outcome, decided_by=event.by, decided_at=now)
+        )

@@ -1,0 +1,48 @@
+"""The statuses and kinds stored in the tables, as names rather than strings explained in comments.
+
+They are `StrEnum`s: each member is its string, so rows, JSON and the HTTP API read the same as
+before, and a comparison with a plain string still holds.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ThreadStatus(StrEnum):
+    """Derived from the thread's events (`agent.thread.status`), kept on the row for queries."""
+
+    RUNNING = "running"
+    WAITING = "waiting"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class RequestKind(StrEnum):
+    APPROVAL = "approval"
+    QUESTION = "question"
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    ANSWERED = "answered"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"  # to send, now or at next_attempt_at
+    SENT = "sent"
+    FAILED = "failed"  # given up; the thread has a delivery_failed note
+
+
+class DecisionStatus(StrEnum):
+    """What became of a human's decision or answer (`Store.resolve`)."""
+
+    ACCEPTED = "accepted"
+    NOT_ALLOWED = "not_allowed"
+    ALREADY_DECIDED = "already_decided"
+    UNKNOWN = "unknown"
+    INVALID = "invalid"  # an answer to an approval, or a decision on a question
+    DUPLICATE = "duplicate"  # the same delivery seen before
+    CHANGED = "changed"  # what the human was shown is not what would run
