@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from agent.errors import AgentDefinitionError
-from agent.tools import Tool, make_tool
+from agent.tools import DepsT, Tool, make_tool
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Startup:
+    """What Signoff hands an agent's `setup` when it starts.
+
+    `database` is Signoff's `storage.db.Database` (its engine and write rules), for agents that keep
+    their own tables beside Signoff's; `database_url` is the same as a URL, for agents that connect
+    their own way. `settings` are the values of the agent's environment Signoff read, by name.
+    """
+
+    database: Any = None
+    database_url: str = ""
+    settings: dict[str, str] = field(default_factory=dict)
 
 ASK_HUMAN = "ask_human"
 BUILTIN_TOOL_NAMES = frozenset({ASK_HUMAN})
@@ -40,11 +55,14 @@ ASK_HUMAN_SCHEMA: dict[str, Any] = {
 }
 
 
-class Agent:
+class Agent(Generic[DepsT]):
     """A small, focused agent.
 
     `prompt` is a template file (or its text) rendered with `{agent_name}`, `{description}` and
     `{tools}`; the thread itself is rendered by `agent.context`, never by the prompt.
+
+    `deps` is what its tools get as `ctx.deps` (a client, a connection pool): given as a value, or
+    built once at start by `setup(startup)`, e.g. `Agent[Inventory]("ops", setup=open_inventory)`.
     """
 
     def __init__(
@@ -57,7 +75,8 @@ class Agent:
         max_steps_per_turn: int = 12,
         max_consecutive_errors: int = 3,
         context_token_budget: int = 6000,
-        deps: Any = None,
+        deps: DepsT | None = None,
+        setup: Callable[[Startup], DepsT] | None = None,
     ) -> None:
         if max_steps_per_turn < 1 or max_consecutive_errors < 1:
             raise AgentDefinitionError("max_steps_per_turn and max_consecutive_errors must be >= 1")
@@ -69,6 +88,7 @@ class Agent:
         self.max_consecutive_errors = max_consecutive_errors
         self.context_token_budget = context_token_budget
         self.deps = deps
+        self.setup = setup
         self.tools: dict[str, Tool] = {}
         self._schemas: tuple[tuple[Tool, ...], list[dict[str, Any]]] | None = None
 
@@ -111,6 +131,11 @@ class Agent:
         if tool.name in BUILTIN_TOOL_NAMES or tool.name in self.tools:
             raise AgentDefinitionError(f"agent {self.name}: a tool named {tool.name!r} already exists")
         self.tools[tool.name] = tool
+
+    def start(self, startup: Startup) -> None:
+        """Build the dependencies, once, when Signoff starts (a no-op without `setup`)."""
+        if self.setup is not None:
+            self.deps = self.setup(startup)
 
     def approvers_for(self, tool: Tool) -> tuple[str, ...]:
         return tool.approvers or self.approvers

@@ -11,9 +11,10 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, get_type_hints
+from typing import Any, Generic, get_origin, get_type_hints
 
 import docstring_parser
+import typing_extensions
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from agent.errors import ToolArgumentsError
@@ -22,18 +23,24 @@ REASON_FIELD = "reason"
 REASON_DESCRIPTION = "Why you want to run this now; shown to the humans who approve it."
 
 
+# Defaults to Any, so `Agent` and `ToolContext` without a type argument mean what they always did.
+DepsT = typing_extensions.TypeVar("DepsT", default=Any)
+
+
 @dataclass(frozen=True)
-class ToolContext:
+class ToolContext(Generic[DepsT]):
     """What a running tool may know about its call.
 
     `call_id` is stable across retries of the same call: tools with effects should use it as an
-    idempotency key, so a call re-run after a crash does its effect once.
+    idempotency key, so a call re-run after a crash does its effect once. `approved_by` names who
+    approved a gated call. `deps` is the agent's dependencies (`Agent(deps=...)` or built by its
+    `setup` at start), typed: annotate the parameter `ToolContext[MyDeps]`.
     """
 
     thread_id: str
     call_id: str
     approved_by: str | None = None
-    deps: Any = None
+    deps: DepsT = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,7 @@ def make_tool(
     context_parameter: str | None = None
     for param in inspect.signature(func).parameters.values():
         annotation = hints.get(param.name, Any)
-        if annotation is ToolContext:
+        if annotation is ToolContext or get_origin(annotation) is ToolContext:
             context_parameter = param.name
             continue
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):

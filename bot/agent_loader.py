@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import importlib
 
-from agent.definition import Agent
+from agent.definition import Agent, Startup
 from bot.errors import AgentLoadError
 from storage.db import Database
 
 
 def load_agent(spec: str, db: Database | None = None) -> Agent:
-    """Import the agent; if its module has `bind(db)`, give it the database (for tools' state)."""
+    """Import the agent and, given the database (as `serve` does), build its dependencies.
+
+    An agent built with `setup=` gets it called once with a `Startup`. A module-level `bind(db)`
+    (how agents were given the database before `setup`) is still called, after `setup`.
+    """
     module_name, _, attribute = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -29,7 +33,9 @@ def load_agent(spec: str, db: Database | None = None) -> Agent:
         raise AgentLoadError(
             f"SIGNOFF_AGENT={spec}: {module_name}.{attribute} is {type(agent).__name__}, not an agent.Agent"
         )
-    bind = getattr(module, "bind", None)
-    if db is not None and callable(bind):
-        bind(db)
+    if db is not None:
+        agent.start(Startup(database=db, database_url=db.url))
+        bind = getattr(module, "bind", None)
+        if callable(bind):
+            bind(db)
     return agent

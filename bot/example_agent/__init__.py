@@ -8,50 +8,59 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent import Agent, ToolContext
+from agent import Agent, Startup, ToolContext
 from bot.example_agent.inventory import Inventory
 
-agent = Agent(
+
+def open_inventory(startup: Startup) -> Inventory:
+    """The inventory lives in Signoff's database; its tables are made here if missing."""
+    from bot.example_agent.models import create_tables
+    from storage.db import Database
+
+    if not isinstance(startup.database, Database):
+        raise TypeError("the example agent keeps its inventory in Signoff's database; start it with `signoff serve`")
+    create_tables(startup.database)
+    return Inventory(startup.database)
+
+
+agent = Agent[Inventory](
     "signoff-ops",
     description="Services: payments, search, web (and any added to the inventory).",
     prompt=Path(__file__).with_name("prompt.txt"),
+    setup=open_inventory,
 )
 
-
-def _inventory(ctx: ToolContext) -> Inventory:
-    if not isinstance(ctx.deps, Inventory):
-        raise RuntimeError("the example agent needs its inventory (bot wiring sets agent.deps)")
-    return ctx.deps
+Context = ToolContext[Inventory]
 
 
 @agent.tool
-def list_services(ctx: ToolContext) -> list[dict[str, object]]:
+def list_services(ctx: Context) -> list[dict[str, object]]:
     """List the services in the inventory with their version and state."""
     return [
         {"name": s.name, "version": s.version, "state": s.state, "restarts": s.restarts}
-        for s in _inventory(ctx).services()
+        for s in ctx.deps.services()
     ]
 
 
 @agent.tool
-def service_status(name: str, ctx: ToolContext) -> dict[str, object]:
+def service_status(name: str, ctx: Context) -> dict[str, object]:
     """Show one service's version, state and how often it was restarted."""
-    s = _inventory(ctx).get(name)
+    s = ctx.deps.get(name)
     return {"name": s.name, "version": s.version, "state": s.state, "restarts": s.restarts}
 
 
 @agent.tool(needs_approval=True)
-def restart_service(name: str, ctx: ToolContext) -> str:
+def restart_service(name: str, ctx: Context) -> str:
     """Restart a service. Needs a human's approval."""
-    return _inventory(ctx).act(
+    return ctx.deps.act(
         call_id=ctx.call_id, thread_id=ctx.thread_id, service=name, action="restart", approved_by=ctx.approved_by
     )
 
 
 @agent.tool(needs_approval=True)
-def deploy(service: str, version: str, ctx: ToolContext) -> str:
+def deploy(service: str, version: str, ctx: Context) -> str:
     """Deploy a version of a service. Needs a human's approval."""
-    return _inventory(ctx).act(
+    return ctx.deps.act(
         call_id=ctx.call_id,
         thread_id=ctx.thread_id,
         service=service,
@@ -60,12 +69,3 @@ def deploy(service: str, version: str, ctx: ToolContext) -> str:
         version=version,
     )
 
-
-def bind(db: object) -> None:
-    """Called by the bot's wiring with its Database."""
-    from bot.example_agent.models import create_tables
-    from storage.db import Database
-
-    if isinstance(db, Database):
-        create_tables(db)
-        agent.deps = Inventory(db)
