@@ -1,4 +1,4 @@
-"""Case 12 (size before reading): a 100 MB body gets its 401 or 413 before the server reads it.
+"""Security 22.5 (size before reading): a 100 MB body gets its 401 or 413 before the server reads it.
 
 One real `signoff serve` with the JSON API and Slack's HTTP endpoint. Each flood is 100 MB of
 `x`, sent with a Content-Length or chunked (no length at all), without credentials, with Slack

@@ -1,4 +1,4 @@
-"""Case 13 (small leaks): what a caller without the token learns from a real `signoff serve`.
+"""Security 22.6 (small leaks): what a caller without the token learns from a real `signoff serve`.
 
 The API's schema is behind the bearer token, and there is no docs page (FastAPI's loads its
 scripts from a CDN). /healthz says that the database is unavailable, never what the driver said
