@@ -1,9 +1,14 @@
-"""The HTTP server: the JSON API (bearer token), health and metrics. Channels add their routes."""
+"""The HTTP server: the JSON API (bearer token), health and metrics. Channels add their routes.
+
+Every request body is capped at SIGNOFF_MAX_BODY_BYTES (413, never read past the cap), and the API's
+token is checked before its body is read (`bot.http_auth`). The OpenAPI schema is behind the token
+too; there is no /docs page (it would load its scripts from a CDN).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -13,9 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.http_auth import BearerGuard, bearer_problem
+from bot.outage_log import OutageLog
 from bot.runtime import Runtime
 from bot.views import request_json, thread_json
 from storage.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
 
 MAX_TEXT = 20_000
 
@@ -49,18 +58,25 @@ def create_app(runtime: Runtime) -> FastAPI:
         async with runtime.running():
             yield
 
-    app = FastAPI(title="Signoff", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Signoff",
+        version="0.1.0",
+        lifespan=lifespan,
+        max_body_size=runtime.settings.max_body_bytes,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.runtime = runtime
     for mount in runtime.mounts:
         mount(app)
     token = runtime.settings.api_token.get_secret_value() if runtime.settings.api_token else None
+    app.add_middleware(BearerGuard, token=token)
 
     def authorized(request: Request) -> None:
-        if token is None:
-            raise HTTPException(401, "the API is disabled: set SIGNOFF_API_TOKEN and send it as a bearer token")
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+        # BearerGuard already answered 401 for /api/*; this covers a route mounted elsewhere with `api`.
+        problem = bearer_problem(request.headers.get("authorization", ""), token)
+        if problem is not None:
+            raise HTTPException(401, problem, headers={"WWW-Authenticate": "Bearer"})
 
     api = [Depends(authorized)]
     store = runtime.store
@@ -169,12 +185,17 @@ def create_app(runtime: Runtime) -> FastAPI:
         assert row is not None
         return request_json(row)
 
+    health_outage = OutageLog(log, "database (seen by /healthz)")
+
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         try:
             await asyncio.to_thread(store.list_threads, limit=1)
         except Exception as exc:
-            return JSONResponse({"status": "unhealthy", "database": str(exc)[:200]}, status_code=503)
+            # The detail (host, database, driver message) goes to the log, never to an anonymous caller.
+            health_outage.failed(exc)
+            return JSONResponse({"status": "unhealthy", "database": "unavailable"}, status_code=503)
+        health_outage.succeeded()
         return JSONResponse({"status": "ok", "agent": runtime.agent.name, "model": runtime.settings.model})
 
     @app.get("/metrics")

@@ -7,6 +7,7 @@ import logging
 import uvicorn
 
 from bot.http_api import create_app
+from bot.http_close import CloseUnreadBodies
 from bot.runtime import Runtime
 from bot.settings import Settings
 
@@ -19,4 +20,10 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     bind_host = host or settings.host
     bind_port = settings.port if port is None else port
     log.info("signoff serving on http://%s:%d (agent %s)", bind_host, bind_port, runtime.agent.name)
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level=settings.log_level.lower(), access_log=False)
+    uvicorn.run(
+        CloseUnreadBodies(app),
+        host=bind_host,
+        port=bind_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", validation_alias=_env("SIGNOFF_HOST"))
     port: int = Field(8080, ge=0, le=65535, validation_alias=_env("SIGNOFF_PORT"))
     api_token: SecretStr | None = Field(None, validation_alias=_env("SIGNOFF_API_TOKEN"))
+    max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias=_env("SIGNOFF_MAX_BODY_BYTES"))
     approvers: str = Field("", validation_alias=_env("SIGNOFF_APPROVERS"))
     secret_key: SecretStr | None = Field(None, validation_alias=_env("SIGNOFF_SECRET_KEY"))
     log_level: str = Field("INFO", validation_alias=_env("SIGNOFF_LOG_LEVEL"))
@@ -104,6 +105,7 @@ FIXES = {
     "SIGNOFF_DATABASE_URL": "e.g. sqlite:///signoff.db or postgresql://user@127.0.0.1/signoff",
     "SIGNOFF_AGENT": "the agent as module:attribute, e.g. bot.example_agent:agent",
     "SIGNOFF_PORT": "a TCP port between 0 and 65535",
+    "SIGNOFF_MAX_BODY_BYTES": "the largest HTTP request body read, in bytes, at least 1024, e.g. 1048576",
     "SIGNOFF_IMAP_TLS": "one of off, starttls, ssl",
     "SIGNOFF_SMTP_TLS": "one of off, starttls, ssl",
     "SIGNOFF_EMAIL_REQUIRE_AUTH": "true or false",

@@ -1,6 +1,8 @@
 """How Slack reaches the app: HTTP at /slack/events on the bot's server, or Socket Mode.
 
-Both are thin: the HTTP route hands the raw request to Bolt's Starlette adapter; the Socket Mode
+Both are thin: the HTTP route hands the raw request to Bolt's Starlette adapter (after a look at
+the headers: a request that is unsigned, or whose timestamp Bolt would refuse, gets its 401 before
+its body is read; the server's body cap bounds what a forged signature costs); the Socket Mode
 service connects (retrying with backoff until Slack answers), lets the SDK's client reconnect when
 Slack asks, and closes the socket when the server stops.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,19 +21,33 @@ from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+SIGNATURE_WINDOW = 5 * 60  # seconds; Bolt's SignatureVerifier refuses a timestamp further off than this
 
 
-def http_mount(app: AsyncApp, path: str = EVENTS_PATH) -> Callable[[Any], None]:
+def unsigned(headers: Headers, now: float) -> bool:
+    """True when Bolt would refuse the request whatever its body: no signature, or no fresh timestamp."""
+    timestamp = headers.get("x-slack-request-timestamp", "")
+    if not headers.get("x-slack-signature") or not (timestamp.isascii() and timestamp.isdigit()):
+        return True
+    return abs(now - int(timestamp[:20])) > SIGNATURE_WINDOW
+
+
+def http_mount(
+    app: AsyncApp, path: str = EVENTS_PATH, *, clock: Callable[[], float] = time.time
+) -> Callable[[Any], None]:
     """A function that adds `POST path` (events and interactivity) to a Starlette/FastAPI app."""
     handler = AsyncSlackRequestHandler(app)
 
     async def slack_events(request: Request) -> Response:
+        if unsigned(request.headers, clock()):
+            return JSONResponse({"error": "invalid request"}, status_code=401)  # as Bolt answers, unread
         return await handler.handle(request)
 
     def mount(web_app: Any) -> None:
