@@ -39,8 +39,8 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
                 drafts.append(OutboxDraft(channel, "question", request_id=request_id))
             case ApprovalDecided(request_id=request_id) | QuestionAnswered(request_id=request_id):
                 drafts.append(OutboxDraft(channel, "decision", request_id=request_id))
-            case Error(fatal=True, message=message):
-                drafts.append(OutboxDraft(channel, "notice", text=f"I had to stop: {message}"))
+            case Error(fatal=True, message=message, source=source):
+                drafts.append(OutboxDraft(channel, "notice", text=stop_notice(source, message)))
             case Error() | HumanMessage() | ToolCall() | ToolResult():
                 pass
             case DeliveryFailed():
@@ -48,3 +48,10 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
             case _:
                 assert_never(event)
     return drafts
+
+
+def stop_notice(source: str, message: str) -> str:
+    """What the thread's humans read when it stops on an error; a model's error says what to fix."""
+    if source == "model":
+        return f"I had to stop: {message} Once that is fixed, reply here and I will try again."
+    return f"I had to stop: {message}"
