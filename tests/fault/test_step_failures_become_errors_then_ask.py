@@ -9,8 +9,10 @@ import os
 import time
 from pathlib import Path
 
+from tests.conftest import skip_or_fail
 from tests.fault.conftest import record
-from tests.support.fake_model import FakeModelServer, text
+from tests.support.databases import postgres_available, postgres_database
+from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.signoff_process import SignoffProcess, wait_until
 
 HOT_AGENT = """\
@@ -107,4 +109,49 @@ def test_a_step_that_raises_is_an_error_three_times_then_the_humans_are_asked(
     record(
         "[step failures] prompt saved with an unknown placeholder: 3 error events, 1 question, "
         f"0 model calls, {failures_logged} failure log lines in {25 * POLL:.0f} s parked; after the fix 1 model call, done"
+    )
+
+
+def test_events_the_database_refuses_become_an_error_then_the_humans_are_asked(
+    tmp_path: Path, model: FakeModelServer
+) -> None:
+    """PostgreSQL refuses text with a NUL character; the model puts one in its question. The
+    step fails when its events are stored, outside `advance`: an error event each time (the
+    model sees it), a question after three, and the model is not called at every poll."""
+    ok, reason = postgres_available()
+    if not ok:
+        skip_or_fail(reason)
+    model.default = lambda _body: tool_call("ask_human", {"question": "Which service?\x00"})
+    with postgres_database() as url:
+        process = SignoffProcess(
+            {
+                "SIGNOFF_DATABASE_URL": url,
+                "SIGNOFF_MODEL": "openai/fake",
+                "SIGNOFF_MODEL_API_BASE": model.url,
+                "SIGNOFF_MODEL_API_KEY": "x",
+                "SIGNOFF_POLL_INTERVAL": str(POLL),
+            },
+            tmp_path,
+        ).start()
+        try:
+            with process.client() as api:
+                thread_id = api.post("/api/threads", json={"message": "status?", "by": "carol"}).json()["id"]
+                parked = wait_until(
+                    lambda: (t := api.get(f"/api/threads/{thread_id}").json())["status"] == "waiting" and t,
+                    timeout=60,
+                    message="the thread to ask its humans",
+                )
+                events = parked["events"]
+                assert [e["type"] for e in events] == ["human_message", "error", "error", "error", "question_asked"]
+                assert [e["consecutive"] for e in events[1:4]] == [1, 2, 3]
+                assert all(e["source"] == "step" and "the step failed: DataError" in e["message"] for e in events[1:4])
+                assert "3 errors in a row" in events[-1]["question"]
+                assert len(model.requests) == 3
+                time.sleep(25 * POLL)  # ok: proving that nothing happens needs time to pass
+                assert api.get(f"/api/threads/{thread_id}").json()["events"] == events
+                assert len(model.requests) == 3, "parked: the model is not asked again"
+        finally:
+            process.stop()
+    record(
+        "[step failures] PostgreSQL refuses the model's question (a NUL): 3 error events, 1 question, 3 model calls, parked"
     )
