@@ -234,6 +234,7 @@ def _to_output(response: Any) -> ModelOutput:
     try:
         message = response.choices[0].message
     except (AttributeError, IndexError) as exc:
+        log.error("model call failed, not retryable: the answer had no message")
         raise ModelCallFailed(
             "the model sent an empty answer (no message): check that SIGNOFF_MODEL_API_BASE serves "
             "OpenAI-compatible chat completions for SIGNOFF_MODEL",

@@ -32,11 +32,20 @@ TOO_LONG = {
 }
 NO_TOOLS = {"error": {"message": "tools is not supported by this model", "type": "invalid_request_error"}}
 
+# A 200 whose body has no choices: the server answered, with nothing in it.
+NO_CHOICES = http_error(200, {"id": "x", "object": "chat.completion", "created": 0, "model": "fake", "choices": []})
+
 CASES = {
     "wrong key": (http_error(401, WRONG_KEY), "the model rejected the API key (HTTP 401): check SIGNOFF_MODEL_API_KEY"),
     "context overflow": (
         http_error(400, TOO_LONG),
         "the thread no longer fits in the model's context window (HTTP 400): lower the agent's context_token_budget",
+    ),
+    "forbidden": (http_error(403), "the model refused access (HTTP 403): check that SIGNOFF_MODEL_API_KEY may use"),
+    "no such model": (http_error(404), "the model or its endpoint was not found (HTTP 404): check SIGNOFF_MODEL and"),
+    "no message": (
+        NO_CHOICES,
+        "the model sent an empty answer (no message): check that SIGNOFF_MODEL_API_BASE serves OpenAI-compatible",
     ),
     "bad request": (
         http_error(400, NO_TOOLS),
