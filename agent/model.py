@@ -210,6 +210,11 @@ _FATAL_CAUSES: tuple[tuple[str, int | None, str, str], ...] = (
 )
 
 
+# Separates what an operator must do from the provider's own words, which may name internal hosts
+# or echo part of a key: the thread's humans are told only the first part.
+PROVIDER_SAID = " Provider said: "
+
+
 def explain_fatal(litellm: Any, exc: Exception) -> str:
     """A failure no retry can fix, for the operator and the thread's humans: what happened, what to
     fix, then the provider's own words (shortened)."""
@@ -220,7 +225,7 @@ def explain_fatal(litellm: Any, exc: Exception) -> str:
         if (isinstance(cls, type) and isinstance(exc, cls)) or (cause_status is not None and status == cause_status):
             what, fix = cause, cause_fix
             break
-    return f"{what}{f' (HTTP {status})' if status else ''}: {fix}. [{_describe(exc)}]"
+    return f"{what}{f' (HTTP {status})' if status else ''}: {fix}.{PROVIDER_SAID}{_describe(exc)}"
 
 
 def _describe(exc: Exception) -> str:

@@ -18,6 +18,7 @@ from agent.events import (
     ToolCall,
     ToolResult,
 )
+from agent.model import PROVIDER_SAID
 from storage.store import OutboxDraft
 
 # Threads started through the HTTP API or the CLI have no channel to answer in: their humans
@@ -53,5 +54,6 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
 def stop_notice(source: str, message: str) -> str:
     """What the thread's humans read when it stops on an error; a model's error says what to fix."""
     if source == "model":
-        return f"I had to stop: {message} Once that is fixed, reply here and I will try again."
+        what = message.partition(PROVIDER_SAID)[0].rstrip(". ")
+        return f"I had to stop: {what}. Once that is fixed, reply here and I will try again."
     return f"I had to stop: {message}"

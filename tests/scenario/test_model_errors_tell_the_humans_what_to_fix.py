@@ -77,6 +77,8 @@ def test_the_thread_stops_on_one_error_that_says_what_to_fix(
     error = events[1]
     assert error["source"] == "model" and error["fatal"]
     assert error["message"].startswith(fix), error["message"]
+    if case != "no message":
+        assert " Provider said: " in error["message"], "the operator also reads what the provider said"
     assert len(error["message"]) <= 400
     assert len(model.requests) == 1, "an error no retry can fix is not retried"
     assert "model call failed, not retryable" in signoff.logs()
@@ -99,7 +101,10 @@ def test_slack_users_are_told_what_to_fix_and_a_reply_tries_again(
         assert at[0] == "C7" and notice["thread_ts"] == mention["ts"]
         assert "the model rejected the API key" in notice["text"]
         assert "check SIGNOFF_MODEL_API_KEY" in notice["text"]
-        assert "reply here and I will try again" in notice["text"]
+        assert notice["text"] == (
+            "I had to stop: the model rejected the API key (HTTP 401): check SIGNOFF_MODEL_API_KEY. "
+            "Once that is fixed, reply here and I will try again."
+        ), "the provider's own words (here: part of the key) stay in the error event, out of the channel"
         thread = bot.only_thread()
         assert thread["status"] == "failed"
         assert [e["type"] for e in thread["events"]] == ["human_message", "error"]
