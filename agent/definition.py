@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
 from agent.errors import AgentDefinitionError
+from agent.prompt_template import PromptTemplate
 from agent.tools import DepsT, Tool, make_tool
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,7 +60,9 @@ class Agent(Generic[DepsT]):
     """A small, focused agent.
 
     `prompt` is a template file (or its text) rendered with `{agent_name}`, `{description}` and
-    `{tools}`; the thread itself is rendered by `agent.context`, never by the prompt.
+    `{tools}`; other braces are text (see `agent.prompt_template`). A bad placeholder raises
+    AgentDefinitionError here, naming the file and the line. The thread itself is rendered by
+    `agent.context`, never by the prompt.
 
     `deps` is what its tools get as `ctx.deps` (a client, a connection pool): given as a value, or
     built once at start by `setup(startup)`, e.g. `Agent[Inventory]("ops", setup=open_inventory)`.
@@ -82,7 +85,10 @@ class Agent(Generic[DepsT]):
             raise AgentDefinitionError("max_steps_per_turn and max_consecutive_errors must be >= 1")
         self.name = name
         self.description = description
-        self.prompt_template = prompt.read_text() if isinstance(prompt, Path) else prompt
+        if isinstance(prompt, Path):
+            self._prompt = PromptTemplate(prompt.read_text(), str(prompt))
+        else:
+            self._prompt = PromptTemplate(prompt, f"of agent {name} (inline text)")
         self.approvers = tuple(approvers)
         self.max_steps_per_turn = max_steps_per_turn
         self.max_consecutive_errors = max_consecutive_errors
@@ -150,11 +156,19 @@ class Agent(Generic[DepsT]):
             cached = self._schemas = (tools, [tool.schema() for tool in tools] + [ASK_HUMAN_SCHEMA])
         return copy.deepcopy(cached[1])
 
+    @property
+    def prompt_template(self) -> str:
+        return self._prompt.text
+
+    @prompt_template.setter
+    def prompt_template(self, text: str) -> None:
+        self._prompt = PromptTemplate(text, f"of agent {self.name} (inline text)")
+
     def system_prompt(self) -> str:
         tool_lines = "\n".join(
             f"- {t.name}{' (needs human approval)' if t.needs_approval else ''}: {t.description.splitlines()[0]}"
             for t in self.tools.values()
         )
-        return self.prompt_template.format(
-            agent_name=self.name, description=self.description, tools=tool_lines or "- (none)"
+        return self._prompt.render(
+            {"agent_name": self.name, "description": self.description, "tools": tool_lines or "- (none)"}
         )

@@ -39,7 +39,8 @@ class ToolResult(_Event):
 
 class Error(_Event):
     type: Literal["error"] = "error"
-    source: Literal["model", "tool", "tool_call", "limit"]
+    # step: a step failed outside the model and tool calls (a prompt that cannot render, a bug)
+    source: Literal["model", "tool", "tool_call", "limit", "step"]
     message: str
     consecutive: int = 1
     call_id: str | None = None

@@ -126,17 +126,21 @@ class LiteLLMClient:
                     timeout=self.config.timeout,
                     num_retries=0,
                 )
-                return _to_output(response)
             except Exception as exc:  # litellm maps every provider failure onto its own exceptions
                 retryable = _is_retryable(litellm, exc)
                 message = _describe(exc)
-                if not retryable or attempt >= self.config.max_attempts:
+                if not retryable:
+                    log.error("model call failed, not retryable: %s", message)
+                    raise ModelCallFailed(explain_fatal(litellm, exc), retryable=False) from exc
+                if attempt >= self.config.max_attempts:
                     log.warning("model call failed after %d attempt(s): %s", attempt, message)
-                    raise ModelCallFailed(message, retryable=retryable) from exc
+                    raise ModelCallFailed(message, retryable=True) from exc
                 delay = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
                 delay *= 0.5 + random.random() / 2
                 log.info("model call failed (%s); retrying in %.2fs", message, delay)
                 await self._sleep(delay)
+                continue
+            return _to_output(response)
 
 
 class UnconfiguredModel:
@@ -169,6 +173,61 @@ def _is_retryable(litellm: Any, exc: Exception) -> bool:
     return isinstance(status, int) and (status == 429 or status >= 500)
 
 
+# What an operator must do about a failure no retry can fix, most specific first: (litellm class
+# name, HTTP status, what happened, what to fix). The thread's humans read it too.
+_FATAL_CAUSES: tuple[tuple[str, int | None, str, str], ...] = (
+    (
+        "ContextWindowExceededError",
+        None,
+        "the thread no longer fits in the model's context window",
+        "lower the agent's context_token_budget, or set SIGNOFF_MODEL to a model with a larger window",
+    ),
+    (
+        "ContentPolicyViolationError",
+        None,
+        "the model's provider refused the request under its content policy",
+        "rephrase the request",
+    ),
+    ("AuthenticationError", 401, "the model rejected the API key", "check SIGNOFF_MODEL_API_KEY"),
+    (
+        "PermissionDeniedError",
+        403,
+        "the model refused access",
+        "check that SIGNOFF_MODEL_API_KEY may use SIGNOFF_MODEL",
+    ),
+    (
+        "NotFoundError",
+        404,
+        "the model or its endpoint was not found",
+        "check SIGNOFF_MODEL and SIGNOFF_MODEL_API_BASE",
+    ),
+    (
+        "BadRequestError",
+        400,
+        "the model rejected the request",
+        "check that SIGNOFF_MODEL supports tool calling, and SIGNOFF_MODEL_API_BASE",
+    ),
+)
+
+
+# Separates what an operator must do from the provider's own words, which may name internal hosts
+# or echo part of a key: the thread's humans are told only the first part.
+PROVIDER_SAID = " Provider said: "
+
+
+def explain_fatal(litellm: Any, exc: Exception) -> str:
+    """A failure no retry can fix, for the operator and the thread's humans: what happened, what to
+    fix, then the provider's own words (shortened)."""
+    status = getattr(exc, "status_code", None)
+    what, fix = "the model call failed", "check SIGNOFF_MODEL, SIGNOFF_MODEL_API_KEY and SIGNOFF_MODEL_API_BASE"
+    for class_name, cause_status, cause, cause_fix in _FATAL_CAUSES:
+        cls = getattr(litellm, class_name, None)
+        if (isinstance(cls, type) and isinstance(exc, cls)) or (cause_status is not None and status == cause_status):
+            what, fix = cause, cause_fix
+            break
+    return f"{what}{f' (HTTP {status})' if status else ''}: {fix}.{PROVIDER_SAID}{_describe(exc)}"
+
+
 def _describe(exc: Exception) -> str:
     status = getattr(exc, "status_code", None)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -180,7 +239,12 @@ def _to_output(response: Any) -> ModelOutput:
     try:
         message = response.choices[0].message
     except (AttributeError, IndexError) as exc:
-        raise ModelCallFailed("the model's answer had no message") from exc
+        log.error("model call failed, not retryable: the answer had no message")
+        raise ModelCallFailed(
+            "the model sent an empty answer (no message): check that SIGNOFF_MODEL_API_BASE serves "
+            "OpenAI-compatible chat completions for SIGNOFF_MODEL",
+            retryable=False,
+        ) from exc
     calls = tuple(
         ModelToolCall(
             name=str(call.function.name or ""),

@@ -59,7 +59,38 @@ async def advance(
     *,
     ids: NewId = new_id,
 ) -> StepOutcome:
-    step = next_step(agent, events, ids)
+    """Take one step. Whatever it raises (a prompt that cannot render, a tool schema that cannot be
+    derived, a bug) becomes an `error` event that counts toward asking the humans: a step never
+    fails the same way silently, poll after poll."""
+    step: Step = CallModel()  # what to record a failure of, if even the reducer raised
+    try:
+        step = next_step(agent, events, ids)
+        return await _take(agent, thread_id, events, model, step, ids)
+    except Exception as exc:
+        return StepOutcome(step, _step_failed(agent, thread_id, events, step, ids, exc))
+
+
+def _step_failed(
+    agent: Agent, thread_id: str, events: Sequence[Event], step: Step, ids: NewId, exc: Exception
+) -> list[Event]:
+    log.exception("thread %s: %s step failed; recorded as an error", thread_id, type(step).__name__)
+    call_id, tool = (step.call_id, step.tool) if isinstance(step, RunTool) else (None, None)
+    # A failed RunTool step gets the call's id: the call then has an outcome and is never started
+    # again by itself (the model sees the error and may ask for it anew).
+    return on_error(
+        agent,
+        events,
+        ids,
+        source="step",
+        call_id=call_id,
+        tool=tool,
+        message=f"the step failed: {type(exc).__name__}: {exc}",
+    )
+
+
+async def _take(
+    agent: Agent, thread_id: str, events: Sequence[Event], model: ModelClient, step: Step, ids: NewId
+) -> StepOutcome:
     match step:
         case Wait() | Idle():
             return StepOutcome(step, [])

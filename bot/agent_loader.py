@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from agent.definition import Agent, Startup
+from agent.errors import AgentDefinitionError
 from bot.errors import AgentLoadError
 from storage.db import Database
 
@@ -22,6 +23,8 @@ def load_agent(spec: str, db: Database | None = None) -> Agent:
         raise AgentLoadError(
             f"SIGNOFF_AGENT={spec}: cannot import {module_name!r} ({exc}); is it on PYTHONPATH?"
         ) from exc
+    except AgentDefinitionError as exc:  # raised while the module defines its agent: a bad prompt, say
+        raise AgentLoadError(f"SIGNOFF_AGENT={spec}: {exc}") from exc
     if not attribute:
         raise AgentLoadError(f"SIGNOFF_AGENT={spec}: name the agent as module:attribute, e.g. myagents.ops:agent")
     if not hasattr(module, attribute):
@@ -33,6 +36,15 @@ def load_agent(spec: str, db: Database | None = None) -> Agent:
         raise AgentLoadError(
             f"SIGNOFF_AGENT={spec}: {module_name}.{attribute} is {type(agent).__name__}, not an agent.Agent"
         )
+    try:  # what every step shows the model: a prompt or a tool schema that cannot be made fails here, once
+        agent.system_prompt()
+        agent.tool_schemas()
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        raise AgentLoadError(
+            f"SIGNOFF_AGENT={spec}: agent {agent.name} cannot describe itself to the model: "
+            f"{type(exc).__name__}: {first_line}"
+        ) from exc
     if db is not None:
         agent.start(Startup(database=db, database_url=db.url))
         bind = getattr(module, "bind", None)

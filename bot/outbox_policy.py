@@ -18,6 +18,7 @@ from agent.events import (
     ToolCall,
     ToolResult,
 )
+from agent.model import PROVIDER_SAID
 from storage.store import OutboxDraft
 
 # Threads started through the HTTP API or the CLI have no channel to answer in: their humans
@@ -39,8 +40,8 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
                 drafts.append(OutboxDraft(channel, "question", request_id=request_id))
             case ApprovalDecided(request_id=request_id) | QuestionAnswered(request_id=request_id):
                 drafts.append(OutboxDraft(channel, "decision", request_id=request_id))
-            case Error(fatal=True, message=message):
-                drafts.append(OutboxDraft(channel, "notice", text=f"I had to stop: {message}"))
+            case Error(fatal=True, message=message, source=source):
+                drafts.append(OutboxDraft(channel, "notice", text=stop_notice(source, message)))
             case Error() | HumanMessage() | ToolCall() | ToolResult():
                 pass
             case DeliveryFailed():
@@ -48,3 +49,11 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
             case _:
                 assert_never(event)
     return drafts
+
+
+def stop_notice(source: str, message: str) -> str:
+    """What the thread's humans read when it stops on an error; a model's error says what to fix."""
+    if source == "model":
+        what = message.partition(PROVIDER_SAID)[0].rstrip(". ")
+        return f"I had to stop: {what}. Once that is fixed, reply here and I will try again."
+    return f"I had to stop: {message}"

@@ -24,6 +24,7 @@ from bot import failpoints
 from bot.metrics import Metrics
 from bot.outage_log import OutageLog
 from bot.outbox_policy import outbox_for
+from bot.step_failures import record_step_failure
 from storage.errors import Conflict, DatabaseUnavailable
 from storage.store import Store, worker_identity
 
@@ -127,8 +128,15 @@ class Worker:
                     await self.drive(thread_id)
                     if thread_id not in self._again:
                         break
-        except Exception:
+        except (Conflict, DatabaseUnavailable):
             log.exception("thread %s: step failed; it will be retried", thread_id)
+        except Exception as exc:
+            log.exception("thread %s: step failed; recording it as an error", thread_id)
+            try:
+                await self._db(record_step_failure, self.store, self.agent, thread_id, exc)
+                self.on_outbox()
+            except Exception:
+                log.exception("thread %s: could not record the failed step; it will be retried", thread_id)
         finally:
             self._active.discard(thread_id)
 
