@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels.base import Core, Origin
+from channels.invisible import clean_inbound
 from channels.slack.identity import GroupMembership, may_decide
 
 # Message subtypes a human's message can have; everything else (edits, joins, bot posts) is ignored.
@@ -65,7 +66,7 @@ def from_human(body: Mapping[str, Any], event: Mapping[str, Any], bot_user_id: s
         or user == bot_user_id
     ):
         return None
-    text = str(event.get("text") or "")
+    text = clean_inbound(str(event.get("text") or ""))
     if bot_user_id:
         text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
     text = text.strip()
