@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -13,6 +13,11 @@ from agent.tools import Tool, make_tool
 F = TypeVar("F", bound=Callable[..., Any])
 
 ASK_HUMAN = "ask_human"
+# Placeholders in `Agent(answerers=...)`, expanded when a question is asked: the people who wrote in
+# the thread so far, and everyone who may approve this agent's calls. Neither can be a Slack id
+# or an email address.
+PARTICIPANTS = "@participants"
+APPROVERS = "@approvers"
 BUILTIN_TOOL_NAMES = frozenset({ASK_HUMAN})
 DEFAULT_PROMPT = Path(__file__).parent / "prompts" / "system.txt"
 
@@ -45,6 +50,12 @@ class Agent:
 
     `prompt` is a template file (or its text) rendered with `{agent_name}`, `{description}` and
     `{tools}`; the thread itself is rendered by `agent.context`, never by the prompt.
+
+    `answerers`: who may answer the agent's questions (`ask_human`, and the questions Signoff asks
+    itself after repeated errors or at the step limit): Slack user or group ids, email addresses,
+    and the placeholders `PARTICIPANTS` (who wrote in the thread before the question) and
+    `APPROVERS` (the agent's and its gated tools' approvers, `SIGNOFF_APPROVERS` where they are
+    the default). The model never chooses who answers.
     """
 
     def __init__(
@@ -54,6 +65,7 @@ class Agent:
         description: str = "",
         prompt: Path | str = DEFAULT_PROMPT,
         approvers: list[str] | tuple[str, ...] = (),
+        answerers: Sequence[str] = (PARTICIPANTS, APPROVERS),
         max_steps_per_turn: int = 12,
         max_consecutive_errors: int = 3,
         context_token_budget: int = 6000,
@@ -61,10 +73,16 @@ class Agent:
     ) -> None:
         if max_steps_per_turn < 1 or max_consecutive_errors < 1:
             raise AgentDefinitionError("max_steps_per_turn and max_consecutive_errors must be >= 1")
+        if isinstance(answerers, str) or not [a for a in answerers if a.strip()]:
+            raise AgentDefinitionError(
+                f"agent {name}: answerers must be a list naming at least one person or placeholder, "
+                f"e.g. [PARTICIPANTS, APPROVERS] (the default) or ['U012ABCDEF', 'alice@example.com']"
+            )
         self.name = name
         self.description = description
         self.prompt_template = prompt.read_text() if isinstance(prompt, Path) else prompt
         self.approvers = tuple(approvers)
+        self.answerers = tuple(a.strip() for a in answerers if a.strip())
         self.max_steps_per_turn = max_steps_per_turn
         self.max_consecutive_errors = max_consecutive_errors
         self.context_token_budget = context_token_budget
@@ -115,6 +133,23 @@ class Agent:
     def approvers_for(self, tool: Tool) -> tuple[str, ...]:
         return tool.approvers or self.approvers
 
+    def all_approvers(self) -> tuple[str, ...]:
+        """Everyone who may approve one of this agent's calls."""
+        gated = (self.approvers_for(t) for t in self.tools.values() if t.needs_approval)
+        return _unique([*self.approvers, *(a for names in gated for a in names)])
+
+    def answerers_for(self, participants: Iterable[str]) -> list[str]:
+        """Who may answer a question asked now, in a thread whose humans so far are `participants`."""
+        names: list[str] = []
+        for name in self.answerers:
+            if name == PARTICIPANTS:
+                names.extend(participants)
+            elif name == APPROVERS:
+                names.extend(self.all_approvers())
+            else:
+                names.append(name)
+        return list(_unique(names))
+
     def tool_schemas(self) -> list[dict[str, Any]]:
         """The schemas the model sees; derived once per set of tools (pydantic's JSON schema generation
         costs more than the rest of a step), copied so a caller cannot change them for the next."""
@@ -133,3 +168,11 @@ class Agent:
         return self.prompt_template.format(
             agent_name=self.name, description=self.description, tools=tool_lines or "- (none)"
         )
+
+
+def _unique(names: Iterable[str]) -> tuple[str, ...]:
+    """Names once each, in order, compared without case (as the allowed check compares them)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        seen.setdefault(name.lower(), name)
+    return tuple(seen.values())
