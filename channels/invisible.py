@@ -28,7 +28,7 @@ import regex
 _EMOJI_PARTS = r"""
     (?<=[\p{Emoji}--[0-9\#\*]])[\uFE0E\uFE0F]                              # ❤️: presentation selector
   | (?<=[0-9\#\*])\uFE0F(?=\u20E3)                                          # 1️⃣: keycap
-  | (?<=\p{Extended_Pictographic}|\p{Emoji_Modifier}|\p{Emoji}\uFE0F)
+  | (?<=\p{Extended_Pictographic}|\p{Emoji_Modifier}|[\p{Emoji}--[0-9\#\*]]\uFE0F)
     \u200D(?=\p{Extended_Pictographic})                                     # 👩‍💻: joiner
 """
 _HIDDEN_SET = r"[[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Default_Ignorable_Code_Point}]--[\n\t]]"

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from channels.email.compose import ThreadRefs, compose_reply, format_arguments
 from channels.email.parse import parse_email
@@ -46,6 +49,7 @@ NOT_EMOJI = {
     "😀\u200d": "😀",  # a joiner with nothing to join
     "😀\ufe0f\ufe0f": "😀\ufe0f",  # one selector per emoji
     "😀\u200d\u200d😀": "😀😀",
+    "1\ufe0f\u200d\U0001f469": "1\U0001f469",  # a selector that is not kept keeps no joiner either
     "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f": "\U0001f3f4",  # tags always go
 }
 
@@ -151,3 +155,21 @@ def _approval(value: str):  # type: ignore[no-untyped-def]
         allowed=["U0ALICE"],
         requested_by="U0BOB",
     )
+
+
+# Text made of the characters the rules look at, so that hypothesis finds their corner cases.
+_PARTS = st.sampled_from(["a", "1", "#", "\u2764", "\U0001f469", "\U0001f3fd", "\U0001f4bb", "\u20e3"])
+_HIDDEN_PARTS = st.sampled_from(["\ufe0f", "\ufe0e", "\u200d", "\u200b", "\U000e0041", "\u3164", "\u202e"])
+
+
+@settings(max_examples=400, deadline=None)
+@example("1\ufe0f\u200d\U0001f469")
+@given(st.lists(st.one_of(_PARTS, _HIDDEN_PARTS, st.characters()), max_size=40).map("".join))
+def test_removing_is_done_in_one_pass_and_leaves_nothing_hidden(text: str) -> None:
+    # Channels and the core both clean what comes in: a second pass must change nothing.
+    once = strip_hidden(text)
+    assert strip_hidden(once) == once and not has_hidden(once)
+    assert clean_inbound(clean_inbound(text)) == clean_inbound(text)
+    # Revealing marks exactly what removing drops.
+    assert strip_hidden(reveal_hidden(text)) == reveal_hidden(text)
+    assert re.sub(r"\[U\+[0-9A-F]{4,6}\]", "", reveal_hidden(text)) == once or "[U+" in text
