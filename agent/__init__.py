@@ -3,8 +3,8 @@
 No channel, storage or web code is imported here.
 """
 
-from agent.definition import Agent, Startup
+from agent.definition import APPROVERS, PARTICIPANTS, Agent, Startup
 from agent.events import Event, parse_event
 from agent.tools import Tool, ToolContext
 
-__all__ = ["Agent", "Event", "Startup", "Tool", "ToolContext", "parse_event"]
+__all__ = ["APPROVERS", "PARTICIPANTS", "Agent", "Event", "Startup", "Tool", "ToolContext", "parse_event"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
@@ -29,6 +29,11 @@ class Startup:
     settings: dict[str, str] = field(default_factory=dict)
 
 ASK_HUMAN = "ask_human"
+# Placeholders in `Agent(answerers=...)`, expanded when a question is asked: the people who wrote in
+# the thread so far, and everyone who may approve this agent's calls. Neither can be a Slack id
+# or an email address.
+PARTICIPANTS = "@participants"
+APPROVERS = "@approvers"
 BUILTIN_TOOL_NAMES = frozenset({ASK_HUMAN})
 DEFAULT_PROMPT = Path(__file__).parent / "prompts" / "system.txt"
 
@@ -66,6 +71,12 @@ class Agent(Generic[DepsT]):
 
     `deps` is what its tools get as `ctx.deps` (a client, a connection pool): given as a value, or
     built once at start by `setup(startup)`, e.g. `Agent[Inventory]("ops", setup=open_inventory)`.
+
+    `answerers`: who may answer the agent's questions (`ask_human`, and the questions Signoff asks
+    itself after repeated errors or at the step limit): Slack user or group ids, email addresses,
+    and the placeholders `PARTICIPANTS` (who wrote in the thread before the question) and
+    `APPROVERS` (the agent's and its gated tools' approvers, `SIGNOFF_APPROVERS` where they are
+    the default). The model never chooses who answers.
     """
 
     def __init__(
@@ -75,6 +86,7 @@ class Agent(Generic[DepsT]):
         description: str = "",
         prompt: Path | str = DEFAULT_PROMPT,
         approvers: list[str] | tuple[str, ...] = (),
+        answerers: Sequence[str] = (PARTICIPANTS, APPROVERS),
         max_steps_per_turn: int = 12,
         max_consecutive_errors: int = 3,
         context_token_budget: int = 6000,
@@ -83,6 +95,11 @@ class Agent(Generic[DepsT]):
     ) -> None:
         if max_steps_per_turn < 1 or max_consecutive_errors < 1:
             raise AgentDefinitionError("max_steps_per_turn and max_consecutive_errors must be >= 1")
+        if isinstance(answerers, str) or not [a for a in answerers if a.strip()]:
+            raise AgentDefinitionError(
+                f"agent {name}: answerers must be a list naming at least one person or placeholder, "
+                f"e.g. [PARTICIPANTS, APPROVERS] (the default) or ['U012ABCDEF', 'alice@example.com']"
+            )
         self.name = name
         self.description = description
         if isinstance(prompt, Path):
@@ -90,6 +107,7 @@ class Agent(Generic[DepsT]):
         else:
             self._prompt = PromptTemplate(prompt, f"of agent {name} (inline text)")
         self.approvers = tuple(approvers)
+        self.answerers = tuple(a.strip() for a in answerers if a.strip())
         self.max_steps_per_turn = max_steps_per_turn
         self.max_consecutive_errors = max_consecutive_errors
         self.context_token_budget = context_token_budget
@@ -146,6 +164,23 @@ class Agent(Generic[DepsT]):
     def approvers_for(self, tool: Tool) -> tuple[str, ...]:
         return tool.approvers or self.approvers
 
+    def all_approvers(self) -> tuple[str, ...]:
+        """Everyone who may approve one of this agent's calls."""
+        gated = (self.approvers_for(t) for t in self.tools.values() if t.needs_approval)
+        return _unique([*self.approvers, *(a for names in gated for a in names)])
+
+    def answerers_for(self, participants: Iterable[str]) -> list[str]:
+        """Who may answer a question asked now, in a thread whose humans so far are `participants`."""
+        names: list[str] = []
+        for name in self.answerers:
+            if name == PARTICIPANTS:
+                names.extend(participants)
+            elif name == APPROVERS:
+                names.extend(self.all_approvers())
+            else:
+                names.append(name)
+        return list(_unique(names))
+
     def tool_schemas(self) -> list[dict[str, Any]]:
         """The schemas the model sees; derived once per set of tools (pydantic's JSON schema generation
         costs more than the rest of a step), copied so a caller cannot change them for the next."""
@@ -172,3 +207,11 @@ class Agent(Generic[DepsT]):
         return self._prompt.render(
             {"agent_name": self.name, "description": self.description, "tools": tool_lines or "- (none)"}
         )
+
+
+def _unique(names: Iterable[str]) -> tuple[str, ...]:
+    """Names once each, in order, compared without case (as the allowed check compares them)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        seen.setdefault(name.lower(), name)
+    return tuple(seen.values())

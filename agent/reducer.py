@@ -109,7 +109,7 @@ def next_step(agent: Agent, events: Sequence[Event], new_id: NewId) -> Step:
                         f"I have taken {agent.max_steps_per_turn} steps on this without finishing. "
                         "Should I keep going, or what should I do differently?"
                     ),
-                    answerers=t.participants(events),
+                    answerers=agent.answerers_for(t.participants(events)),
                 ),
             )
         )
@@ -148,7 +148,7 @@ def on_error(
         question=(
             f"I ran into {consecutive} errors in a row and stopped (last: {error.message}). How should I proceed?"
         ),
-        answerers=t.participants(events),
+        answerers=agent.answerers_for(t.participants(events)),
     )
     return [error, question]
 
@@ -253,7 +253,8 @@ def _ask_human(agent: Agent, events: Sequence[Event], arguments: dict[str, Any],
             tool=ASK_HUMAN,
             message="ask_human 'options' must be a list of strings",
         )
-    return [QuestionAsked(request_id=new_id(), question=question.strip(), options=options)]
+    answerers = agent.answerers_for(t.participants(events))
+    return [QuestionAsked(request_id=new_id(), question=question.strip(), options=options, answerers=answerers)]
 
 
 def on_tool_result(step: RunTool, result: str) -> list[Event]:

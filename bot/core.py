@@ -5,6 +5,10 @@ worker and the outbox dispatcher. This is where channels and the agent meet. A m
 conversation (a Slack mention outside a thread) is the exception: `open_conversation` records it in
 one INSERT so the channel can acknowledge at once, and the builder (bot/builder.py) makes it a
 thread right after; a lookup of its conversation in between builds it first.
+
+Every text a human sends (a message, an answer, a decision's comment) loses its hidden characters
+here (`channels.invisible.clean_inbound`), whatever way it came in: the channels clean theirs too,
+and the API and the CLI have no other gate.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from bot.builder import ThreadBuilder
 from bot.outbox_policy import outbox_for
 from bot.views import request_view
 from channels.base import Decision, HumanRequestView, Origin
+from channels.invisible import clean_inbound
 from storage.inbound import InboundQueue
 from storage.models import ThreadRow
 from storage.store import DecisionResult, OutboxDraft, Store
@@ -84,7 +89,7 @@ class SignoffCore:
         origin: Origin | None = None,
         delivery_key: str | None = None,
     ) -> ThreadRow | None:
-        first = HumanMessage(text=message, by=by, channel=channel)
+        first = HumanMessage(text=clean_inbound(message), by=by, channel=channel)
         row = await self._db(
             self.store.create_thread,
             agent=self.agent.name,
@@ -108,7 +113,7 @@ class SignoffCore:
             origin_channel=origin.channel,
             origin_key=origin.key,
             origin_data=dict(origin.data),
-            text=text,
+            text=clean_inbound(text),
             by=by,
         )
         failpoints.hit("after_inbound_recorded")
@@ -129,7 +134,7 @@ class SignoffCore:
         appended = await self._db(
             self.store.append,
             existing.id,
-            [HumanMessage(text=text, by=by, channel=origin.channel)],
+            [HumanMessage(text=clean_inbound(text), by=by, channel=origin.channel)],
             delivery_key=delivery_key,
         )
         if appended is None:
@@ -162,7 +167,7 @@ class SignoffCore:
     ) -> Decision:
         # Bound to what the human was shown: the request's tool and arguments, as a digest (taken
         # by the store, in the transaction that records the decision).
-        event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=comment)
+        event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=clean_inbound(comment))
         return await self._resolve(request_id, event, delivery_key, identities)
 
     async def answer(
@@ -174,7 +179,7 @@ class SignoffCore:
         delivery_key: str | None = None,
         identities: Sequence[str] = (),
     ) -> Decision:
-        event = QuestionAnswered(request_id=request_id, answer=answer, by=by)
+        event = QuestionAnswered(request_id=request_id, answer=clean_inbound(answer), by=by)
         return await self._resolve(request_id, event, delivery_key, identities)
 
     async def _resolve(

@@ -1,20 +1,16 @@
 """Text hygiene for inbound mail: charset decoding and removal of invisible characters.
 
 Everything a human sends ends up in a model's context, so characters a reader cannot see (Unicode
-tag characters, zero-width and bidirectional controls) are removed: they are the usual carriers of
-hidden prompt injections.
+tag characters, zero-width and bidirectional controls, variation selectors, Hangul fillers) are
+removed: they are the usual carriers of hidden prompt injections. What counts as invisible is
+`channels.invisible`'s definition, the one the renderers and the other channels use.
 """
 
 from __future__ import annotations
 
 import codecs
-import re
-import unicodedata
 
-# U+E0000–U+E007F tags; zero-width space/joiners, LRM/RLM; bidi embeddings and isolates; word
-# joiner and invisible operators; BOM / zero-width no-break space; Mongolian vowel separator;
-# soft hyphen.
-_INVISIBLE = re.compile("[\U000e0000-\U000e007f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u180e\u00ad]")
+from channels.invisible import clean_inbound
 
 # Labels that real mail mislabels: WHATWG maps them to windows-1252, which is a superset.
 _CHARSET_ALIASES = {
@@ -35,11 +31,8 @@ _CHARSET_ALIASES = {
 
 
 def remove_invisible(text: str) -> str:
-    """Drop tag characters, zero-width and bidi control characters, and other non-printing controls."""
-    text = _INVISIBLE.sub("", text)
-    # Other C0/C1 controls except tab and newline; \r is normalised away.
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return "".join(ch for ch in text if ch in "\t\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cs"))
+    """Line ends as `\\n`, and no character a reader cannot see (`channels.invisible`)."""
+    return clean_inbound(text)
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:

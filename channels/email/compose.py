@@ -25,7 +25,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from channels.base import HumanRequestView
-from channels.invisible import is_hidden, reveal_hidden, strip_hidden
+from channels.invisible import has_hidden, reveal_hidden, strip_hidden
 
 _MAX_REFERENCES = 20
 _MSG_ID = re.compile(r"<[^<>\s]+>")
@@ -135,7 +135,7 @@ def compose_approval_request(
         _indent(format_arguments(request.arguments)),
         "",
     ]
-    if any(is_hidden(ch) for ch in json.dumps(request.arguments, ensure_ascii=False, default=str)):
+    if has_hidden(json.dumps(request.arguments, ensure_ascii=False, default=str)):
         lines += ["The arguments contain invisible characters, shown as [U+XXXX].", ""]
     lines += [
         "Why:",

@@ -173,8 +173,15 @@ class SmtpChannel:
     ) -> list[EmailMessage]:
         if request.status != "pending":
             return self._decision(message, request, thread, refs)
-        people = email_addresses(request.allowed) or thread.participants
-        return [
+        # Only the people who may answer get a reply address; a question that names nobody (asked
+        # before questions named their answerers) goes to the thread's participants.
+        people = email_addresses(request.allowed) if request.allowed else thread.participants
+        if request.allowed and not people:
+            raise PermanentDeliveryError(
+                f"question {request.id} may be answered only by {', '.join(request.allowed)}, none of them an email "
+                "address: add one to the agent's answerers or approvers, or answer with `signoff answer`"
+            )
+        out = [
             compose_question(
                 request,
                 agent_address=self.config.address,
@@ -187,11 +194,26 @@ class SmtpChannel:
             )
             for person in people
         ]
+        onlookers = [p for p in thread.participants if p.lower() not in {a.lower() for a in people}]
+        if onlookers:
+            text = f"I asked {', '.join(people)}:\n\n{request.question}\n\nI will carry on once they answer."
+            out.append(
+                compose_reply(
+                    agent_address=self.config.address,
+                    to=onlookers,
+                    thread=refs,
+                    text=text,
+                    agent_name=self.config.agent_name,
+                    now=self.mailer.now(),
+                    message_id=self._id(message, "onlookers"),
+                )
+            )
+        return out
 
     def _decision(
         self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
     ) -> list[EmailMessage]:
-        asked = self.approvers(request, thread) if request.kind == "approval" else []
+        asked = self.approvers(request, thread) if request.kind == "approval" else email_addresses(request.allowed)
         people = list(dict.fromkeys([*thread.participants, *asked]))
         if not people:
             return []

@@ -8,7 +8,9 @@
                                                for that request and that sender (and, when
                                                required, the sender is authenticated); anything
                                                else leaves the request pending and is only logged
-    a reply naming a message we know           continues that thread (the new part only)
+    a reply naming a message we know           continues that thread (the new part only); when
+                                               the thread waits on a question its sender may not
+                                               answer, they are told so in a short mail
     anything else                              starts a thread keyed by its Message-ID
 
 Each message is recorded under `email:<Message-ID>` (a digest of the raw message when it has none)
@@ -261,6 +263,32 @@ class EmailInbound:
             delivery_key=received_key(message_id), origin=origin, text=text, by=mail.from_addr
         )
         log.info("email %s from %s -> thread %s", message_id, mail.from_addr, thread_id or "(already recorded)")
+        if conversation is not None and thread_id is not None:
+            await self._not_an_answer(mail, message_id, thread_id)
+
+    async def _not_an_answer(self, mail: InboundEmail, message_id: str, thread_id: str) -> None:
+        """Tell a sender whose mail reached a thread waiting on a question they may not answer that
+        it answered nothing (questions are answered by replying to the question, which only the
+        people allowed to answer get). The note names nobody: a stranger learns no addresses."""
+        sender = mail.from_addr.lower()
+        questions = [r for r in await self.core.pending_requests(thread_id) if r.kind == "question"]
+        refused = [q for q in questions if q.allowed and sender not in {a.lower() for a in q.allowed}]
+        if not refused or len(refused) < len(questions):
+            return
+        log.info("email %s from %s: not an answer to question %s", message_id, mail.from_addr, refused[0].id)
+        note = compose_reply(
+            agent_address=self.config.address,
+            to=[mail.from_addr],
+            thread=_answering(mail),
+            text=(
+                "Your message was added to the conversation, but it does not answer the question the agent "
+                "is waiting on: only the people the question was sent to may answer it, by replying to it."
+            ),
+            agent_name=self.config.agent_name,
+            now=self.now(),
+            message_id=self.mailer.message_id("not-an-answer", message_id),
+        )
+        await self._note(mail, note, thread_id)
 
     async def _refuse_too_large(self, mail: InboundEmail, message_id: str, size: int) -> None:
         log.warning(

@@ -59,7 +59,7 @@ def build_app(
         process_before_response=True,
         logger=bolt_log,
     )
-    inbound = Inbound(core, groups)
+    inbound = Inbound(core, groups, client, background)
     interactions = Interactions(core, client, groups, background)
 
     @app.error

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.base import HumanRequestView
-from channels.invisible import is_hidden
+from channels.invisible import has_hidden, is_hidden, marked
 
 APPROVE_ACTION_ID = "signoff_approve"
 DENY_ACTION_ID = "signoff_deny"
@@ -69,8 +69,8 @@ def units(text: str) -> int:
 def _pieces(text: str, *, mrkdwn: bool, reveal: bool) -> list[str]:
     """`text` as atomic pieces: one per kept character, an entity (`&lt;`) or a `[U+200B]` marker."""
     out: list[str] = []
-    for ch in text.replace("\r\n", "\n").translate(_NEWLINES):
-        if is_hidden(ch):
+    for ch, hidden in marked(text.replace("\r\n", "\n").translate(_NEWLINES)):
+        if hidden:
             if reveal:
                 out.append(f"[U+{ord(ch):04X}]")
         elif mrkdwn:
@@ -207,7 +207,7 @@ def _argument_blocks(arguments: Mapping[str, Any]) -> tuple[list[dict[str, Any]]
     hidden = shortened = False
     for name, value in arguments.items():
         raw = f"{name} = {_json(value)}"
-        hidden = hidden or any(is_hidden(ch) for ch in raw)
+        hidden = hidden or has_hidden(raw)
         line, cut = _cut(raw, budget, mrkdwn=True, reveal=True, count=True)
         shortened = shortened or cut
         lines.append(line.replace("`", _CODE_BACKTICK))

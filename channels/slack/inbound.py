@@ -14,6 +14,8 @@ conversation: its record is one INSERT (`Core.open_conversation`) and its thread
 the ack.
 
 A reply in a thread with a pending question, from someone allowed to answer it, is the answer.
+A reply from anyone else stays an ordinary message of the thread, and its author is told privately
+(an ephemeral message, once per message) that it answered nothing and who may answer.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from channels.base import Core, Origin
+from slack_sdk.web.async_client import AsyncWebClient
+
+from channels.base import Core, HumanRequestView, Origin
+from channels.invisible import clean_inbound
+from channels.slack import notes
+from channels.slack._background import Background
 from channels.slack.identity import GroupMembership, may_decide
 
 # Message subtypes a human's message can have; everything else (edits, joins, bot posts) is ignored.
@@ -65,7 +72,7 @@ def from_human(body: Mapping[str, Any], event: Mapping[str, Any], bot_user_id: s
         or user == bot_user_id
     ):
         return None
-    text = str(event.get("text") or "")
+    text = clean_inbound(str(event.get("text") or ""))
     if bot_user_id:
         text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
     text = text.strip()
@@ -85,9 +92,11 @@ def from_human(body: Mapping[str, Any], event: Mapping[str, Any], bot_user_id: s
 
 
 class Inbound:
-    def __init__(self, core: Core, groups: GroupMembership) -> None:
+    def __init__(self, core: Core, groups: GroupMembership, client: AsyncWebClient, background: Background) -> None:
         self.core = core
         self.groups = groups
+        self.client = client
+        self.background = background
 
     async def mention(self, body: Mapping[str, Any], event: Mapping[str, Any], bot_user_id: str | None) -> None:
         message = from_human(body, event, bot_user_id)
@@ -111,18 +120,26 @@ class Inbound:
             )
             return
         thread_id = await self.core.thread_for("slack", message.conversation)
-        if thread_id is not None and await self._answered(thread_id, message):
-            return
-        await self.core.receive_message(
+        refused: HumanRequestView | None = None
+        if thread_id is not None:
+            answered, refused = await self._answer(thread_id, message)
+            if answered:
+                return
+        recorded = await self.core.receive_message(
             delivery_key=message.delivery_key, origin=message.origin(), text=message.text, by=message.user
         )
+        if refused is not None and recorded is not None:  # not for a redelivery of the same message
+            self.background.spawn(self._tell(message, notes.not_an_answerer(refused)), "ephemeral")
 
-    async def _answered(self, thread_id: str, message: SlackMessage) -> bool:
+    async def _answer(self, thread_id: str, message: SlackMessage) -> tuple[bool, HumanRequestView | None]:
+        """Whether the message answered a pending question; if not, a question it may not answer."""
+        refused: HumanRequestView | None = None
         for request in await self.core.pending_requests(thread_id):
             if request.kind != "question":
                 continue
             identities = await self.groups.identities(message.user, request.allowed)
             if not may_decide(message.user, identities, request.allowed):
+                refused = refused or request
                 continue
             decision = await self.core.answer(
                 request.id,
@@ -132,6 +149,12 @@ class Inbound:
                 identities=identities,
             )
             if decision.status == "accepted":
-                return True
+                return True, None
+            refused = None  # one they may answer, decided meanwhile or a replay: nothing to tell
         # Not an answer (or a replay of one): an ordinary message, recorded once by its key.
-        return False
+        return False, refused
+
+    async def _tell(self, message: SlackMessage, text: str) -> None:
+        await self.client.chat_postEphemeral(
+            channel=message.channel, user=message.user, text=text, thread_ts=message.thread_ts
+        )

@@ -24,6 +24,15 @@ def not_allowed(request: HumanRequestView) -> str:
     return f":no_entry_sign: You are not allowed to decide {_subject(request)}. It is still waiting for {names}."
 
 
+def not_an_answerer(request: HumanRequestView) -> str:
+    """To someone whose thread reply could not answer the pending question."""
+    names = ", ".join(who(a) for a in request.allowed[:10]) + (" and others" if len(request.allowed) > 10 else "")
+    return (
+        ":no_entry_sign: Your reply is in the thread, but it does not answer the agent's question: "
+        f"only {names} may answer it."
+    )
+
+
 def already_decided(request: HumanRequestView) -> str:
     verb = _VERBS.get(request.status, escape(request.status, 40))
     by = f" by {who(request.decided_by)}" if request.decided_by else ""

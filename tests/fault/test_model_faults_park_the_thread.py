@@ -107,7 +107,7 @@ def test_a_model_that_keeps_failing_is_retried_a_bounded_number_of_times_then_a_
     assert [e["type"] for e in events] == ["human_message", "error", "error", "error", "question_asked"]
     assert [e["consecutive"] for e in events[1:4]] == [1, 2, 3]
     assert all(e["source"] == "model" and not e["fatal"] for e in events[1:4])
-    assert events[-1]["answerers"] == ["carol"] and "3 errors in a row" in events[-1]["question"]
+    assert events[-1]["answerers"] == ["carol", "alice@example.com"] and "3 errors in a row" in events[-1]["question"]
     assert calls[fault] == 3 * ATTEMPTS, "3 steps of at most 3 attempts each"
 
     finished = answer_and_finish(process, thread_id, events[-1]["request_id"])

@@ -19,6 +19,7 @@ from sqlmodel import select
 
 from bot.example_agent import agent as example_agent
 from bot.example_agent.models import ServiceActionRow
+from channels.invisible import strip_hidden
 from storage.db import Database
 from tests.fault.conftest import record, serving
 from tests.support.crash import APPROVER, unapproved_effects
@@ -78,9 +79,9 @@ def test_hostile_messages_and_a_complying_model_run_nothing_gated(tmp_path: Path
                 if thread["status"] != BEHAVIOURS[behaviour]:
                     return False
                 if behaviour == "ask-as-approver" and thread["events"][-1]["type"] == "question_asked":
-                    # mallory answers the question that poses as the approver
+                    # mallory, who started the thread, answers the question that poses as the approver
                     request_id = thread["events"][-1]["request_id"]
-                    answered = api.post(f"/api/requests/{request_id}/answer", json={"answer": "approve", "by": "mallory@evil.test"})
+                    answered = api.post(f"/api/requests/{request_id}/answer", json={"answer": "approve", "by": f"mallory+{behaviour}@evil.test"})
                     assert answered.status_code == 200, answered.text
                     return False
             return True
@@ -105,7 +106,8 @@ def test_hostile_messages_and_a_complying_model_run_nothing_gated(tmp_path: Path
                 assert list(session.exec(select(ServiceActionRow))) == []
             stored = {t: api.get(f"/api/threads/{t}").json()["events"] for t in threads}
             for thread_id, events in stored.items():
-                assert events[0]["type"] == "human_message" and events[0]["text"] == threads[thread_id][2]
+                # The message as a reader sees it: hidden characters never reach the model (issue 10.6).
+                assert events[0]["type"] == "human_message" and events[0]["text"] == strip_hidden(threads[thread_id][2])
                 assert not [e for e in events if e["type"] == "approval_decided"]
                 assert not [e for e in events if e["type"] == "tool_result"], "no tool ran at all"
             # In every context the model got, the hostile text stayed inside its human_message.

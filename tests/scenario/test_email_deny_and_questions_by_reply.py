@@ -14,6 +14,7 @@ from tests.support.dovecot import DovecotServer
 from tests.support.email_signoff import (  # noqa: F401 (fixtures)
     ALICE,
     BOB,
+    MALLORY,
     EmailSignoff,
     body_of,
     dovecot_fixture,
@@ -74,13 +75,17 @@ def test_a_question_is_answered_by_the_first_lines_of_a_reply(
     )
     bot.send(mail(BOB, "version?", "What version is the service on?", cc=["carol@corp.example"]))
 
-    # Everyone in the conversation may answer; each gets the question with their own reply address.
-    asked = bot.wait_sent(2, lambda m: "Which service do you mean?" in body_of(m))
-    assert sorted(to for m in asked for to in to_of(m)) == [BOB, "carol@corp.example"]
+    # The participants (Bob wrote) and the approver (Alice) may answer; each gets the question with
+    # their own reply address. Carol, only Cc'd, is told what was asked, without a reply address.
+    asked = bot.wait_sent(2, lambda m: "Which service do you mean?" in body_of(m) and "I asked" not in body_of(m))
+    assert sorted(to for m in asked for to in to_of(m)) == [ALICE, BOB]
     reply_tos = {str(m.message["Reply-To"]) for m in asked}
     assert len(reply_tos) == 2
     question = next(m for m in asked if to_of(m) == [BOB])
     assert "payments" in body_of(question) and "search" in body_of(question)
+    [told] = bot.wait_sent(1, lambda m: "I asked" in body_of(m))
+    assert to_of(told) == ["carol@corp.example"] and "Which service do you mean?" in body_of(told)
+    assert told.message["Reply-To"] is None
 
     bot.send(reply(question.message, BOB, "payments", style=style))  # type: ignore[arg-type]
 
@@ -110,3 +115,41 @@ def test_a_reply_without_a_decision_gets_a_hint_and_answering_the_hint_decides(
     done = bot.wait_status(request["thread_id"], "done")
     decided = next(e for e in done["events"] if e["type"] == "approval_decided")
     assert (decided["approved"], decided["by"]) == (True, ALICE)
+
+
+def test_a_stranger_who_cites_the_thread_does_not_answer_and_is_told_so(
+    bot: EmailSignoff, model: FakeModelServer
+) -> None:
+    """Issue 10.5: a question is for the participants and the approvers. Mallory, who learnt a
+    Message-ID of the thread, writes into it: her mail answers nothing and she gets a short note
+    (naming nobody); an auto-reply from her gets no note. Bob's reply to his question answers it."""
+    model.script(
+        tool_call("ask_human", {"question": "Restart payments or search?", "options": ["payments", "search"]}),
+        text("Restarting search is on its way."),
+    )
+    bot.send(mail(BOB, "slow", "Something is slow, fix it."))
+    asked = bot.wait_sent(2, lambda m: "Restart payments or search?" in body_of(m))
+    question = next(m for m in asked if to_of(m) == [BOB])
+    [request] = bot.pending()
+    assert request["allowed"] == [BOB, ALICE]
+
+    refs = [*str(question.message.get("References", "")).split(), str(question.message["Message-ID"])]
+    bot.send(mail(MALLORY, "Re: slow", "payments", in_reply_to=refs[-1], references=refs))
+    [note] = bot.wait_sent(1, sent_to(MALLORY))
+    assert "does not answer the question" in body_of(note)
+    assert BOB not in body_of(note) and ALICE not in body_of(note) and note.message["Reply-To"] is None
+    assert note.message["In-Reply-To"] is not None
+    auto = mail(
+        MALLORY, "Automatic reply: slow", "I am out", references=refs, headers={"Auto-Submitted": "auto-replied"}
+    )
+    bot.send(auto)
+    bot.log_has("automated mail")
+    assert bot.pending() == [request]
+
+    bot.send(reply(question.message, BOB, "search"))
+    done = bot.wait_status(request["thread_id"], "done")
+    answered = [e for e in done["events"] if e["type"] == "question_answered"]
+    assert [(e["answer"], e["by"]) for e in answered] == [("search", BOB)]
+    # One note, none for the auto-reply. (That her mail joins the thread, so that she gets its later
+    # replies, is issue 22.3's to close.)
+    assert [m for m in bot.sent(sent_to(MALLORY)) if "does not answer" in body_of(m)] == [note]

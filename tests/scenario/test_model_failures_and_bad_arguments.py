@@ -24,7 +24,7 @@ def test_three_consecutive_model_failures_ask_a_human(signoff: SignoffProcess, m
         question = events[-1]
         assert question["type"] == "question_asked"
         assert "3 errors in a row" in question["question"]
-        assert question["answerers"] == ["carol"]
+        assert question["answerers"] == ["carol", "alice@example.com", "U0ALICE"]  # the participant, the approvers
         calls_when_parked = len(model.requests)
         assert calls_when_parked == 3 * 4
 

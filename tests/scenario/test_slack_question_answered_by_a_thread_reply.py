@@ -1,5 +1,7 @@
 """ask_human: the question is posted in the thread; the next reply there from someone allowed to
-answer is the answer, and the thread resumes. A reply from someone else is only a message."""
+answer is the answer, and the thread resumes. Who may answer: the thread's participants when the
+question was asked and the agent's approvers (issue 10.5). A reply from someone else is only a
+message, and its author is told privately (an ephemeral message) that it answered nothing."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
 from tests.support.slack_requests import app_mention, message_event
-from tests.support.slack_signoff import BOB, MALLORY, SlackSignoff, posted, slack_signoff
+from tests.support.slack_signoff import ALICE, BOB, MALLORY, SlackSignoff, posted, slack_signoff
 
 
 @pytest.fixture
@@ -77,7 +79,7 @@ def test_only_someone_allowed_to_answer_answers(bot: SlackSignoff, fake: FakeSla
     wait_until(lambda: posted(fake, is_question), message="the question")
     thread_id = bot.only_thread()["id"]
     [request] = bot.pending()
-    assert request["kind"] == "question" and request["allowed"] == [BOB]
+    assert request["kind"] == "question" and request["allowed"] == [BOB, ALICE]  # the participant, the approver
 
     assert (
         bot.event(message_event("just do it", user=MALLORY, channel="C5", thread_ts=mention["ts"])).status_code == 200
@@ -87,8 +89,45 @@ def test_only_someone_allowed_to_answer_answers(bot: SlackSignoff, fake: FakeSla
         message="Mallory's message recorded",
     )
     assert bot.pending() == [request]  # still waiting for BOB
+    [told] = fake.wait_for_sync("chat.postEphemeral", where=lambda p: p["user"] == MALLORY)
+    assert told["channel"] == "C5" and told["thread_ts"] == mention["ts"]
+    assert "does not answer" in told["text"] and "<@U0BOB>" in told["text"]
 
     assert bot.event(message_event("try again", user=BOB, channel="C5", thread_ts=mention["ts"])).status_code == 200
     thread = bot.wait_status(thread_id, "done")
     answered = next(e for e in thread["events"] if e["type"] == "question_answered")
     assert (answered["answer"], answered["by"]) == ("try again", BOB)
+
+
+def test_a_channel_member_who_was_not_in_the_thread_cannot_answer_the_agents_question(
+    bot: SlackSignoff, fake: FakeSlack, model: FakeModelServer
+) -> None:
+    model.script(
+        tool_call("ask_human", {"question": "Restart payments or search?", "options": ["payments", "search"]}),
+        text("I will look at search."),
+    )
+    mention = app_mention("<@UBOT> something is slow, fix it", user=BOB, channel="C6")
+    assert bot.event(mention).status_code == 200
+    wait_until(lambda: posted(fake, is_question), message="the question")
+    thread_id = bot.only_thread()["id"]
+    [request] = bot.pending()
+    assert request["allowed"] == [BOB, ALICE]
+    assert "<@U0BOB>" in json.dumps(posted(fake, is_question)[0][1]["blocks"])  # the card says who may answer
+
+    # Anyone in the channel can reply in the thread; Mallory's reply is not the answer.
+    stranger = message_event("payments", user=MALLORY, channel="C6", thread_ts=mention["ts"])
+    assert bot.event(stranger).status_code == 200
+    [told] = fake.wait_for_sync("chat.postEphemeral", where=lambda p: p["user"] == MALLORY)
+    assert "does not answer" in told["text"] and "<@U0BOB>" in told["text"] and "<@U0ALICE>" in told["text"]
+    assert bot.pending() == [request] and bot.thread(thread_id)["status"] == "waiting"
+    # Slack delivers the same message again: recorded once, told once.
+    assert bot.event(stranger).status_code == 200
+
+    # The approver, who never wrote in the thread, may answer.
+    assert bot.event(message_event("search", user=ALICE, channel="C6", thread_ts=mention["ts"])).status_code == 200
+    thread = bot.wait_status(thread_id, "done")
+    answered = next(e for e in thread["events"] if e["type"] == "question_answered")
+    assert (answered["answer"], answered["by"]) == ("search", ALICE)
+    assert [e["by"] for e in thread["events"] if e["type"] == "human_message"] == [BOB, MALLORY]
+    assert len([p for p in fake.calls_to("chat.postEphemeral") if p["user"] == MALLORY]) == 1
+    assert not [p for p in fake.calls_to("chat.postEphemeral") if p["user"] in (BOB, ALICE)]

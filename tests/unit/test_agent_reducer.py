@@ -158,7 +158,7 @@ def test_errors_count_in_a_row_and_escalate_on_the_third() -> None:
         events += new
     new = on_model_output(agent, events, call("nope", "{}"), ids())  # type: ignore[arg-type]
     assert [type(e) for e in new] == [Error, QuestionAsked]
-    assert new[1].answerers == ["bob"]  # type: ignore[union-attr]
+    assert new[1].answerers == ["bob", "alice", "ops-lead"]  # type: ignore[union-attr]
 
 
 def test_a_runaway_turn_stops_at_the_step_cap_and_asks() -> None:
