@@ -21,6 +21,7 @@ import httpx
 import pytest
 from imapclient import IMAPClient
 
+from tests.fault.conftest import record
 from tests.support.dovecot import DovecotServer
 from tests.support.email_signoff import (  # noqa: F401 (fixtures)
     AGENT,
@@ -87,6 +88,10 @@ def test_a_mail_of_blank_lines_does_not_stall_healthz_and_the_next_mail_is_answe
         bot.send(mail(BOB, "payments", "is payments up?"))
         bot.wait_sent(1, sent_to(BOB))
         bot.wait_sent(1, sent_to(EVE))  # read and answered like any mail: it was only blank lines
+    record(
+        f"22.1 blank lines: 20,000 blank lines ({len(freezing):,} bytes) and a normal mail, both answered; "
+        f"{len(probe.latencies)} /healthz calls meanwhile, slowest {max(probe.latencies) * 1000:.0f} ms"
+    )
     assert len(probe.latencies) > 5
     assert max(probe.latencies) < HEALTHZ_BOUND, f"slowest /healthz: {max(probe.latencies):.1f} s"
 
@@ -127,6 +132,10 @@ def test_a_mail_over_the_parse_time_limit_is_quarantined_flagged_reported_and_ne
         flags = wait_until(lambda: (f := imap_flags(dovecot, message_id)) and b"\\Flagged" in f and f, timeout=WAIT)
         assert b"\\Seen" in flags
         assert max(probe.latencies) < HEALTHZ_BOUND
+        record(
+            f"22.1 quarantine: 8 MB HTML over a 1 s parse limit: quarantined, \\Flagged, 1 ERROR, metric 1; "
+            f"{len(probe.latencies)} /healthz calls meanwhile, slowest {max(probe.latencies) * 1000:.0f} ms"
+        )
 
         # The mailbox is renumbered: every message is handed over again. The quarantined one is
         # known by its Message-ID, not parsed again, not reported again.
