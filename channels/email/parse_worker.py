@@ -34,7 +34,7 @@ from channels.email.parse import DEFAULT_MAX_BYTES, InboundEmail, parse_email, p
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 20.0
+DEFAULT_TIMEOUT = 60.0
 STARTUP_TIMEOUT = 120.0  # a child's imports, on a loaded machine; not part of a message's time limit
 _READY = b"signoff-parser-ready\n"
 _FRAME = struct.Struct(">Q")
