@@ -2,7 +2,7 @@
 Dovecot and an SMTP server.
 
 Before: reply stripping took more than quadratic time on runs of blank lines, in the server's
-process and holding the GIL: 20,000 blank lines (about 40 KB) took the better part of a minute,
+process and holding the GIL: 20,000 blank lines (a 20 KB mail) took the better part of a minute,
 and `/healthz` waited as long. Now the body is shaped before the reply parser (linear time), and
 parsing runs in a child process with a time limit: a mail that still takes too long is quarantined
 (recorded once, flagged \\Flagged in the mailbox, an ERROR and a metric for operators), never
