@@ -127,5 +127,7 @@ def test_the_new_part_above_a_reply_header_survives_whole(words: list[str]) -> N
 
 
 def test_runs_of_blank_lines_and_spaces_read_the_same() -> None:
-    body = "first line\n" + "\n" * 5_000 + "second   \t  line  \n\n\n" + "On Tue, 2 Jan 2024, B <b@x.example> wrote:\n> q"
+    body = (
+        "first line\n" + "\n" * 5_000 + "second   \t  line  \n\n\n" + "On Tue, 2 Jan 2024, B <b@x.example> wrote:\n> q"
+    )
     assert latest_reply(body) == "first line\n\nsecond line"
