@@ -16,7 +16,7 @@ from bot.core import SignoffCore
 from bot.email_wiring import StoreMailIndex
 from bot.example_agent import agent
 from channels.email.addresses import Mailbox
-from channels.email.errors import ParseTimeout
+from channels.email.errors import ParserUnavailable, ParseTimeout
 from channels.email.imap_watch import QUARANTINED
 from channels.email.inbound import EmailInbound
 from channels.email.limits import SenderRateLimit
@@ -108,3 +108,23 @@ def test_the_parser_process_is_replaced_after_a_timeout_and_parses_the_next_mail
         assert worker.started == 2
     finally:
         worker.close()
+
+
+def test_a_parser_that_cannot_start_quarantines_nothing_and_the_mail_waits(store: Store, smtp: SmtpServer) -> None:
+    """Our fault, not the message's: nothing is recorded, so the watcher hands it over again later."""
+    reports: list[tuple[str, str, str]] = []
+    broken = ParseWorker(timeout=TIMEOUT, python="/bin/false")  # exits at once: no parser to talk to
+    raw = b"From: bob@corp.example\r\nMessage-ID: <wait@corp.example>\r\n\r\nplease restart payments\r\n"
+    try:
+        with pytest.raises(ParserUnavailable):
+            asyncio.run(inbound(store, smtp, broken, reports).handle(raw))
+    finally:
+        broken.close()
+    assert reports == [] and not store.seen_delivery(quarantine_key("<wait@corp.example>"))
+    working = ParseWorker(timeout=TIMEOUT)
+    try:
+        assert asyncio.run(inbound(store, smtp, working, reports).handle(raw)) is True
+    finally:
+        working.close()
+    [thread] = store.list_threads()
+    assert thread.requested_by == "bob@corp.example"
