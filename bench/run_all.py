@@ -18,7 +18,16 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import context_tokens, resume, slack_ack, startup, storage_size, throughput, waiting_scale
+from bench import (
+    context_tokens,
+    email_parse,
+    resume,
+    slack_ack,
+    startup,
+    storage_size,
+    throughput,
+    waiting_scale,
+)
 from bench._common import Row, table
 
 BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
@@ -29,6 +38,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "waiting_scale": waiting_scale.run,
     "context_tokens": context_tokens.run,
     "startup": startup.run,
+    "email_parse": email_parse.run,
 }
 
 

@@ -10,24 +10,29 @@ UID live in `mailbox_state`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Sequence
 
-from agent.events import HumanMessage
+from agent.events import ApprovalRequested, HumanMessage, QuestionAsked
 from bot.errors import ConfigError
 from bot.runtime import Runtime
 from bot.settings import Settings
 from channels.base import Origin
-from channels.email.addresses import Mailbox
+from channels.email.addresses import Mailbox, email_addresses
 from channels.email.deliver import SmtpChannel
+from channels.email.errors import ParserUnavailable
 from channels.email.imap_watch import ImapSettings, ImapWatcher
 from channels.email.inbound import EmailInbound
-from channels.email.limits import SenderRateLimit
+from channels.email.limits import OutboundRateLimit, SenderRateLimit
 from channels.email.mailer import EmailConfig, Mailer
+from channels.email.parse_worker import ParseWorker
 from channels.email.smtp_send import SmtpSettings
-from channels.email.threads import ThreadMail, answer_key, received_key, sent_key
+from channels.email.threads import ThreadMail, answer_key, quarantine_key, received_key, sent_key
 from channels.email.tokens import make_reply_address
 from storage.store import Store
+
+log = logging.getLogger(__name__)
 
 IDLE_RENEW_SECONDS = 300.0  # re-issue IDLE every 5 minutes; servers may end it after 29 (RFC 2177)
 _RECEIVED, _ANSWER, _SENT = received_key(""), answer_key(""), sent_key("")
@@ -59,6 +64,12 @@ class StoreMailIndex:
     async def record_received(self, message_id: str, thread_id: str | None = None) -> bool:
         return await asyncio.to_thread(self.store.record_delivery, received_key(message_id), thread_id)
 
+    async def quarantined(self, message_id: str) -> bool:
+        return await asyncio.to_thread(self.store.seen_delivery, quarantine_key(message_id))
+
+    async def record_quarantined(self, message_id: str) -> bool:
+        return await asyncio.to_thread(self.store.record_delivery, quarantine_key(message_id))
+
     async def sent(self, message_id: str) -> bool:
         return await asyncio.to_thread(self.store.seen_delivery, sent_key(message_id))
 
@@ -86,6 +97,26 @@ class StoreMailIndex:
         ]
         people = [p for p in origin.data.get("participants", []) if isinstance(p, str)]
         return ThreadMail(message_ids, last_received, self.mailbox.others([*people, *senders]))
+
+    async def participants(self, conversation: str) -> list[str]:
+        return await asyncio.to_thread(self._participants, conversation)
+
+    def _participants(self, conversation: str) -> list[str]:
+        thread = self.store.thread_by_origin("email", conversation)
+        if thread is None:
+            return []
+        people = [p for p in thread.origin_data.get("participants", []) if isinstance(p, str)]
+        for event in self.store.snapshot(thread.id).events:
+            if isinstance(event, HumanMessage) and event.channel == "email":
+                people.append(event.by)
+            elif isinstance(event, ApprovalRequested):
+                people.extend(event.approvers)
+            elif isinstance(event, QuestionAsked):
+                people.extend(event.answerers)
+        for row in self.store.outbox_for_thread(thread.id):
+            if row.channel == "email" and row.status == "sent":
+                people.extend(a for a in row.refs.get("to", []) if isinstance(a, str))
+        return self.mailbox.others(email_addresses(people))
 
 
 class StoreMailboxState:
@@ -129,6 +160,8 @@ def email_config(settings: Settings) -> EmailConfig:
         require_auth=settings.email_require_auth,
         authserv_id=settings.email_authserv_id,
         max_bytes=settings.email_max_bytes,
+        cc_joins=settings.email_cc_joins,
+        max_recipients=settings.email_max_recipients,
     )
 
 
@@ -169,9 +202,18 @@ def setup_email(runtime: Runtime) -> None:
     imap = imap_settings(settings)
     smtp = smtp_settings(settings)
     index = StoreMailIndex(runtime.store, Mailbox(config.address))
-    mailer = Mailer(config, smtp, index)
+    rate = OutboundRateLimit(settings.email_thread_rate_limit, settings.email_send_rate_limit)
+    mailer = Mailer(config, smtp, index, rate=rate)
     runtime.add_channel("email", SmtpChannel(mailer, index))
-    inbound = EmailInbound(runtime.core, index, mailer, limit=SenderRateLimit(settings.email_rate_limit))
+    parser = ParseWorker(timeout=settings.email_parse_timeout)
+    inbound = EmailInbound(
+        runtime.core,
+        index,
+        mailer,
+        limit=SenderRateLimit(settings.email_rate_limit),
+        parser=parser,
+        on_quarantine=lambda *_: runtime.metrics.email_quarantined.inc(),
+    )
     watcher = ImapWatcher(
         imap,
         inbound,
@@ -181,6 +223,13 @@ def setup_email(runtime: Runtime) -> None:
     )
 
     async def imap_watcher() -> None:
-        await watcher.run()
+        try:
+            try:
+                await parser.start()
+            except ParserUnavailable as exc:  # each message then waits (unrecorded) until it starts
+                log.error("email: %s", exc)
+            await watcher.run()
+        finally:
+            parser.close()
 
     runtime.services.append(imap_watcher)

@@ -38,6 +38,9 @@ class Metrics:
         self.deliveries = Counter(
             "signoff_deliveries", "Outbound deliveries", ["channel", "outcome"], registry=self.registry
         )
+        self.email_quarantined = Counter(
+            "signoff_email_quarantined", "Inbound mail that could not be parsed, quarantined", registry=self.registry
+        )
 
     def track_status(self, counts: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_StatusCollector(counts))

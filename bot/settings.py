@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     email_authserv_id: str | None = Field(None, validation_alias=_env("SIGNOFF_EMAIL_AUTHSERV_ID"))
     email_max_bytes: int = Field(10_000_000, ge=10_000, validation_alias=_env("SIGNOFF_EMAIL_MAX_BYTES"))
     email_rate_limit: int = Field(30, ge=0, validation_alias=_env("SIGNOFF_EMAIL_RATE_LIMIT"))
+    email_parse_timeout: float = Field(60.0, gt=0, le=600, validation_alias=_env("SIGNOFF_EMAIL_PARSE_TIMEOUT"))
+    email_cc_joins: bool = Field(False, validation_alias=_env("SIGNOFF_EMAIL_CC_JOINS"))
+    email_max_recipients: int = Field(10, ge=1, le=1000, validation_alias=_env("SIGNOFF_EMAIL_MAX_RECIPIENTS"))
+    email_thread_rate_limit: int = Field(20, ge=0, validation_alias=_env("SIGNOFF_EMAIL_THREAD_RATE_LIMIT"))
+    email_send_rate_limit: int = Field(200, ge=0, validation_alias=_env("SIGNOFF_EMAIL_SEND_RATE_LIMIT"))
 
     @field_validator("database_url")
     @classmethod
@@ -111,6 +116,11 @@ FIXES = {
     "SIGNOFF_EMAIL_REQUIRE_AUTH": "true or false",
     "SIGNOFF_EMAIL_MAX_BYTES": "the largest message read, in bytes, e.g. 10000000",
     "SIGNOFF_EMAIL_RATE_LIMIT": "messages per sender per hour that get an answer; 0 for no limit",
+    "SIGNOFF_EMAIL_PARSE_TIMEOUT": "seconds one inbound message may take to parse before it is quarantined, e.g. 60",
+    "SIGNOFF_EMAIL_CC_JOINS": "true or false: whether a new thread's other To and Cc addresses get its replies",
+    "SIGNOFF_EMAIL_MAX_RECIPIENTS": "the most addresses one reply goes to, e.g. 10",
+    "SIGNOFF_EMAIL_THREAD_RATE_LIMIT": "messages sent per thread per hour; 0 for no limit",
+    "SIGNOFF_EMAIL_SEND_RATE_LIMIT": "messages sent per hour in all; 0 for no limit",
     "SIGNOFF_IMAP_POLL_INTERVAL": "seconds between checks when the server has no IDLE, e.g. 60",
 }
 

@@ -1,9 +1,9 @@
 """The email channel: IMAP in, SMTP out, replies threaded, approvals answered by reply.
 
-Modules: `parse` (inbound mail to `InboundEmail`), `tokens` (tokenised reply addresses),
-`compose` (outgoing messages), `answers` (reading a decision or an answer), `auth` (is the sender
-genuine), `imap_watch` (the inbox watcher), `smtp_send` (delivery), `probe` (try both servers, for
-`signoff doctor`), `errors`.
+Modules: `parse` (inbound mail to `InboundEmail`), `parse_worker` (parsing in a child process
+with a time limit), `tokens` (tokenised reply addresses), `compose` (outgoing messages), `answers`
+(reading a decision or an answer), `auth` (is the sender genuine), `imap_watch` (the inbox
+watcher), `smtp_send` (delivery), `probe` (try both servers, for `signoff doctor`), `errors`.
 """
 
 from channels.email.answers import read_answer, read_decision

@@ -1,6 +1,9 @@
 """Out: what the core wrote to the outbox, sent as email in the conversation's thread.
 
     reply / notice      to the thread's people, answering the newest message they sent
+
+Every message goes to at most SIGNOFF_EMAIL_MAX_RECIPIENTS addresses (and a request to at most as
+many people), the earliest people in the thread first; the rest are left out and logged.
     approval_request    to each approver on their own (the request's email approvers, else
                         SIGNOFF_APPROVERS'), with a Reply-To plus-address whose token is bound to
                         that request and that approver; the thread's other people get a short
@@ -103,13 +106,30 @@ class SmtpChannel:
 
     # -- kinds ----------------------------------------------------------------------------------
 
+    def _capped(self, message: Outbound, people: list[str]) -> list[str]:
+        """At most SIGNOFF_EMAIL_MAX_RECIPIENTS addresses, the earliest first (the requester)."""
+        people = list(dict.fromkeys(people))
+        cap = self.config.max_recipients
+        if len(people) > cap:
+            log.warning(
+                "%s message %s for thread %s: %d recipients, sending to the first %d "
+                "(SIGNOFF_EMAIL_MAX_RECIPIENTS); left out: %s",
+                message.kind,
+                message.id,
+                message.thread_id,
+                len(people),
+                cap,
+                ", ".join(people[cap:]),
+            )
+        return people[:cap]
+
     def _to_people(self, message: Outbound, thread: ThreadMail, refs: ThreadRefs) -> list[EmailMessage]:
         if not thread.participants:
             return []
         return [
             compose_reply(
                 agent_address=self.config.address,
-                to=thread.participants,
+                to=self._capped(message, thread.participants),
                 thread=refs,
                 text=message.text,
                 agent_name=self.config.agent_name,
@@ -130,7 +150,7 @@ class SmtpChannel:
     ) -> list[EmailMessage]:
         if request.status != "pending":  # decided (through the API) before this went out
             return self._decision(message, request, thread, refs)
-        approvers = self.approvers(request, thread)
+        approvers = self._capped(message, self.approvers(request, thread))
         if not approvers:
             raise PermanentDeliveryError(
                 f"request {request.id} may be approved only by {', '.join(request.allowed)}, none of them an email "
@@ -149,7 +169,7 @@ class SmtpChannel:
             )
             for approver in approvers
         ]
-        onlookers = [p for p in thread.participants if p not in approvers]
+        onlookers = self._capped(message, [p for p in thread.participants if p not in approvers])
         if onlookers:
             text = (
                 f"Before I run {request.tool}, I need an approval. I asked {', '.join(approvers)} to approve:\n\n"
@@ -175,7 +195,7 @@ class SmtpChannel:
             return self._decision(message, request, thread, refs)
         # Only the people who may answer get a reply address; a question that names nobody (asked
         # before questions named their answerers) goes to the thread's participants.
-        people = email_addresses(request.allowed) if request.allowed else thread.participants
+        people = self._capped(message, email_addresses(request.allowed) if request.allowed else thread.participants)
         if request.allowed and not people:
             raise PermanentDeliveryError(
                 f"question {request.id} may be answered only by {', '.join(request.allowed)}, none of them an email "
@@ -194,7 +214,9 @@ class SmtpChannel:
             )
             for person in people
         ]
-        onlookers = [p for p in thread.participants if p.lower() not in {a.lower() for a in people}]
+        onlookers = self._capped(
+            message, [p for p in thread.participants if p.lower() not in {a.lower() for a in people}]
+        )
         if onlookers:
             text = f"I asked {', '.join(people)}:\n\n{request.question}\n\nI will carry on once they answer."
             out.append(
@@ -214,7 +236,7 @@ class SmtpChannel:
         self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
     ) -> list[EmailMessage]:
         asked = self.approvers(request, thread) if request.kind == "approval" else email_addresses(request.allowed)
-        people = list(dict.fromkeys([*thread.participants, *asked]))
+        people = self._capped(message, [*thread.participants, *asked])
         if not people:
             return []
         return [

@@ -9,7 +9,9 @@ Contract
         Return True once the message is durably recorded, or once it is known to be a duplicate
         (the callback dedupes by Message-ID: after a reconnect or a UIDVALIDITY change the same
         message can be handed over again). Only then is the message flagged \\Seen and the
-        mailbox's last UID saved. False or an exception means "not recorded": nothing is marked,
+        mailbox's last UID saved. Return `"quarantined"` for a message recorded as one that
+        cannot be parsed: it is flagged \\Seen and \\Flagged, so people see it in the mailbox.
+        False or an exception means "not recorded": nothing is marked,
         and the watcher retries from that message after a backoff.
     state_store.load(mailbox) -> (uidvalidity, last_uid) | None
     state_store.save(mailbox, uidvalidity, last_uid)
@@ -46,12 +48,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from imapclient import IMAPClient
-from imapclient.imapclient import SEEN
+from imapclient.imapclient import FLAGGED, SEEN
 
 logger = logging.getLogger(__name__)
 
 TlsMode = Literal["off", "starttls", "ssl"]
-OnMessage = Callable[[int, bytes], Awaitable[bool]]
+OnMessage = Callable[[int, bytes], Awaitable[bool | str]]
+QUARANTINED = "quarantined"
 Status = Literal["starting", "connecting", "syncing", "idle", "polling", "backoff", "stopped"]
 T = TypeVar("T")
 
@@ -296,17 +299,19 @@ class ImapWatcher:
                 if raw is None:  # expunged between SEARCH and FETCH
                     handled.append(uid)
                     continue
-                if not self._deliver(uid, bytes(raw)):
+                outcome = self._deliver(uid, bytes(raw))
+                if not outcome:
                     raise _NotRecorded(f"message UID {uid} was not recorded by the callback")
-                client.add_flags([uid], [SEEN], silent=True)
+                flags = [SEEN, FLAGGED] if outcome == QUARANTINED else [SEEN]
+                client.add_flags([uid], flags, silent=True)
                 handled.append(uid)
                 if save_each:
                     self._call(self._state_store.save(self.settings.state_key, uidvalidity, uid))
         return handled
 
-    def _deliver(self, uid: int, raw: bytes) -> bool:
+    def _deliver(self, uid: int, raw: bytes) -> bool | str:
         try:
-            return bool(self._call(self._on_message(uid, raw)))
+            return self._call(self._on_message(uid, raw))
         except _Stopped:
             raise
         except Exception:  # noqa: BLE001 - a failing callback must not kill the watcher

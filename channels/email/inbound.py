@@ -1,5 +1,8 @@
 """In: each email the IMAP watcher hands over becomes at most one event, exactly once.
 
+    cannot be parsed (the parser raised,       quarantined: recorded once under its Message-ID,
+    or took longer than its time limit)        flagged in IMAP, an ERROR for operators; never
+                                               parsed, answered or retried again
     on our list of things never to answer      recorded, nothing else: automated mail (bounces,
                                                auto-replies, lists, bulk, null sender, mailer
                                                daemons), mail from our own address, no sender
@@ -8,16 +11,21 @@
                                                for that request and that sender (and, when
                                                required, the sender is authenticated); anything
                                                else leaves the request pending and is only logged
-    a reply naming a message we know           continues that thread (the new part only); when
-                                               the thread waits on a question its sender may not
-                                               answer, they are told so in a short mail
-    anything else                              starts a thread keyed by its Message-ID
+    a reply naming a message we know, from     continues that thread (the new part only)
+    one of that thread's participants
+    (authenticated where required)
+    a reply from a participant not allowed     continues the thread, and they are told in a
+    to answer the question it waits on         short mail that they may not answer
+    anything else (a reply from anyone else    starts a thread keyed by its Message-ID, whose
+    too)                                       replies go to its sender (and its other To/Cc
+                                               addresses only with SIGNOFF_EMAIL_CC_JOINS)
 
 Each message is recorded under `email:<Message-ID>` (a digest of the raw message when it has none)
 in the same transaction as its event, so a message handed over again (a reconnect, a crash
 before \\Seen was set, a UIDVALIDITY change) is recognised and dropped. A per-sender limit caps
 how many messages of one sender become work (and replies) per hour; decisions are never capped.
-Parsing runs in a worker thread: it is CPU work.
+Parsing is CPU work: `bot` wires in `parse_worker.ParseWorker` (a child process with a time limit),
+so no message can stall the server; a message it cannot parse is quarantined.
 """
 
 from __future__ import annotations
@@ -34,9 +42,12 @@ from channels.email.addresses import Mailbox
 from channels.email.answers import read_answer, read_decision
 from channels.email.auth import dkim_verify, sender_authenticated
 from channels.email.compose import ThreadRefs, compose_decision_notice, compose_reply
+from channels.email.errors import ParseFailed
+from channels.email.imap_watch import QUARANTINED
 from channels.email.limits import SenderRateLimit
 from channels.email.mailer import Mailer
-from channels.email.parse import InboundEmail, parse_email, parse_headers
+from channels.email.parse import InboundEmail, peek_identity
+from channels.email.parse_worker import InlineParser, MailParser
 from channels.email.threads import MailIndex, answer_key, received_key
 from channels.email.tokens import TokenClaim, make_reply_address, read_reply_token
 from channels.errors import DeliveryError
@@ -44,6 +55,7 @@ from channels.errors import DeliveryError
 log = logging.getLogger(__name__)
 
 DkimCheck = Callable[..., bool]
+OnQuarantine = Callable[[str, str, str], None]  # (Message-ID, sender, why)
 _TOKEN_MIN_CHARS = 29  # the shortest token tokens.make_reply_address makes (18 bytes in base32)
 
 
@@ -59,6 +71,8 @@ class EmailInbound:
         limit: SenderRateLimit,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         dkim: DkimCheck = dkim_verify,
+        parser: MailParser | None = None,
+        on_quarantine: OnQuarantine | None = None,
     ) -> None:
         self.core = core
         self.index = index
@@ -68,16 +82,24 @@ class EmailInbound:
         self.limit = limit
         self.now = now
         self.dkim = dkim
+        self.parser = parser or InlineParser()
+        self.on_quarantine = on_quarantine
 
-    async def __call__(self, uid: int, raw: bytes) -> bool:
+    async def __call__(self, uid: int, raw: bytes) -> bool | str:
         return await self.handle(raw)
 
-    async def handle(self, raw: bytes) -> bool:
+    async def handle(self, raw: bytes) -> bool | str:
+        """True once recorded (or known), `QUARANTINED` for a message that cannot be parsed."""
         too_large = len(raw) > self.config.max_bytes
-        if too_large:
-            mail = await asyncio.to_thread(parse_headers, raw)
-        else:
-            mail = await asyncio.to_thread(parse_email, raw, max_bytes=self.config.max_bytes)
+        peeked_id, peeked_from = peek_identity(raw)
+        quarantine_id = peeked_id or _digest_id(raw)
+        if await self.index.quarantined(quarantine_id):  # handed over again: never parse it twice
+            return QUARANTINED
+        try:
+            mail = await self.parser.parse(raw, max_bytes=self.config.max_bytes, headers_only=too_large)
+        except ParseFailed as exc:
+            await self._quarantine(quarantine_id, peeked_from, len(raw), str(exc))
+            return QUARANTINED
         message_id = mail.message_id or _digest_id(raw)
         if await self.index.received(message_id):
             log.debug("email %s was already recorded", message_id)
@@ -94,8 +116,22 @@ class EmailInbound:
         if tagged:
             await self._reply_to_request(mail, message_id, raw, tagged)
             return True
-        await self._message(mail, message_id)
+        await self._message(mail, message_id, raw)
         return True
+
+    async def _quarantine(self, message_id: str, sender: str, size: int, why: str) -> None:
+        if not await self.index.record_quarantined(message_id):
+            return  # recorded by an earlier try (or another replica): reported then
+        log.error(
+            "email %s from %s (%d bytes) could not be parsed and is quarantined: %s. It is flagged in the "
+            "mailbox, not answered and never retried; read it in the mailbox and forward what matters",
+            message_id,
+            sender or "(unknown sender)",
+            size,
+            why,
+        )
+        if self.on_quarantine is not None:
+            self.on_quarantine(message_id, sender, why)
 
     # -- what is never answered -------------------------------------------------------------------
 
@@ -223,7 +259,7 @@ class EmailInbound:
 
     # -- a message: start or continue a thread ---------------------------------------------------
 
-    async def _message(self, mail: InboundEmail, message_id: str) -> None:
+    async def _message(self, mail: InboundEmail, message_id: str, raw: bytes) -> None:
         if not self.limit.allow(mail.from_addr):
             log.warning(
                 "email %s from %s: over the limit of %d messages per sender per hour "
@@ -238,16 +274,18 @@ class EmailInbound:
         conversation = await self.index.conversation(parents) if parents else None
         is_reply = bool(parents)
         body = (mail.reply_text if is_reply else mail.text) or ("" if is_reply else mail.reply_text)
-        if conversation is None:
+        joins = conversation is not None and await self._may_join(mail, message_id, raw, conversation)
+        if conversation is None or not joins:
             origin = Origin(
                 "email",
                 message_id,
                 {
                     "subject": mail.subject,
                     "from": mail.from_addr,
-                    "participants": self.mailbox.others([mail.from_addr, *mail.to, *mail.cc]),
+                    "participants": self._first_participants(mail),
                     "message_id": message_id,
-                    "references": list(mail.references),
+                    # Another thread's Message-IDs are not carried into a thread of its own.
+                    "references": list(mail.references) if conversation is None else [],
                 },
             )
             text = f"Subject: {mail.subject}\n\n{body}".strip() if mail.subject else body
@@ -289,6 +327,31 @@ class EmailInbound:
             message_id=self.mailer.message_id("not-an-answer", message_id),
         )
         await self._note(mail, note, thread_id)
+
+    def _first_participants(self, mail: InboundEmail) -> list[str]:
+        """Who a new thread's replies go to: its sender, and its other recipients only where
+        SIGNOFF_EMAIL_CC_JOINS allows (else anyone could add 50 strangers to a conversation)."""
+        others = [*mail.to, *mail.cc] if self.config.cc_joins else []
+        return self.mailbox.others([mail.from_addr, *others])
+
+    async def _may_join(self, mail: InboundEmail, message_id: str, raw: bytes, conversation: str) -> bool:
+        """A reply joins a thread only from one of its participants (authenticated, where
+        SIGNOFF_EMAIL_REQUIRE_AUTH is on); anyone else's mail starts a thread of its own."""
+        if mail.from_addr not in await self.index.participants(conversation):
+            why = "is not one of its participants"
+        elif self.config.require_auth and not await self._authenticated(mail, raw):
+            why = "is not authenticated (no DMARC or aligned DKIM pass; SIGNOFF_EMAIL_REQUIRE_AUTH is on)"
+        else:
+            return True
+        log.warning(
+            "email %s from %s cites thread %s but the sender %s: it does not join that thread and sees none "
+            "of it; it starts a thread of its own",
+            message_id,
+            mail.from_addr,
+            conversation,
+            why,
+        )
+        return False
 
     async def _refuse_too_large(self, mail: InboundEmail, message_id: str, size: int) -> None:
         log.warning(

@@ -1,6 +1,8 @@
 """The email channel's configuration, and sending a message at most once per Message-ID.
 
 `Mailer.send_once` asks the index whether a Message-ID already went out, sends, then records it.
+A message over the outbound rate limits (per thread, in all) is not sent: it raises
+`RetryableDeliveryError`, and the dispatcher tries again later (with backoff, for over an hour).
 A crash between sending and recording re-sends the same message with the same Message-ID (which
 recipients' clients show once); it never sends a different message for the same purpose.
 """
@@ -14,9 +16,11 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from channels.email.addresses import Mailbox, derived_message_id
+from channels.email.limits import OutboundRateLimit
 from channels.email.parse import DEFAULT_MAX_BYTES
 from channels.email.smtp_send import SendResult, SmtpSettings, send_message
 from channels.email.threads import MailIndex
+from channels.errors import RetryableDeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,8 @@ class EmailConfig:
     authserv_id: str | None = None  # our receiving server's Authentication-Results id
     max_bytes: int = DEFAULT_MAX_BYTES
     agent_name: str = "Signoff"
+    cc_joins: bool = False  # a new thread's other To and Cc addresses get its replies
+    max_recipients: int = 10  # the most addresses one message to the thread's people goes to
 
 
 class Mailer:
@@ -43,6 +49,7 @@ class Mailer:
         *,
         send: Send = send_message,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rate: OutboundRateLimit | None = None,
     ) -> None:
         self.config = config
         self.mailbox = Mailbox(config.address)
@@ -50,6 +57,7 @@ class Mailer:
         self.index = index
         self._send = send
         self.now = now
+        self.rate = rate or OutboundRateLimit(0, 0)
 
     def message_id(self, label: str, *parts: object) -> str:
         return derived_message_id(self.config.secret, self.mailbox.domain, label, *parts)
@@ -61,7 +69,12 @@ class Mailer:
         if await self.index.sent(message_id):
             log.info("email %s already sent; not sending it again", message_id)
             return None
+        over = self.rate.over(thread_id)
+        if over is not None:
+            log.warning("email %s for thread %s not sent now: over %s", message_id, thread_id, over)
+            raise RetryableDeliveryError(f"rate limited: over {over}; retried later")
         result = await self._send(msg, self.smtp)
+        self.rate.count(thread_id)
         await self.index.record_sent(message_id, thread_id)
         log.info("sent email %s to %s", message_id, ", ".join(msg.get_all("To", [])))
         return result

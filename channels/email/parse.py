@@ -128,6 +128,21 @@ def parse_headers(raw: bytes, *, limit: int = 256_000) -> InboundEmail:
     )
 
 
+def peek_identity(raw: bytes, *, limit: int = 64_000) -> tuple[str | None, str]:
+    """(Message-ID, From address) read cheaply from at most `limit` bytes of the header, for a
+    message whose full parse failed: no structured header parsing, values cut at 998 characters."""
+    head = raw[:limit]
+    end = re.search(rb"\r?\n\r?\n", head)
+    head = head[: end.end()] if end else head
+    try:
+        msg = BytesParser(policy=policy.compat32).parsebytes(head, headersonly=True)
+        message_id = _first_msg_id(str(msg.get("Message-ID") or "")[:998])
+        from_addr = getaddresses([str(msg.get("From") or "")[:998]])[0][1].strip().lower()
+    except Exception:  # noqa: BLE001 - this is the fallback: it must not fail too
+        return None, ""
+    return message_id, from_addr if from_addr.count("@") == 1 else ""
+
+
 # -- headers ---------------------------------------------------------------------------------
 
 

@@ -34,6 +34,11 @@ def sent_key(message_id: str) -> str:
     return f"email:out:{message_id}"
 
 
+def quarantine_key(message_id: str) -> str:
+    """A message that could not be parsed: recorded so that it is never parsed again."""
+    return f"email:quarantine:{message_id}"
+
+
 @dataclass(frozen=True)
 class ThreadMail:
     """An email thread as our next message in it needs it."""
@@ -47,11 +52,21 @@ class MailIndex(Protocol):
     async def conversation(self, message_ids: Sequence[str]) -> str | None:
         """The origin key of the email thread that any of `message_ids` belongs to, if one does."""
 
+    async def participants(self, conversation: str) -> list[str]:
+        """Who belongs to the email thread with this origin key: whom it started with, who wrote in
+        it, whom we mailed in it, and whom its requests name."""
+
     async def received(self, message_id: str) -> bool:
         """Whether this message was already recorded (as an event, an answer, or mail we only noted)."""
 
     async def record_received(self, message_id: str, thread_id: str | None = None) -> bool:
         """Note a message that becomes no event (ignored, refused, a late reply); False if known."""
+
+    async def quarantined(self, message_id: str) -> bool:
+        """Whether this message was quarantined (it could not be parsed)."""
+
+    async def record_quarantined(self, message_id: str) -> bool:
+        """Quarantine a message; False if it already was."""
 
     async def sent(self, message_id: str) -> bool:
         """Whether we already sent a message with this Message-ID."""

@@ -11,7 +11,17 @@ from collections.abc import Callable
 
 import pytest
 
-from bench import context_tokens, resume, run_all, slack_ack, startup, storage_size, throughput, waiting_scale
+from bench import (
+    context_tokens,
+    email_parse,
+    resume,
+    run_all,
+    slack_ack,
+    startup,
+    storage_size,
+    throughput,
+    waiting_scale,
+)
 from bench._common import Row, needs_langgraph
 from tests.conftest import skip_or_fail
 from tests.support.databases import postgres_available
@@ -74,6 +84,12 @@ def test_context_tokens_runs() -> None:
     assert 100 < row.ours < 100_000
 
 
+def test_email_parse_runs() -> None:
+    rows = email_parse.run(smoke=True)
+    sane(rows, 8)
+    assert all(row.unit in ("ms", "ms/KB") for row in rows)
+
+
 def test_startup_runs() -> None:
     rows = startup.run(smoke=True)
     sane(rows, 3)
@@ -95,5 +111,6 @@ def test_every_benchmark_is_in_run_all() -> None:
         waiting_scale.run,
         context_tokens.run,
         startup.run,
+        email_parse.run,
     ]
     assert list(run_all.BENCHMARKS.values()) == runs

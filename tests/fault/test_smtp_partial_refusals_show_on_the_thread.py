@@ -69,7 +69,13 @@ def test_a_message_refused_for_some_recipients_is_sent_once_and_the_refusal_is_o
     with (
         FakeModelServer(default=respond) as model,
         email_signoff(
-            dovecot, smtp, model, tmp_path, SIGNOFF_APPROVERS=f"{ALICE},{HEIDI}", SIGNOFF_POLL_INTERVAL=str(POLL)
+            dovecot,
+            smtp,
+            model,
+            tmp_path,
+            SIGNOFF_APPROVERS=f"{ALICE},{HEIDI}",
+            SIGNOFF_POLL_INTERVAL=str(POLL),
+            SIGNOFF_EMAIL_CC_JOINS="true",  # heidi, Cc'd, gets the reply
         ) as bot,
     ):
         bot.send(mail(OLIVIA, "probe", "probe: is search up?", cc=[HEIDI]))

@@ -31,7 +31,8 @@ from tests.support.smtp_server import SmtpServer
 
 @pytest.fixture
 def bot(dovecot: DovecotServer, smtp: SmtpServer, model: FakeModelServer, tmp_path: Path) -> Iterator[EmailSignoff]:
-    with email_signoff(dovecot, smtp, model, tmp_path) as running:
+    # Carol, Cc'd on a question below, is in the conversation only because Cc'd addresses join here.
+    with email_signoff(dovecot, smtp, model, tmp_path, SIGNOFF_EMAIL_CC_JOINS="true") as running:
         yield running
 
 
