@@ -118,14 +118,16 @@ def test_a_reply_without_a_decision_gets_a_hint_and_answering_the_hint_decides(
     assert (decided["approved"], decided["by"]) == (True, ALICE)
 
 
-def test_a_stranger_who_cites_the_thread_does_not_answer_and_is_told_so(
+def test_a_stranger_who_cites_the_thread_does_not_answer_and_does_not_join_it(
     bot: EmailSignoff, model: FakeModelServer
 ) -> None:
-    """Issue 10.5: a question is for the participants and the approvers. Mallory, who learnt a
-    Message-ID of the thread, writes into it: her mail answers nothing and she gets a short note
-    (naming nobody); an auto-reply from her gets no note. Bob's reply to his question answers it."""
+    """Issues 10.5 and 22.3: a question is for the participants and the approvers, and a thread for
+    its participants. Mallory, who learnt a Message-ID of the thread, writes into it: her mail
+    answers nothing and joins nothing; it starts a thread of her own, answered to her alone. An
+    auto-reply from her is never answered. Bob's reply to his question answers it."""
     model.script(
         tool_call("ask_human", {"question": "Restart payments or search?", "options": ["payments", "search"]}),
+        text("Hello, how can I help?"),
         text("Restarting search is on its way."),
     )
     bot.send(mail(BOB, "slow", "Something is slow, fix it."))
@@ -136,21 +138,22 @@ def test_a_stranger_who_cites_the_thread_does_not_answer_and_is_told_so(
 
     refs = [*str(question.message.get("References", "")).split(), str(question.message["Message-ID"])]
     bot.send(mail(MALLORY, "Re: slow", "payments", in_reply_to=refs[-1], references=refs))
-    [note] = bot.wait_sent(1, sent_to(MALLORY))
-    assert "does not answer the question" in body_of(note)
-    assert BOB not in body_of(note) and ALICE not in body_of(note) and note.message["Reply-To"] is None
-    assert note.message["In-Reply-To"] is not None
+    [own] = bot.wait_sent(1, sent_to(MALLORY))
+    assert to_of(own) == [MALLORY] and body_of(own).strip() == "Hello, how can I help?"
+    assert str(own.message["References"]).split()[0] not in refs  # her own thread, not Bob's
+    assert "Restart payments or search?" not in body_of(own) and own.message["Reply-To"] is None
     auto = mail(
         MALLORY, "Automatic reply: slow", "I am out", references=refs, headers={"Auto-Submitted": "auto-replied"}
     )
     bot.send(auto)
     bot.log_has("automated mail")
     assert bot.pending() == [request]
+    theirs = bot.thread(request["thread_id"])
+    assert [e["by"] for e in theirs["events"] if e["type"] == "human_message"] == [BOB]
 
     bot.send(reply(question.message, BOB, "search"))
     done = bot.wait_status(request["thread_id"], "done")
     answered = [e for e in done["events"] if e["type"] == "question_answered"]
     assert [(e["answer"], e["by"]) for e in answered] == [("search", BOB)]
-    # One note, none for the auto-reply. (That her mail joins the thread, so that she gets its later
-    # replies, is issue 22.3's to close.)
-    assert [m for m in bot.sent(sent_to(MALLORY)) if "does not answer" in body_of(m)] == [note]
+    # Bob's thread's reply goes to Bob alone; Mallory got her own answer and nothing else.
+    assert bot.sent(sent_to(MALLORY)) == [own]
