@@ -15,6 +15,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 ASK_HUMAN = "ask_human"
 BUILTIN_TOOL_NAMES = frozenset({ASK_HUMAN})
 DEFAULT_PROMPT = Path(__file__).parent / "prompts" / "system.txt"
+# The most a gated call's arguments may hold (characters of their JSON): an approver must be able to
+# read all of it. Larger calls are refused before any request is made, and the model is told.
+MAX_APPROVAL_ARGUMENT_CHARS = 10_000
 
 ASK_HUMAN_SCHEMA: dict[str, Any] = {
     "type": "function",
@@ -45,6 +48,8 @@ class Agent:
 
     `prompt` is a template file (or its text) rendered with `{agent_name}`, `{description}` and
     `{tools}`; the thread itself is rendered by `agent.context`, never by the prompt.
+    `max_approval_argument_chars` caps the arguments of an approval-gated call (their JSON), so that
+    an approver can read them in full on every surface.
     """
 
     def __init__(
@@ -58,9 +63,13 @@ class Agent:
         max_consecutive_errors: int = 3,
         context_token_budget: int = 6000,
         deps: Any = None,
+        max_approval_argument_chars: int = MAX_APPROVAL_ARGUMENT_CHARS,
     ) -> None:
         if max_steps_per_turn < 1 or max_consecutive_errors < 1:
             raise AgentDefinitionError("max_steps_per_turn and max_consecutive_errors must be >= 1")
+        if max_approval_argument_chars < 1:
+            raise AgentDefinitionError("max_approval_argument_chars must be >= 1")
+        self.max_approval_argument_chars = max_approval_argument_chars
         self.name = name
         self.description = description
         self.prompt_template = prompt.read_text() if isinstance(prompt, Path) else prompt
