@@ -129,6 +129,7 @@ def email_config(settings: Settings) -> EmailConfig:
         require_auth=settings.email_require_auth,
         authserv_id=settings.email_authserv_id,
         max_bytes=settings.email_max_bytes,
+        token_ttl=settings.email_token_ttl,
     )
 
 

@@ -92,7 +92,7 @@ def test_operator_approves_from_the_cli_while_the_server_runs(
 
 
 def test_serve_starts_without_a_model_and_says_how_to_configure_one(sqlite_url: str, tmp_path: Path) -> None:
-    process = SignoffProcess({"SIGNOFF_DATABASE_URL": sqlite_url}, tmp_path)
+    process = SignoffProcess({"SIGNOFF_DATABASE_URL": sqlite_url, "SIGNOFF_APPROVERS": "alice@example.com"}, tmp_path)
     process.env.pop("SIGNOFF_MODEL", None)
     process.start()
     try:

@@ -38,6 +38,7 @@ def healthy_env(tmp_path: Path, model: FakeModelServer) -> dict[str, str]:
         "SIGNOFF_MODEL_API_BASE": model.url,
         "SIGNOFF_MODEL_API_KEY": "x",
         "SIGNOFF_API_TOKEN": "t",
+        "SIGNOFF_APPROVERS": "U0ALICE,alice@example.com",
     }
 
 
