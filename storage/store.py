@@ -322,8 +322,9 @@ class Store:
                 return DecisionResult("invalid", request)
             if request.status != "pending":
                 return DecisionResult("already_decided", request)
-            held = {event.by.lower(), *(i.lower() for i in identities)}
-            if allowed_check and request.allowed and not held & {a.lower() for a in request.allowed}:
+            # ASCII case only: str.lower folds look-alikes (the Kelvin sign into `k`) into the real thing.
+            held = {_ascii_lower(event.by), *(_ascii_lower(i) for i in identities)}
+            if allowed_check and request.allowed and not held & {_ascii_lower(a) for a in request.allowed}:
                 return DecisionResult("not_allowed", request)
             if isinstance(event, ApprovalDecided) and event.approved and event.digest not in ("", request.digest):
                 return DecisionResult("changed", request)  # what was shown is not what would run
@@ -650,3 +651,10 @@ def status_counts(store: Store) -> dict[str, int]:
     with store.db.session() as session:
         rows = session.exec(select(ThreadRow.status, func.count()).group_by(ThreadRow.status)).all()
         return {status: count for status, count in rows}
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(identity: str) -> str:
+    return identity.translate(_ASCII_LOWER)
