@@ -46,6 +46,7 @@ def test_doctor_says_what_is_wrong_and_how_to_fix_it(tmp_path: Path, model: Fake
             "SIGNOFF_MODEL_API_BASE": model.url,
             "SIGNOFF_MODEL_API_KEY": "x",
             "SIGNOFF_API_TOKEN": "t",
+            "SIGNOFF_APPROVERS": "alice@example.com",
         },
         cwd=tmp_path,
     )
