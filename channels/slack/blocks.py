@@ -7,6 +7,10 @@ a question, a human's comment, names) is untrusted. It goes through `escape` (mr
 stay inside Block Kit's limits. The only mentions and links rendered are the ones built here from
 checked ids (`who`) and URLs (`link`).
 
+A tool's arguments are shown with everything hard to see marked (`channels.marks`). A card that
+cannot show them all in full has no Approve button, only "Review full arguments", which opens
+`review_modal`: every argument in full, across as many sections as it takes, and Approve.
+
 Messages are dicts of `chat.postMessage` / `chat.update` arguments: `{"text": fallback, "blocks": [...]}`.
 Senders should also pass `unfurl_links=False, unfurl_media=False`, so a link in model output is
 never fetched by Slack's unfurler.
