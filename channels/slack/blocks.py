@@ -408,13 +408,14 @@ def review_modal(request: HumanRequestView) -> dict[str, Any]:
     return view
 
 
-def review_outcome_modal(message: str) -> dict[str, Any]:
-    """What replaces the full view when its Approve decided nothing (already decided, not allowed)."""
+def review_outcome_modal(note: str) -> dict[str, Any]:
+    """What replaces the full view when its Approve decided nothing (already decided, not allowed);
+    `note` is mrkdwn made safe by `channels.slack.notes` (its mentions are ours)."""
     return {
         "type": "modal",
         "title": {"type": "plain_text", "text": "Review request"},
         "close": {"type": "plain_text", "text": "Close"},
-        "blocks": [_section(escape(message, SECTION_LIMIT))],
+        "blocks": [_section(note if units(note) <= SECTION_LIMIT else ELLIPSIS)],
     }
 
 

@@ -85,6 +85,12 @@ def test_a_shortened_card_approves_only_through_the_full_view(
     assert value_in(view) == VERSION  # the whole value, every character accounted for
     assert [r["id"] for r in bot.pending()] == [request_id]  # opening it decides nothing
 
+    # The same modal submitted by someone not allowed (a crafted payload) decides nothing.
+    forged = bot.interaction(view_submission(REVIEW_CALLBACK_ID, request_id, {}, user=MALLORY, view_id="V00000041"))
+    assert forged.status_code == 200 and forged.json()["response_action"] == "update"
+    assert "not allowed" in json.dumps(forged.json()["view"]["blocks"])
+    assert [r["id"] for r in bot.pending()] == [request_id]
+
     submitted = view_submission(REVIEW_CALLBACK_ID, request_id, {}, user=ALICE, view_id="V00000042")
     response = bot.interaction(submitted)
     assert response.status_code == 200 and response.text in ("", "null")  # the modal closes
