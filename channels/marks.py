@@ -19,6 +19,7 @@ marked text back into the original (the tests hold every surface to that).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Any
@@ -50,6 +51,7 @@ def _describe_whitespace(run: str) -> str:
     return ", ".join(parts)
 
 
+@functools.lru_cache(maxsize=4096)
 def _script(ch: str) -> str:
     try:
         return str(categories.alias(ch))
