@@ -36,6 +36,9 @@ PARTICIPANTS = "@participants"
 APPROVERS = "@approvers"
 BUILTIN_TOOL_NAMES = frozenset({ASK_HUMAN})
 DEFAULT_PROMPT = Path(__file__).parent / "prompts" / "system.txt"
+# The most a gated call's arguments may hold (characters of their JSON): an approver must be able to
+# read all of it. Larger calls are refused before any request is made, and the model is told.
+MAX_APPROVAL_ARGUMENT_CHARS = 10_000
 
 ASK_HUMAN_SCHEMA: dict[str, Any] = {
     "type": "function",
@@ -77,6 +80,9 @@ class Agent(Generic[DepsT]):
     and the placeholders `PARTICIPANTS` (who wrote in the thread before the question) and
     `APPROVERS` (the agent's and its gated tools' approvers, `SIGNOFF_APPROVERS` where they are
     the default). The model never chooses who answers.
+
+    `max_approval_argument_chars` caps the arguments of an approval-gated call (their JSON), so that
+    an approver can read them in full on every surface.
     """
 
     def __init__(
@@ -92,6 +98,7 @@ class Agent(Generic[DepsT]):
         context_token_budget: int = 6000,
         deps: DepsT | None = None,
         setup: Callable[[Startup], DepsT] | None = None,
+        max_approval_argument_chars: int = MAX_APPROVAL_ARGUMENT_CHARS,
     ) -> None:
         if max_steps_per_turn < 1 or max_consecutive_errors < 1:
             raise AgentDefinitionError("max_steps_per_turn and max_consecutive_errors must be >= 1")
@@ -100,6 +107,9 @@ class Agent(Generic[DepsT]):
                 f"agent {name}: answerers must be a list naming at least one person or placeholder, "
                 f"e.g. [PARTICIPANTS, APPROVERS] (the default) or ['U012ABCDEF', 'alice@example.com']"
             )
+        if max_approval_argument_chars < 1:
+            raise AgentDefinitionError("max_approval_argument_chars must be >= 1")
+        self.max_approval_argument_chars = max_approval_argument_chars
         self.name = name
         self.description = description
         if isinstance(prompt, Path):

@@ -216,9 +216,23 @@ def on_model_output(agent: Agent, events: Sequence[Event], output: ModelOutput, 
     except ToolArgumentsError as exc:
         return on_error(agent, events, new_id, source="tool_call", tool=tool.name, message=str(exc))
 
-    call_id = new_id()
     if not tool.needs_approval:
-        return [ToolCall(call_id=call_id, tool=tool.name, arguments=validated)]
+        return [ToolCall(call_id=new_id(), tool=tool.name, arguments=validated)]
+    size = len(json.dumps(validated, ensure_ascii=False))
+    if size > agent.max_approval_argument_chars:
+        return on_error(
+            agent,
+            events,
+            new_id,
+            source="tool_call",
+            tool=tool.name,
+            message=(
+                f"the arguments of {tool.name} are {size} characters, more than the "
+                f"{agent.max_approval_argument_chars} a human can review; nothing was asked or run. "
+                "Call it again with shorter arguments."
+            ),
+        )
+    call_id = new_id()
     return [
         ApprovalRequested(
             request_id=new_id(),

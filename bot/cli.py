@@ -137,10 +137,23 @@ def threads_show(thread_id: str, as_json: bool) -> None:
         f"thread {row.id}  status={row.status}  agent={row.agent}  from={row.requested_by} via {row.origin_channel}"
     )
     for stored in events:
-        click.echo(f"#{stored.seq:<3} {render_event(stored.event)}")
+        click.echo(f"#{stored.seq:<3} {render_event(_marked(stored.event))}")
     for request in store.list_requests(status="pending", thread_id=thread_id):
         who = ", ".join(request.allowed) or "anyone"
         click.echo(f"waiting: {request.kind} {request.id} (may answer: {who})")
+
+
+def _marked(event: Any) -> Any:
+    """`event` with what is hard to see in its text and arguments marked (`channels.marks`), so an
+    operator reads what runs: `⟨3000 spaces⟩`, `⟨U+202E⟩`, `p⟨Cyrillic а⟩yments`."""
+    from channels.marks import mark, mark_value
+
+    update: dict[str, Any] = {
+        name: mark(value, spaces=False) for name, value in event if isinstance(value, str) and name != "type"
+    }
+    if isinstance(getattr(event, "arguments", None), dict):
+        update["arguments"] = mark_value(event.arguments)
+    return event.model_copy(update=update)
 
 
 def _resolve(request_id: str, *, approve: bool | None, text: str, by: str) -> None:

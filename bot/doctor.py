@@ -58,13 +58,16 @@ async def run_checks(echo: Echo) -> bool:
         db = None
 
     from bot.agent_loader import load_agent
+    from bot.approver_check import nobody_to_approve
 
     try:
         agent = load_agent(settings.agent, db)
         gated = [t.name for t in agent.tools.values() if t.needs_approval]
         good(f"agent {agent.name}: {len(agent.tools)} tools, approval needed for {', '.join(gated) or 'none'}")
-        if gated and not (agent.approvers or settings.approver_list or any(t.approvers for t in agent.tools.values())):
-            report.warn("nobody is named as approver: anyone who can reach the bot may approve; set SIGNOFF_APPROVERS")
+        problem = nobody_to_approve(agent, settings.approver_list)
+        if problem:
+            what, _, fix = problem.partition(". ")
+            bad(what, fix)
     except BotError as exc:
         bad("agent", str(exc))
 

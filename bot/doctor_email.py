@@ -42,11 +42,26 @@ SMTP_FIXES: dict[Step, str] = {
 }
 
 
+def _sender_auth(settings: Settings, report: Report) -> None:
+    """Say how replies by email are authenticated: one that is not leaves its request pending."""
+    if not settings.email_require_auth:
+        report.warn("SIGNOFF_EMAIL_REQUIRE_AUTH=false: a reply from an approver's address decides unauthenticated")
+    elif settings.email_authserv_id:
+        report.good(f"email replies decide only with a DMARC or aligned DKIM pass from {settings.email_authserv_id}")
+    else:
+        report.warn(
+            "email replies decide only from authenticated senders (SIGNOFF_EMAIL_REQUIRE_AUTH, on by default), "
+            "checked by verifying each reply's DKIM signature over DNS; set SIGNOFF_EMAIL_AUTHSERV_ID to your "
+            "receiving server's Authentication-Results id to trust its DMARC verdict too"
+        )
+
+
 async def check_email(settings: Settings, report: Report, seconds: float) -> None:
     try:
         email_config(settings)
     except ConfigError as exc:
         report.bad("email configuration", str(exc))
+    _sender_auth(settings, report)
     try:
         imap = imap_settings(settings)
     except ConfigError as exc:

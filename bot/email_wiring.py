@@ -162,6 +162,7 @@ def email_config(settings: Settings) -> EmailConfig:
         max_bytes=settings.email_max_bytes,
         cc_joins=settings.email_cc_joins,
         max_recipients=settings.email_max_recipients,
+        token_ttl=settings.email_token_ttl,
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from agent.definition import Agent
 from agent.model import LiteLLMClient, ModelClient, ModelConfig, UnconfiguredModel
 from bot.agent_loader import load_agent
+from bot.approver_check import require_approvers
 from bot.core import SignoffCore
 from bot.dispatcher import Dispatcher
 from bot.metrics import Metrics
@@ -87,6 +88,7 @@ class Runtime:
             migrate.upgrade(db)
         store = Store(db)
         agent = load_agent(settings.agent, db)
+        require_approvers(agent, settings.approver_list)
         model = model_client(settings)
         metrics = Metrics()
         metrics.track_status(lambda: status_counts(store))

@@ -6,6 +6,7 @@ Every name is documented in README.md. Errors name the variable and say how to f
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -69,7 +70,7 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(30.0, gt=0, le=600, validation_alias=_env("SIGNOFF_SMTP_TIMEOUT"))
     imap_folder: str = Field("INBOX", validation_alias=_env("SIGNOFF_IMAP_FOLDER"))
     imap_poll_interval: float = Field(60.0, gt=0, le=3600, validation_alias=_env("SIGNOFF_IMAP_POLL_INTERVAL"))
-    email_require_auth: bool = Field(False, validation_alias=_env("SIGNOFF_EMAIL_REQUIRE_AUTH"))
+    email_require_auth: bool = Field(True, validation_alias=_env("SIGNOFF_EMAIL_REQUIRE_AUTH"))
     email_authserv_id: str | None = Field(None, validation_alias=_env("SIGNOFF_EMAIL_AUTHSERV_ID"))
     email_max_bytes: int = Field(10_000_000, ge=10_000, validation_alias=_env("SIGNOFF_EMAIL_MAX_BYTES"))
     email_rate_limit: int = Field(30, ge=0, validation_alias=_env("SIGNOFF_EMAIL_RATE_LIMIT"))
@@ -78,12 +79,26 @@ class Settings(BaseSettings):
     email_max_recipients: int = Field(10, ge=1, le=1000, validation_alias=_env("SIGNOFF_EMAIL_MAX_RECIPIENTS"))
     email_thread_rate_limit: int = Field(20, ge=0, validation_alias=_env("SIGNOFF_EMAIL_THREAD_RATE_LIMIT"))
     email_send_rate_limit: int = Field(200, ge=0, validation_alias=_env("SIGNOFF_EMAIL_SEND_RATE_LIMIT"))
+    email_token_ttl: timedelta = Field(
+        timedelta(days=14), gt=timedelta(0), validation_alias=_env("SIGNOFF_EMAIL_TOKEN_TTL")
+    )
 
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
         if not value.startswith(("sqlite:", "postgres:", "postgresql:", "postgresql+psycopg:")):
             raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("email_token_ttl", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """A bare number is seconds (`1209600`); ISO 8601 (`P14D`) works too."""
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                return value
         return value
 
     @field_validator("agent")
@@ -122,6 +137,7 @@ FIXES = {
     "SIGNOFF_EMAIL_THREAD_RATE_LIMIT": "messages sent per thread per hour; 0 for no limit",
     "SIGNOFF_EMAIL_SEND_RATE_LIMIT": "messages sent per hour in all; 0 for no limit",
     "SIGNOFF_IMAP_POLL_INTERVAL": "seconds between checks when the server has no IDLE, e.g. 60",
+    "SIGNOFF_EMAIL_TOKEN_TTL": "how long a reply address stays valid: seconds, or ISO 8601 like P14D",
 }
 
 

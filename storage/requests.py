@@ -73,8 +73,9 @@ class Requests:
                 return DecisionResult(DecisionStatus.INVALID, request)
             if request.status != RequestStatus.PENDING:
                 return DecisionResult(DecisionStatus.ALREADY_DECIDED, request)
-            held = {event.by.lower(), *(i.lower() for i in identities)}
-            if allowed_check and request.allowed and not held & {a.lower() for a in request.allowed}:
+            # ASCII case only: str.lower folds look-alikes (the Kelvin sign into `k`) into the real thing.
+            held = {_ascii_lower(event.by), *(_ascii_lower(i) for i in identities)}
+            if allowed_check and request.allowed and not held & {_ascii_lower(a) for a in request.allowed}:
                 return DecisionResult(DecisionStatus.NOT_ALLOWED, request)
             if isinstance(event, ApprovalDecided) and event.approved and event.digest not in ("", request.digest):
                 return DecisionResult(DecisionStatus.CHANGED, request)
@@ -83,3 +84,10 @@ class Requests:
             thread = thread_row(session, request.thread_id, for_update=True)
             append_events(session, thread, [event], outbox(thread) if callable(outbox) else outbox)
             return DecisionResult(DecisionStatus.ACCEPTED, request_row(session, request_id), thread, [event])
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(identity: str) -> str:
+    return identity.translate(_ASCII_LOWER)

@@ -9,7 +9,10 @@ Text from users and the model goes only into the body and into header values tha
 control characters first (no CR/LF, so no header injection) and of encoded-word syntax (`=?...?=`,
 which the header registry would decode into anything, CR/LF included); addresses are parsed and
 checked. Invisible characters (zero-width, bidi overrides, Unicode tags) are removed from the body,
-except in a tool's arguments, where they are shown as `[U+XXXX]` so the approver sees what runs.
+except in a tool's arguments, where they and anything else hard to see (runs of whitespace,
+look-alike letters from another script) are shown as marks (`channels.marks`: `⟨U+202E⟩`,
+`⟨3000 spaces⟩`, `p⟨Cyrillic а⟩yments`) so the approver sees what runs. Arguments are never
+shortened in mail.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from channels.base import HumanRequestView
-from channels.invisible import has_hidden, reveal_hidden, strip_hidden
+from channels.invisible import strip_hidden
+from channels.marks import CLOSE, OPEN, mark_value
 
 _MAX_REFERENCES = 20
 _MSG_ID = re.compile(r"<[^<>\s]+>")
@@ -135,8 +139,8 @@ def compose_approval_request(
         _indent(format_arguments(request.arguments)),
         "",
     ]
-    if has_hidden(json.dumps(request.arguments, ensure_ascii=False, default=str)):
-        lines += ["The arguments contain invisible characters, shown as [U+XXXX].", ""]
+    if OPEN in format_arguments(request.arguments):
+        lines += [f"The arguments hold characters that are hard to see, shown as {OPEN}…{CLOSE} marks.", ""]
     lines += [
         "Why:",
         _indent(request.reason.strip() or "(no reason given)"),
@@ -241,13 +245,12 @@ def compose_decision_notice(
 
 
 def format_arguments(arguments: dict[str, Any]) -> str:
-    """Arguments as indented JSON: strings are quoted and escaped, so values cannot fake lines, and
-    invisible characters are shown as `[U+XXXX]`."""
+    """Arguments as indented JSON, in full: strings are quoted and escaped, so values cannot fake
+    lines, and what is hard to see in them is marked (`channels.marks`)."""
     if not arguments:
         return "(no arguments)"
-    dumped = json.dumps(arguments, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-    # Line separators escaped as JSON allows: `splitlines` (and mail readers) would break a value there.
-    return reveal_hidden(dumped.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    # Marked before dumping: the marks replace every line separator and control character in a value.
+    return json.dumps(mark_value(arguments), indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def _who_may_answer(allowed: Iterable[str]) -> str:

@@ -257,7 +257,8 @@ class SmtpChannel:
         return self.mailer.message_id(message.kind.replace("_", "-"), message.thread_id, message.id, recipient)
 
     def _reply_address(self, request: HumanRequestView, person: str) -> str:
-        return make_reply_address(self.config.address, request.id, person, self.config.secret)
+        expires_at = self.config.token_expiry(self.mailer.now())
+        return make_reply_address(self.config.address, request.id, person, self.config.secret, expires_at)
 
 
 def _need(message: Outbound) -> HumanRequestView:

@@ -250,7 +250,13 @@ class EmailInbound:
             thread=_answering(mail),
             text=text,
             # The token was valid for this sender: answering this note works like the request.
-            reply_to=make_reply_address(self.config.address, request.id, mail.from_addr, self.config.secret),
+            reply_to=make_reply_address(
+                self.config.address,
+                request.id,
+                mail.from_addr,
+                self.config.secret,
+                self.config.token_expiry(self.now()),
+            ),
             agent_name=self.config.agent_name,
             now=self.now(),
             message_id=self.mailer.message_id("hint", message_id),

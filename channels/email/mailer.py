@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 from channels.email.addresses import Mailbox, derived_message_id
@@ -20,6 +20,7 @@ from channels.email.limits import OutboundRateLimit
 from channels.email.parse import DEFAULT_MAX_BYTES
 from channels.email.smtp_send import SendResult, SmtpSettings, send_message
 from channels.email.threads import MailIndex
+from channels.email.tokens import DEFAULT_TOKEN_TTL
 from channels.errors import RetryableDeliveryError
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,16 @@ class EmailConfig:
     address: str  # the agent's address: From of everything we send, and where mail arrives
     secret: str = field(repr=False)  # signs reply tokens and derives our Message-IDs
     approvers: tuple[str, ...] = ()  # who decides where a request names nobody (emails used here)
-    require_auth: bool = False  # a decision or answer needs an authenticated sender
+    require_auth: bool = True  # a decision or answer needs an authenticated sender
     authserv_id: str | None = None  # our receiving server's Authentication-Results id
     max_bytes: int = DEFAULT_MAX_BYTES
     agent_name: str = "Signoff"
     cc_joins: bool = False  # a new thread's other To and Cc addresses get its replies
     max_recipients: int = 10  # the most addresses one message to the thread's people goes to
+    token_ttl: timedelta = DEFAULT_TOKEN_TTL  # how long a reply address (its token) is valid
+
+    def token_expiry(self, now: datetime) -> datetime:
+        return now + self.token_ttl
 
 
 class Mailer:

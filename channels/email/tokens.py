@@ -9,8 +9,12 @@ The token names the request and proves we issued it for one approver:
     mac     12 bytes  HMAC-SHA256(key, header | expiry | id | approver)[:12]
 
 The approver is not in the token: the MAC binds it, and `read_reply_token` checks it against the
-address the reply came from. A forged, altered, expired or foreign token, or a reply from someone
-else, yields None; callers cannot tell those apart, and an attacker learns nothing.
+address the reply came from. Addresses are compared exactly, lowercased in ASCII only: an address
+that Unicode normalisation would change (`\u212aate@` with the Kelvin sign, fullwidth letters) is
+refused outright, and look-alike letters from another script (`kаte@` with a Cyrillic `а`) simply
+never match, so no spelling of a sender can stand in for another. A forged, altered, expired or
+foreign token, or a reply from someone else, yields None; callers cannot tell those apart, and an
+attacker learns nothing.
 
 Size: a local part may hold 64 characters (RFC 5321). A UUID request id with an expiry makes a
 53-character token, which leaves room for `agent+`. That budget is why the MAC is 96 bits rather
@@ -24,9 +28,10 @@ import base64
 import hashlib
 import hmac
 import math
+import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
 _VERSION = 1
@@ -35,6 +40,8 @@ _MAC_BYTES = 12
 _EXPIRY_BYTES = 4
 _MAX_LOCAL_PART = 64
 _KEY_LABEL = b"signoff/email-reply-token/v1"
+DEFAULT_TOKEN_TTL = timedelta(days=14)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,10 @@ def make_reply_address(
     header = bytes([(_VERSION << 4) | kind])
     expiry = _pack_expiry(expires_at)
     body = header + expiry + packed_id
-    mac = _mac(secret, body, _normalise(approver))
+    approver_form = comparable_address(approver)
+    if approver_form is None:
+        raise ValueError(f"not an address a reply can be matched to: {approver!r}")
+    mac = _mac(secret, body, approver_form)
     token = base64.b32encode(body + mac).decode("ascii").rstrip("=").lower()
     local_part = f"{local}{separator}{token}"
     if len(local_part) > _MAX_LOCAL_PART:
@@ -92,11 +102,14 @@ def read_reply_token(
     _, sep, token = local.rpartition(separator)
     if not sep or not token:
         return None
+    sender_form = comparable_address(sender)
+    if sender_form is None:
+        return None
     raw = _b32decode(token.lower())
     if raw is None or len(raw) < 1 + _EXPIRY_BYTES + 1 + _MAC_BYTES:
         return None
     body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
-    if not hmac.compare_digest(mac, _mac(secret, body, _normalise(sender))):
+    if not hmac.compare_digest(mac, _mac(secret, body, sender_form)):
         return None
     version, kind = body[0] >> 4, body[0] & 0x0F
     if version != _VERSION:
@@ -107,7 +120,7 @@ def read_reply_token(
     request_id = _unpack_id(kind, body[1 + _EXPIRY_BYTES :])
     if request_id is None:
         return None
-    return TokenClaim(request_id=request_id, approver=_normalise(sender), expires_at=expires_at)
+    return TokenClaim(request_id=request_id, approver=sender_form, expires_at=expires_at)
 
 
 def _split(address: str) -> tuple[str, str]:
@@ -118,8 +131,14 @@ def _split(address: str) -> tuple[str, str]:
     return local, domain
 
 
-def _normalise(address: str) -> str:
-    return (parseaddr(address)[1] or address).strip().lower()
+def comparable_address(address: str) -> str | None:
+    """`address` as compared with another: the bare address with ASCII letters lowercased and
+    nothing else changed; None for an address that NFKC normalisation would change (`\u212a` for
+    `k`, fullwidth letters, ligatures), which could otherwise pass for another address."""
+    bare = (parseaddr(address)[1] or address).strip()
+    if not bare or unicodedata.normalize("NFKC", bare) != bare:
+        return None
+    return bare.translate(_ASCII_LOWER)
 
 
 def _key(secret: str | bytes) -> bytes:

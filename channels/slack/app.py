@@ -83,6 +83,16 @@ def build_app(
         await ack()
         await interactions.approve(body)
 
+    @app.action(blocks.REVIEW_ACTION_ID)
+    async def on_review(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        interactions.review(body)
+
+    @app.view(blocks.REVIEW_CALLBACK_ID)
+    async def on_review_approved(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        response = await interactions.review_submitted(body, view)
+        await ack(**(response or {}))
+
     @app.action(blocks.DENY_ACTION_ID)
     async def on_deny(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()

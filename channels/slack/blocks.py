@@ -7,6 +7,10 @@ a question, a human's comment, names) is untrusted. It goes through `escape` (mr
 stay inside Block Kit's limits. The only mentions and links rendered are the ones built here from
 checked ids (`who`) and URLs (`link`).
 
+A tool's arguments are shown with everything hard to see marked (`channels.marks`). A card that
+cannot show them all in full has no Approve button, only "Review full arguments", which opens
+`review_modal`: every argument in full, across as many sections as it takes, and Approve.
+
 Messages are dicts of `chat.postMessage` / `chat.update` arguments: `{"text": fallback, "blocks": [...]}`.
 Senders should also pass `unfurl_links=False, unfurl_media=False`, so a link in model output is
 never fetched by Slack's unfurler.
@@ -23,10 +27,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.base import HumanRequestView
-from channels.invisible import has_hidden, is_hidden, marked
+from channels.invisible import is_hidden, marked
+from channels.marks import CLOSE, OPEN, mark, mark_value
 
 APPROVE_ACTION_ID = "signoff_approve"
 DENY_ACTION_ID = "signoff_deny"
+REVIEW_ACTION_ID = "signoff_review"
+REVIEW_CALLBACK_ID = "signoff_review"
 DECISION_BLOCK_ID = "signoff_decision"
 DENY_CALLBACK_ID = "signoff_deny_reason"
 DENY_REASON_BLOCK_ID = "signoff_deny_reason"
@@ -40,6 +47,7 @@ PRIVATE_METADATA_LIMIT = 3000
 MESSAGE_TEXT_LIMIT = 39_000  # Slack truncates `text` at 40,000
 FALLBACK_LIMIT = 1000
 MAX_ARGUMENT_SECTIONS = 8
+MAX_MODAL_BLOCKS = 100
 MAX_OPTIONS = 20
 DENY_REASON_MAX_LENGTH = 2000
 
@@ -199,20 +207,35 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def _argument_blocks(arguments: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Sections showing every argument as `name = <JSON value>` in code blocks, plus notes."""
+def _argument_lines(arguments: Mapping[str, Any]) -> list[str]:
+    """Each argument as `name = <JSON value>`, everything hard to see in it marked (`channels.marks`)."""
+    return [f"{mark(str(name))} = {_json(mark_value(value))}" for name, value in arguments.items()]
+
+
+def _code_pieces(line: str) -> list[str]:
+    return [piece.replace("`", _CODE_BACKTICK) for piece in _pieces(line, mrkdwn=True, reveal=True)]
+
+
+def _arguments_note(lines: list[str]) -> list[str]:
+    if any(OPEN in line for line in lines):
+        return [f":warning: The arguments hold characters that are hard to see, shown as `{OPEN}…{CLOSE}` marks."]
+    return []
+
+
+def _argument_blocks(arguments: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str], bool]:
+    """Sections showing every argument as `name = <JSON value>` in code blocks, notes, and whether
+    everything was shown (nothing cut, no argument left out)."""
     title = "*Arguments*\n"
     budget = SECTION_LIMIT - units(title) - 6  # the two ``` fences
     lines: list[str] = []
-    hidden = shortened = False
-    for name, value in arguments.items():
-        raw = f"{name} = {_json(value)}"
-        hidden = hidden or has_hidden(raw)
+    shortened = False
+    marked = _argument_lines(arguments)
+    for raw in marked:
         line, cut = _cut(raw, budget, mrkdwn=True, reveal=True, count=True)
         shortened = shortened or cut
         lines.append(line.replace("`", _CODE_BACKTICK))
     if not lines:
-        return [_section("*Arguments*\n_none_")], []
+        return [_section("*Arguments*\n_none_")], [], True
     chunks: list[list[str]] = [[]]
     for line in lines:
         current = chunks[-1]
@@ -221,19 +244,27 @@ def _argument_blocks(arguments: Mapping[str, Any]) -> tuple[list[dict[str, Any]]
         else:
             current.append(line)
     notes: list[str] = []
-    if len(chunks) > MAX_ARGUMENT_SECTIONS:
+    dropped = len(chunks) > MAX_ARGUMENT_SECTIONS
+    if dropped:
         left = sum(len(c) for c in chunks[MAX_ARGUMENT_SECTIONS:])
         chunks = chunks[:MAX_ARGUMENT_SECTIONS]
         notes.append(f":warning: {left} more argument(s) are not shown here.")
     if shortened:
-        notes.append(":warning: Some long values are shortened here; the full values are in the thread's record.")
-    if hidden:
-        notes.append(":warning: The arguments contain invisible characters, shown as `[U+XXXX]`.")
+        notes.append(":warning: Some long values are shortened here.")
+    if shortened or dropped:
+        notes.append("*Review the full arguments before approving:* the card does not show all of what would run.")
+    notes.extend(_arguments_note(marked))
     blocks = [
         _section(("*Arguments*\n" if i == 0 else "") + "```" + "\n".join(chunk) + "```")
         for i, chunk in enumerate(chunks)
     ]
-    return blocks, notes
+    return blocks, notes, not (shortened or dropped)
+
+
+def needs_full_view(request: HumanRequestView) -> bool:
+    """Whether the approval card cannot show all of the request's arguments: then it offers no
+    Approve button, only the full view (`review_modal`), from which approving is possible."""
+    return request.kind == "approval" and not _argument_blocks(request.arguments)[2]
 
 
 def _summary_blocks(request: HumanRequestView) -> list[dict[str, Any]]:
@@ -259,7 +290,7 @@ def _summary_blocks(request: HumanRequestView) -> list[dict[str, Any]]:
         },
         {"type": "mrkdwn", "text": f"*Request*\n{_inline_code(request.id, 300)}"},
     ]
-    arguments, notes = _argument_blocks(request.arguments)
+    arguments, notes, _complete = _argument_blocks(request.arguments)
     reason = request.reason.strip()
     reason_text = _quote(reason, SECTION_LIMIT - 40) if reason else "_No reason given._"
     blocks = [{"type": "section", "fields": fields}, *arguments]
@@ -268,42 +299,124 @@ def _summary_blocks(request: HumanRequestView) -> list[dict[str, Any]]:
     return blocks
 
 
+def _button(action_id: str, label: str, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "action_id": action_id,
+        "value": value,
+        "text": {"type": "plain_text", "text": label, "emoji": True},
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
 def approval_card(request: HumanRequestView, thread_link: str | None = None) -> dict[str, Any]:
     """The interactive approval request: what will run, with which arguments, why, for whom, who
-    may approve, and Approve / Deny buttons whose value is the request id."""
+    may approve, and Approve / Deny buttons whose value is the request id.
+
+    When the card cannot show every argument in full, it has no Approve button: "Review full
+    arguments" opens `review_modal`, which shows them all and approves."""
     if units(request.id) > BUTTON_VALUE_LIMIT:
         raise ValueError("request id too long for a button value")
     tool = request.tool or "(unknown tool)"
     blocks = [_header(f"Approval needed: {tool}"), *_summary_blocks(request)]
     if thread_link:
         blocks.append(_context(link(thread_link, "Open the conversation")))
-    blocks.append(
-        {
-            "type": "actions",
-            "block_id": DECISION_BLOCK_ID,
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": APPROVE_ACTION_ID,
-                    "style": "primary",
-                    "value": request.id,
-                    "text": {"type": "plain_text", "text": "Approve", "emoji": True},
-                },
-                {
-                    "type": "button",
-                    "action_id": DENY_ACTION_ID,
-                    "style": "danger",
-                    "value": request.id,
-                    "text": {"type": "plain_text", "text": "Deny", "emoji": True},
-                },
-            ],
-        }
+    first = (
+        _button(REVIEW_ACTION_ID, "Review full arguments", request.id, "primary")
+        if needs_full_view(request)
+        else _button(APPROVE_ACTION_ID, "Approve", request.id, "primary")
     )
+    deny = _button(DENY_ACTION_ID, "Deny", request.id, "danger")
+    blocks.append({"type": "actions", "block_id": DECISION_BLOCK_ID, "elements": [first, deny]})
     requester = _people([request.requested_by], 200, "someone")
     text = f"Approval needed to run {escape(tool, 100)}, requested by {requester}"
     if request.reason.strip():
         text += f": {escape(request.reason.strip(), FALLBACK_LIMIT - units(text) - 2)}"
     return {"text": text, "blocks": blocks}
+
+
+def _code_sections(lines: list[str], title: str) -> list[dict[str, Any]]:
+    """`lines` in code blocks across as many sections as they need, nothing cut: a line longer than
+    a section goes on in the next one. Entities and marks are never split."""
+    budget = SECTION_LIMIT - units(title) - 6
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    used = 0
+    for n, line in enumerate(lines):
+        for piece in (["\n"] if n else []) + _code_pieces(line):
+            size = units(piece)
+            if current and used + size > budget:
+                chunks.append(current)
+                current, used = [], 0
+                if piece == "\n":
+                    continue
+            current.append(piece)
+            used += size
+    if current:
+        chunks.append(current)
+    return [_section((title if i == 0 else "") + "```" + "".join(chunk) + "```") for i, chunk in enumerate(chunks)]
+
+
+def review_modal(request: HumanRequestView) -> dict[str, Any]:
+    """The full view of an approval request: every argument in full, marks included, chunked across
+    sections; submitting it (`REVIEW_CALLBACK_ID`) approves. Arguments too large even for a modal
+    (more than Slack's 100 blocks) get no Approve: the modal says where to review and decide."""
+    if units(request.id) > PRIVATE_METADATA_LIMIT:
+        raise ValueError("request id too long for private_metadata")
+    tool = request.tool or "(unknown tool)"
+    lines = _argument_lines(request.arguments)
+    head = [
+        _section(
+            f"*Tool* {_inline_code(tool)}\n*Requested by* {_people([request.requested_by], 500, 'unknown')}\n"
+            f"*Who may approve* {_people(request.allowed, 1500, 'anyone in this conversation')}"
+        )
+    ]
+    reason = request.reason.strip()
+    head.append(
+        _section(
+            f"*Why, according to the agent*\n{_quote(reason, SECTION_LIMIT - 40) if reason else '_No reason given._'}"
+        )
+    )
+    arguments = _code_sections(lines, "*Arguments, in full*\n") if lines else [_section("*Arguments*\n_none_")]
+    notes = [_context(note) for note in _arguments_note(lines)]
+    view: dict[str, Any] = {
+        "type": "modal",
+        "callback_id": REVIEW_CALLBACK_ID,
+        "private_metadata": request.id,
+        "title": {"type": "plain_text", "text": "Review request"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+    }
+    if len(head) + len(arguments) + len(notes) + 1 > MAX_MODAL_BLOCKS:
+        view["blocks"] = [
+            *head,
+            _section(
+                f":no_entry: The arguments are too large to show in Slack, so they cannot be approved here. "
+                f"Review them with `signoff threads show {_code(request.thread_id, 200)}` and decide with "
+                f"`signoff approve {_code(request.id, 200)}`."
+            ),
+        ]
+        return view
+    view["submit"] = {"type": "plain_text", "text": "Approve"}
+    view["blocks"] = [
+        *head,
+        *arguments,
+        *notes,
+        _context("Approve runs exactly these arguments. To deny, use Deny on the card."),
+    ]
+    return view
+
+
+def review_outcome_modal(note: str) -> dict[str, Any]:
+    """What replaces the full view when its Approve decided nothing (already decided, not allowed);
+    `note` is mrkdwn made safe by `channels.slack.notes` (its mentions are ours)."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Review request"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [_section(note if units(note) <= SECTION_LIMIT else ELLIPSIS)],
+    }
 
 
 def decided_card(request: HumanRequestView, outcome: str, by: str, at: datetime, comment: str = "") -> dict[str, Any]:

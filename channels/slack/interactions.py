@@ -2,6 +2,9 @@
 
 Approve: decided before the listener returns (one transaction), so the click is durable when
 Slack hears back; a refusal is told to the clicker as an ephemeral message afterwards.
+Approve is refused when the card could not show every argument in full (`blocks.needs_full_view`):
+"Review full arguments" opens the full view (`views.open`), whose submission approves, recorded
+under `slack:view:<view id>`.
 Deny: acknowledged at once, then the modal opens (`views.open`: its trigger id lives 3 s); the
 submitted reason is the decision's comment. Each interaction is recorded under its own key
 (`slack:action:<trigger_id>`, `slack:view:<view id>`), so a replayed payload never decides twice.
@@ -65,6 +68,10 @@ class Interactions:
 
     async def approve(self, body: Mapping[str, Any]) -> None:
         click = Click.of(body)
+        request = await self.core.get_request(click.request_id)
+        if request is not None and request.status == "pending" and blocks.needs_full_view(request):
+            self.background.spawn(self._tell(click, notes.review_first(request)), "ephemeral")
+            return
         key = f"slack:action:{click.trigger_id}"
         decision = await self.core.decide(click.request_id, approve=True, by=click.user, delivery_key=key)
         if decision.status == "not_allowed" and decision.request and _names_groups(decision.request):
@@ -75,6 +82,35 @@ class Interactions:
                 )
         if decision.status != "accepted":
             self.background.spawn(self._tell(click, refusal(decision, click.request_id)), "ephemeral")
+
+    def review(self, body: Mapping[str, Any]) -> None:
+        self.background.spawn(self._open_review_modal(Click.of(body)), "review modal")
+
+    async def review_submitted(self, body: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Approve from the full view; returns the `response_action` for the modal, None to close it."""
+        request_id = str(view.get("private_metadata") or "")
+        user = str(body["user"]["id"])
+        request = await self.core.get_request(request_id)
+        identities = await self.groups.identities(user, request.allowed) if request else []
+        decision = await self.core.decide(
+            request_id,
+            approve=True,
+            by=user,
+            delivery_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
+            identities=identities,
+        )
+        if decision.status == "accepted" or _decided_by(decision.request, user, "approved"):
+            return None
+        text = refusal(decision, request_id)
+        return {"response_action": "update", "view": blocks.review_outcome_modal(text)}
+
+    async def _open_review_modal(self, click: Click) -> None:
+        request = await self.core.get_request(click.request_id)
+        problem = await self._why_not(click, request)
+        if problem is not None or request is None:
+            await self._tell(click, problem or notes.unknown_request(click.request_id))
+            return
+        await self.client.views_open(trigger_id=click.trigger_id, view=blocks.review_modal(request))
 
     def deny(self, body: Mapping[str, Any]) -> None:
         self.background.spawn(self._open_deny_modal(Click.of(body)), "deny modal")
@@ -96,7 +132,7 @@ class Interactions:
             delivery_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
             identities=identities,
         )
-        if decision.status == "accepted" or _denied_by(decision.request, user):
+        if decision.status == "accepted" or _decided_by(decision.request, user, "denied"):
             return None
         return _modal_error(decision.message or "This request cannot be denied now.")
 
@@ -131,9 +167,9 @@ def _names_groups(request: HumanRequestView) -> bool:
     return any(GROUP_ID.fullmatch(a) for a in request.allowed)
 
 
-def _denied_by(request: HumanRequestView | None, user: str) -> bool:
-    """A replayed submission of a denial that already went through."""
-    return request is not None and request.status == "denied" and request.decided_by == user
+def _decided_by(request: HumanRequestView | None, user: str, status: str) -> bool:
+    """A replayed submission of a decision that already went through."""
+    return request is not None and request.status == status and request.decided_by == user
 
 
 def _modal_error(message: str) -> dict[str, Any]:

@@ -43,6 +43,13 @@ def unknown_request(request_id: str) -> str:
     return f":grey_question: This request (`{escape(request_id, 120)}`) is unknown or has expired; nothing was done."
 
 
+def review_first(request: HumanRequestView) -> str:
+    return (
+        f":mag: The card cannot show all of the arguments of {_subject(request)}, so it cannot be approved "
+        "from there: use *Review full arguments*, which shows them all and approves."
+    )
+
+
 def not_an_approval() -> str:
     return ":grey_question: This message does not take an approval; nothing was done."
 

@@ -40,6 +40,7 @@ from channels.email.compose import (
     compose_reply,
 )
 from channels.invisible import is_hidden
+from channels.marks import has_marks, unmark_value
 from channels.slack import notes
 from channels.slack.blocks import approval_card, decided_card, question_message, reply_message
 from tests.fault.conftest import record
@@ -72,8 +73,7 @@ APPROVERS = ["U0APPROVER", "S0ONCALL", "alice@example.com"]
 AT = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
 THREAD_LINK = "https://signoff-test.slack.com/archives/C1/p1?thread_ts=1.2&cid=C1"
 CONTROL_SEQUENCE = re.compile(r"<[^<>]*>")
-MARKER = re.compile(r"\[U\+([0-9A-F]{4,6})\]")
-HIDDEN_NOTE = "The arguments contain invisible characters"
+HIDDEN_NOTE = "The arguments hold characters that are hard to see"
 
 
 def approval(text: str) -> HumanRequestView:
@@ -183,9 +183,9 @@ def argument_values_shown(message: dict[str, Any]) -> list[str]:
 
 
 def reads_back_as(shown: str, value: Any) -> bool:
-    """Whether JSON shown to an approver, `[U+XXXX]` markers read as what they stand for, is `value`."""
+    """Whether JSON shown to an approver, its `⟨…⟩` marks read as what they stand for, is `value`."""
     try:
-        return bool(json.loads(MARKER.sub(lambda m: chr(int(m.group(1), 16)), shown)) == value)
+        return bool(unmark_value(json.loads(shown)) == value)
     except ValueError:
         return False
 
@@ -260,8 +260,8 @@ def email_problems(path: str, sent: EmailMessage, baseline: EmailMessage, hostil
         found["lines outside their indented block"] += len(unindented(lines)) != len(unindented(body_lines(baseline)))
     if path == "email approval request":
         found["arguments not shown as they run"] += not reads_back_as(arguments_block(lines), {"name": hostile})
-        hidden = any(is_hidden(ch) for ch in json.dumps(hostile, ensure_ascii=False))  # JSON escapes C0 controls
-        found["invisible characters not flagged"] += hidden != any(line.startswith(HIDDEN_NOTE) for line in lines)
+        marked = has_marks(hostile)
+        found["hard-to-see characters not flagged"] += marked != any(line.startswith(HIDDEN_NOTE) for line in lines)
     return found
 
 

@@ -6,7 +6,8 @@ ours and theirs, to its thread; the mailbox's progress only moves forward."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,7 @@ AGENT = "agent@example.test"
 SECRET = "integration-secret"
 ALICE, CAROL, BOB = "alice@example.com", "carol@example.com", "bob@corp.example"
 ROOT = "<root@corp.example>"
+SENT_AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning")
 
@@ -39,11 +41,11 @@ def smtp() -> Iterator[SmtpServer]:
     server.stop()
 
 
-def channel(store: Store, smtp: SmtpServer) -> tuple[SmtpChannel, StoreMailIndex]:
-    config = EmailConfig(address=AGENT, secret=SECRET, approvers=(ALICE,))
+def channel(store: Store, smtp: SmtpServer, **config_changes: Any) -> tuple[SmtpChannel, StoreMailIndex]:
+    config = EmailConfig(address=AGENT, secret=SECRET, approvers=(ALICE,), **config_changes)
     index = StoreMailIndex(store, Mailbox(AGENT))
     settings = SmtpSettings(host=smtp.host, port=smtp.port, tls="off", timeout=5)
-    mailer = Mailer(config, settings, index, now=lambda: datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    mailer = Mailer(config, settings, index, now=lambda: SENT_AT)
     return SmtpChannel(mailer, index), index
 
 
@@ -109,8 +111,8 @@ async def test_each_approver_gets_their_own_token_and_a_retry_sends_only_what_di
         assert sent.message["Subject"] == "Re: payments" and sent.message["Auto-Submitted"] == "auto-replied"
     assert "alice@example.com, carol@example.com" in note.message.get_content()
 
-    # Each token answers for its own approver only.
-    now = datetime.now(UTC)
+    # Each token answers for its own approver only (an hour after it was sent, the mailer's clock).
+    now = SENT_AT + timedelta(hours=1)
     alice_token = alice.message["Reply-To"].addresses[0].addr_spec
     carol_token = carol.message["Reply-To"].addresses[0].addr_spec
     assert alice_token != carol_token
@@ -165,3 +167,20 @@ async def test_the_mailbox_progress_only_moves_forward_within_one_uidvalidity(st
     assert await state.load(box) == (7, 10)
     await state.save(box, 8, 3)  # the server renumbered the mailbox
     assert await state.load(box) == (8, 3)
+
+
+@pytest.mark.parametrize("ttl", [None, timedelta(hours=2)])
+async def test_a_reply_address_expires_after_the_token_ttl(
+    store: Store, smtp: SmtpServer, ttl: timedelta | None
+) -> None:
+    """#22.4: reply tokens expire, by default 14 days after the request mail went out."""
+    email, _ = channel(store, smtp, **({"token_ttl": ttl} if ttl else {}))
+    thread_id, request_id = waiting_thread(store, [ALICE])
+    await email.deliver(approval_outbound(store, thread_id, request_id))
+    [alice] = [m for m in smtp.messages if m.rcpt_tos == [ALICE]]
+    token = alice.message["Reply-To"].addresses[0].addr_spec
+    lifetime = ttl or timedelta(days=14)
+    claim = read_reply_token(token, SECRET, SENT_AT + lifetime - timedelta(minutes=1), ALICE)
+    assert claim is not None and claim.request_id == request_id
+    assert claim.expires_at is not None and claim.expires_at - SENT_AT <= lifetime + timedelta(minutes=1)
+    assert read_reply_token(token, SECRET, SENT_AT + lifetime + timedelta(minutes=1), ALICE) is None

@@ -85,6 +85,18 @@ def test_only_allowed_people_decide_and_kinds_are_checked(store: Store) -> None:
     assert len(store.stored_events(thread_id)) == 4
 
 
+def test_a_look_alike_of_an_allowed_address_may_not_decide(store: Store) -> None:
+    """#22.4: `by` matches an allowed identity in any ASCII case, never through Unicode folding."""
+    thread_id = _thread(store)
+    asked = _approval().model_copy(update={"approvers": ["kate@example.com"]})
+    store.append(thread_id, [asked])
+    kelvin = ApprovalDecided(request_id="r1", approved=True, by="\u212aate@example.com")
+    assert store.resolve("r1", kelvin).status == "not_allowed"
+    assert store.resolve("r1", ApprovalDecided(request_id="r1", approved=True, by="KATE@example.com")).status == (
+        "accepted"
+    )
+
+
 def test_a_delivery_is_recorded_once(store: Store) -> None:
     first = store.create_thread(
         agent="ops",

@@ -46,6 +46,7 @@ def test_doctor_says_what_is_wrong_and_how_to_fix_it(tmp_path: Path, model: Fake
             "SIGNOFF_MODEL_API_BASE": model.url,
             "SIGNOFF_MODEL_API_KEY": "x",
             "SIGNOFF_API_TOKEN": "t",
+            "SIGNOFF_APPROVERS": "alice@example.com",
         },
         cwd=tmp_path,
     )
@@ -92,7 +93,7 @@ def test_operator_approves_from_the_cli_while_the_server_runs(
 
 
 def test_serve_starts_without_a_model_and_says_how_to_configure_one(sqlite_url: str, tmp_path: Path) -> None:
-    process = SignoffProcess({"SIGNOFF_DATABASE_URL": sqlite_url}, tmp_path)
+    process = SignoffProcess({"SIGNOFF_DATABASE_URL": sqlite_url, "SIGNOFF_APPROVERS": "alice@example.com"}, tmp_path)
     process.env.pop("SIGNOFF_MODEL", None)
     process.start()
     try:

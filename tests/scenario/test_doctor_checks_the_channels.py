@@ -38,6 +38,7 @@ def healthy_env(tmp_path: Path, model: FakeModelServer) -> dict[str, str]:
         "SIGNOFF_MODEL_API_BASE": model.url,
         "SIGNOFF_MODEL_API_KEY": "x",
         "SIGNOFF_API_TOKEN": "t",
+        "SIGNOFF_APPROVERS": "U0ALICE,alice@example.com",
     }
 
 
@@ -104,6 +105,14 @@ def test_every_channel_configured_right_passes(
     assert f"ok    SMTP 127.0.0.1:{smtp.port} (tls off):" in result.stdout and "nothing sent" in result.stdout
     assert [c.method for c in slack.calls] == ["auth.test"] and slack.errors == []
     assert smtp.messages == []
+    # #22.4: sender authentication is on by default, and doctor says how it is checked.
+    assert "warn  email replies decide only from authenticated senders" in result.stdout
+    with_authserv = doctor({**env, "SIGNOFF_EMAIL_AUTHSERV_ID": "mx.example.test"}, tmp_path)
+    assert "ok    email replies decide only with a DMARC or aligned DKIM pass from mx.example.test" in (
+        with_authserv.stdout
+    )
+    turned_off = doctor({**env, "SIGNOFF_EMAIL_REQUIRE_AUTH": "false"}, tmp_path)
+    assert "warn  SIGNOFF_EMAIL_REQUIRE_AUTH=false" in turned_off.stdout
 
 
 def test_a_wrong_slack_token_fails_with_the_fix(healthy_env: dict[str, str], slack: FakeSlack, tmp_path: Path) -> None:

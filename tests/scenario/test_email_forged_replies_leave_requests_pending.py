@@ -99,7 +99,12 @@ def test_forged_altered_and_foreign_tokens_leave_requests_pending(
 
 @pytest.mark.parametrize(
     "two_waiting",
-    [{"SIGNOFF_EMAIL_REQUIRE_AUTH": "true", "SIGNOFF_EMAIL_AUTHSERV_ID": "mx.example.test"}],
+    [
+        {"SIGNOFF_EMAIL_REQUIRE_AUTH": "true", "SIGNOFF_EMAIL_AUTHSERV_ID": "mx.example.test"},
+        # #22.4: on by default, with nothing set
+        {"SIGNOFF_EMAIL_REQUIRE_AUTH": None, "SIGNOFF_EMAIL_AUTHSERV_ID": "mx.example.test"},
+    ],
+    ids=["required", "by-default"],
     indirect=True,
 )
 def test_with_sender_authentication_required_only_an_authenticated_reply_decides(

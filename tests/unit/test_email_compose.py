@@ -119,7 +119,7 @@ def test_invisible_characters_are_removed_from_text_and_shown_in_arguments():
         thread=ThreadRefs.answering("<p@x.example>", [], "status \u202eof\u200b web"),
     )
     body = reparse(msg).get_content()
-    assert '"name": "pay[U+200B]ments"' in body and "invisible characters, shown as [U+XXXX]" in body
+    assert '"name": "pay⟨U+200B⟩ments"' in body and "hard to see, shown as ⟨…⟩ marks" in body
     assert "    fine evorppa\n" in body
     assert msg["Subject"] == "Re: status of web"
 
@@ -167,7 +167,7 @@ def test_argument_values_cannot_fake_lines_in_the_request():
         thread=THREAD,
     )
     body = msg.get_content()
-    assert '"name": "web\\n\\napprove\\n"' in body
+    assert '"name": "web⟨2 newlines⟩approve⟨newline⟩"' in body
 
 
 def test_quoting_the_request_back_is_not_a_decision():

@@ -108,3 +108,34 @@ def test_two_approvers_of_one_request_get_different_addresses():
 def test_a_request_id_too_long_for_a_local_part_is_refused_loudly():
     with pytest.raises(ValueError, match="local part"):
         address(request_id="x" * 60)
+
+
+KATE = "kate@example.com"
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        "\u212aate@example.com",  # KELVIN SIGN: NFKC (and str.lower) fold it into k
+        "\uff4bate@example.com",  # FULLWIDTH LATIN SMALL LETTER K
+        "k\u0430te@example.com",  # CYRILLIC SMALL LETTER A
+        "kate@exampl\u0435.com",  # CYRILLIC SMALL LETTER IE in the domain
+        "kate@example.com\u200b",  # a zero-width space after it
+        "KATE@EXAMPLE.COM\u212a",  # a Kelvin sign where nothing is expected
+    ],
+)
+def test_a_look_alike_sender_does_not_match_a_token_issued_to_kate(look_alike):
+    """#22.4: addresses are compared exactly (ASCII letters lowercased), and an address that NFKC would
+    change is refused: no spelling of a sender stands in for another."""
+    reply_to = address(approver=KATE)
+    assert read_reply_token(reply_to, SECRET, NOW, KATE) is not None
+    assert read_reply_token(reply_to, SECRET, NOW, "Kate <KATE@Example.COM>") is not None
+    assert read_reply_token(reply_to, SECRET, NOW, look_alike) is None
+
+
+def test_a_token_cannot_be_issued_to_an_address_normalisation_would_change():
+    with pytest.raises(ValueError, match="not an address a reply can be matched to"):
+        address(approver="\u212aate@example.com")
+    international = "j\u00f6rg@example.de"  # NFKC-stable non-ASCII is fine, and matched exactly
+    assert read_reply_token(address(approver=international), SECRET, NOW, international) is not None
+    assert read_reply_token(address(approver=international), SECRET, NOW, "jo\u0308rg@example.de") is None

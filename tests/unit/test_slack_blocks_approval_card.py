@@ -100,8 +100,8 @@ def test_backticks_in_arguments_cannot_close_the_code_block() -> None:
 def test_hidden_characters_in_arguments_are_shown_and_flagged() -> None:
     card = approval_card(replace(REQUEST, arguments={"name": "pay\u200bments\U000e0041"}), None)
     text = all_text(card["blocks"])
-    assert "pay[U+200B]ments[U+E0041]" in text
-    assert "invisible characters" in text
+    assert "pay⟨U+200B⟩ments⟨U+E0041⟩" in text
+    assert "hard to see" in text
 
 
 def test_a_long_argument_is_cut_within_limits_and_says_so() -> None:

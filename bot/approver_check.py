@@ -1,0 +1,43 @@
+"""Every approval-gated tool needs someone to approve it: checked by `serve` and `doctor`.
+
+A gated tool whose request names nobody could be approved by anyone in the conversation, the
+person who asked included. So a tool with no approvers of its own, under an agent with none, with
+SIGNOFF_APPROVERS empty, is a configuration error, not a default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agent.definition import Agent
+from bot.errors import ConfigError
+
+
+def tools_without_approvers(agent: Agent, default_approvers: Sequence[str]) -> list[str]:
+    """The gated tools of `agent` that nobody may approve."""
+    return [
+        tool.name
+        for tool in agent.tools.values()
+        if tool.needs_approval and not (tool.approvers or agent.approvers or list(default_approvers))
+    ]
+
+
+def nobody_to_approve(agent: Agent, default_approvers: Sequence[str]) -> str | None:
+    """What is wrong and how to fix it, or None when every gated tool has approvers."""
+    missing = tools_without_approvers(agent, default_approvers)
+    if not missing:
+        return None
+    names = ", ".join(missing)
+    return (
+        f"nobody may approve the gated tool(s) {names} of agent {agent.name}: anyone in a conversation, the "
+        "person who asked included, could approve them. Name approvers: set SIGNOFF_APPROVERS (comma-separated "
+        "Slack user or group ids and email addresses, e.g. SIGNOFF_APPROVERS=U012ABCDEF,alice@example.com), "
+        f"or pass approvers=[...] to Agent({agent.name!r}, ...) or to @agent.tool(needs_approval=True, ...)"
+    )
+
+
+def require_approvers(agent: Agent, default_approvers: Sequence[str]) -> None:
+    """Raise ConfigError when a gated tool has nobody to approve it."""
+    problem = nobody_to_approve(agent, default_approvers)
+    if problem:
+        raise ConfigError(problem)
