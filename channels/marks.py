@@ -73,7 +73,12 @@ def _looks_latin(word: str) -> bool:
 
 
 def _mark_word(word: str) -> str:
-    scripts = [_SCRIPT_GROUPS.get(s, s) for s in (_script(ch) if ch.isalpha() else "COMMON" for ch in word)]
+    # A hidden letter (a Hangul filler) has no script here: it is marked as hidden, never shown inside
+    # another mark.
+    scripts = [
+        _SCRIPT_GROUPS.get(s, s)
+        for s in (_script(ch) if ch.isalpha() and not is_hidden(ch) else "COMMON" for ch in word)
+    ]
     named = [s for s in scripts if s not in _NEUTRAL_SCRIPTS]
     out: list[str] = []
     if len(set(named)) > 1:
@@ -93,7 +98,7 @@ def _mark_word(word: str) -> str:
             out.append(f"{OPEN}{_label(scripts[i])} {word[i:j]}{CLOSE}")
             i = j
         return "".join(out)
-    if named and named[0] != "LATIN" and _looks_latin(word):
+    if named and named[0] != "LATIN" and not any(is_hidden(ch) for ch in word) and _looks_latin(word):
         return f"{OPEN}{_label(named[0])} {word}{CLOSE}"
     return "".join(_mark_char(ch) for ch in word)
 

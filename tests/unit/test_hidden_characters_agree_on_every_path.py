@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from channels.email.compose import ThreadRefs, compose_reply, format_arguments
 from channels.email.parse import parse_email
 from channels.invisible import clean_inbound, has_hidden, is_hidden, reveal_hidden, strip_hidden
+from channels.marks import CLOSE, OPEN
 from channels.slack import blocks
 from channels.slack.inbound import from_human
 
@@ -111,14 +112,14 @@ def test_a_hidden_character_is_removed_alike_on_every_way_in_and_out(kind: str, 
 @pytest.mark.parametrize(("kind", "cp"), CORPUS, ids=[f"{kind}-U+{cp:04X}" for kind, cp in CORPUS])
 def test_a_hidden_character_in_arguments_is_shown_on_every_surface(kind: str, cp: int) -> None:
     text = WORD.format(chr(cp))
-    marker = f"[U+{cp:04X}]"
-    assert reveal_hidden(text) == f"pay{marker}ments"
+    assert reveal_hidden(text) == f"pay[U+{cp:04X}]ments"  # free text
+    # In a tool's arguments every surface marks it the same way (channels.marks, issue 22.2).
+    marker = f"{OPEN}U+{cp:04X}{CLOSE}"
     card = blocks.approval_card(_approval(text), None)
     card_text = "\n".join(b["text"]["text"] for b in card["blocks"] if b.get("type") == "section" and "text" in b)
     for shown in (format_arguments({"name": text}), card_text):  # email, slack
-        # JSON writes C0 controls as \\u00XX: visible too.
-        assert marker in shown or (cp < 0x20 and f"\\u{cp:04x}" in shown)
-    assert "invisible characters" in json.dumps(card) or cp < 0x20
+        assert marker in shown, shown
+    assert "hard to see" in json.dumps(card, ensure_ascii=False)
 
 
 @pytest.mark.parametrize("emoji", EMOJI)
