@@ -17,7 +17,6 @@ from agent.definition import ASK_HUMAN, Agent
 from agent.errors import ToolArgumentsError
 from agent.events import (
     AgentReply,
-    ApprovalDecided,
     ApprovalRequested,
     Error,
     Event,
@@ -88,13 +87,13 @@ def next_step(agent: Agent, events: Sequence[Event], new_id: NewId) -> Step:
     status = t.status(events)
     if status in ("done", "failed"):
         return Idle(status)
-    last = events[-1]
-    if isinstance(last, ToolCall):
-        return RunTool(last.call_id, last.tool, dict(last.arguments))
-    if isinstance(last, ApprovalDecided) and last.approved:
-        request = t.find_approval(events, last.request_id)
-        if request is not None and not t.has_result(events, request.call_id):
-            return RunTool(request.call_id, request.tool, dict(request.arguments), approved_by=last.by)
+    # A call decided on runs before the model is asked anything, even when events came after it.
+    unfinished = t.unfinished_call(events)
+    if isinstance(unfinished, ToolCall):
+        return RunTool(unfinished.call_id, unfinished.tool, dict(unfinished.arguments))
+    if unfinished is not None:
+        request, decision = unfinished
+        return RunTool(request.call_id, request.tool, dict(request.arguments), approved_by=decision.by)
     if t.steps_this_turn(events) >= agent.max_steps_per_turn:
         return Append(
             (

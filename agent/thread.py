@@ -123,20 +123,45 @@ def find_approval(events: Sequence[Event], request_id: str) -> ApprovalRequested
 
 
 def approval_for_call(events: Sequence[Event], call_id: str) -> tuple[ApprovalRequested, ApprovalDecided] | None:
-    """The request and the approving decision for a gated call, if a human approved it."""
+    """The request and the approving decision for a gated call, if a human approved it.
+
+    The first decision on a request is the decision: a later one (which storage never records, but
+    a log may carry) changes nothing, so a denial followed by an approval is still a denial.
+    """
     requested: ApprovalRequested | None = None
     for event in events:
         if isinstance(event, ApprovalRequested) and event.call_id == call_id:
             requested = event
-        elif (
-            requested is not None
-            and isinstance(event, ApprovalDecided)
-            and event.request_id == requested.request_id
-            and event.approved
-        ):
-            return requested, event
+        elif requested is not None and isinstance(event, ApprovalDecided) and event.request_id == requested.request_id:
+            return (requested, event) if event.approved else None
     return None
 
 
 def has_result(events: Sequence[Event], call_id: str) -> bool:
-    return any(isinstance(e, (ToolResult, Error)) and getattr(e, "call_id", None) == call_id for e in events)
+    return call_id in settled_calls(events)
+
+
+def settled_calls(events: Sequence[Event]) -> set[str]:
+    """The call ids that have their outcome recorded: a result or an error."""
+    return {e.call_id for e in events if isinstance(e, (ToolResult, Error)) and e.call_id is not None}
+
+
+def unfinished_call(events: Sequence[Event]) -> ToolCall | tuple[ApprovalRequested, ApprovalDecided] | None:
+    """The oldest call the agent decided on (a tool call, or a gated call a human approved) that has
+    no outcome yet. It runs before anything else: whatever was appended after it (a reply in the
+    thread, a second click) must not make the agent forget it."""
+    settled = settled_calls(events)
+    gated = {e.call_id for e in events if isinstance(e, ApprovalRequested)}
+    decided: set[str] = set()
+    requests: dict[str, ApprovalRequested] = {}
+    for event in events:
+        if isinstance(event, ToolCall) and event.call_id not in settled and event.call_id not in gated:
+            return event
+        if isinstance(event, ApprovalRequested):
+            requests[event.request_id] = event
+        elif isinstance(event, ApprovalDecided) and event.request_id not in decided:
+            decided.add(event.request_id)  # the first decision on a request is the decision
+            request = requests.get(event.request_id)
+            if event.approved and request is not None and request.call_id not in settled:
+                return request, event
+    return None
