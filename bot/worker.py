@@ -70,6 +70,8 @@ class Worker:
         self._active: set[str] = set()
         self._again: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._poller: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(concurrency)
         self._outage = OutageLog(log, "database (worker)")
         # Storage calls get threads of their own: in the default pool they queued with litellm's
@@ -87,6 +89,7 @@ class Worker:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._poller = asyncio.current_task()
         self._wanted = asyncio.Queue()
         freed = await asyncio.to_thread(self.store.release_dead_local_leases, pid_alive)
         if freed:
@@ -111,6 +114,8 @@ class Worker:
                     self._start(self._wanted.get_nowait())
 
     def _start(self, thread_id: str) -> None:
+        if self._stopping:
+            return  # still runnable in the database: the next start (or another replica) takes it
         if thread_id in self._active:
             self._again.add(thread_id)
             return
@@ -122,7 +127,7 @@ class Worker:
     async def _drive_slot(self, thread_id: str) -> None:
         try:
             async with self._slots:
-                while True:
+                while not self._stopping:
                     self._again.discard(thread_id)
                     await self.drive(thread_id)
                     if thread_id not in self._again:
@@ -145,7 +150,7 @@ class Worker:
         thread, events = snapshot.thread, list(snapshot.events)
         try:
             while True:
-                if thread.status != "running":
+                if thread.status != "running" or self._stopping:
                     return
                 heartbeat = asyncio.create_task(self._heartbeat(thread_id))
                 try:
@@ -198,8 +203,31 @@ class Worker:
                 log.warning("thread %s: lease lost while stepping", thread_id)
                 return
 
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    def stop_taking_work(self) -> None:
+        """Start no new step: no more polling, wakes are ignored; steps in flight go on."""
+        self._stopping = True
+        if self._poller is not None:
+            self._poller.cancel()
+
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop taking work, let the steps in flight finish for up to `grace` seconds, then cancel
+        what is left. A step cut short is taken again at the next start, by the rules of the events
+        it recorded (a gated tool that started and has no result is never simply run again)."""
+        self.stop_taking_work()
+        if self._poller is not None:
+            await asyncio.gather(self._poller, return_exceptions=True)
+        in_flight = set(self._tasks)
+        if in_flight and grace > 0:
+            log.info("stopping: waiting up to %gs for %d thread(s) in flight", grace, len(in_flight))
+            _, in_flight = await asyncio.wait(in_flight, timeout=grace)
+        if in_flight:
+            log.warning(
+                "stopping: %d thread(s) still stepping after the %gs grace were cut short; "
+                "they are taken again at the next start",
+                len(in_flight),
+                grace,
+            )
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
         self._pool.shutdown(wait=False, cancel_futures=True)
