@@ -82,6 +82,7 @@ class Agent:
         needs_approval: bool = False,
         approvers: list[str] | tuple[str, ...] = (),
         approval_channel: str | None = None,
+        idempotent: bool = False,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -91,8 +92,13 @@ class Agent:
         needs_approval: bool = False,
         approvers: list[str] | tuple[str, ...] = (),
         approval_channel: str | None = None,
+        idempotent: bool = False,
     ) -> F | Callable[[F], F]:
-        """Register a typed function as a tool; `needs_approval=True` gates it behind a human."""
+        """Register a typed function as a tool; `needs_approval=True` gates it behind a human.
+
+        `idempotent=True` says the tool may run again with the same call id (it keys its effects on
+        `ctx.call_id`): an approved call interrupted after it started is then retried, where other
+        tools ask the approvers whether to run it again."""
 
         def register(f: F) -> F:
             self.add_tool(
@@ -101,6 +107,7 @@ class Agent:
                     needs_approval=needs_approval,
                     approvers=approvers,
                     approval_channel=approval_channel,
+                    idempotent=idempotent,
                 )
             )
             return f

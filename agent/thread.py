@@ -21,7 +21,9 @@ from agent.events import (
     QuestionAnswered,
     QuestionAsked,
     ToolCall,
+    ToolOutcomeUnknown,
     ToolResult,
+    ToolStarted,
 )
 
 Status = Literal["running", "waiting", "done", "failed"]
@@ -138,12 +140,27 @@ def approval_for_call(events: Sequence[Event], call_id: str) -> tuple[ApprovalRe
 
 
 def has_result(events: Sequence[Event], call_id: str) -> bool:
-    return call_id in settled_calls(events)
+    """Whether the call's result (or its error) is recorded."""
+    return any(isinstance(e, (ToolResult, Error)) and e.call_id == call_id for e in events)
 
 
 def settled_calls(events: Sequence[Event]) -> set[str]:
-    """The call ids that have their outcome recorded: a result or an error."""
-    return {e.call_id for e in events if isinstance(e, (ToolResult, Error)) and e.call_id is not None}
+    """The call ids that are over for the agent: a result, an error, or an unknown outcome."""
+    return {
+        e.call_id for e in events if isinstance(e, (ToolResult, Error, ToolOutcomeUnknown)) and e.call_id is not None
+    }
+
+
+def starts(events: Sequence[Event], call_id: str) -> int:
+    """How often the call's body was recorded as started."""
+    return sum(1 for e in events if isinstance(e, ToolStarted) and e.call_id == call_id)
+
+
+def pending_rerun(events: Sequence[Event], call_id: str) -> ApprovalRequested | None:
+    """The pending request asking whether to run again the call `call_id`, if there is one."""
+    return next(
+        (r for r in pending_requests(events) if isinstance(r, ApprovalRequested) and r.rerun_of == call_id), None
+    )
 
 
 def unfinished_call(events: Sequence[Event]) -> ToolCall | tuple[ApprovalRequested, ApprovalDecided] | None:

@@ -16,7 +16,9 @@ from agent.events import (
     QuestionAnswered,
     QuestionAsked,
     ToolCall,
+    ToolOutcomeUnknown,
     ToolResult,
+    ToolStarted,
 )
 from storage.store import OutboxDraft
 
@@ -43,6 +45,8 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
                 drafts.append(OutboxDraft(channel, "notice", text=f"I had to stop: {message}"))
             case Error() | HumanMessage() | ToolCall() | ToolResult():
                 pass
+            case ToolStarted() | ToolOutcomeUnknown():
+                pass  # the approvers hear of an unknown outcome through the request it adds
             case DeliveryFailed():
                 pass  # never a message about a message that could not be sent: no loops
             case _:

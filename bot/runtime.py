@@ -107,6 +107,7 @@ class Runtime:
             concurrency=settings.workers,
             poll_interval=settings.poll_interval,
             lease_seconds=settings.lease_seconds,
+            tool_threads=settings.tool_threads,
             metrics=metrics,
             on_outbox=dispatcher.wake,
         )

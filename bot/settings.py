@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     workers: int = Field(8, ge=1, le=256, validation_alias=_env("SIGNOFF_WORKERS"))
     poll_interval: float = Field(0.5, gt=0, le=60, validation_alias=_env("SIGNOFF_POLL_INTERVAL"))
     lease_seconds: float = Field(30.0, ge=2, validation_alias=_env("SIGNOFF_LEASE_SECONDS"))
+    tool_threads: int = Field(8, ge=1, le=256, validation_alias=_env("SIGNOFF_TOOL_THREADS"))
     shutdown_grace: float = Field(30.0, ge=0, le=3600, validation_alias=_env("SIGNOFF_SHUTDOWN_GRACE"))
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))

@@ -12,25 +12,37 @@ import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import ParamSpec, TypeVar
 
 from agent.definition import Agent
+from agent.events import Event, ToolStarted
 from agent.model import ModelClient
-from agent.reducer import CallModel
-from agent.runner import advance
+from agent.reducer import Append, CallModel, RunTool, outcome_to_record
+from agent.runner import StepOutcome, advance
 from bot import failpoints
 from bot.metrics import Metrics
 from bot.outage_log import OutageLog
 from bot.outbox_policy import outbox_for
+from bot.tool_threads import ToolThreads
 from storage.errors import Conflict, DatabaseUnavailable
-from storage.store import Store, worker_identity
+from storage.models import ThreadRow
+from storage.store import OutboxDraft, Store, worker_identity
 
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+@dataclass
+class _Held:
+    """A thread this worker holds: its row (sequence number, status) and its events so far."""
+
+    thread: ThreadRow
+    events: list[Event]
 
 
 def pid_alive(pid: int) -> bool:
@@ -53,6 +65,7 @@ class Worker:
         concurrency: int = 8,
         poll_interval: float = 0.5,
         lease_seconds: float = 30.0,
+        tool_threads: int = 8,
         metrics: Metrics | None = None,
         on_outbox: Callable[[], None] = lambda: None,
     ) -> None:
@@ -76,6 +89,7 @@ class Worker:
         self._outage = OutageLog(log, "database (worker)")
         # Storage calls get threads of their own: in the default pool they queued with litellm's
         # (it runs part of every call there), so a step's write waited behind another's model call.
+        self._tools = ToolThreads(tool_threads)
         self._pool = ThreadPoolExecutor(max_workers=concurrency + 2, thread_name_prefix="signoff-worker")
 
     async def _db(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -147,53 +161,133 @@ class Worker:
         snapshot = await self._db(self.store.claim_snapshot, thread_id, self.owner, self.lease)
         if snapshot is None:
             return
-        thread, events = snapshot.thread, list(snapshot.events)
+        held = _Held(snapshot.thread, list(snapshot.events))
         try:
             while True:
-                if thread.status != "running" or self._stopping:
+                if held.thread.status != "running" or self._stopping:
                     return
-                heartbeat = asyncio.create_task(self._heartbeat(thread_id))
                 try:
-                    outcome = await advance(self.agent, thread_id, events, self.model)
-                finally:
-                    heartbeat.cancel()
-                self.metrics.step(outcome.step)
-                if not outcome.events:
-                    return
-                if isinstance(outcome.step, CallModel):
-                    failpoints.hit("after_model_answer")
-                outbox = outbox_for(thread.origin_channel, outcome.events)
-                try:
-                    appended = await self._db(
-                        self.store.append,
-                        thread_id,
-                        outcome.events,
-                        outbox=outbox,
-                        # A model's decision is only valid for the thread it saw; a tool's result is a fact.
-                        expect_seq=thread.last_seq if isinstance(outcome.step, CallModel) else None,
-                        lease_owner=self.owner,
-                    )
+                    appended, outcome = await self._step(thread_id, held)
                 except Conflict as exc:
                     log.info("thread %s: %s; stepping again", thread_id, exc)
+                    appended, outcome = None, None
+                if outcome is not None and not outcome.events:
+                    return
+                if appended is None:  # others appended or hold the thread: load it again, if it is ours
                     snapshot = await self._db(self.store.claim_snapshot, thread_id, self.owner, self.lease)
                     if snapshot is None:
                         return
-                    thread, events = snapshot.thread, list(snapshot.events)
+                    held = _Held(snapshot.thread, list(snapshot.events))
                     continue
-                failpoints.hit("after_state_commit")
-                self.metrics.events(outcome.events)
-                if outbox:
-                    self.on_outbox()
-                if not outcome.more or appended is None:
+                assert outcome is not None
+                if not outcome.more:
                     return
-                if appended.last_seq == thread.last_seq + len(outcome.events):
-                    events.extend(outcome.events)
-                else:
-                    events.extend(await self._db(self.store.events_since, thread_id, thread.last_seq))
-                thread = appended
+                await self._caught_up(thread_id, held, outcome.events, appended)
         finally:
             with contextlib.suppress(Exception):
                 await self._db(self.store.release, thread_id, self.owner)
+
+    async def _step(self, thread_id: str, held: _Held) -> tuple[ThreadRow | None, StepOutcome]:
+        """Take one step and record it: the row after the append, or None when the thread must be
+        loaded again (a gated call's outcome was recorded against others' appends)."""
+        started: list[str] = []
+
+        async def record_start(events: list[Event]) -> None:
+            # Committed before the body runs; Conflict (the lease was lost) and the body never runs.
+            row = await self._db(self.store.append, thread_id, events, lease_owner=self.owner)
+            assert row is not None
+            await self._caught_up(thread_id, held, events, row)
+            started.extend(e.call_id for e in events if isinstance(e, ToolStarted))
+
+        heartbeat = asyncio.create_task(self._heartbeat(thread_id))
+        try:
+            outcome = await advance(
+                self.agent, thread_id, held.events, self.model, record_start=record_start, run_sync=self._tools.run
+            )
+        finally:
+            heartbeat.cancel()
+        self.metrics.step(outcome.step)
+        if not outcome.events:
+            return None, outcome
+        if isinstance(outcome.step, CallModel):
+            failpoints.hit("after_model_answer")
+        if started and isinstance(outcome.step, RunTool):
+            appended = await self._record_outcome(thread_id, held, outcome.step, outcome.events)
+            failpoints.hit("after_state_commit")
+            return appended, outcome
+        outbox = outbox_for(held.thread.origin_channel, outcome.events)
+        appended = await self._db(
+            self.store.append,
+            thread_id,
+            outcome.events,
+            outbox=outbox,
+            # A decision (the model's, or a limit's) is only valid for the thread it saw; a tool's result is a fact.
+            expect_seq=held.thread.last_seq if isinstance(outcome.step, (CallModel, Append)) else None,
+            lease_owner=self.owner,
+        )
+        self._committed(outcome.events, outbox)
+        return appended, outcome
+
+    async def _record_outcome(
+        self, thread_id: str, held: _Held, step: RunTool, outcome: list[Event]
+    ) -> ThreadRow | None:
+        """Record a started gated call's outcome, once. Usually nothing was appended since its start
+        and this worker still holds the thread: one conditional append. Otherwise (a reply came in,
+        or this process was paused past its lease and another one gave the outcome up as unknown)
+        the outcome is recorded against the thread as it is now, unless one already is."""
+        events = outcome_to_record(held.events, step, outcome)
+        outbox = outbox_for(held.thread.origin_channel, events)
+        try:
+            row = await self._db(
+                self.store.append,
+                thread_id,
+                events,
+                outbox=outbox,
+                expect_seq=held.thread.last_seq,
+                lease_owner=self.owner,
+            )
+            self._committed(events, outbox)
+            return row
+        except Conflict as exc:
+            log.info(
+                "thread %s: %s; recording call %s's outcome against the thread as it is now",
+                thread_id,
+                exc,
+                step.call_id,
+            )
+        for _ in range(50):
+            now = await self._db(self.store.snapshot, thread_id)
+            events = outcome_to_record(now.events, step, outcome)
+            if not events:
+                log.warning(
+                    "thread %s: call %s (%s) already has its outcome recorded; this run's is dropped",
+                    thread_id,
+                    step.call_id,
+                    step.tool,
+                )
+                return None
+            outbox = outbox_for(now.thread.origin_channel, events)
+            try:
+                await self._db(self.store.append, thread_id, events, outbox=outbox, expect_seq=now.thread.last_seq)
+            except Conflict:
+                continue
+            self._committed(events, outbox)
+            log.info("thread %s: recorded call %s's outcome after others appended", thread_id, step.call_id)
+            return None
+        raise Conflict(f"thread {thread_id}: could not record call {step.call_id}'s outcome: the thread keeps moving")
+
+    def _committed(self, events: list[Event], outbox: list[OutboxDraft]) -> None:
+        self.metrics.events(events)
+        if outbox:
+            self.on_outbox()
+
+    async def _caught_up(self, thread_id: str, held: _Held, appended: list[Event], row: ThreadRow) -> None:
+        """Add what this worker just appended to what it holds (and what others appended meanwhile)."""
+        if row.last_seq == held.thread.last_seq + len(appended):
+            held.events.extend(appended)
+        else:
+            held.events.extend(await self._db(self.store.events_since, thread_id, held.thread.last_seq))
+        held.thread = row
 
     async def _heartbeat(self, thread_id: str) -> None:
         interval = self.lease.total_seconds() / 3

@@ -40,7 +40,9 @@ def service_status(name: str, ctx: ToolContext) -> dict[str, object]:
     return {"name": s.name, "version": s.version, "state": s.state, "restarts": s.restarts}
 
 
-@agent.tool(needs_approval=True)
+# Both gated tools key their effects on ctx.call_id (the inventory records each call once), so they
+# are idempotent: a call cut short after it started is retried with the same id, not asked again.
+@agent.tool(needs_approval=True, idempotent=True)
 def restart_service(name: str, ctx: ToolContext) -> str:
     """Restart a service. Needs a human's approval."""
     return _inventory(ctx).act(
@@ -48,7 +50,7 @@ def restart_service(name: str, ctx: ToolContext) -> str:
     )
 
 
-@agent.tool(needs_approval=True)
+@agent.tool(needs_approval=True, idempotent=True)
 def deploy(service: str, version: str, ctx: ToolContext) -> str:
     """Deploy a version of a service. Needs a human's approval."""
     return _inventory(ctx).act(

@@ -80,7 +80,7 @@ def sigterm(server: SignoffProcess, timeout: float = 90) -> tuple[int, float]:
     return code, time.monotonic() - started
 
 
-@pytest.mark.parametrize("tool", ["slow_async_change"])
+@pytest.mark.parametrize("tool", ["slow_async_change", "slow_change"])
 def test_sigterm_during_a_slow_tool_finishes_it_within_the_grace_and_exits_cleanly(
     model: FakeModelServer, tmp_path: Path, tool: str
 ) -> None:

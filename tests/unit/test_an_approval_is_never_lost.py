@@ -1,8 +1,11 @@
 """An approved call that has no result runs before any further model call, exactly once, whatever
-was appended after the decision: replies in the thread, answers, errors, second clicks.
+was appended after the decision: replies in the thread, answers, errors, second clicks. A call whose
+run was cut short after it started (a crash) is never started again by itself: its approvers are
+asked, and only their approval runs it again, as a new call.
 
-The property is checked over generated interleavings of those events with the worker's steps,
-each step taken by the real runner (`agent.runner.advance`) with a scripted model."""
+The property is checked over generated interleavings of those events, crashes and the approvers'
+answers with the worker's steps, each step taken by the real runner (`agent.runner.advance`) with a
+scripted model."""
 
 from __future__ import annotations
 
@@ -24,11 +27,13 @@ from agent.events import (
     HumanMessage,
     QuestionAnswered,
     ToolCall,
+    ToolOutcomeUnknown,
     ToolResult,
+    ToolStarted,
 )
-from agent.reducer import CallModel, ModelOutput, RunTool, next_step
+from agent.reducer import CallModel, ModelOutput, RunTool, next_step, on_start
 from agent.runner import advance
-from agent.thread import arguments_digest
+from agent.thread import arguments_digest, pending_requests
 
 ARGUMENTS = {"name": "payments"}
 REQUEST = ApprovalRequested(
@@ -47,7 +52,7 @@ class Harness:
 
     def __init__(self) -> None:
         self.events: list[Event] = [HELLO, REQUEST]
-        self.runs: list[str] = []
+        self.runs: list[str] = []  # bodies that ran, or may have (a crash after the start)
         self.model_calls = 0
         self.agent = Agent("test", approvers=["alice"])
         counter = itertools.count(1)
@@ -62,7 +67,7 @@ class Harness:
     async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelOutput:
         self.model_calls += 1
         if first_decision(self.events) is True:
-            assert any(isinstance(e, ToolResult) and e.call_id == "c1" for e in self.events), (
+            assert any(isinstance(e, (ToolResult, ToolOutcomeUnknown)) and e.call_id == "c1" for e in self.events), (
                 "the model was asked before the approved call ran"
             )
         return ModelOutput(text="done")
@@ -70,8 +75,28 @@ class Harness:
     def step(self) -> bool:
         outcome = asyncio.run(advance(self.agent, "t1", self.events, self, ids=self.ids))
         self.events.extend(outcome.events)
-        assert self.runs.count("c1") <= 1, "the approved call ran twice"
+        self.check()
         return bool(outcome.events)
+
+    def crash(self) -> None:
+        """The process dies right after a gated call's start was committed (its body may have run)."""
+        step = next_step(self.agent, self.events, self.ids)
+        if isinstance(step, RunTool):
+            self.events.append(on_start(step))
+            self.runs.append(step.call_id)
+            self.check()
+
+    def approve_pending(self) -> None:
+        for request in pending_requests(self.events):
+            self.events.append(ApprovalDecided(request_id=request.request_id, approved=True, by="alice"))
+
+    def check(self) -> None:
+        for call_id in set(self.runs):
+            assert self.runs.count(call_id) <= 1, f"call {call_id} started twice"
+        for call_id in self.runs:
+            if call_id != "c1":  # a run again is a new call, and only after an approval of it
+                request = next(e for e in self.events if isinstance(e, ApprovalRequested) and e.call_id == call_id)
+                assert request.rerun_of is not None
 
 
 def first_decision(events: Sequence[Event]) -> bool | None:
@@ -92,7 +117,7 @@ appended = st.one_of(
     st.builds(Error, source=st.just("model"), message=st.just("timeout"), consecutive=st.integers(1, 2)),
     st.builds(DeliveryFailed, channel=st.just("slack"), kind=st.just("reply"), error=st.just("channel_not_found")),
 )
-actions = st.lists(st.one_of(st.just("step"), appended), max_size=25)
+actions = st.lists(st.one_of(st.sampled_from(["step", "crash", "approve pending"]), appended), max_size=25)
 
 
 @settings(max_examples=400, deadline=None)
@@ -102,13 +127,20 @@ def test_an_approved_call_runs_once_before_the_model_is_asked_again(script: list
     for action in script:
         if action == "step":
             harness.step()
+        elif action == "crash":
+            harness.crash()
+        elif action == "approve pending":
+            harness.approve_pending()
         else:
             harness.events.append(action)
     for _ in range(40):  # the worker steps until the thread waits or is done
         if not harness.step():
             break
     approved = first_decision(harness.events) is True
-    assert harness.runs == (["c1"] if approved else [])
+    assert harness.runs.count("c1") == (1 if approved else 0)
+    if approved:  # it ran, or the thread says its outcome is unknown
+        assert any(isinstance(e, (ToolResult, ToolOutcomeUnknown)) and e.call_id == "c1" for e in harness.events)
+    assert not any(isinstance(e, ToolStarted) and e.call_id not in harness.runs for e in harness.events)
 
 
 def test_a_reply_right_after_the_approval_does_not_skip_the_call() -> None:
