@@ -290,10 +290,18 @@ class Worker:
         held.thread = row
 
     async def _heartbeat(self, thread_id: str) -> None:
+        """Renew the lease while a step runs (a model call, a tool of any length): the loop is free
+        for it, since plain tools run on tool threads. A failed renewal is tried again next time;
+        a lost lease ends it (the step's appends then find the thread taken)."""
         interval = self.lease.total_seconds() / 3
         while True:
             await asyncio.sleep(interval)
-            if not await self._db(self.store.renew, thread_id, self.owner, self.lease):
+            try:
+                renewed = await self._db(self.store.renew, thread_id, self.owner, self.lease)
+            except DatabaseUnavailable as exc:
+                log.warning("thread %s: could not renew the lease (%s); trying again", thread_id, exc)
+                continue
+            if not renewed:
                 log.warning("thread %s: lease lost while stepping", thread_id)
                 return
 

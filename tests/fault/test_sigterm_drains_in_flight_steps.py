@@ -1,6 +1,8 @@
 """SIGTERM while an approved slow tool runs and other threads wait on the model: `signoff serve`
 stops taking work, lets the steps in flight finish within SIGNOFF_SHUTDOWN_GRACE, and exits 0
-without an error line; the next start finishes every thread, and the tool's body ran once."""
+without an error line; the next start finishes every thread, and the tool's body ran once. A tool
+still running when the grace ends is cut short: the process still exits 0 at once, and the next
+start treats the call as one whose outcome is unknown (its approver is asked)."""
 
 from __future__ import annotations
 
@@ -112,5 +114,36 @@ def test_sigterm_during_a_slow_tool_finishes_it_within_the_grace_and_exits_clean
         assert [e["type"] for e in thread["events"]].count("tool_result") == 1
         assert journal(tmp_path / "journal") == runs
         record(f"SIGTERM during a 4 s {tool} with {LOAD} model calls in flight: exit {code} after {took:.1f} s")
+    finally:
+        server.stop()
+
+
+def test_sigterm_past_the_grace_exits_at_once_and_the_next_start_asks_the_approver(
+    model: FakeModelServer, tmp_path: Path
+) -> None:
+    server = slow_signoff(model, tmp_path, SIGNOFF_SHUTDOWN_GRACE="1").start()
+    try:
+        thread_id = start_approved_slow_call(server, "slow_change", 20)
+        wait_until(lambda: journal(tmp_path / "journal"), message="the tool's start")
+        code, took = sigterm(server)
+        log = server.log_path.read_text(errors="replace")
+        assert code == 0, log[-3000:]
+        assert not ERROR_LINE.findall(log), log[-3000:]
+        assert took < 15, f"the stop waited {took:.1f} s for a tool past its 1 s grace"
+        assert [what for what, _, _ in journal(tmp_path / "journal")] == ["start"]
+
+        server.start()
+        with server.client() as api:
+            [rerun] = wait_until(
+                lambda: api.get("/api/requests", params={"status": "pending"}).json()["requests"],
+                message="the question to the approver",
+            )
+            events = api.get(f"/api/threads/{thread_id}").json()["events"]
+        assert "may or may not have run" in rerun["reason"]
+        assert [e["type"] for e in events][-2:] == ["tool_outcome_unknown", "approval_requested"]
+        assert len(journal(tmp_path / "journal")) == 1  # not started again
+        record(
+            f"SIGTERM during a 20 s def tool, grace 1 s: exit {code} after {took:.1f} s; next start asks the approver"
+        )
     finally:
         server.stop()
