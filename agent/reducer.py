@@ -292,7 +292,7 @@ def outcome_to_record(events: Sequence[Event], step: RunTool, outcome: Sequence[
     an idempotent call and finished first). A result that comes after the thread gave the outcome
     up as unknown (a process paused past its lease) is still recorded, and the pending question
     whether to run the call again is closed: it ran."""
-    if t.has_result(events, step.call_id):
+    if t.has_result_since_start(events, step.call_id):
         return []
     rerun = t.pending_rerun(events, step.call_id)
     if rerun is None:

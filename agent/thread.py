@@ -144,6 +144,15 @@ def has_result(events: Sequence[Event], call_id: str) -> bool:
     return any(isinstance(e, (ToolResult, Error)) and e.call_id == call_id for e in events)
 
 
+def has_result_since_start(events: Sequence[Event], call_id: str) -> bool:
+    """Whether a result (or error) was recorded for the call after its latest start: the outcome
+    of the run that started last, whoever recorded it."""
+    last_start = max(
+        (i for i, e in enumerate(events) if isinstance(e, ToolStarted) and e.call_id == call_id), default=-1
+    )
+    return any(isinstance(e, (ToolResult, Error)) and e.call_id == call_id for e in events[last_start + 1 :])
+
+
 def settled_calls(events: Sequence[Event]) -> set[str]:
     """The call ids that are over for the agent: a result, an error, or an unknown outcome."""
     return {
@@ -166,15 +175,26 @@ def pending_rerun(events: Sequence[Event], call_id: str) -> ApprovalRequested | 
 def unfinished_call(events: Sequence[Event]) -> ToolCall | tuple[ApprovalRequested, ApprovalDecided] | None:
     """The oldest call the agent decided on (a tool call, or a gated call a human approved) that has
     no outcome yet. It runs before anything else: whatever was appended after it (a reply in the
-    thread, a second click) must not make the agent forget it."""
+    thread, a second click) must not make the agent forget it.
+
+    A tool call counts by its place: one with no outcome after it, and not followed by an approval
+    request for it (then the approval decides), is due even when its id was used before (a replayed
+    call id is then judged by the runner, which refuses what no approval covers)."""
     settled = settled_calls(events)
-    gated = {e.call_id for e in events if isinstance(e, ApprovalRequested)}
+    outcome_at: dict[str, int] = {}
+    requested_at: dict[str, int] = {}
+    for i, event in enumerate(events):
+        if isinstance(event, (ToolResult, Error, ToolOutcomeUnknown)) and event.call_id is not None:
+            outcome_at[event.call_id] = i
+        elif isinstance(event, ApprovalRequested):
+            requested_at[event.call_id] = i
     decided: set[str] = set()
     requests: dict[str, ApprovalRequested] = {}
-    for event in events:
-        if isinstance(event, ToolCall) and event.call_id not in settled and event.call_id not in gated:
-            return event
-        if isinstance(event, ApprovalRequested):
+    for i, event in enumerate(events):
+        if isinstance(event, ToolCall):
+            if outcome_at.get(event.call_id, -1) < i and requested_at.get(event.call_id, -1) < i:
+                return event
+        elif isinstance(event, ApprovalRequested):
             requests[event.request_id] = event
         elif isinstance(event, ApprovalDecided) and event.request_id not in decided:
             decided.add(event.request_id)  # the first decision on a request is the decision

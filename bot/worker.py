@@ -197,6 +197,7 @@ class Worker:
             row = await self._db(self.store.append, thread_id, events, lease_owner=self.owner)
             assert row is not None
             await self._caught_up(thread_id, held, events, row)
+            self.metrics.events(events)
             started.extend(e.call_id for e in events if isinstance(e, ToolStarted))
 
         heartbeat = asyncio.create_task(self._heartbeat(thread_id))
@@ -236,6 +237,8 @@ class Worker:
         or this process was paused past its lease and another one gave the outcome up as unknown)
         the outcome is recorded against the thread as it is now, unless one already is."""
         events = outcome_to_record(held.events, step, outcome)
+        if not events:
+            return None
         outbox = outbox_for(held.thread.origin_channel, events)
         try:
             row = await self._db(

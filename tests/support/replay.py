@@ -75,7 +75,7 @@ def sequence_problems(agent: Agent, events: Sequence[Event]) -> list[str]:
             isinstance(event, (ToolResult, Error))
             and event.call_id
             and t.starts(prefix, event.call_id)
-            and not t.has_result(prefix, event.call_id)
+            and not t.has_result_since_start(prefix, event.call_id)
         ):
             i += _group_length(agent, events, i)  # the outcome of a call that started
             continue
