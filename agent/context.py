@@ -25,7 +25,9 @@ from agent.events import (
     QuestionAnswered,
     QuestionAsked,
     ToolCall,
+    ToolOutcomeUnknown,
     ToolResult,
+    ToolStarted,
 )
 
 NEXT_STEP_PROMPT = "What is the next step? Call one tool, or answer in plain text to finish."
@@ -65,6 +67,14 @@ def render_event(event: Event, *, elide: bool = False, short_ids: bool = False) 
             return f'<human_message from="{_attr(by)}" via="{channel}">\n{_escape(text)}\n</human_message>'
         case ToolCall(tool=tool, arguments=arguments, call_id=call_id):
             return f'<tool_call id="{ref(call_id)}" tool="{tool}">{_arguments(arguments)}</tool_call>'
+        case ToolStarted(tool=tool, call_id=call_id, attempt=attempt):
+            return f'<tool_started id="{ref(call_id)}" tool="{tool}" attempt="{attempt}"/>'
+        case ToolOutcomeUnknown(tool=tool, call_id=call_id, attempts=attempts):
+            return (
+                f'<tool_outcome_unknown id="{ref(call_id)}" tool="{tool}">started {attempts} time(s), no result '
+                "recorded (the process running it stopped): it may or may not have had its effect"
+                "</tool_outcome_unknown>"
+            )
         case ToolResult(tool=tool, result=result, call_id=call_id):
             body = f"[{len(result)} characters elided]" if elide else _escape(result)
             return f'<tool_result id="{ref(call_id)}" tool="{tool}">\n{body}\n</tool_result>'

@@ -136,6 +136,7 @@ class Agent(Generic[DepsT]):
         needs_approval: bool = False,
         approvers: list[str] | tuple[str, ...] = (),
         approval_channel: str | None = None,
+        idempotent: bool = False,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -145,8 +146,13 @@ class Agent(Generic[DepsT]):
         needs_approval: bool = False,
         approvers: list[str] | tuple[str, ...] = (),
         approval_channel: str | None = None,
+        idempotent: bool = False,
     ) -> F | Callable[[F], F]:
-        """Register a typed function as a tool; `needs_approval=True` gates it behind a human."""
+        """Register a typed function as a tool; `needs_approval=True` gates it behind a human.
+
+        `idempotent=True` says the tool may run again with the same call id (it keys its effects on
+        `ctx.call_id`): an approved call interrupted after it started is then retried, where other
+        tools ask the approvers whether to run it again."""
 
         def register(f: F) -> F:
             self.add_tool(
@@ -155,6 +161,7 @@ class Agent(Generic[DepsT]):
                     needs_approval=needs_approval,
                     approvers=approvers,
                     approval_channel=approval_channel,
+                    idempotent=idempotent,
                 )
             )
             return f

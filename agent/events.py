@@ -30,6 +30,28 @@ class ToolCall(_Event):
     arguments: dict[str, Any]
 
 
+class ToolStarted(_Event):
+    """An approved call's body is about to run: recorded (committed) before it runs, so a call that
+    started and has no result is known to have possibly had its effect."""
+
+    type: Literal["tool_started"] = "tool_started"
+    call_id: str
+    tool: str
+    attempt: int = 1
+
+
+class ToolOutcomeUnknown(_Event):
+    """An approved call started and no result was recorded (a crash, a lost lease, a process paused
+    past its lease): it may or may not have had its effect. It is not run again by itself; the
+    approvers are asked (`rerun_request_id`), unless the tool is idempotent."""
+
+    type: Literal["tool_outcome_unknown"] = "tool_outcome_unknown"
+    call_id: str
+    tool: str
+    attempts: int = 1
+    rerun_request_id: str | None = None
+
+
 class ToolResult(_Event):
     type: Literal["tool_result"] = "tool_result"
     call_id: str
@@ -57,6 +79,8 @@ class ApprovalRequested(_Event):
     digest: str
     reason: str = ""
     approvers: list[str] = Field(default_factory=list)
+    # Set when this asks whether to run again a call whose outcome is unknown: that call's id.
+    rerun_of: str | None = None
 
 
 class ApprovalDecided(_Event):
@@ -106,7 +130,9 @@ class DeliveryFailed(_Event):
 Event = Annotated[
     HumanMessage
     | ToolCall
+    | ToolStarted
     | ToolResult
+    | ToolOutcomeUnknown
     | Error
     | ApprovalRequested
     | ApprovalDecided
@@ -122,7 +148,9 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 EVENT_TYPES: tuple[str, ...] = (
     "human_message",
     "tool_call",
+    "tool_started",
     "tool_result",
+    "tool_outcome_unknown",
     "error",
     "approval_requested",
     "approval_decided",

@@ -23,13 +23,18 @@ from agent.events import (
     Event,
     QuestionAsked,
     ToolCall,
+    ToolOutcomeUnknown,
     ToolResult,
+    ToolStarted,
 )
 from agent.tools import REASON_FIELD
 
 NewId = Callable[[], str]
 MAX_RESULT_CHARS = 4000
 MAX_ERROR_CHARS = 400
+# An idempotent call interrupted this often (each time after it started) is not retried again: a
+# tool that kills its process every time must not loop forever. Its approvers are asked instead.
+MAX_IDEMPOTENT_STARTS = 3
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class RunTool:
     tool: str
     arguments: dict[str, Any]
     approved_by: str | None = None
+    attempt: int = 1  # a gated call's start, recorded before its body runs
 
 
 @dataclass(frozen=True)
@@ -88,13 +94,18 @@ def next_step(agent: Agent, events: Sequence[Event], new_id: NewId) -> Step:
     status = t.status(events)
     if status in ("done", "failed"):
         return Idle(status)
-    last = events[-1]
-    if isinstance(last, ToolCall):
-        return RunTool(last.call_id, last.tool, dict(last.arguments))
-    if isinstance(last, ApprovalDecided) and last.approved:
-        request = t.find_approval(events, last.request_id)
-        if request is not None and not t.has_result(events, request.call_id):
-            return RunTool(request.call_id, request.tool, dict(request.arguments), approved_by=last.by)
+    # A call decided on runs before the model is asked anything, even when events came after it.
+    unfinished = t.unfinished_call(events)
+    if isinstance(unfinished, ToolCall):
+        return RunTool(unfinished.call_id, unfinished.tool, dict(unfinished.arguments))
+    if unfinished is not None:
+        request, decision = unfinished
+        started = t.starts(events, request.call_id)
+        tool = agent.tools.get(request.tool)
+        if started and not (tool is not None and tool.idempotent and started < MAX_IDEMPOTENT_STARTS):
+            return Append(_outcome_unknown(request, started, new_id))
+        args = dict(request.arguments)
+        return RunTool(request.call_id, request.tool, args, approved_by=decision.by, attempt=started + 1)
     if t.steps_this_turn(events) >= agent.max_steps_per_turn:
         return Append(
             (
@@ -114,6 +125,29 @@ def next_step(agent: Agent, events: Sequence[Event], new_id: NewId) -> Step:
             )
         )
     return CallModel()
+
+
+def _outcome_unknown(request: ApprovalRequested, started: int, new_id: NewId) -> tuple[Event, ...]:
+    """An approved call started and has no result: it is never started again by itself. The thread
+    records that its outcome is unknown and asks its approvers whether to run it again (as a new
+    call, with a new id, bound to the same arguments)."""
+    rerun = ApprovalRequested(
+        request_id=new_id(),
+        call_id=new_id(),
+        tool=request.tool,
+        arguments=dict(request.arguments),
+        digest=request.digest,
+        reason=(
+            f"The approved {request.tool} call started but no result was recorded: the process running it "
+            "stopped (a crash, a restart, or it lost its lease). It may or may not have run. Run it again?"
+        ),
+        approvers=list(request.approvers),
+        rerun_of=request.call_id,
+    )
+    unknown = ToolOutcomeUnknown(
+        call_id=request.call_id, tool=request.tool, attempts=started, rerun_request_id=rerun.request_id
+    )
+    return (unknown, rerun)
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -275,6 +309,32 @@ def on_tool_result(step: RunTool, result: str) -> list[Event]:
     return [ToolResult(call_id=step.call_id, tool=step.tool, result=_truncate(result, MAX_RESULT_CHARS))]
 
 
+def on_start(step: RunTool) -> ToolStarted:
+    return ToolStarted(call_id=step.call_id, tool=step.tool, attempt=step.attempt)
+
+
+def outcome_to_record(events: Sequence[Event], step: RunTool, outcome: Sequence[Event]) -> list[Event]:
+    """What to append for a started call's outcome, given the thread as it is now.
+
+    A call's outcome is recorded once: nothing when one is already there (another worker retried
+    an idempotent call and finished first). A result that comes after the thread gave the outcome
+    up as unknown (a process paused past its lease) is still recorded, and the pending question
+    whether to run the call again is closed: it ran."""
+    if t.has_result_since_start(events, step.call_id):
+        return []
+    rerun = t.pending_rerun(events, step.call_id)
+    if rerun is None:
+        return list(outcome)
+    closed = ApprovalDecided(
+        request_id=rerun.request_id,
+        approved=False,
+        by="signoff",
+        comment="not run again: the first run's outcome arrived after all",
+        digest=rerun.digest,
+    )
+    return [*outcome, closed]
+
+
 def is_gated_call_approved(events: Sequence[Event], step: RunTool) -> bool:
     """True only when a human approved exactly this call with exactly these arguments."""
     found = t.approval_for_call(events, step.call_id)
@@ -297,6 +357,8 @@ __all__ = [
     "Step",
     "Wait",
     "is_gated_call_approved",
+    "on_start",
+    "outcome_to_record",
     "next_step",
     "on_error",
     "on_model_output",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import assert_never
 
@@ -29,11 +29,17 @@ from agent.reducer import (
     next_step,
     on_error,
     on_model_output,
+    on_start,
     on_tool_result,
 )
-from agent.tools import ToolContext
+from agent.tools import RunSync, Tool, ToolContext
 
 log = logging.getLogger(__name__)
+
+
+# Commits a gated call's `tool_started` before its body runs; raises when the thread may no longer
+# be advanced here (its lease was lost), and the body then does not run.
+RecordStart = Callable[[list[Event]], Awaitable[None]]
 
 
 def new_id() -> str:
@@ -58,16 +64,30 @@ async def advance(
     model: ModelClient,
     *,
     ids: NewId = new_id,
+    record_start: RecordStart | None = None,
+    run_sync: RunSync | None = None,
 ) -> StepOutcome:
-    """Take one step. Whatever it raises (a prompt that cannot render, a tool schema that cannot be
-    derived, a bug) becomes an `error` event that counts toward asking the humans: a step never
-    fails the same way silently, poll after poll."""
+    """Take one step. A gated call's start is committed through `record_start` before its body
+    runs (without it, the start is returned with the result); plain functions run through
+    `run_sync`, off the event loop, when it is given.
+
+    Whatever the step raises (a prompt that cannot render, a tool schema that cannot be derived, a
+    bug) becomes an `error` event that counts toward asking the humans: a step never fails the same
+    way silently, poll after poll. What `record_start` raises is the caller's (a lost lease, a
+    database outage) and reaches the caller as it was raised: the call did not start."""
     step: Step = CallModel()  # what to record a failure of, if even the reducer raised
     try:
         step = next_step(agent, events, ids)
-        return await _take(agent, thread_id, events, model, step, ids)
+        return await _take(agent, thread_id, events, model, step, ids, record_start, run_sync)
+    except _StartNotRecorded as failure:
+        assert failure.__cause__ is not None
+        raise failure.__cause__ from None
     except Exception as exc:
         return StepOutcome(step, _step_failed(agent, thread_id, events, step, ids, exc))
+
+
+class _StartNotRecorded(Exception):
+    """`record_start` failed: not a failure of the step, but of the caller's storage."""
 
 
 def _step_failed(
@@ -89,7 +109,14 @@ def _step_failed(
 
 
 async def _take(
-    agent: Agent, thread_id: str, events: Sequence[Event], model: ModelClient, step: Step, ids: NewId
+    agent: Agent,
+    thread_id: str,
+    events: Sequence[Event],
+    model: ModelClient,
+    step: Step,
+    ids: NewId,
+    record_start: RecordStart | None,
+    run_sync: RunSync | None,
 ) -> StepOutcome:
     match step:
         case Wait() | Idle():
@@ -107,12 +134,20 @@ async def _take(
                 )
             return StepOutcome(step, on_model_output(agent, events, output, ids))
         case RunTool():
-            return StepOutcome(step, await _run_tool(agent, thread_id, events, step, ids))
+            return StepOutcome(step, await _run_tool(agent, thread_id, events, step, ids, record_start, run_sync))
         case _:
             assert_never(step)
 
 
-async def _run_tool(agent: Agent, thread_id: str, events: Sequence[Event], step: RunTool, ids: NewId) -> list[Event]:
+async def _run_tool(
+    agent: Agent,
+    thread_id: str,
+    events: Sequence[Event],
+    step: RunTool,
+    ids: NewId,
+    record_start: RecordStart | None,
+    run_sync: RunSync | None,
+) -> list[Event]:
     tool = agent.tools.get(step.tool)
     if tool is None:
         return on_error(
@@ -137,9 +172,31 @@ async def _run_tool(agent: Agent, thread_id: str, events: Sequence[Event], step:
             fatal=True,
             message=f"refused: {step.tool} needs a human approval of exactly these arguments",
         )
+    started: list[Event] = []
+    if tool.needs_approval:
+        started = [on_start(step)]
+        if record_start is not None:
+            try:
+                await record_start(started)
+            except Exception as exc:
+                raise _StartNotRecorded() from exc
+            started = []
     context = ToolContext(thread_id=thread_id, call_id=step.call_id, approved_by=step.approved_by, deps=agent.deps)
+    return started + await _call(agent, thread_id, events, step, ids, tool, context, run_sync)
+
+
+async def _call(
+    agent: Agent,
+    thread_id: str,
+    events: Sequence[Event],
+    step: RunTool,
+    ids: NewId,
+    tool: Tool,
+    context: ToolContext,
+    run_sync: RunSync | None,
+) -> list[Event]:
     try:
-        result = await tool.run(step.arguments, context)
+        result = await tool.run(step.arguments, context, run_sync)
     except ToolArgumentsError as exc:
         return on_error(agent, events, ids, source="tool", call_id=step.call_id, tool=step.tool, message=str(exc))
     except Exception as exc:  # a tool's failure is data for the model, not a crash of the bot

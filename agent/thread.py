@@ -21,7 +21,9 @@ from agent.events import (
     QuestionAnswered,
     QuestionAsked,
     ToolCall,
+    ToolOutcomeUnknown,
     ToolResult,
+    ToolStarted,
 )
 
 Status = Literal["running", "waiting", "done", "failed"]
@@ -123,20 +125,80 @@ def find_approval(events: Sequence[Event], request_id: str) -> ApprovalRequested
 
 
 def approval_for_call(events: Sequence[Event], call_id: str) -> tuple[ApprovalRequested, ApprovalDecided] | None:
-    """The request and the approving decision for a gated call, if a human approved it."""
+    """The request and the approving decision for a gated call, if a human approved it.
+
+    The first decision on a request is the decision: a later one (which storage never records, but
+    a log may carry) changes nothing, so a denial followed by an approval is still a denial.
+    """
     requested: ApprovalRequested | None = None
     for event in events:
         if isinstance(event, ApprovalRequested) and event.call_id == call_id:
             requested = event
-        elif (
-            requested is not None
-            and isinstance(event, ApprovalDecided)
-            and event.request_id == requested.request_id
-            and event.approved
-        ):
-            return requested, event
+        elif requested is not None and isinstance(event, ApprovalDecided) and event.request_id == requested.request_id:
+            return (requested, event) if event.approved else None
     return None
 
 
 def has_result(events: Sequence[Event], call_id: str) -> bool:
-    return any(isinstance(e, (ToolResult, Error)) and getattr(e, "call_id", None) == call_id for e in events)
+    """Whether the call's result (or its error) is recorded."""
+    return any(isinstance(e, (ToolResult, Error)) and e.call_id == call_id for e in events)
+
+
+def has_result_since_start(events: Sequence[Event], call_id: str) -> bool:
+    """Whether a result (or error) was recorded for the call after its latest start: the outcome
+    of the run that started last, whoever recorded it."""
+    last_start = max(
+        (i for i, e in enumerate(events) if isinstance(e, ToolStarted) and e.call_id == call_id), default=-1
+    )
+    return any(isinstance(e, (ToolResult, Error)) and e.call_id == call_id for e in events[last_start + 1 :])
+
+
+def settled_calls(events: Sequence[Event]) -> set[str]:
+    """The call ids that are over for the agent: a result, an error, or an unknown outcome."""
+    return {
+        e.call_id for e in events if isinstance(e, (ToolResult, Error, ToolOutcomeUnknown)) and e.call_id is not None
+    }
+
+
+def starts(events: Sequence[Event], call_id: str) -> int:
+    """How often the call's body was recorded as started."""
+    return sum(1 for e in events if isinstance(e, ToolStarted) and e.call_id == call_id)
+
+
+def pending_rerun(events: Sequence[Event], call_id: str) -> ApprovalRequested | None:
+    """The pending request asking whether to run again the call `call_id`, if there is one."""
+    return next(
+        (r for r in pending_requests(events) if isinstance(r, ApprovalRequested) and r.rerun_of == call_id), None
+    )
+
+
+def unfinished_call(events: Sequence[Event]) -> ToolCall | tuple[ApprovalRequested, ApprovalDecided] | None:
+    """The oldest call the agent decided on (a tool call, or a gated call a human approved) that has
+    no outcome yet. It runs before anything else: whatever was appended after it (a reply in the
+    thread, a second click) must not make the agent forget it.
+
+    A tool call counts by its place: one with no outcome after it, and not followed by an approval
+    request for it (then the approval decides), is due even when its id was used before (a replayed
+    call id is then judged by the runner, which refuses what no approval covers)."""
+    settled = settled_calls(events)
+    outcome_at: dict[str, int] = {}
+    requested_at: dict[str, int] = {}
+    for i, event in enumerate(events):
+        if isinstance(event, (ToolResult, Error, ToolOutcomeUnknown)) and event.call_id is not None:
+            outcome_at[event.call_id] = i
+        elif isinstance(event, ApprovalRequested):
+            requested_at[event.call_id] = i
+    decided: set[str] = set()
+    requests: dict[str, ApprovalRequested] = {}
+    for i, event in enumerate(events):
+        if isinstance(event, ToolCall):
+            if outcome_at.get(event.call_id, -1) < i and requested_at.get(event.call_id, -1) < i:
+                return event
+        elif isinstance(event, ApprovalRequested):
+            requests[event.request_id] = event
+        elif isinstance(event, ApprovalDecided) and event.request_id not in decided:
+            decided.add(event.request_id)  # the first decision on a request is the decision
+            request = requests.get(event.request_id)
+            if event.approved and request is not None and request.call_id not in settled:
+                return request, event
+    return None

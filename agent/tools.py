@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, get_origin, get_type_hints
 
 import docstring_parser
@@ -18,6 +19,9 @@ import typing_extensions
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from agent.errors import ToolArgumentsError
+
+# Runs a plain function off the event loop (the worker's bounded tool threads) and awaits it.
+RunSync = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 REASON_FIELD = "reason"
 REASON_DESCRIPTION = "Why you want to run this now; shown to the humans who approve it."
@@ -53,6 +57,9 @@ class Tool:
     needs_approval: bool = False
     approvers: tuple[str, ...] = field(default_factory=tuple)
     approval_channel: str | None = None
+    # Safe to run again with the same call id (its effects are keyed on `ctx.call_id`): a gated call
+    # interrupted after it started is retried, instead of asking the approvers whether to.
+    idempotent: bool = False
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI-style function schema the model sees."""
@@ -82,11 +89,15 @@ class Tool:
             raise ToolArgumentsError(f"invalid arguments for {self.name}: {problems}") from exc
         return model.model_dump(mode="json")
 
-    async def run(self, arguments: dict[str, Any], context: ToolContext) -> str:
+    async def run(self, arguments: dict[str, Any], context: ToolContext, run_sync: RunSync | None = None) -> str:
+        """Run the tool; a plain function goes through `run_sync` (off the event loop) when given."""
         kwargs = dict(self.validate(arguments))
         if self.context_parameter:
             kwargs[self.context_parameter] = context
-        result = self.func(**kwargs)
+        if run_sync is not None and not inspect.iscoroutinefunction(self.func):
+            result = await run_sync(partial(self.func, **kwargs))
+        else:
+            result = self.func(**kwargs)
         if inspect.isawaitable(result):
             result = await result
         return render_result(result)
@@ -109,6 +120,7 @@ def make_tool(
     needs_approval: bool = False,
     approvers: tuple[str, ...] | list[str] = (),
     approval_channel: str | None = None,
+    idempotent: bool = False,
 ) -> Tool:
     tool_name = name or func.__name__
     hints = get_type_hints(func)
@@ -145,4 +157,5 @@ def make_tool(
         needs_approval=needs_approval,
         approvers=tuple(approvers),
         approval_channel=approval_channel,
+        idempotent=idempotent,
     )

@@ -16,7 +16,9 @@ from agent.events import (
     QuestionAnswered,
     QuestionAsked,
     ToolCall,
+    ToolOutcomeUnknown,
     ToolResult,
+    ToolStarted,
 )
 from agent.model import PROVIDER_SAID
 from storage.store import OutboxDraft
@@ -44,6 +46,8 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
                 drafts.append(OutboxDraft(channel, "notice", text=stop_notice(source, message)))
             case Error() | HumanMessage() | ToolCall() | ToolResult():
                 pass
+            case ToolStarted() | ToolOutcomeUnknown():
+                pass  # the approvers hear of an unknown outcome through the request it adds
             case DeliveryFailed():
                 pass  # never a message about a message that could not be sent: no loops
             case _:

@@ -49,6 +49,12 @@ async def _logged(service: Callable[[], Awaitable[None]]) -> None:
         raise
 
 
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def model_client(settings: Settings) -> ModelClient:
     if not settings.model:
         return UnconfiguredModel()
@@ -103,6 +109,7 @@ class Runtime:
             concurrency=settings.workers,
             poll_interval=settings.poll_interval,
             lease_seconds=settings.lease_seconds,
+            tool_threads=settings.tool_threads,
             metrics=metrics,
             on_outbox=dispatcher.wake,
         )
@@ -135,12 +142,18 @@ class Runtime:
         ]
 
     async def stop(self) -> None:
-        await self.worker.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Stop taking work first (the worker's polling, new threads, the channels' listeners),
+        then let the steps in flight finish within the grace while the outbox keeps sending, then
+        stop the rest. Nothing here may log an error: whatever is cut short resumes at the next start."""
+        self.worker.stop_taking_work()
+        named = {task.get_name(): task for task in self._tasks}
+        intake = [task for name, task in named.items() if name not in ("worker", "dispatcher")]
+        await _cancel(intake)
+        await self.worker.stop(self.settings.shutdown_grace)
+        await _cancel(self._tasks)
         self.core.close()
         self.db.dispose()
+        log.info("stopped")
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Runtime]:

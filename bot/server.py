@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 
 import uvicorn
 
@@ -20,10 +22,20 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     bind_host = host or settings.host
     bind_port = settings.port if port is None else port
     log.info("signoff serving on http://%s:%d (agent %s)", bind_host, bind_port, runtime.agent.name)
-    uvicorn.run(
-        CloseUnreadBodies(app),
-        host=bind_host,
-        port=bind_port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-    )
+    # uvicorn raises the stop signal again once it has shut down, so a clean stop on SIGTERM ended
+    # as "killed by SIGTERM" (exit -15). A stop asked for and carried out is a normal exit: 0.
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.run(
+            CloseUnreadBodies(app),
+            host=bind_host,
+            port=bind_port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(_signum: int, _frame: FrameType | None) -> None:
+    return None

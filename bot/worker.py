@@ -12,26 +12,38 @@ import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import ParamSpec, TypeVar
 
 from agent.definition import Agent
+from agent.events import Event, ToolStarted
 from agent.model import ModelClient
-from agent.reducer import CallModel
-from agent.runner import advance
+from agent.reducer import Append, CallModel, RunTool, outcome_to_record
+from agent.runner import StepOutcome, advance
 from bot import failpoints
 from bot.metrics import Metrics
 from bot.outage_log import OutageLog
 from bot.outbox_policy import outbox_for
 from bot.step_failures import record_step_failure
+from bot.tool_threads import ToolThreads
 from storage.errors import Conflict, DatabaseUnavailable
-from storage.store import Store, worker_identity
+from storage.models import ThreadRow
+from storage.store import OutboxDraft, Store, worker_identity
 
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+@dataclass
+class _Held:
+    """A thread this worker holds: its row (sequence number, status) and its events so far."""
+
+    thread: ThreadRow
+    events: list[Event]
 
 
 def pid_alive(pid: int) -> bool:
@@ -54,6 +66,7 @@ class Worker:
         concurrency: int = 8,
         poll_interval: float = 0.5,
         lease_seconds: float = 30.0,
+        tool_threads: int = 8,
         metrics: Metrics | None = None,
         on_outbox: Callable[[], None] = lambda: None,
     ) -> None:
@@ -71,10 +84,13 @@ class Worker:
         self._active: set[str] = set()
         self._again: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._poller: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(concurrency)
         self._outage = OutageLog(log, "database (worker)")
         # Storage calls get threads of their own: in the default pool they queued with litellm's
         # (it runs part of every call there), so a step's write waited behind another's model call.
+        self._tools = ToolThreads(tool_threads)
         self._pool = ThreadPoolExecutor(max_workers=concurrency + 2, thread_name_prefix="signoff-worker")
 
     async def _db(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -88,6 +104,7 @@ class Worker:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._poller = asyncio.current_task()
         self._wanted = asyncio.Queue()
         freed = await asyncio.to_thread(self.store.release_dead_local_leases, pid_alive)
         if freed:
@@ -112,6 +129,8 @@ class Worker:
                     self._start(self._wanted.get_nowait())
 
     def _start(self, thread_id: str) -> None:
+        if self._stopping:
+            return  # still runnable in the database: the next start (or another replica) takes it
         if thread_id in self._active:
             self._again.add(thread_id)
             return
@@ -123,7 +142,7 @@ class Worker:
     async def _drive_slot(self, thread_id: str) -> None:
         try:
             async with self._slots:
-                while True:
+                while not self._stopping:
                     self._again.discard(thread_id)
                     await self.drive(thread_id)
                     if thread_id not in self._again:
@@ -150,64 +169,178 @@ class Worker:
         snapshot = await self._db(self.store.claim_snapshot, thread_id, self.owner, self.lease)
         if snapshot is None:
             return
-        thread, events = snapshot.thread, list(snapshot.events)
+        held = _Held(snapshot.thread, list(snapshot.events))
         try:
             while True:
-                if thread.status != "running":
+                if held.thread.status != "running" or self._stopping:
                     return
-                heartbeat = asyncio.create_task(self._heartbeat(thread_id))
                 try:
-                    outcome = await advance(self.agent, thread_id, events, self.model)
-                finally:
-                    heartbeat.cancel()
-                self.metrics.step(outcome.step)
-                if not outcome.events:
-                    return
-                if isinstance(outcome.step, CallModel):
-                    failpoints.hit("after_model_answer")
-                outbox = outbox_for(thread.origin_channel, outcome.events)
-                try:
-                    appended = await self._db(
-                        self.store.append,
-                        thread_id,
-                        outcome.events,
-                        outbox=outbox,
-                        # A model's decision is only valid for the thread it saw; a tool's result is a fact.
-                        expect_seq=thread.last_seq if isinstance(outcome.step, CallModel) else None,
-                        lease_owner=self.owner,
-                    )
+                    appended, outcome = await self._step(thread_id, held)
                 except Conflict as exc:
                     log.info("thread %s: %s; stepping again", thread_id, exc)
+                    appended, outcome = None, None
+                if outcome is not None and not outcome.events:
+                    return
+                if appended is None:  # others appended or hold the thread: load it again, if it is ours
                     snapshot = await self._db(self.store.claim_snapshot, thread_id, self.owner, self.lease)
                     if snapshot is None:
                         return
-                    thread, events = snapshot.thread, list(snapshot.events)
+                    held = _Held(snapshot.thread, list(snapshot.events))
                     continue
-                failpoints.hit("after_state_commit")
-                self.metrics.events(outcome.events)
-                if outbox:
-                    self.on_outbox()
-                if not outcome.more or appended is None:
+                assert outcome is not None
+                if not outcome.more:
                     return
-                if appended.last_seq == thread.last_seq + len(outcome.events):
-                    events.extend(outcome.events)
-                else:
-                    events.extend(await self._db(self.store.events_since, thread_id, thread.last_seq))
-                thread = appended
+                await self._caught_up(thread_id, held, outcome.events, appended)
         finally:
             with contextlib.suppress(Exception):
                 await self._db(self.store.release, thread_id, self.owner)
 
+    async def _step(self, thread_id: str, held: _Held) -> tuple[ThreadRow | None, StepOutcome]:
+        """Take one step and record it: the row after the append, or None when the thread must be
+        loaded again (a gated call's outcome was recorded against others' appends)."""
+        started: list[str] = []
+
+        async def record_start(events: list[Event]) -> None:
+            # Committed before the body runs; Conflict (the lease was lost) and the body never runs.
+            row = await self._db(self.store.append, thread_id, events, lease_owner=self.owner)
+            assert row is not None
+            await self._caught_up(thread_id, held, events, row)
+            self.metrics.events(events)
+            started.extend(e.call_id for e in events if isinstance(e, ToolStarted))
+
+        heartbeat = asyncio.create_task(self._heartbeat(thread_id))
+        try:
+            outcome = await advance(
+                self.agent, thread_id, held.events, self.model, record_start=record_start, run_sync=self._tools.run
+            )
+        finally:
+            heartbeat.cancel()
+        self.metrics.step(outcome.step)
+        if not outcome.events:
+            return None, outcome
+        if isinstance(outcome.step, CallModel):
+            failpoints.hit("after_model_answer")
+        if started and isinstance(outcome.step, RunTool):
+            appended = await self._record_outcome(thread_id, held, outcome.step, outcome.events)
+            failpoints.hit("after_state_commit")
+            return appended, outcome
+        outbox = outbox_for(held.thread.origin_channel, outcome.events)
+        appended = await self._db(
+            self.store.append,
+            thread_id,
+            outcome.events,
+            outbox=outbox,
+            # A decision (the model's, or a limit's) is only valid for the thread it saw; a tool's result is a fact.
+            expect_seq=held.thread.last_seq if isinstance(outcome.step, (CallModel, Append)) else None,
+            lease_owner=self.owner,
+        )
+        self._committed(outcome.events, outbox)
+        return appended, outcome
+
+    async def _record_outcome(
+        self, thread_id: str, held: _Held, step: RunTool, outcome: list[Event]
+    ) -> ThreadRow | None:
+        """Record a started gated call's outcome, once. Usually nothing was appended since its start
+        and this worker still holds the thread: one conditional append. Otherwise (a reply came in,
+        or this process was paused past its lease and another one gave the outcome up as unknown)
+        the outcome is recorded against the thread as it is now, unless one already is."""
+        events = outcome_to_record(held.events, step, outcome)
+        if not events:
+            return None
+        outbox = outbox_for(held.thread.origin_channel, events)
+        try:
+            row = await self._db(
+                self.store.append,
+                thread_id,
+                events,
+                outbox=outbox,
+                expect_seq=held.thread.last_seq,
+                lease_owner=self.owner,
+            )
+            self._committed(events, outbox)
+            return row
+        except Conflict as exc:
+            log.info(
+                "thread %s: %s; recording call %s's outcome against the thread as it is now",
+                thread_id,
+                exc,
+                step.call_id,
+            )
+        for _ in range(50):
+            now = await self._db(self.store.snapshot, thread_id)
+            events = outcome_to_record(now.events, step, outcome)
+            if not events:
+                log.warning(
+                    "thread %s: call %s (%s) already has its outcome recorded; this run's is dropped",
+                    thread_id,
+                    step.call_id,
+                    step.tool,
+                )
+                return None
+            outbox = outbox_for(now.thread.origin_channel, events)
+            try:
+                await self._db(self.store.append, thread_id, events, outbox=outbox, expect_seq=now.thread.last_seq)
+            except Conflict:
+                continue
+            self._committed(events, outbox)
+            log.info("thread %s: recorded call %s's outcome after others appended", thread_id, step.call_id)
+            return None
+        raise Conflict(f"thread {thread_id}: could not record call {step.call_id}'s outcome: the thread keeps moving")
+
+    def _committed(self, events: list[Event], outbox: list[OutboxDraft]) -> None:
+        self.metrics.events(events)
+        if outbox:
+            self.on_outbox()
+
+    async def _caught_up(self, thread_id: str, held: _Held, appended: list[Event], row: ThreadRow) -> None:
+        """Add what this worker just appended to what it holds (and what others appended meanwhile)."""
+        if row.last_seq == held.thread.last_seq + len(appended):
+            held.events.extend(appended)
+        else:
+            held.events.extend(await self._db(self.store.events_since, thread_id, held.thread.last_seq))
+        held.thread = row
+
     async def _heartbeat(self, thread_id: str) -> None:
+        """Renew the lease while a step runs (a model call, a tool of any length): the loop is free
+        for it, since plain tools run on tool threads. A failed renewal is tried again next time;
+        a lost lease ends it (the step's appends then find the thread taken)."""
         interval = self.lease.total_seconds() / 3
         while True:
             await asyncio.sleep(interval)
-            if not await self._db(self.store.renew, thread_id, self.owner, self.lease):
+            try:
+                renewed = await self._db(self.store.renew, thread_id, self.owner, self.lease)
+            except DatabaseUnavailable as exc:
+                log.warning("thread %s: could not renew the lease (%s); trying again", thread_id, exc)
+                continue
+            if not renewed:
                 log.warning("thread %s: lease lost while stepping", thread_id)
                 return
 
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    def stop_taking_work(self) -> None:
+        """Start no new step: no more polling, wakes are ignored; steps in flight go on."""
+        self._stopping = True
+        if self._poller is not None:
+            self._poller.cancel()
+
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop taking work, let the steps in flight finish for up to `grace` seconds, then cancel
+        what is left. A step cut short is taken again at the next start, by the rules of the events
+        it recorded (a gated tool that started and has no result is never simply run again)."""
+        self.stop_taking_work()
+        if self._poller is not None:
+            await asyncio.gather(self._poller, return_exceptions=True)
+        in_flight = set(self._tasks)
+        if in_flight and grace > 0:
+            log.info("stopping: waiting up to %gs for %d thread(s) in flight", grace, len(in_flight))
+            _, in_flight = await asyncio.wait(in_flight, timeout=grace)
+        if in_flight:
+            log.warning(
+                "stopping: %d thread(s) still stepping after the %gs grace were cut short; "
+                "they are taken again at the next start",
+                len(in_flight),
+                grace,
+            )
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -49,7 +49,9 @@ def service_status(name: str, ctx: Context) -> dict[str, object]:
     return {"name": s.name, "version": s.version, "state": s.state, "restarts": s.restarts}
 
 
-@agent.tool(needs_approval=True)
+# Both gated tools key their effects on ctx.call_id (the inventory records each call once), so they
+# are idempotent: a call cut short after it started is retried with the same id, not asked again.
+@agent.tool(needs_approval=True, idempotent=True)
 def restart_service(name: str, ctx: Context) -> str:
     """Restart a service. Needs a human's approval."""
     return ctx.deps.act(
@@ -57,7 +59,7 @@ def restart_service(name: str, ctx: Context) -> str:
     )
 
 
-@agent.tool(needs_approval=True)
+@agent.tool(needs_approval=True, idempotent=True)
 def deploy(service: str, version: str, ctx: Context) -> str:
     """Deploy a version of a service. Needs a human's approval."""
     return ctx.deps.act(

@@ -76,6 +76,7 @@ def test_approved_restart_runs_once_after_a_sigkill(
         "human_message",
         "approval_requested",
         "approval_decided",
+        "tool_started",
         "tool_result",
         "agent_reply",
     ]

@@ -97,6 +97,7 @@ def test_an_emailed_request_is_approved_by_reply_runs_once_and_is_answered_in_th
         "human_message",
         "approval_requested",
         "approval_decided",
+        "tool_started",
         "tool_result",
         "agent_reply",
     ]

@@ -84,6 +84,7 @@ def test_mention_card_approve_runs_once_and_replies_in_the_thread(
         "human_message",
         "approval_requested",
         "approval_decided",
+        "tool_started",
         "tool_result",
         "agent_reply",
     ]

@@ -42,10 +42,21 @@ APPROVED_EVENTS = [
     "tool_result",
     "approval_requested",
     "approval_decided",
+    "tool_started",
     "tool_result",
     "agent_reply",
 ]
 DENIED_EVENTS = APPROVED_EVENTS[:5] + ["agent_reply"]
+
+
+def without_retries(types: list[str]) -> list[str]:
+    """The event types with the repeated starts of an idempotent call cut short and retried (the
+    example's gated tools are idempotent) folded into one: a kill mid-tool adds a `tool_started`."""
+    folded: list[str] = []
+    for kind in types:
+        if not (kind == "tool_started" and folded and folded[-1] == "tool_started"):
+            folded.append(kind)
+    return folded
 
 
 class CrashableSignoff(SignoffProcess):
@@ -341,7 +352,7 @@ def verify(db: Database, workload: OpsWorkload) -> Outcome:
             problems.append(f"job {job.key}: its thread {thread_id} is gone")
             losses += 1
             continue
-        types = [e.type for e in events[thread.id]]
+        types = without_retries([e.type for e in events[thread.id]])
         expected = APPROVED_EVENTS if job.approve else DENIED_EVENTS
         if thread.status == "done":
             completed += 1

@@ -4,8 +4,10 @@ Two checks, both pure:
 - `sequence_problems(agent, events)`: each event the agent side wrote is a possible output of the
   step `next_step` gives for the events before it (a model decision where the model was due, a
   tool's result for exactly the call that was due, nothing while the thread waited or was done),
-  and each human decision resolves a request that was pending. Ids are unique, each call has at
-  most one result, each request at most one decision.
+  and each human decision resolves a request that was pending. A gated call's `tool_started` is
+  written when its run was due; its outcome may come any time after (others may append while it
+  runs, or after its outcome was given up as unknown: a late result). Ids are unique, each call
+  has at most one result, each request at most one decision.
 - `state_problems(...)`: the status and pending requests derived from the events equal what the
   database stored beside them (thread status, requests table).
 
@@ -33,6 +35,7 @@ from agent.events import (
     QuestionAsked,
     ToolCall,
     ToolResult,
+    ToolStarted,
     parse_event,
 )
 from agent.reducer import Append, CallModel, Idle, RunTool, Wait, next_step
@@ -68,6 +71,14 @@ def sequence_problems(agent: Agent, events: Sequence[Event]) -> list[str]:
                 problems.append(f"{where}: decides request {event.request_id}, which was not pending")
             i += 1
             continue
+        if (
+            isinstance(event, (ToolResult, Error))
+            and event.call_id
+            and t.starts(prefix, event.call_id)
+            and not t.has_result_since_start(prefix, event.call_id)
+        ):
+            i += _group_length(agent, events, i)  # the outcome of a call that started
+            continue
         step = next_step(agent, prefix, _ids)
         match step:
             case Wait() | Idle():
@@ -85,6 +96,9 @@ def sequence_problems(agent: Agent, events: Sequence[Event]) -> list[str]:
                     problems.append(f"{where}: not something a model's answer produces")
                 i += _group_length(agent, events, i)
             case RunTool(call_id=call_id):
+                if isinstance(event, ToolStarted) and event.call_id == call_id:
+                    i += 1
+                    continue
                 if not isinstance(event, (ToolResult, Error)) or event.call_id != call_id:
                     problems.append(f"{where}: the step due was the result of call {call_id}")
                 elif isinstance(event, Error) and event.source != "tool":

@@ -35,6 +35,9 @@ class SignoffProcess:
             "SIGNOFF_LOG_LEVEL": "INFO",
             "SIGNOFF_ENV_FILE": str(workdir / "none.env"),
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            # `stop()` waits 10 s for SIGTERM before it kills: a step in flight (a hanging model
+            # call) gets a short grace, so teardown stays quick. Tests of the grace set their own.
+            "SIGNOFF_SHUTDOWN_GRACE": "5",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
