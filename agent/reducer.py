@@ -1,7 +1,7 @@
 """The stateless reducer: from a thread's events, the next step and the events it produces.
 
 Everything here is pure. `next_step` says what to do next; the `on_*` functions turn what happened
-(a model's answer, a tool's result, a failure) into new events. `agent.runner` performs the I/O in
+(a model's answer, a tool's result, a failure) into new events. `agent.io.runner` performs the I/O in
 between; any replica can run any step, because the events are the whole state.
 """
 

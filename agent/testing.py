@@ -33,8 +33,8 @@ from agent.events import (
     QuestionAnswered,
     QuestionAsked,
 )
+from agent.io.runner import advance
 from agent.reducer import Idle, ModelOutput, ModelToolCall, Wait
-from agent.runner import advance
 
 Answer = ModelOutput | Callable[[list[dict[str, Any]], list[dict[str, Any]]], ModelOutput]
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Generic, get_origin, get_type_hints
 
 import docstring_parser
@@ -19,9 +18,6 @@ import typing_extensions
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from agent.errors import ToolArgumentsError
-
-# Runs a plain function off the event loop (the worker's bounded tool threads) and awaits it.
-RunSync = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 REASON_FIELD = "reason"
 REASON_DESCRIPTION = "Why you want to run this now; shown to the humans who approve it."
@@ -88,19 +84,6 @@ class Tool:
             )
             raise ToolArgumentsError(f"invalid arguments for {self.name}: {problems}") from exc
         return model.model_dump(mode="json")
-
-    async def run(self, arguments: dict[str, Any], context: ToolContext, run_sync: RunSync | None = None) -> str:
-        """Run the tool; a plain function goes through `run_sync` (off the event loop) when given."""
-        kwargs = dict(self.validate(arguments))
-        if self.context_parameter:
-            kwargs[self.context_parameter] = context
-        if run_sync is not None and not inspect.iscoroutinefunction(self.func):
-            result = await run_sync(partial(self.func, **kwargs))
-        else:
-            result = self.func(**kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return render_result(result)
 
 
 def render_result(result: Any) -> str:

@@ -20,7 +20,7 @@ from agent.events import (
     ToolResult,
     ToolStarted,
 )
-from agent.model import PROVIDER_SAID
+from agent.io.model import PROVIDER_SAID
 from storage.store import OutboxDraft
 
 # Threads started through the HTTP API or the CLI have no channel to answer in: their humans

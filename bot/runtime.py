@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from agent.definition import Agent
-from agent.model import LiteLLMClient, ModelClient, ModelConfig, UnconfiguredModel
+from agent.io.model import LiteLLMClient, ModelClient, ModelConfig, UnconfiguredModel
 from bot.agent_loader import load_agent
 from bot.approver_check import require_approvers
 from bot.core import SignoffCore

@@ -1,4 +1,4 @@
-"""A step that failed outside `agent.runner.advance` (its events could not be stored, say) is
+"""A step that failed outside `agent.io.runner.advance` (its events could not be stored, say) is
 recorded as an `error` event, like any other failure: it counts toward asking the thread's humans,
 so a thread never fails the same way at every poll, silently and forever (nor calls the model each
 time). Storage outages and conflicts are not failures of the step: the worker retries those."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 
 from agent.definition import Agent
+from agent.io.runner import new_id
 from agent.reducer import on_error
-from agent.runner import new_id
 from bot.outbox_policy import outbox_for
 from storage.errors import Conflict
 from storage.store import Store

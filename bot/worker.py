@@ -19,9 +19,9 @@ from typing import ParamSpec, TypeVar
 
 from agent.definition import Agent
 from agent.events import Event, ToolStarted
-from agent.model import ModelClient
+from agent.io.model import ModelClient
+from agent.io.runner import StepOutcome, advance
 from agent.reducer import Append, CallModel, RunTool, outcome_to_record
-from agent.runner import StepOutcome, advance
 from bot import failpoints
 from bot.metrics import Metrics
 from bot.outage_log import OutageLog

@@ -6,8 +6,8 @@ from typing import Any
 
 from agent import Agent
 from agent.events import Error, Event, HumanMessage, QuestionAsked
-from agent.model import UnconfiguredModel
-from agent.runner import advance
+from agent.io.model import UnconfiguredModel
+from agent.io.runner import advance
 
 
 class SchemalessAgent(Agent):

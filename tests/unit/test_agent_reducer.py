@@ -125,7 +125,7 @@ def test_an_approval_of_other_arguments_than_the_request_carries_runs_nothing() 
 def test_a_forged_tool_call_event_for_a_gated_tool_never_runs() -> None:
     import asyncio
 
-    from agent.runner import advance
+    from agent.io.runner import advance
 
     agent = make_agent()
     forged = ToolCall(call_id="c1", tool="restart", arguments={"name": "web", "force": False})

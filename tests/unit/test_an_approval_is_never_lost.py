@@ -4,7 +4,7 @@ run was cut short after it started (a crash) is never started again by itself: i
 asked, and only their approval runs it again, as a new call.
 
 The property is checked over generated interleavings of those events, crashes and the approvers'
-answers with the worker's steps, each step taken by the real runner (`agent.runner.advance`) with a
+answers with the worker's steps, each step taken by the real runner (`agent.io.runner.advance`) with a
 scripted model."""
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from agent.events import (
     ToolResult,
     ToolStarted,
 )
+from agent.io.runner import advance
 from agent.reducer import CallModel, ModelOutput, RunTool, next_step, on_start
-from agent.runner import advance
 from agent.thread import arguments_digest, pending_requests
 
 ARGUMENTS = {"name": "payments"}

@@ -6,17 +6,19 @@ nothing lives in memory, so a step may be taken by any process, after any restar
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import assert_never
+from functools import partial
+from typing import Any, assert_never
 
 from agent.context import render_context
 from agent.definition import Agent
 from agent.errors import ModelCallFailed, ToolArgumentsError
 from agent.events import Event
-from agent.model import ModelClient
+from agent.io.model import ModelClient
 from agent.reducer import (
     Append,
     CallModel,
@@ -32,7 +34,7 @@ from agent.reducer import (
     on_start,
     on_tool_result,
 )
-from agent.tools import RunSync, Tool, ToolContext
+from agent.tools import Tool, ToolContext, render_result
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 # Commits a gated call's `tool_started` before its body runs; raises when the thread may no longer
 # be advanced here (its lease was lost), and the body then does not run.
 RecordStart = Callable[[list[Event]], Awaitable[None]]
+# Runs a plain function off the event loop (the worker's bounded tool threads) and awaits it.
+RunSync = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
 def new_id() -> str:
@@ -196,7 +200,7 @@ async def _call(
     run_sync: RunSync | None,
 ) -> list[Event]:
     try:
-        result = await tool.run(step.arguments, context, run_sync)
+        result = await run_tool(tool, step.arguments, context, run_sync)
     except ToolArgumentsError as exc:
         return on_error(agent, events, ids, source="tool", call_id=step.call_id, tool=step.tool, message=str(exc))
     except Exception as exc:  # a tool's failure is data for the model, not a crash of the bot
@@ -211,3 +215,20 @@ async def _call(
             message=f"{type(exc).__name__}: {exc}",
         )
     return on_tool_result(step, result)
+
+
+async def run_tool(tool: Tool, arguments: dict[str, Any], context: ToolContext, run_sync: RunSync | None = None) -> str:
+    """Call the tool's function with validated arguments; the result as the model will read it.
+
+    A plain function goes through `run_sync` (off the event loop) when given.
+    """
+    kwargs = dict(tool.validate(arguments))
+    if tool.context_parameter:
+        kwargs[tool.context_parameter] = context
+    if run_sync is not None and not inspect.iscoroutinefunction(tool.func):
+        result = await run_sync(partial(tool.func, **kwargs))
+    else:
+        result = tool.func(**kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return render_result(result)
