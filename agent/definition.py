@@ -81,6 +81,8 @@ class Agent(Generic[DepsT]):
     `APPROVERS` (the agent's and its gated tools' approvers, `SIGNOFF_APPROVERS` where they are
     the default). The model never chooses who answers.
 
+    `ask_human=False` takes the built-in `ask_human` tool away from the model (Signoff still asks the
+    thread's humans itself after repeated errors or at the step limit).
     `max_approval_argument_chars` caps the arguments of an approval-gated call (their JSON), so that
     an approver can read them in full on every surface.
     """
@@ -99,25 +101,37 @@ class Agent(Generic[DepsT]):
         deps: DepsT | None = None,
         setup: Callable[[Startup], DepsT] | None = None,
         max_approval_argument_chars: int = MAX_APPROVAL_ARGUMENT_CHARS,
+        ask_human: bool = True,
     ) -> None:
+        # Every problem is gathered, then raised together by `check()` (when the agent loads, or at
+        # its first use), so a newcomer fixes them in one round rather than one per start.
+        self.problems: list[str] = []
         if max_steps_per_turn < 1 or max_consecutive_errors < 1:
-            raise AgentDefinitionError("max_steps_per_turn and max_consecutive_errors must be >= 1")
+            self.problems.append("max_steps_per_turn and max_consecutive_errors must be >= 1")
         if isinstance(answerers, str) or not [a for a in answerers if a.strip()]:
-            raise AgentDefinitionError(
-                f"agent {name}: answerers must be a list naming at least one person or placeholder, "
-                f"e.g. [PARTICIPANTS, APPROVERS] (the default) or ['U012ABCDEF', 'alice@example.com']"
+            self.problems.append(
+                "answerers must be a list naming at least one person or placeholder, "
+                "e.g. [PARTICIPANTS, APPROVERS] (the default) or ['U012ABCDEF', 'alice@example.com']"
             )
+            answerers = (PARTICIPANTS, APPROVERS)
         if max_approval_argument_chars < 1:
-            raise AgentDefinitionError("max_approval_argument_chars must be >= 1")
+            self.problems.append("max_approval_argument_chars must be >= 1")
         self.max_approval_argument_chars = max_approval_argument_chars
         self.name = name
         self.description = description
-        if isinstance(prompt, Path):
-            self._prompt = PromptTemplate(prompt.read_text(), str(prompt))
-        else:
-            self._prompt = PromptTemplate(prompt, f"of agent {name} (inline text)")
+        self._prompt: PromptTemplate | None = None
+        try:
+            if isinstance(prompt, Path):
+                self._prompt = PromptTemplate(prompt.read_text(), str(prompt))
+            else:
+                self._prompt = PromptTemplate(prompt, f"of agent {name} (inline text)")
+        except AgentDefinitionError as exc:
+            self.problems.extend(exc.problems)
+        except OSError as exc:
+            self.problems.append(f"prompt file {prompt} cannot be read: {exc}")
         self.approvers = tuple(approvers)
         self.answerers = tuple(a.strip() for a in answerers if a.strip())
+        self.ask_human = ask_human
         self.max_steps_per_turn = max_steps_per_turn
         self.max_consecutive_errors = max_consecutive_errors
         self.context_token_budget = context_token_budget
@@ -155,23 +169,37 @@ class Agent(Generic[DepsT]):
         tools ask the approvers whether to run it again."""
 
         def register(f: F) -> F:
-            self.add_tool(
-                make_tool(
+            try:
+                tool = make_tool(
                     f,
                     needs_approval=needs_approval,
                     approvers=approvers,
                     approval_channel=approval_channel,
                     idempotent=idempotent,
                 )
-            )
+            except AgentDefinitionError as exc:
+                self.problems.extend(exc.problems)
+                return f
+            self.add_tool(tool)
             return f
 
         return register(func) if func is not None else register
 
     def add_tool(self, tool: Tool) -> None:
-        if tool.name in BUILTIN_TOOL_NAMES or tool.name in self.tools:
-            raise AgentDefinitionError(f"agent {self.name}: a tool named {tool.name!r} already exists")
-        self.tools[tool.name] = tool
+        if tool.name in BUILTIN_TOOL_NAMES:
+            self.problems.append(f"tool {tool.name}: the name is reserved for Signoff's built-in tool")
+        elif tool.name in self.tools:
+            self.problems.append(f"tool {tool.name}: a tool of that name is defined twice")
+        else:
+            self.tools[tool.name] = tool
+
+    def check(self) -> None:
+        """Raise one AgentDefinitionError listing every problem of the definition, if it has any."""
+        if self.problems:
+            count = f"{len(self.problems)} problem{'s' if len(self.problems) > 1 else ''}"
+            raise AgentDefinitionError(
+                f"agent {self.name} is defined with {count}:", *(f"- {p}" for p in self.problems)
+            )
 
     def start(self, startup: Startup) -> None:
         """Build the dependencies, once, when Signoff starts (a no-op without `setup`)."""
@@ -201,15 +229,19 @@ class Agent(Generic[DepsT]):
     def tool_schemas(self) -> list[dict[str, Any]]:
         """The schemas the model sees; derived once per set of tools (pydantic's JSON schema generation
         costs more than the rest of a step), copied so a caller cannot change them for the next."""
+        self.check()
         tools = tuple(self.tools.values())
         cached = self._schemas
         stale = cached is None or len(cached[0]) != len(tools)
         if cached is None or stale or any(a is not b for a, b in zip(cached[0], tools, strict=True)):
-            cached = self._schemas = (tools, [tool.schema() for tool in tools] + [ASK_HUMAN_SCHEMA])
+            builtin = [ASK_HUMAN_SCHEMA] if self.ask_human else []
+            cached = self._schemas = (tools, [tool.schema() for tool in tools] + builtin)
         return copy.deepcopy(cached[1])
 
     @property
     def prompt_template(self) -> str:
+        self.check()
+        assert self._prompt is not None
         return self._prompt.text
 
     @prompt_template.setter
@@ -217,6 +249,8 @@ class Agent(Generic[DepsT]):
         self._prompt = PromptTemplate(text, f"of agent {self.name} (inline text)")
 
     def system_prompt(self) -> str:
+        self.check()
+        assert self._prompt is not None
         tool_lines = "\n".join(
             f"- {t.name}{' (needs human approval)' if t.needs_approval else ''}: {t.description.splitlines()[0]}"
             for t in self.tools.values()

@@ -14,7 +14,11 @@ class AgentError(Exception):
 
 
 class AgentDefinitionError(AgentError):
-    pass
+    """Every problem found in an agent's definition, one per line."""
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 class ToolArgumentsError(AgentError):

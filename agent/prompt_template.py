@@ -56,21 +56,29 @@ class PromptTemplate:
         return _FIELD.sub(fill, self.text)
 
     def _check(self) -> None:
+        problems = list(self.problems())
+        if problems:
+            raise AgentDefinitionError(*problems)
+
+    def problems(self) -> list[str]:
+        """Every bad placeholder, each naming the line."""
+        found: list[str] = []
         for match in _FIELD.finditer(self.text):
             escaped, name, spec = match.groups()
             if escaped is not None:
                 continue
             where = f"prompt {self.source}, line {self.text.count(chr(10), 0, match.start()) + 1}"
             if name in PLACEHOLDERS and spec is not None:
-                raise AgentDefinitionError(
+                found.append(
                     f"{where}: {match.group(0)} is not supported: placeholders take no format "
                     f"spec or conversion; write {{{name}}}"
                 )
             if name not in PLACEHOLDERS and spec is None:
-                raise AgentDefinitionError(
+                found.append(
                     f"{where}: unknown placeholder {{{name}}}; the placeholders are {_KNOWN}; "
                     f"for the literal text {{{name}}} write {{{{{name}}}}}"
                 )
+        return found
 
 
 def _is_format_template(text: str) -> bool:

@@ -195,8 +195,8 @@ def on_model_output(agent: Agent, events: Sequence[Event], output: ModelOutput, 
 
     call = output.tool_calls[0]
     tool = agent.tools.get(call.name)
-    if tool is None and call.name != ASK_HUMAN:
-        known = ", ".join([*agent.tools, ASK_HUMAN])
+    if tool is None and not (call.name == ASK_HUMAN and agent.ask_human):
+        known = ", ".join([*agent.tools, *([ASK_HUMAN] if agent.ask_human else [])])
         return on_error(
             agent,
             events,

@@ -17,7 +17,7 @@ import docstring_parser
 import typing_extensions
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from agent.errors import ToolArgumentsError
+from agent.errors import AgentDefinitionError, ToolArgumentsError
 
 REASON_FIELD = "reason"
 REASON_DESCRIPTION = "Why you want to run this now; shown to the humans who approve it."
@@ -106,28 +106,52 @@ def make_tool(
     idempotent: bool = False,
 ) -> Tool:
     tool_name = name or func.__name__
-    hints = get_type_hints(func)
+    problems: list[str] = []
+
+    def problem(text: str) -> None:
+        problems.append(f"tool {tool_name}: {text}")
+
+    try:
+        hints = get_type_hints(func)
+    except Exception as exc:  # a forward reference that does not resolve, say
+        problem(f"its type hints cannot be read ({type(exc).__name__}: {exc})")
+        hints = {}
     docstring = docstring_parser.parse(func.__doc__ or "")
+    if not (docstring.short_description or "").strip():
+        problem("has no docstring: the model reads it to know what the tool does and when to use it")
     documented = {param.arg_name: " ".join((param.description or "").split()) for param in docstring.params}
     fields: dict[str, Any] = {}
     context_parameter: str | None = None
-    for param in inspect.signature(func).parameters.values():
-        annotation = hints.get(param.name, Any)
+    parameters = inspect.signature(func).parameters
+    for param in parameters.values():
+        annotation = hints.get(param.name, inspect.Parameter.empty)
         if annotation is ToolContext or get_origin(annotation) is ToolContext:
             context_parameter = param.name
             continue
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise TypeError(f"tool {tool_name}: *args and **kwargs cannot be described to a model")
+            problem(f"*{param.name} cannot be described to a model; name each parameter")
+            continue
         if param.name == REASON_FIELD and needs_approval:
-            raise TypeError(f"tool {tool_name}: the parameter name '{REASON_FIELD}' is reserved")
+            problem(f"the parameter name '{REASON_FIELD}' is reserved on a gated tool (it carries the model's reason)")
+            continue
+        if annotation is inspect.Parameter.empty:
+            problem(f"parameter {param.name!r} has no type annotation; the model's arguments are validated by it")
+            annotation = Any
         default = ... if param.default is inspect.Parameter.empty else param.default
         description = documented.get(param.name) or None
         fields[param.name] = (annotation, Field(default, description=description))
-    model = create_model(
-        f"{tool_name}_arguments",
-        __config__=ConfigDict(extra="forbid"),
-        **fields,
-    )
+    for documented_name in documented:
+        if documented_name not in parameters:
+            problem(f"its docstring describes {documented_name!r}, which is not a parameter")
+    model: type[BaseModel] | None = None
+    try:
+        model = create_model(f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
+        model.model_json_schema()
+    except Exception as exc:  # an annotation pydantic cannot validate or describe (a Callable, say)
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        problem(f"its parameters cannot be described to a model: {first_line}")
+    if problems or model is None:
+        raise AgentDefinitionError(*problems)
     # The model reads the summary and the long description; parameters are described in the schema.
     summary = "\n\n".join(part for part in (docstring.short_description, docstring.long_description) if part)
     description = summary.strip() or tool_name.replace("_", " ")

@@ -36,6 +36,10 @@ def load_agent(spec: str, db: Database | None = None) -> Agent:
         raise AgentLoadError(
             f"SIGNOFF_AGENT={spec}: {module_name}.{attribute} is {type(agent).__name__}, not an agent.Agent"
         )
+    try:
+        agent.check()
+    except AgentDefinitionError as exc:
+        raise AgentLoadError(f"SIGNOFF_AGENT={spec}: {exc}") from exc
     try:  # what every step shows the model: a prompt or a tool schema that cannot be made fails here, once
         agent.system_prompt()
         agent.tool_schemas()

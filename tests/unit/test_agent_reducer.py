@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 
 from agent import Agent, ToolContext
 from agent.context import render_context
+from agent.errors import AgentDefinitionError
 from agent.events import (
     AgentReply,
     ApprovalDecided,
@@ -220,17 +222,73 @@ def test_tool_schema_comes_from_type_hints_and_docstring() -> None:
 
 def test_bad_tool_definitions_are_refused() -> None:
     agent = make_agent()
-    with pytest.raises(Exception, match="already exists"):
 
-        @agent.tool
-        def lookup(name: str) -> str:
-            return name
+    @agent.tool
+    def lookup(name: str) -> str:
+        """Defined twice."""
+        return name
 
-    with pytest.raises(TypeError, match="reserved"):
+    @agent.tool(needs_approval=True)
+    def risky(reason: str) -> str:
+        """Takes the reserved name."""
+        return reason
 
-        @agent.tool(needs_approval=True)
-        def risky(reason: str) -> str:
-            return reason
+    with pytest.raises(AgentDefinitionError) as raised:
+        agent.check()
+    assert "defined twice" in str(raised.value) and "'reason' is reserved" in str(raised.value)
+
+
+def test_every_problem_of_a_definition_is_listed_at_once() -> None:
+    agent = Agent("messy", prompt="You are {agent}. {tools}", answerers=[], max_steps_per_turn=0)
+
+    @agent.tool
+    def undocumented(name: str) -> str:
+        return name
+
+    @agent.tool
+    def untyped(name, *rest: str) -> str:  # type: ignore[no-untyped-def]
+        """Has no annotation and a *rest.
+
+        Args:
+            name: A name.
+            nickname: Not a parameter.
+        """
+        return str(name)
+
+    @agent.tool
+    def ask_human(question: str) -> str:
+        """Takes a built-in name."""
+        return question
+
+    @agent.tool
+    def apply(fn: Callable[[int], int]) -> int:
+        """Cannot be described."""
+        return fn(1)
+
+    with pytest.raises(AgentDefinitionError) as raised:
+        agent.system_prompt()  # any use of a broken agent says everything that is wrong with it
+    message = str(raised.value)
+    assert message.startswith("agent messy is defined with 9 problems:")
+    for expected in (
+        "max_steps_per_turn",
+        "answerers must be a list",
+        "unknown placeholder {agent}",
+        "tool undocumented: has no docstring",
+        "tool untyped: parameter 'name' has no type annotation",
+        "tool untyped: *rest cannot be described",
+        "tool untyped: its docstring describes 'nickname'",
+        "tool ask_human: the name is reserved",
+        "tool apply: its parameters cannot be described to a model",
+    ):
+        assert expected in message, expected
+    assert len(raised.value.problems) == 10  # the header and the 9 problems
+
+
+def test_ask_human_can_be_turned_off() -> None:
+    agent = Agent("quiet", ask_human=False)
+    assert "ask_human" not in [s["function"]["name"] for s in agent.tool_schemas()]
+    events = on_model_output(agent, [HELLO], call("ask_human", '{"question": "really?"}'), ids())  # type: ignore[arg-type]
+    assert isinstance(events[0], Error) and "unknown tool 'ask_human'" in events[0].message
 
 
 @pytest.mark.parametrize("arguments", ['{"name": "web"}', '{"name": "web", "reason": ""}', '{"name": "web", "reason": 3}'])

@@ -73,7 +73,7 @@ def test_an_unknown_placeholder_is_refused_naming_the_file_the_line_and_the_plac
     prompt = tmp_path / "prompt.txt"
     prompt.write_text('You are {agent_name}.\nJSON: {"a": 1}\nYou work for {agent} on {tools}.\n')
     with pytest.raises(AgentDefinitionError) as raised:
-        Agent("ops", prompt=prompt)
+        Agent("ops", prompt=prompt).check()
     message = str(raised.value)
     assert f"prompt {prompt}, line 3: unknown placeholder {{agent}}" in message
     assert "{agent_name}, {description}, {tools}" in message
@@ -89,7 +89,7 @@ def test_a_format_spec_on_a_placeholder_is_refused() -> None:
 
 def test_an_inline_prompt_is_checked_too() -> None:
     with pytest.raises(AgentDefinitionError, match=r"prompt of agent ops \(inline text\), line 1: unknown placeholder"):
-        Agent("ops", prompt="Hello {name}")
+        Agent("ops", prompt="Hello {name}").check()
     agent = Agent("ops", prompt="Hello {agent_name}")
     with pytest.raises(AgentDefinitionError, match="unknown placeholder {nme}"):
         agent.prompt_template = "Hello {nme}"
@@ -110,9 +110,8 @@ def test_loading_an_agent_with_a_bad_prompt_says_which_setting_file_and_line(
             load_agent("badprompt_agent:agent")
     finally:
         sys.modules.pop("badprompt_agent", None)
-    assert str(raised.value).startswith(
-        f"SIGNOFF_AGENT=badprompt_agent:agent: prompt {tmp_path / 'prompt.txt'}, line 3: unknown placeholder {{tool}}"
-    )
+    assert str(raised.value).startswith("SIGNOFF_AGENT=badprompt_agent:agent: agent ops is defined with 1 problem:")
+    assert f"- prompt {tmp_path / 'prompt.txt'}, line 3: unknown placeholder {{tool}}" in str(raised.value)
 
 
 def test_an_agent_whose_tool_has_no_json_schema_is_refused_when_it_loads(
@@ -129,7 +128,10 @@ def test_an_agent_whose_tool_has_no_json_schema_is_refused_when_it_loads(
             load_agent("callable_agent:agent")
     finally:
         sys.modules.pop("callable_agent", None)
-    assert str(raised.value) == (
-        "SIGNOFF_AGENT=callable_agent:agent: agent ops cannot describe itself to the model: "
-        "PydanticInvalidForJsonSchema: Cannot generate a JsonSchema for core_schema.CallableSchema"
-    )
+    message = str(raised.value)
+    assert message.startswith("SIGNOFF_AGENT=callable_agent:agent: agent ops is defined with 2 problems:")
+    assert (
+        "- tool apply: its parameters cannot be described to a model: "
+        "Cannot generate a JsonSchema for core_schema.CallableSchema"
+    ) in message
+    assert "- tool apply: has no docstring" in message
