@@ -1,6 +1,6 @@
-"""Build the threads of messages acknowledged on one INSERT (storage/inbound.py), right after the ack.
+"""Build the threads of messages acknowledged on one INSERT (storage/intake.py), right after the ack.
 
-A Slack mention is acknowledged as soon as its row is in the inbound queue; this turns the queue
+A Slack mention is acknowledged as soon as its row is in the intake; this turns the intake
 into threads: woken by a recorded message, it waits 0.1 s for more (fewer, larger transactions
 leave more CPU to the acks; the model call that follows takes longer than that), then builds up to
 a batch in one transaction and wakes the worker for each new thread. It drains the queue when
@@ -20,7 +20,7 @@ from bot import failpoints
 from bot.outage_log import OutageLog
 from channels.base import Origin
 from storage.errors import DatabaseUnavailable
-from storage.inbound import Built, InboundQueue
+from storage.intake import Built, IntakeQueue
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def _crash_point() -> None:
 class ThreadBuilder:
     def __init__(
         self,
-        queue: InboundQueue,
+        queue: IntakeQueue,
         agent: str,
         *,
         run_db: RunDb,
@@ -95,7 +95,7 @@ class ThreadBuilder:
                 # drains again): the message joins that thread, once by its key.
                 for row in built.leftovers:
                     origin = Origin(row.origin_channel, row.origin_key, row.origin_data)
-                    await self.receive(delivery_key=row.key, origin=origin, text=row.text, by=row.by)
+                    await self.receive(receipt_key=row.key, origin=origin, text=row.text, by=row.by)
                     await self.run_db(self.queue.forget, [row.key])
                 if len(built.threads) + built.duplicates + len(built.leftovers) < self.batch:
                     return started

@@ -28,7 +28,7 @@ from bot.outbox_policy import outbox_for
 from bot.views import request_view
 from channels.base import Decision, HumanRequestView, Origin
 from channels.invisible import clean_inbound
-from storage.inbound import InboundQueue
+from storage.intake import IntakeQueue
 from storage.models import ThreadRow
 from storage.store import DecisionResult, OutboxDraft, Store
 
@@ -61,10 +61,10 @@ class SignoffCore:
         self.wake_outbox = wake_outbox
         if self.default_approvers and not agent.approvers:
             agent.approvers = tuple(self.default_approvers)
-        # Deliveries from people get threads of their own: they must not queue behind the worker's
+        # Receipts from people get threads of their own: they must not queue behind the worker's
         # storage calls in the default pool, or a busy agent would delay every Slack ack.
         self._inbound_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="signoff-inbound")
-        self.inbound = InboundQueue(store.db)
+        self.inbound = IntakeQueue(store.db)
         self.builder = ThreadBuilder(
             self.inbound,
             agent.name,
@@ -87,7 +87,7 @@ class SignoffCore:
         by: str,
         channel: str = "api",
         origin: Origin | None = None,
-        delivery_key: str | None = None,
+        receipt_key: str | None = None,
     ) -> ThreadRow | None:
         first = HumanMessage(text=clean_inbound(message), by=by, channel=channel)
         row = await self._db(
@@ -98,7 +98,7 @@ class SignoffCore:
             origin_channel=origin.channel if origin else channel,
             origin_key=origin.key if origin else None,
             origin_data=dict(origin.data) if origin else None,
-            delivery_key=delivery_key,
+            receipt_key=receipt_key,
         )
         if row is not None:
             failpoints.hit("after_inbound_recorded")
@@ -106,10 +106,10 @@ class SignoffCore:
             self.wake_thread(row.id)
         return row
 
-    async def open_conversation(self, *, delivery_key: str, origin: Origin, text: str, by: str) -> None:
+    async def open_conversation(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> None:
         await self._db(
             self.inbound.record,
-            key=delivery_key,
+            key=receipt_key,
             origin_channel=origin.channel,
             origin_key=origin.key,
             origin_data=dict(origin.data),
@@ -126,16 +126,16 @@ class SignoffCore:
             row = await self._db(self.store.thread_by_origin, channel, key)
         return row
 
-    async def receive_message(self, *, delivery_key: str, origin: Origin, text: str, by: str) -> str | None:
+    async def receive_message(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> str | None:
         existing = await self._thread_by_origin(origin.channel, origin.key)
         if existing is None:
-            row = await self.launch(text, by=by, channel=origin.channel, origin=origin, delivery_key=delivery_key)
+            row = await self.launch(text, by=by, channel=origin.channel, origin=origin, receipt_key=receipt_key)
             return row.id if row else None
         appended = await self._db(
             self.store.append,
             existing.id,
             [HumanMessage(text=clean_inbound(text), by=by, channel=origin.channel)],
-            delivery_key=delivery_key,
+            receipt_key=receipt_key,
         )
         if appended is None:
             return None
@@ -162,13 +162,13 @@ class SignoffCore:
         approve: bool,
         by: str,
         comment: str = "",
-        delivery_key: str | None = None,
+        receipt_key: str | None = None,
         identities: Sequence[str] = (),
     ) -> Decision:
         # Bound to what the human was shown: the request's tool and arguments, as a digest (taken
         # by the store, in the transaction that records the decision).
         event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=clean_inbound(comment))
-        return await self._resolve(request_id, event, delivery_key, identities)
+        return await self._resolve(request_id, event, receipt_key, identities)
 
     async def answer(
         self,
@@ -176,17 +176,17 @@ class SignoffCore:
         *,
         answer: str,
         by: str,
-        delivery_key: str | None = None,
+        receipt_key: str | None = None,
         identities: Sequence[str] = (),
     ) -> Decision:
         event = QuestionAnswered(request_id=request_id, answer=clean_inbound(answer), by=by)
-        return await self._resolve(request_id, event, delivery_key, identities)
+        return await self._resolve(request_id, event, receipt_key, identities)
 
     async def _resolve(
         self,
         request_id: str,
         event: ApprovalDecided | QuestionAnswered,
-        delivery_key: str | None,
+        receipt_key: str | None,
         identities: Sequence[str] = (),
     ) -> Decision:
         # One transaction: the messages depend on the thread's channel, read there.
@@ -201,7 +201,7 @@ class SignoffCore:
             request_id,
             event,
             identities=identities,
-            delivery_key=delivery_key,
+            receipt_key=receipt_key,
             outbox=outbox,
             bind_digest=True,
         )
@@ -225,5 +225,5 @@ class SignoffCore:
         status = "invalid" if result.status == "changed" else result.status
         return Decision(status, view, messages.get(result.status, result.status))  # type: ignore[arg-type]
 
-    async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:
+    async def record_receipt(self, outbound_id: int, refs: dict[str, Any]) -> None:
         await self._db(self.store.outbox_sent, outbound_id, refs)

@@ -1,7 +1,7 @@
 """Email, wired from the settings: the IMAP watcher as a service, SMTP delivery, and the database
 behind the channel's memory (which Message-IDs belong to which thread, the mailbox's progress).
 
-Known Message-IDs live in the inbox table: `email:<id>` for what we received (the core writes it
+Known Message-IDs are kept as receipts (`storage.receipts`): `email:<id>` for what we received (the core writes it
 with the message's event), `email:answer:<id>` for replies that decided or answered a request
 (written with that event), `email:out:<id>` for what we sent. The watcher's UIDVALIDITY and last
 UID live in `mailbox_state`.
@@ -47,7 +47,7 @@ class StoreMailIndex:
 
     async def conversation(self, message_ids: Sequence[str]) -> str | None:
         keys = [k for m in message_ids for k in (received_key(m), sent_key(m), answer_key(m))]
-        found = await asyncio.to_thread(self.store.delivery_threads, keys)
+        found = await asyncio.to_thread(self.store.receipt_threads, keys)
         for key in keys:  # in the order given: the message answered first, then the newest reference
             thread_id = found.get(key)
             if thread_id is None:
@@ -59,22 +59,22 @@ class StoreMailIndex:
 
     async def received(self, message_id: str) -> bool:
         keys = [received_key(message_id), answer_key(message_id)]
-        return bool(await asyncio.to_thread(self.store.delivery_threads, keys))
+        return bool(await asyncio.to_thread(self.store.receipt_threads, keys))
 
     async def record_received(self, message_id: str, thread_id: str | None = None) -> bool:
-        return await asyncio.to_thread(self.store.record_delivery, received_key(message_id), thread_id)
+        return await asyncio.to_thread(self.store.record_receipt, received_key(message_id), thread_id)
 
     async def quarantined(self, message_id: str) -> bool:
-        return await asyncio.to_thread(self.store.seen_delivery, quarantine_key(message_id))
+        return await asyncio.to_thread(self.store.has_receipt, quarantine_key(message_id))
 
     async def record_quarantined(self, message_id: str) -> bool:
-        return await asyncio.to_thread(self.store.record_delivery, quarantine_key(message_id))
+        return await asyncio.to_thread(self.store.record_receipt, quarantine_key(message_id))
 
     async def sent(self, message_id: str) -> bool:
-        return await asyncio.to_thread(self.store.seen_delivery, sent_key(message_id))
+        return await asyncio.to_thread(self.store.has_receipt, sent_key(message_id))
 
     async def record_sent(self, message_id: str, thread_id: str | None) -> None:
-        await asyncio.to_thread(self.store.record_delivery, sent_key(message_id), thread_id)
+        await asyncio.to_thread(self.store.record_receipt, sent_key(message_id), thread_id)
 
     async def thread_mail(self, thread_id: str, origin: Origin) -> ThreadMail:
         return await asyncio.to_thread(self._thread_mail, thread_id, origin)
@@ -82,7 +82,7 @@ class StoreMailIndex:
     def _thread_mail(self, thread_id: str, origin: Origin) -> ThreadMail:
         message_ids: list[str] = []
         last_received: str | None = None
-        for key in self.store.thread_deliveries(thread_id, _RECEIVED):
+        for key in self.store.thread_receipts(thread_id, _RECEIVED):
             if key.startswith(_SENT):
                 message_ids.append(key.removeprefix(_SENT))
             elif key.startswith(_ANSWER):

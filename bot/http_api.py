@@ -112,11 +112,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     ) -> Any:
         if body.agent is not None and body.agent != runtime.agent.name:
             raise HTTPException(404, f"no agent {body.agent!r}; this server runs {runtime.agent.name!r}")
-        delivery_key = f"api:{idempotency_key}" if idempotency_key else None
-        row = await core.launch(body.message, by=body.by, channel="api", delivery_key=delivery_key)
+        receipt_key = f"api:{idempotency_key}" if idempotency_key else None
+        row = await core.launch(body.message, by=body.by, channel="api", receipt_key=receipt_key)
         if row is None:
-            assert delivery_key is not None
-            thread_id = await asyncio.to_thread(store.delivery_thread, delivery_key)
+            assert receipt_key is not None
+            thread_id = await asyncio.to_thread(store.receipt_thread, receipt_key)
             existing = await asyncio.to_thread(store.get_thread, thread_id) if thread_id else None
             if existing is None:
                 raise HTTPException(409, "this Idempotency-Key was already used")

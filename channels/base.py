@@ -73,13 +73,13 @@ class Decision:
 
 
 class Core(Protocol):
-    async def receive_message(self, *, delivery_key: str, origin: Origin, text: str, by: str) -> str | None:
+    async def receive_message(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> str | None:
         """Record a human's message once per delivery key; start or continue the origin's thread.
 
         Returns the thread id, or None when this delivery was already recorded.
         """
 
-    async def open_conversation(self, *, delivery_key: str, origin: Origin, text: str, by: str) -> None:
+    async def open_conversation(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> None:
         """Durably record a message that opens a conversation (its origin is this very message, so
         no thread can exist for it yet), and nothing more: the caller may acknowledge it as soon as
         this returns. Its thread is started right after, once per delivery key; it raises when the
@@ -99,7 +99,7 @@ class Core(Protocol):
         approve: bool,
         by: str,
         comment: str = "",
-        delivery_key: str | None = None,
+        receipt_key: str | None = None,
         identities: Sequence[str] = (),
     ) -> Decision:
         """Approve or deny. `identities`: other names `by` holds (Slack user groups) for the allowed check."""
@@ -110,11 +110,11 @@ class Core(Protocol):
         *,
         answer: str,
         by: str,
-        delivery_key: str | None = None,
+        receipt_key: str | None = None,
         identities: Sequence[str] = (),
     ) -> Decision: ...
 
-    async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:
+    async def record_receipt(self, outbound_id: int, refs: dict[str, Any]) -> None:
         """Remember where an outbound message landed (Slack ts, email Message-ID)."""
 
 

@@ -1,6 +1,6 @@
 """Helpers every aggregate's statements share. Private to `storage`.
 
-The hot paths (a step's append, a lease, a load, a decision, the inbound queue) use SQLAlchemy Core
+The hot paths (a step's append, a lease, a load, a decision, the intake) use SQLAlchemy Core
 statements on the models' tables rather than the ORM's unit of work: at every step of every thread
 the ORM's bookkeeping cost more CPU than the database's work. Rows come back as the models.
 """
@@ -20,7 +20,7 @@ from sqlmodel import Session, SQLModel
 
 from agent.events import Event, dump_event, parse_event
 from storage.errors import NotFound
-from storage.models import EventRow, InboxRow, RequestRow, ThreadRow, utcnow
+from storage.models import EventRow, ReceiptRow, RequestRow, ThreadRow, utcnow
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -84,11 +84,11 @@ def stored_events(session: Session, thread_id: str) -> list[StoredEvent]:
     return [StoredEvent(seq, parse_event(data), created_at) for seq, data, created_at in rows]
 
 
-def record_delivery_key(session: Session, key: str, thread_id: str | None = None) -> bool:
+def insert_receipt(session: Session, key: str, thread_id: str | None = None) -> bool:
     """Record a delivery key once: one INSERT that does nothing when the key is already there."""
     dialect = session.get_bind().dialect.name
     insert_for = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    inbox = table(InboxRow)
+    inbox = table(ReceiptRow)
     statement = (
         insert_for(inbox)
         .values(key=key, thread_id=thread_id, received_at=utcnow())

@@ -94,8 +94,9 @@ class RequestRow(SQLModel, table=True):
     decided_at: datetime | None = _ts(nullable=True)
 
 
-class InboxRow(SQLModel, table=True):
-    """One row per inbound delivery (Slack event id, email Message-ID, API idempotency key)."""
+class ReceiptRow(SQLModel, table=True):
+    """A receipt: one row per inbound delivery (Slack event id, email Message-ID, API idempotency key),
+    so a retry or a redelivery is recognised. (The table keeps its first name, `inbox`.)"""
 
     __tablename__ = "inbox"
 
@@ -104,17 +105,19 @@ class InboxRow(SQLModel, table=True):
     received_at: datetime = _ts(nullable=False)
 
 
-class InboundRow(SQLModel, table=True):
-    """A message that opens a conversation, recorded before the ack; its thread is built right after.
+class IntakeRow(SQLModel, table=True):
+    """The intake: a message that opens a conversation, recorded before the ack; its thread is built
+    right after.
 
-    Deleted in the transaction that builds the thread (and records the delivery in the inbox), so a
-    row here is a delivery acknowledged but not yet a thread: startup builds whatever it finds.
+    Deleted in the transaction that builds the thread (and records its receipt), so a row here is a
+    delivery acknowledged but not yet a thread: startup builds whatever it finds. (The table keeps
+    its first name, `inbound`.)
     """
 
     __tablename__ = "inbound"
     __table_args__ = (Index("ix_inbound_origin", "origin_channel", "origin_key"),)
 
-    key: str = Field(primary_key=True, max_length=500)  # the delivery key, as the inbox will hold it
+    key: str = Field(primary_key=True, max_length=500)  # the receipt key, as its receipt will hold it
     origin_channel: str = Field(max_length=32)
     origin_key: str = Field(max_length=500)
     origin_data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from agent import thread as t
 from agent.events import ApprovalDecided, Event, QuestionAnswered
-from storage._sql import record_delivery_key, request_row, thread_row
+from storage._sql import insert_receipt, request_row, thread_row
 from storage.db import Database
 from storage.event_log import OutboxDraft, append_events
 from storage.models import RequestRow, ThreadRow
@@ -49,7 +49,7 @@ class Requests:
         *,
         allowed_check: bool = True,
         identities: Sequence[str] = (),
-        delivery_key: str | None = None,
+        receipt_key: str | None = None,
         outbox: Sequence[OutboxDraft] | Callable[[ThreadRow], Sequence[OutboxDraft]] = (),
         bind_digest: bool = False,
     ) -> DecisionResult:
@@ -79,7 +79,7 @@ class Requests:
                 return DecisionResult(DecisionStatus.NOT_ALLOWED, request)
             if isinstance(event, ApprovalDecided) and event.approved and event.digest not in ("", request.digest):
                 return DecisionResult(DecisionStatus.CHANGED, request)
-            if delivery_key is not None and not record_delivery_key(session, delivery_key, request.thread_id):
+            if receipt_key is not None and not insert_receipt(session, receipt_key, request.thread_id):
                 return DecisionResult(DecisionStatus.DUPLICATE, request)
             thread = thread_row(session, request.thread_id, for_update=True)
             append_events(session, thread, [event], outbox(thread) if callable(outbox) else outbox)

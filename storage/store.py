@@ -4,25 +4,25 @@ It is the aggregates' methods under one name, so callers hold one object:
 
     threads.py     threads and their events (start, append, read)
     requests.py    human requests and the decision that wins
-    deliveries.py  inbound deliveries recorded once (Slack event ids, Message-IDs)
+    receipts.py    inbound deliveries recorded once (Slack event ids, Message-IDs)
     leases.py      which worker advances which thread
     outbox.py      messages for people, sent after the commit that caused them
     mailboxes.py   the IMAP watcher's progress
 
 Appending events also maintains the tables derived from them (the thread's status, the human
 requests) and writes the outbox rows they cause, atomically (`event_log.py`). The queue of Slack
-mentions acknowledged but not yet built into threads is `inbound.py`.
+mentions acknowledged but not yet built into threads is `intake.py`.
 """
 
 from __future__ import annotations
 
 from storage._sql import StoredEvent
 from storage.db import Database
-from storage.deliveries import Deliveries
 from storage.event_log import OutboxDraft
 from storage.leases import Leases, worker_identity
 from storage.mailboxes import Mailboxes
 from storage.outbox import Outbox
+from storage.receipts import Receipts
 from storage.requests import DecisionResult, Requests
 from storage.threads import Threads, ThreadSnapshot, new_thread_id
 
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 
-class Store(Threads, Requests, Deliveries, Leases, Outbox, Mailboxes):
+class Store(Threads, Requests, Receipts, Leases, Outbox, Mailboxes):
     def __init__(self, db: Database) -> None:
         self.db = db
 

@@ -16,7 +16,7 @@ from storage._sql import (
     StoredEvent,
     event_values,
     events_after,
-    record_delivery_key,
+    insert_receipt,
     stored_events,
     table,
     thread_row,
@@ -49,7 +49,7 @@ class Threads:
         origin_channel: str = "api",
         origin_key: str | None = None,
         origin_data: dict[str, Any] | None = None,
-        delivery_key: str | None = None,
+        receipt_key: str | None = None,
         outbox: Sequence[OutboxDraft] = (),
     ) -> ThreadRow | None:
         """A new thread with its first event; None when the delivery key was already recorded."""
@@ -65,7 +65,7 @@ class Threads:
                 created_at=now,
                 updated_at=now,
             )
-            if delivery_key is not None and not record_delivery_key(session, delivery_key, row.id):
+            if receipt_key is not None and not insert_receipt(session, receipt_key, row.id):
                 return None
             if isinstance(first, HumanMessage) and not outbox:
                 # How every thread starts (a person's message): two plain INSERTs. This runs before
@@ -88,7 +88,7 @@ class Threads:
         outbox: Sequence[OutboxDraft] = (),
         expect_seq: int | None = None,
         lease_owner: str | None = None,
-        delivery_key: str | None = None,
+        receipt_key: str | None = None,
     ) -> ThreadRow | None:
         """Append events to a thread.
 
@@ -97,7 +97,7 @@ class Threads:
         delivery key was already recorded (nothing written).
         """
         with self.db.write() as session:
-            if delivery_key is not None and not record_delivery_key(session, delivery_key, thread_id):
+            if receipt_key is not None and not insert_receipt(session, receipt_key, thread_id):
                 return None
             row = thread_row(session, thread_id, for_update=True)
             if expect_seq is not None and row.last_seq != expect_seq:

@@ -181,14 +181,14 @@ class EmailInbound:
                 return
             word, comment = decision
             result = await self.core.decide(
-                request.id, approve=word == "approve", by=claim.approver, comment=comment, delivery_key=key
+                request.id, approve=word == "approve", by=claim.approver, comment=comment, receipt_key=key
             )
         else:
             answer = _with_attachments(read_answer(mail.reply_text), mail)
             if not answer:
                 await self._hint(mail, message_id, request, "question")
                 return
-            result = await self.core.answer(request.id, answer=answer, by=claim.approver, delivery_key=key)
+            result = await self.core.answer(request.id, answer=answer, by=claim.approver, receipt_key=key)
         await self._after_decision(mail, message_id, request, result)
 
     def _claim(self, mail: InboundEmail, tagged: Sequence[str]) -> TokenClaim | None:
@@ -304,7 +304,7 @@ class EmailInbound:
             await self.index.record_received(message_id)
             return
         thread_id = await self.core.receive_message(
-            delivery_key=received_key(message_id), origin=origin, text=text, by=mail.from_addr
+            receipt_key=received_key(message_id), origin=origin, text=text, by=mail.from_addr
         )
         log.info("email %s from %s -> thread %s", message_id, mail.from_addr, thread_id or "(already recorded)")
         if conversation is not None and thread_id is not None:

@@ -52,7 +52,7 @@ class SlackMessage:
         return f"{self.team}:{self.channel}:{self.thread_ts or self.ts}"
 
     @property
-    def delivery_key(self) -> str:
+    def receipt_key(self) -> str:
         return f"slack:{self.team}:{self.channel}:{self.ts}"
 
     def origin(self) -> Origin:
@@ -116,7 +116,7 @@ class Inbound:
     async def record(self, message: SlackMessage) -> None:
         if message.thread_ts is None:  # a top-level message is its own thread's root: nothing to look up
             await self.core.open_conversation(
-                delivery_key=message.delivery_key, origin=message.origin(), text=message.text, by=message.user
+                receipt_key=message.receipt_key, origin=message.origin(), text=message.text, by=message.user
             )
             return
         thread_id = await self.core.thread_for("slack", message.conversation)
@@ -126,7 +126,7 @@ class Inbound:
             if answered:
                 return
         recorded = await self.core.receive_message(
-            delivery_key=message.delivery_key, origin=message.origin(), text=message.text, by=message.user
+            receipt_key=message.receipt_key, origin=message.origin(), text=message.text, by=message.user
         )
         if refused is not None and recorded is not None:  # not for a redelivery of the same message
             self.background.spawn(self._tell(message, notes.not_an_answerer(refused)), "ephemeral")
@@ -145,7 +145,7 @@ class Inbound:
                 request.id,
                 answer=message.text,
                 by=message.user,
-                delivery_key=message.delivery_key,
+                receipt_key=message.receipt_key,
                 identities=identities,
             )
             if decision.status == "accepted":

@@ -73,12 +73,12 @@ class Interactions:
             self.background.spawn(self._tell(click, notes.review_first(request)), "ephemeral")
             return
         key = f"slack:action:{click.trigger_id}"
-        decision = await self.core.decide(click.request_id, approve=True, by=click.user, delivery_key=key)
+        decision = await self.core.decide(click.request_id, approve=True, by=click.user, receipt_key=key)
         if decision.status == "not_allowed" and decision.request and _names_groups(decision.request):
             identities = await self.groups.identities(click.user, decision.request.allowed)
             if identities:
                 decision = await self.core.decide(
-                    click.request_id, approve=True, by=click.user, delivery_key=key, identities=identities
+                    click.request_id, approve=True, by=click.user, receipt_key=key, identities=identities
                 )
         if decision.status != "accepted":
             self.background.spawn(self._tell(click, refusal(decision, click.request_id)), "ephemeral")
@@ -96,7 +96,7 @@ class Interactions:
             request_id,
             approve=True,
             by=user,
-            delivery_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
+            receipt_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
             identities=identities,
         )
         if decision.status == "accepted" or _decided_by(decision.request, user, "approved"):
@@ -129,7 +129,7 @@ class Interactions:
             approve=False,
             by=user,
             comment=reason,
-            delivery_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
+            receipt_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
             identities=identities,
         )
         if decision.status == "accepted" or _decided_by(decision.request, user, "denied"):

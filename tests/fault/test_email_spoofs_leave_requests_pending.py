@@ -27,7 +27,7 @@ from sqlmodel import col, func, select
 from bot.example_agent.models import ServiceActionRow
 from channels.email.tokens import make_reply_address
 from storage.db import Database
-from storage.models import EventRow, InboxRow
+from storage.models import EventRow, ReceiptRow
 from tests.fault.conftest import record
 from tests.support.crash import unapproved_effects
 from tests.support.dovecot import DovecotServer
@@ -100,7 +100,7 @@ class Mailroom:
 
     def inbox(self) -> list[str]:
         with self.db.session() as session:
-            return list(session.exec(select(InboxRow.key)))
+            return list(session.exec(select(ReceiptRow.key)))
 
     def events(self) -> int:
         with self.db.session() as session:

@@ -22,7 +22,7 @@ from sqlmodel import select
 
 from bot.example_agent import agent as example_agent
 from storage.db import Database
-from storage.models import InboxRow, ThreadRow
+from storage.models import ReceiptRow, ThreadRow
 from tests.fault.conftest import record, serving
 from tests.support.crash import CrashableSignoff
 from tests.support.fake_model import Response, text, tool_call
@@ -111,7 +111,7 @@ def test_afterwards_nothing_is_half_written(target: tuple[CrashableSignoff, str,
     try:
         with db.session() as session:
             threads = {t.id for t in session.exec(select(ThreadRow))}
-            inbox = list(session.exec(select(InboxRow)))
+            inbox = list(session.exec(select(ReceiptRow)))
         assert threads == set(launched), "threads exist exactly for the launches that answered 201"
         assert all(row.thread_id in threads for row in inbox)
         assert database_problems(db, example_agent) == {}

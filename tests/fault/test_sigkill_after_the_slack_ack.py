@@ -1,5 +1,5 @@
 """A Slack mention is acknowledged after one INSERT and its thread is built after the ack
-(storage/inbound.py, bot/builder.py). `signoff serve` SIGKILLed in that window, and just before the
+(storage/intake.py, bot/builder.py). `signoff serve` SIGKILLed in that window, and just before the
 ack, then restarted on the same SQLite file: the thread is built on restart, once, and Slack's
 retries of the delivery (X-Slack-Retry-Num, before and after the rebuild) never make a second event.
 """
@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from storage.db import Database
-from storage.inbound import InboundQueue
+from storage.intake import IntakeQueue
 from tests.fault.conftest import record
 from tests.support.crash import CrashableSignoff
 from tests.support.fake_model import FakeModelServer, text
@@ -50,7 +50,7 @@ def queued_and_threads(tmp_path: Path) -> tuple[int, int]:
     try:
         with db.engine.connect() as connection:
             threads = connection.exec_driver_sql("SELECT count(*) FROM threads").scalar_one()
-        return InboundQueue(db).count(), int(threads)
+        return IntakeQueue(db).count(), int(threads)
     finally:
         db.dispose()
 

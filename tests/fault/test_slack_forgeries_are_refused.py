@@ -30,7 +30,7 @@ from channels.slack.blocks import (
     DENY_REASON_BLOCK_ID,
 )
 from storage.db import Database
-from storage.models import EventRow, InboxRow, OutboxRow, RequestRow, ThreadRow
+from storage.models import EventRow, OutboxRow, ReceiptRow, RequestRow, ThreadRow
 from tests.fault.conftest import record
 from tests.support.crash import unapproved_effects
 from tests.support.fake_model import FakeModelServer, Response, text, tool_call
@@ -105,7 +105,7 @@ def stored(db: Database) -> dict[str, Any]:
     """Everything an inbound request could have written."""
     with db.session() as session:
         return {
-            "inbox": set(session.exec(select(InboxRow.key))),
+            "inbox": set(session.exec(select(ReceiptRow.key))),
             "threads": session.exec(select(func.count()).select_from(ThreadRow)).one(),
             "events": session.exec(select(func.count()).select_from(EventRow)).one(),
             "requests": {(r.id, r.status) for r in session.exec(select(RequestRow))},

@@ -58,7 +58,7 @@ def waiting_thread(store: Store, approvers: list[str]) -> tuple[str, str]:
         origin_channel="email",
         origin_key=ROOT,
         origin_data={"subject": "payments", "participants": [BOB], "references": []},
-        delivery_key=received_key(ROOT),
+        receipt_key=received_key(ROOT),
     )
     assert thread is not None
     request_id = "0123456789abcdef0123456789abcdef"

@@ -77,7 +77,7 @@ def test_a_mail_over_the_time_limit_is_quarantined_once_and_never_parsed_again(
             assert asyncio.run(inbound(store, smtp, first, reports).handle(raw)) == QUARANTINED
     finally:
         first.close()
-    assert store.seen_delivery(quarantine_key(message_id))
+    assert store.has_receipt(quarantine_key(message_id))
     assert [(mid, sender) for mid, sender, _ in reports] == [(message_id, EVE)]
     assert "longer than 1 s" in reports[0][2]
     [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -120,7 +120,7 @@ def test_a_parser_that_cannot_start_quarantines_nothing_and_the_mail_waits(store
             asyncio.run(inbound(store, smtp, broken, reports).handle(raw))
     finally:
         broken.close()
-    assert reports == [] and not store.seen_delivery(quarantine_key("<wait@corp.example>"))
+    assert reports == [] and not store.has_receipt(quarantine_key("<wait@corp.example>"))
     working = ParseWorker(timeout=TIMEOUT)
     try:
         assert asyncio.run(inbound(store, smtp, working, reports).handle(raw)) is True

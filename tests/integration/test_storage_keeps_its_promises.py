@@ -20,7 +20,7 @@ from agent.events import (
 )
 from agent.thread import arguments_digest
 from storage.db import Database
-from storage.inbound import Built, InboundQueue
+from storage.intake import Built, IntakeQueue
 from storage.store import OutboxDraft, Store
 
 
@@ -102,7 +102,7 @@ def test_a_delivery_is_recorded_once(store: Store) -> None:
         agent="ops",
         first=HumanMessage(text="hi", by="bob"),
         requested_by="bob",
-        delivery_key="slack:Ev1",
+        receipt_key="slack:Ev1",
         origin_channel="slack",
         origin_key="T1:C1:1.0",
     )
@@ -110,19 +110,19 @@ def test_a_delivery_is_recorded_once(store: Store) -> None:
         agent="ops",
         first=HumanMessage(text="hi", by="bob"),
         requested_by="bob",
-        delivery_key="slack:Ev1",
+        receipt_key="slack:Ev1",
         origin_channel="slack",
         origin_key="T1:C1:1.0",
     )
     assert first is not None and again is None
-    assert store.append(first.id, [HumanMessage(text="more", by="bob")], delivery_key="slack:Ev2") is not None
-    assert store.append(first.id, [HumanMessage(text="more", by="bob")], delivery_key="slack:Ev2") is None
+    assert store.append(first.id, [HumanMessage(text="more", by="bob")], receipt_key="slack:Ev2") is not None
+    assert store.append(first.id, [HumanMessage(text="more", by="bob")], receipt_key="slack:Ev2") is None
     assert len(store.stored_events(first.id)) == 2
     assert store.thread_by_origin("slack", "T1:C1:1.0").id == first.id  # type: ignore[union-attr]
 
 
 def test_an_acknowledged_message_becomes_one_thread(store: Store) -> None:
-    queue = InboundQueue(store.db)
+    queue = IntakeQueue(store.db)
 
     def opener(n: int, key: str | None = None) -> None:
         data = {"channel": "C1", "thread_ts": f"{n}.0"}
@@ -151,7 +151,7 @@ def test_an_acknowledged_message_becomes_one_thread(store: Store) -> None:
         assert [s.event for s in store.stored_events(thread_id)] == [
             HumanMessage(text=row.text, by="bob", channel="slack")
         ]
-        assert store.delivery_thread(row.key) == thread_id
+        assert store.receipt_thread(row.key) == thread_id
     opener(0)  # a retry after the build: dropped
     assert queue.build("ops") == Built(duplicates=1) and queue.count() == 0
     # A conversation that got its thread another way: left to the caller to append.

@@ -7,7 +7,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from storage.db import Database
-from storage.models import EventRow, InboxRow, RequestRow, ThreadRow
+from storage.models import EventRow, ReceiptRow, RequestRow, ThreadRow
 from tests.support.fake_model import FakeModelServer, tool_call
 from tests.support.signoff_process import SignoffProcess, wait_until
 
@@ -18,7 +18,7 @@ def _counts(url: str) -> dict[str, int]:
         with db.session() as session:
             return {
                 table.__name__: session.exec(select(func.count()).select_from(table)).one()
-                for table in (ThreadRow, EventRow, RequestRow, InboxRow)
+                for table in (ThreadRow, EventRow, RequestRow, ReceiptRow)
             }
     finally:
         db.dispose()

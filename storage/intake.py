@@ -1,12 +1,12 @@
-"""The inbound queue: messages that open a conversation, acknowledged after one INSERT.
+"""The intake: messages that open a conversation, acknowledged after one INSERT.
 
 A Slack mention outside a thread must be durable before Slack gets its 200, and need be nothing
 more: `record` is one `INSERT ... ON CONFLICT DO NOTHING` (a statement built once, so compiled
 once) on a plain connection. `build` turns the queued rows into threads after the ack, many at a
-time, in one transaction that records each delivery key in the inbox, inserts the threads and
+time, in one transaction that records each one's receipt (`storage.receipts`), inserts the threads and
 their first events, and deletes the rows it built. So a row here is a delivery acknowledged but not
 yet a thread, and whoever builds next (this process right after the ack, or the next start after a
-crash) builds it, once: a key already in the inbox (a Slack retry that came after the build) is
+crash) builds it, once: a key already received (a Slack retry that came after the build) is
 dropped, and a row is claimed by one builder at a time (PostgreSQL: `FOR UPDATE SKIP LOCKED`;
 SQLite: one writer).
 """
@@ -25,7 +25,7 @@ from agent import thread as t
 from agent.events import HumanMessage
 from storage._sql import event_values, table
 from storage.db import Database
-from storage.models import EventRow, InboundRow, InboxRow, ThreadRow, utcnow
+from storage.models import EventRow, IntakeRow, ReceiptRow, ThreadRow, utcnow
 from storage.threads import new_thread_id
 
 
@@ -44,16 +44,16 @@ class Queued:
 @dataclass(frozen=True)
 class Built:
     threads: list[tuple[str, Queued]] = field(default_factory=list)  # (new thread id, what started it)
-    duplicates: int = 0  # rows whose key the inbox already held: a retry after the build, dropped
+    duplicates: int = 0  # rows whose key was already received: a retry after the build, dropped
     # Rows whose conversation already has a thread (it was started another way in between): the
     # caller appends each to that thread (`receive_message`), then `forget`s it.
     leftovers: list[Queued] = field(default_factory=list)
 
 
-class InboundQueue:
+class IntakeQueue:
     def __init__(self, db: Database) -> None:
         self.db = db
-        inbound, inbox = table(InboundRow), table(InboxRow)
+        inbound, inbox = table(IntakeRow), table(ReceiptRow)
         dialect_insert = sqlite_insert if db.is_sqlite else postgresql_insert
         self._inbound, self._inbox = inbound, inbox
         self._threads, self._events = table(ThreadRow), table(EventRow)
