@@ -2,7 +2,7 @@
 
 `Mailer.send_once` asks the index whether a Message-ID already went out, sends, then records it.
 A message over the outbound rate limits (per thread, in all) is not sent: it raises
-`RetryableDeliveryError`, and the dispatcher tries again later (with backoff, for over an hour).
+`RetryableDeliveryError`, and the dispatcher tries again later (with backoff, for 18.5 to 37 minutes).
 A crash between sending and recording re-sends the same message with the same Message-ID (which
 recipients' clients show once); it never sends a different message for the same purpose.
 """
