@@ -74,11 +74,12 @@ def socket_mode_service(
 
     async def slack_socket_mode() -> None:
         handler = AsyncSocketModeHandler(app, app_token, web_client=client)
+        socket = handler.client
         failures = 0
         try:
             while True:
                 try:
-                    handler.client.wss_uri = await handler.client.issue_new_wss_url()
+                    socket.wss_uri = await socket.issue_new_wss_url()  # apps.connections.open
                     break
                 except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError) as exc:
                     failures += 1
