@@ -1,7 +1,10 @@
 """Send what the outbox holds through the channels, after the state change that caused it committed.
 
 A row is claimed for a while, sent, then marked sent with the references the channel returns
-(Slack ts, email Message-ID). A temporary failure is retried with backoff; a permanent one is
+(Slack ts, email Message-ID). A temporary failure is retried with backoff (`OUTBOX_BACKOFF`: the
+n-th failure waits between half and all of min(10 min, 2**n s), or longer when the channel says
+when to come back (`retry_after`); the time of the next attempt is kept in the row, so a restart
+keeps the schedule; after `MAX_ATTEMPTS` it is given up); a permanent one is
 marked failed, logged, and recorded on the thread as a `delivery_failed` event (a note the agent
 ignores: it neither changes the thread's status nor calls the model). A message that went out but
 not to everyone (the channel's references list them under `refused`) is marked sent, not retried,
@@ -22,7 +25,8 @@ from bot.metrics import Metrics
 from bot.outage_log import OutageLog
 from bot.views import origin_of, request_view
 from channels.base import Channel, Outbound
-from channels.errors import PermanentDeliveryError
+from channels.errors import PermanentDeliveryError, RetryableDeliveryError
+from retry_backoff import Backoff
 from storage.errors import DatabaseUnavailable
 from storage.models import OutboxRow, utcnow
 from storage.store import Store
@@ -31,6 +35,12 @@ log = logging.getLogger(__name__)
 
 CLAIM = timedelta(seconds=60)
 MAX_ATTEMPTS = 12
+# 2 s, 4 s, 8 s, ... up to 10 min between tries, each somewhere in its upper half: replicas and
+# rows that failed together (an SMTP server or Slack down) do not all come back in the same second.
+OUTBOX_BACKOFF = Backoff(initial=2.0, cap=600.0)
+# A wait the other side asks for (Slack's Retry-After, our own hourly mail limits) is kept when it
+# is longer than the schedule's, up to an hour: a remote server cannot park a message for days.
+MAX_RETRY_AFTER = 3600.0
 
 
 class Dispatcher:
@@ -42,9 +52,11 @@ class Dispatcher:
         poll_interval: float = 0.5,
         metrics: Metrics | None = None,
         claim: timedelta = CLAIM,
+        backoff: Backoff = OUTBOX_BACKOFF,
     ) -> None:
         self.store = store
         self.claim = claim
+        self.backoff = backoff
         self.channels = channels
         self.poll_interval = poll_interval
         self.metrics = metrics or Metrics()
@@ -103,7 +115,9 @@ class Dispatcher:
             if attempts >= MAX_ATTEMPTS:
                 await self._give_up(row, exc, attempts)
                 return False
-            delay = min(600.0, 2.0**attempts)
+            delay = self.backoff.delay(attempts)
+            if isinstance(exc, RetryableDeliveryError) and exc.retry_after is not None:
+                delay = max(delay, min(exc.retry_after, MAX_RETRY_AFTER))  # as asked, within reason
             log.warning(
                 "%s %s message %d for thread %s failed (%s); retrying in %.0fs",
                 row.channel,

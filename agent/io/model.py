@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 
 from agent.errors import ModelCallFailed
 from agent.reducer import ModelOutput, ModelToolCall
+from retry_backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ class ModelConfig:
     api_key: str | None = None
     timeout: float = 60.0
     max_attempts: int = 4
-    backoff_base: float = 0.5
-    backoff_max: float = 20.0
+    backoff_base: float = 0.5  # the first retry waits 0.25-0.5 s, each next one up to twice as long
+    backoff_max: float = 20.0  # ... and none longer than this
 
 
 _litellm: Any = None
@@ -103,6 +103,7 @@ class LiteLLMClient:
     def __init__(self, config: ModelConfig, *, sleep: Sleep = asyncio.sleep) -> None:
         self.config = config
         self._sleep = sleep
+        self._backoff = Backoff(config.backoff_base, config.backoff_max)
         self.calls = 0
         self._priced = False
 
@@ -135,8 +136,7 @@ class LiteLLMClient:
                 if attempt >= self.config.max_attempts:
                     log.warning("model call failed after %d attempt(s): %s", attempt, message)
                     raise ModelCallFailed(message, retryable=True) from exc
-                delay = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
-                delay *= 0.5 + random.random() / 2
+                delay = self._backoff.delay(attempt)
                 log.info("model call failed (%s); retrying in %.2fs", message, delay)
                 await self._sleep(delay)
                 continue

@@ -28,7 +28,9 @@ Messages are fetched with BODY.PEEK[] (RFC822 would set \\Seen before we recorde
 watcher waits with IDLE, re-issued every `idle_timeout` seconds (servers may drop IDLE after 29
 minutes), or polls every `poll_interval` seconds when the server has no IDLE. Any failure (socket
 errors, IMAP errors, a dropped connection, a callback that did not record) closes the session and
-reconnects after an exponential, capped, jittered backoff. When it was our side that failed (the
+reconnects after an exponential, capped, jittered backoff (`retry_backoff.Backoff`: the n-th
+failure in a row waits between half and all of min(backoff_max, backoff_initial * 2**(n-1)); a
+session that got through a sync starts the count over). When it was our side that failed (the
 callback did not record, the state store raised: typically the database is down), the backoff is
 capped lower (`local_backoff_max`), so mail is picked up soon after the database is back.
 `stop()` ends it within a second.
@@ -49,6 +51,8 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from imapclient import IMAPClient
 from imapclient.imapclient import FLAGGED, SEEN
+
+from retry_backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +119,9 @@ class ImapWatcher:
         self._state_store = state_store
         self.idle_timeout = idle_timeout
         self.poll_interval = poll_interval
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
+        self.backoff = Backoff(backoff_initial, backoff_max, rng=rng)
         self.local_backoff_max = local_backoff_max
         self.batch_size = batch_size
-        self._rng = rng
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -213,18 +215,14 @@ class ImapWatcher:
                 break
             if self._healthy:
                 attempt = 0
-            delay = self._backoff(attempt)
+            attempt += 1
+            delay = self.backoff.delay(attempt)
             if self._local_failure:
                 delay = min(delay, self.local_backoff_max)
-            attempt += 1
             self._set_status("backoff")
             logger.info("IMAP %s: reconnecting in %.1f s", self.settings.state_key, delay)
             self._stopping.wait(delay)
         self._set_status("stopped")
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.backoff_max, self.backoff_initial * 2.0**attempt)
-        return ceiling / 2 + self._rng() * ceiling / 2  # "equal jitter": never below half
 
     def _connect(self) -> IMAPClient:
         client = open_imap(self.settings)

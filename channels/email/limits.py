@@ -48,8 +48,9 @@ class OutboundRateLimit:
 
     The per-sender limit on inbound mail is no cap on what goes out: a sender can forge any From
     address, one message can make several, and a thread can go on without new mail. These caps
-    hold whoever asks. `over(thread_id)` names the limit one more message would pass (or None);
-    `count(thread_id)` counts a message that went out. 0 or less means no limit.
+    hold whoever asks. `over(thread_id)` names the limit one more message would pass (or None),
+    `free_in(thread_id)` says how long until it would not; `count(thread_id)` counts a message that
+    went out. 0 or less means no limit.
     """
 
     def __init__(
@@ -71,6 +72,21 @@ class OutboundRateLimit:
             if times is not None and len(self._trim(times, now)) >= self.per_thread:
                 return f"{self.per_thread} messages per thread per hour (SIGNOFF_EMAIL_THREAD_RATE_LIMIT)"
         return None
+
+    def free_in(self, thread_id: str | None) -> float:
+        """Seconds until one more message would be within every limit (0: now)."""
+        now = self.clock()
+        waits = [0.0]
+        if self.total > 0:
+            waits.append(self._free_in(self._trim(self._all, now), self.total, now))
+        times = self._threads.get(thread_id) if thread_id is not None else None
+        if self.per_thread > 0 and times is not None:
+            waits.append(self._free_in(self._trim(times, now), self.per_thread, now))
+        return max(waits)
+
+    def _free_in(self, times: deque[float], limit: int, now: float) -> float:
+        # Below the limit once all but limit - 1 of the times have left the window.
+        return max(0.0, times[len(times) - limit] + self.window - now) if len(times) >= limit else 0.0
 
     def count(self, thread_id: str | None) -> None:
         now = self.clock()

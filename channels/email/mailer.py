@@ -2,7 +2,8 @@
 
 `Mailer.send_once` asks the index whether a Message-ID already went out, sends, then records it.
 A message over the outbound rate limits (per thread, in all) is not sent: it raises
-`RetryableDeliveryError`, and the dispatcher tries again later (with backoff, for over an hour).
+`RetryableDeliveryError` that says when the window will have room (`retry_after`), and the
+dispatcher tries again then.
 A crash between sending and recording re-sends the same message with the same Message-ID (which
 recipients' clients show once); it never sends a different message for the same purpose.
 """
@@ -77,7 +78,8 @@ class Mailer:
         over = self.rate.over(thread_id)
         if over is not None:
             log.warning("email %s for thread %s not sent now: over %s", message_id, thread_id, over)
-            raise RetryableDeliveryError(f"rate limited: over {over}; retried later")
+            wait = self.rate.free_in(thread_id)
+            raise RetryableDeliveryError(f"rate limited: over {over}; retried later", retry_after=wait)
         result = await self._send(msg, self.smtp)
         self.rate.count(thread_id)
         await self.index.record_sent(message_id, thread_id)

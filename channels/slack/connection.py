@@ -3,8 +3,11 @@
 Both are thin: the HTTP route hands the raw request to Bolt's Starlette adapter (after a look at
 the headers: a request that is unsigned, or whose timestamp Bolt would refuse, gets its 401 before
 its body is read; the server's body cap bounds what a forged signature costs); the Socket Mode
-service connects (retrying with backoff until Slack answers), lets the SDK's client reconnect when
-Slack asks, and closes the socket when the server stops.
+service asks Slack for a websocket URL (`apps.connections.open`), retrying until Slack answers
+after `CONNECT_BACKOFF` (the n-th failure waits between half and all of min(60 s, 2**(n-1) s)),
+connects, lets the SDK's client reconnect when Slack asks, and closes the socket when the server
+stops. The URL is asked for here, not inside the SDK's `connect()`: that one retries a refusal
+for ever, every ping interval, with neither backoff nor jitter and a traceback each time.
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from retry_backoff import Backoff
+
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 SIGNATURE_WINDOW = 5 * 60  # seconds; Bolt's SignatureVerifier refuses a timestamp further off than this
+CONNECT_BACKOFF = Backoff(initial=1.0, cap=60.0)
 
 
 def unsigned(headers: Headers, now: float) -> bool:
@@ -57,22 +63,30 @@ def http_mount(
 
 
 def socket_mode_service(
-    app: AsyncApp, app_token: str, client: AsyncWebClient, *, max_backoff: float = 60.0
+    app: AsyncApp,
+    app_token: str,
+    client: AsyncWebClient,
+    *,
+    backoff: Backoff = CONNECT_BACKOFF,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Callable[[], Awaitable[None]]:
     """A long-running coroutine factory: connect over Socket Mode and stay connected."""
 
     async def slack_socket_mode() -> None:
         handler = AsyncSocketModeHandler(app, app_token, web_client=client)
-        delay = 1.0
+        socket = handler.client
+        failures = 0
         try:
             while True:
                 try:
-                    await handler.connect_async()  # type: ignore[no-untyped-call]
+                    socket.wss_uri = await socket.issue_new_wss_url()  # apps.connections.open
                     break
                 except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    log.error("Socket Mode: cannot connect to Slack (%s); retrying in %.0fs", exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, max_backoff)
+                    failures += 1
+                    delay = backoff.delay(failures)
+                    log.error("Socket Mode: cannot connect to Slack (%s); retrying in %.1fs", exc, delay)
+                    await sleep(delay)
+            await handler.connect_async()  # type: ignore[no-untyped-call]
             log.info("Socket Mode: connected")
             await asyncio.Event().wait()  # until cancelled when the server stops
         finally:

@@ -48,9 +48,17 @@ def delivery_error(exc: Exception) -> DeliveryError:
         error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
         what = f"Slack said {error or f'HTTP {status}'}"
         if status == 429 or status >= 500 or error in RETRYABLE_ERRORS:
-            return RetryableDeliveryError(what)
+            return RetryableDeliveryError(what, retry_after=_retry_after(exc.response.headers))
         return PermanentDeliveryError(what)
     return RetryableDeliveryError(f"cannot reach Slack: {exc!r}")
+
+
+def _retry_after(headers: object) -> float | None:
+    """Slack's Retry-After (whole seconds, on a 429), if it sent one that reads as a number."""
+    if not isinstance(headers, Mapping):
+        return None
+    value = next((str(v) for k, v in headers.items() if str(k).lower() == "retry-after"), "")
+    return float(value) if value[:10].isdigit() and len(value) <= 10 else None
 
 
 class SlackChannel:
