@@ -40,6 +40,7 @@ def slack_server(fake: FakeSlack, model: FakeModelServer, tmp_path: Path) -> Cra
             "SLACK_BOT_TOKEN": fake.bot_token,
             "SLACK_API_URL": fake.api_url,
             "SLACK_SIGNING_SECRET": SECRET,
+            "SIGNOFF_APPROVERS": "U0ALICE",
         },
         tmp_path,
     )

@@ -130,6 +130,7 @@ def test_events_the_database_refuses_become_an_error_then_the_humans_are_asked(
                 "SIGNOFF_MODEL_API_BASE": model.url,
                 "SIGNOFF_MODEL_API_KEY": "x",
                 "SIGNOFF_POLL_INTERVAL": str(POLL),
+                "SIGNOFF_APPROVERS": "alice@example.com",
             },
             tmp_path,
         ).start()

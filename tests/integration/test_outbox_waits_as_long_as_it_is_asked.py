@@ -91,7 +91,7 @@ async def test_mail_over_the_hourly_thread_limit_waits_until_the_window_has_room
         origin_channel="email",
         origin_key=ROOT,
         origin_data={"subject": "payments", "participants": [BOB], "references": []},
-        delivery_key=received_key(ROOT),
+        receipt_key=received_key(ROOT),
     )
     assert thread is not None
     dispatcher = Dispatcher(store, {"email": SmtpChannel(mailer, index)})
