@@ -23,9 +23,9 @@ from bot.outage_log import OutageLog
 from bot.views import origin_of, request_view
 from channels.base import Channel, Outbound
 from channels.errors import PermanentDeliveryError
+from storage.async_store import AsyncStore
 from storage.errors import DatabaseUnavailable
 from storage.models import OutboxRow, utcnow
-from storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,14 @@ MAX_ATTEMPTS = 12
 class Dispatcher:
     def __init__(
         self,
-        store: Store,
+        storage: AsyncStore,
         channels: Mapping[str, Channel],
         *,
         poll_interval: float = 0.5,
         metrics: Metrics | None = None,
         claim: timedelta = CLAIM,
     ) -> None:
-        self.store = store
+        self.storage = storage
         self.claim = claim
         self.channels = channels
         self.poll_interval = poll_interval
@@ -73,7 +73,7 @@ class Dispatcher:
     async def drain(self) -> int:
         sent = 0
         while True:
-            rows = await asyncio.to_thread(self.store.due_outbox, limit=20)
+            rows = await self.storage.due_outbox(limit=20)
             rows = [r for r in rows if r.channel in self.channels or self._warn_missing(r)]
             if not rows:
                 return sent
@@ -89,9 +89,9 @@ class Dispatcher:
 
     async def deliver(self, row: OutboxRow) -> bool:
         assert row.id is not None
-        if not await asyncio.to_thread(self.store.claim_outbox, row.id, self.claim):
+        if not await self.storage.claim_outbox(row.id, self.claim):
             return False
-        message = await asyncio.to_thread(self._outbound, row)
+        message = await self.storage.run(self._outbound, row)
         channel = self.channels[row.channel]
         try:
             refs = await channel.deliver(message)
@@ -113,15 +113,13 @@ class Dispatcher:
                 exc,
                 delay,
             )
-            await asyncio.to_thread(
-                self.store.outbox_failed, row.id, str(exc), retry_at=utcnow() + timedelta(seconds=delay)
-            )
+            await self.storage.outbox_failed(row.id, str(exc), retry_at=utcnow() + timedelta(seconds=delay))
             self.metrics.deliveries.labels(channel=row.channel, outcome="retry").inc()
             return False
         failpoints.hit("after_send")
         refused = (refs or {}).get("refused")
         note = self._partly_sent(row, refused) if refused else None
-        await asyncio.to_thread(self.store.outbox_sent, row.id, refs or {}, note=note)
+        await self.storage.outbox_sent(row.id, refs or {}, note=note)
         self.metrics.deliveries.labels(channel=row.channel, outcome="partial" if note else "sent").inc()
         return True
 
@@ -145,13 +143,15 @@ class Dispatcher:
             exc,
         )
         note = DeliveryFailed(channel=row.channel, kind=row.kind, error=str(exc)[:1000], attempts=attempts)
-        await asyncio.to_thread(self.store.outbox_failed, row.id, str(exc), retry_at=None, note=note)
+        await self.storage.outbox_failed(row.id, str(exc), retry_at=None, note=note)
         self.metrics.deliveries.labels(channel=row.channel, outcome="failed").inc()
 
     def _outbound(self, row: OutboxRow) -> Outbound:
-        thread = self.store.get_thread(row.thread_id)
+        """The message as its channel takes it (runs on a storage thread: two reads)."""
+        store = self.storage.store
+        thread = store.get_thread(row.thread_id)
         assert thread is not None and row.id is not None
-        request = self.store.get_request(row.request_id) if row.request_id else None
+        request = store.get_request(row.request_id) if row.request_id else None
         return Outbound(
             id=row.id,
             thread_id=row.thread_id,
