@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -72,9 +73,10 @@ class AsyncStore:
 
     def share(self, limit: int) -> AsyncStore:
         """The same store and threads, holding at most `limit` of them at a time (closing it closes nothing)."""
-        shared = object.__new__(AsyncStore)
-        shared.store, shared.inbound, shared.threads, shared._pool = self.store, self.inbound, limit, self._pool
-        shared._limit = asyncio.Semaphore(max(1, limit))
+        if limit < 1:
+            raise ValueError("a share of the storage threads needs at least one")
+        shared = copy.copy(self)
+        shared._limit = asyncio.Semaphore(limit)
         shared._owner = False
         return shared
 
