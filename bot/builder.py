@@ -14,17 +14,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from bot import failpoints
 from bot.outage_log import OutageLog
 from channels.base import Origin
+from storage.async_store import AsyncStore
 from storage.errors import DatabaseUnavailable
-from storage.intake import Built, IntakeQueue
+from storage.intake import Built
 
 log = logging.getLogger(__name__)
 
-RunDb = Callable[..., Awaitable[Any]]
 Receive = Callable[..., Awaitable[str | None]]
 
 
@@ -35,19 +34,18 @@ def _crash_point() -> None:
 class ThreadBuilder:
     def __init__(
         self,
-        queue: IntakeQueue,
+        storage: AsyncStore,
         agent: str,
         *,
-        run_db: RunDb,
         wake_thread: Callable[[str], None],
         receive: Receive,
         poll_interval: float = 0.5,
         batch: int = 32,
         window: float = 0.1,
     ) -> None:
-        self.queue = queue
+        self.storage = storage
+        self.queue = storage.intake
         self.agent = agent
-        self.run_db = run_db
         self.wake_thread = wake_thread
         self.receive = receive
         self.poll_interval = poll_interval
@@ -80,7 +78,7 @@ class ThreadBuilder:
         started = 0
         async with self._lock:
             while True:
-                built: Built = await self.run_db(
+                built: Built = await self.storage.run(
                     self.queue.build, self.agent, limit=self.batch, on_claimed=_crash_point
                 )
                 for thread_id, _ in built.threads:
@@ -96,6 +94,6 @@ class ThreadBuilder:
                 for row in built.leftovers:
                     origin = Origin(row.origin_channel, row.origin_key, row.origin_data)
                     await self.receive(receipt_key=row.key, origin=origin, text=row.text, by=row.by)
-                    await self.run_db(self.queue.forget, [row.key])
+                    await self.storage.run(self.queue.forget, [row.key])
                 if len(built.threads) + built.duplicates + len(built.leftovers) < self.batch:
                     return started

@@ -159,14 +159,18 @@ def _marked(event: Any) -> Any:
 def _resolve(request_id: str, *, approve: bool | None, text: str, by: str) -> None:
     from bot.agent_loader import load_agent
     from bot.core import SignoffCore
+    from storage.async_store import AsyncStore
 
-    store = _store()
+    storage = AsyncStore(_store(), threads=1)
     settings = _settings()
-    core = SignoffCore(store, load_agent(settings.agent), default_approvers=settings.approver_list)
-    if approve is None:
-        decision = asyncio.run(core.answer(request_id, answer=text, by=by))
-    else:
-        decision = asyncio.run(core.decide(request_id, approve=approve, by=by, comment=text))
+    core = SignoffCore(storage, load_agent(settings.agent), default_approvers=settings.approver_list)
+    try:
+        if approve is None:
+            decision = asyncio.run(core.answer(request_id, answer=text, by=by))
+        else:
+            decision = asyncio.run(core.decide(request_id, approve=approve, by=by, comment=text))
+    finally:
+        storage.close()
     if decision.status != "accepted":
         raise click.ClickException(decision.message)
     click.echo(f"recorded; the running bot picks the thread up within {settings.poll_interval}s")

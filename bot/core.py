@@ -1,10 +1,10 @@
 """The core as channels, the HTTP API and the CLI use it: launch, receive, decide, answer.
 
-Each operation is one storage transaction (run off the event loop), followed by a nudge to the
-worker and the outbox dispatcher. This is where channels and the agent meet. A message that opens a
-conversation (a Slack mention outside a thread) is the exception: `open_conversation` records it in
-one INSERT so the channel can acknowledge at once, and the builder (bot/builder.py) makes it a
-thread right after; a lookup of its conversation in between builds it first.
+Each operation is one storage transaction (on the storage threads, storage/async_store.py),
+followed by a nudge to the worker and the outbox dispatcher. This is where channels and the agent
+meet. A message that opens a conversation (a Slack mention outside a thread) is the exception:
+`open_conversation` records it in one INSERT so the channel can acknowledge at once, and the
+builder (bot/builder.py) makes it a thread right after; a lookup of its conversation in between builds it first.
 
 Every text a human sends (a message, an answer, a decision's comment) loses its hidden characters
 here (`channels.invisible.clean_inbound`), whatever way it came in: the channels clean theirs too,
@@ -13,12 +13,9 @@ and the API and the CLI have no other gate.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from agent.definition import Agent
 from agent.events import ApprovalDecided, HumanMessage, QuestionAnswered
@@ -28,15 +25,13 @@ from bot.outbox_policy import outbox_for
 from bot.views import request_view
 from channels.base import Decision, HumanRequestView, Origin
 from channels.invisible import clean_inbound
-from storage.intake import IntakeQueue
+from storage.async_store import AsyncStore
 from storage.models import ThreadRow
-from storage.store import DecisionResult, OutboxDraft, Store
+from storage.store import DecisionResult, OutboxDraft
 
 log = logging.getLogger(__name__)
 
 Wake = Callable[[str], None]
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 def _noop(_thread_id: str) -> None:
@@ -46,7 +41,7 @@ def _noop(_thread_id: str) -> None:
 class SignoffCore:
     def __init__(
         self,
-        store: Store,
+        storage: AsyncStore,
         agent: Agent,
         *,
         default_approvers: list[str] | None = None,
@@ -54,31 +49,22 @@ class SignoffCore:
         wake_outbox: Callable[[], None] = lambda: None,
         poll_interval: float = 0.5,
     ) -> None:
-        self.store = store
+        self.storage = storage
         self.agent = agent
         self.default_approvers = default_approvers or []
         self.wake_thread = wake_thread
         self.wake_outbox = wake_outbox
         if self.default_approvers and not agent.approvers:
             agent.approvers = tuple(self.default_approvers)
-        # Receipts from people get threads of their own: they must not queue behind the worker's
-        # storage calls in the default pool, or a busy agent would delay every Slack ack.
-        self._inbound_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="signoff-inbound")
-        self.inbound = IntakeQueue(store.db)
+        # Deliveries from people never queue behind the worker's storage calls: the worker holds at
+        # most its share of the storage threads (bot/runtime.py), so a busy agent delays no Slack ack.
         self.builder = ThreadBuilder(
-            self.inbound,
+            storage,
             agent.name,
-            run_db=self._db,
             wake_thread=lambda thread_id: self.wake_thread(thread_id),
             receive=self.receive_message,
             poll_interval=poll_interval,
         )
-
-    async def _db(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._inbound_pool, partial(call, *args, **kwargs))
-
-    def close(self) -> None:
-        self._inbound_pool.shutdown(wait=False, cancel_futures=True)
 
     async def launch(
         self,
@@ -90,8 +76,7 @@ class SignoffCore:
         receipt_key: str | None = None,
     ) -> ThreadRow | None:
         first = HumanMessage(text=clean_inbound(message), by=by, channel=channel)
-        row = await self._db(
-            self.store.create_thread,
+        row = await self.storage.create_thread(
             agent=self.agent.name,
             first=first,
             requested_by=by,
@@ -107,8 +92,8 @@ class SignoffCore:
         return row
 
     async def open_conversation(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> None:
-        await self._db(
-            self.inbound.record,
+        await self.storage.run(
+            self.storage.intake.record,
             key=receipt_key,
             origin_channel=origin.channel,
             origin_key=origin.key,
@@ -120,10 +105,10 @@ class SignoffCore:
         self.builder.wake()
 
     async def _thread_by_origin(self, channel: str, key: str) -> ThreadRow | None:
-        row = await self._db(self.store.thread_by_origin, channel, key)
-        if row is None and await self._db(self.inbound.waiting, channel, key):
+        row = await self.storage.thread_by_origin(channel, key)
+        if row is None and await self.storage.run(self.storage.intake.waiting, channel, key):
             await self.builder.drain()  # the message that opened it is acknowledged: build it first
-            row = await self._db(self.store.thread_by_origin, channel, key)
+            row = await self.storage.thread_by_origin(channel, key)
         return row
 
     async def receive_message(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> str | None:
@@ -131,8 +116,7 @@ class SignoffCore:
         if existing is None:
             row = await self.launch(text, by=by, channel=origin.channel, origin=origin, receipt_key=receipt_key)
             return row.id if row else None
-        appended = await self._db(
-            self.store.append,
+        appended = await self.storage.append(
             existing.id,
             [HumanMessage(text=clean_inbound(text), by=by, channel=origin.channel)],
             receipt_key=receipt_key,
@@ -148,11 +132,11 @@ class SignoffCore:
         return row.id if row else None
 
     async def pending_requests(self, thread_id: str) -> list[HumanRequestView]:
-        rows = await self._db(self.store.list_requests, status="pending", thread_id=thread_id)
+        rows = await self.storage.list_requests(status="pending", thread_id=thread_id)
         return [request_view(r) for r in rows]
 
     async def get_request(self, request_id: str) -> HumanRequestView | None:
-        row = await self._db(self.store.get_request, request_id)
+        row = await self.storage.get_request(request_id)
         return request_view(row) if row else None
 
     async def decide(
@@ -196,8 +180,7 @@ class SignoffCore:
             drafts.extend(outbox_for(thread.origin_channel, [event]))
             return drafts
 
-        result: DecisionResult = await self._db(
-            self.store.resolve,
+        result: DecisionResult = await self.storage.resolve(
             request_id,
             event,
             identities=identities,
@@ -225,5 +208,5 @@ class SignoffCore:
         status = "invalid" if result.status == "changed" else result.status
         return Decision(status, view, messages.get(result.status, result.status))  # type: ignore[arg-type]
 
-    async def record_receipt(self, outbound_id: int, refs: dict[str, Any]) -> None:
-        await self._db(self.store.outbox_sent, outbound_id, refs)
+    async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:
+        await self.storage.outbox_sent(outbound_id, refs)

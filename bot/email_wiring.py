@@ -9,7 +9,6 @@ UID live in `mailbox_state`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
@@ -30,7 +29,7 @@ from channels.email.parse_worker import ParseWorker
 from channels.email.smtp_send import SmtpSettings
 from channels.email.threads import ThreadMail, answer_key, quarantine_key, received_key, sent_key
 from channels.email.tokens import make_reply_address
-from storage.store import Store
+from storage.async_store import AsyncStore
 
 log = logging.getLogger(__name__)
 
@@ -41,48 +40,49 @@ _RECEIVED, _ANSWER, _SENT = received_key(""), answer_key(""), sent_key("")
 class StoreMailIndex:
     """`channels.email.threads.MailIndex` on the database."""
 
-    def __init__(self, store: Store, mailbox: Mailbox) -> None:
-        self.store = store
+    def __init__(self, storage: AsyncStore, mailbox: Mailbox) -> None:
+        self.storage = storage
         self.mailbox = mailbox
 
     async def conversation(self, message_ids: Sequence[str]) -> str | None:
         keys = [k for m in message_ids for k in (received_key(m), sent_key(m), answer_key(m))]
-        found = await asyncio.to_thread(self.store.receipt_threads, keys)
+        found = await self.storage.receipt_threads(keys)
         for key in keys:  # in the order given: the message answered first, then the newest reference
             thread_id = found.get(key)
             if thread_id is None:
                 continue
-            thread = await asyncio.to_thread(self.store.get_thread, thread_id)
+            thread = await self.storage.get_thread(thread_id)
             if thread is not None and thread.origin_channel == "email" and thread.origin_key:
                 return thread.origin_key
         return None
 
     async def received(self, message_id: str) -> bool:
         keys = [received_key(message_id), answer_key(message_id)]
-        return bool(await asyncio.to_thread(self.store.receipt_threads, keys))
+        return bool(await self.storage.receipt_threads(keys))
 
     async def record_received(self, message_id: str, thread_id: str | None = None) -> bool:
-        return await asyncio.to_thread(self.store.record_receipt, received_key(message_id), thread_id)
+        return await self.storage.record_receipt(received_key(message_id), thread_id)
 
     async def quarantined(self, message_id: str) -> bool:
-        return await asyncio.to_thread(self.store.has_receipt, quarantine_key(message_id))
+        return await self.storage.has_receipt(quarantine_key(message_id))
 
     async def record_quarantined(self, message_id: str) -> bool:
-        return await asyncio.to_thread(self.store.record_receipt, quarantine_key(message_id))
+        return await self.storage.record_receipt(quarantine_key(message_id))
 
     async def sent(self, message_id: str) -> bool:
-        return await asyncio.to_thread(self.store.has_receipt, sent_key(message_id))
+        return await self.storage.has_receipt(sent_key(message_id))
 
     async def record_sent(self, message_id: str, thread_id: str | None) -> None:
-        await asyncio.to_thread(self.store.record_receipt, sent_key(message_id), thread_id)
+        await self.storage.record_receipt(sent_key(message_id), thread_id)
 
     async def thread_mail(self, thread_id: str, origin: Origin) -> ThreadMail:
-        return await asyncio.to_thread(self._thread_mail, thread_id, origin)
+        return await self.storage.run(self._thread_mail, thread_id, origin)
 
     def _thread_mail(self, thread_id: str, origin: Origin) -> ThreadMail:
+        store = self.storage.store
         message_ids: list[str] = []
         last_received: str | None = None
-        for key in self.store.thread_receipts(thread_id, _RECEIVED):
+        for key in store.thread_receipts(thread_id, _RECEIVED):
             if key.startswith(_SENT):
                 message_ids.append(key.removeprefix(_SENT))
             elif key.startswith(_ANSWER):
@@ -92,28 +92,29 @@ class StoreMailIndex:
                 message_ids.append(last_received)
         senders = [
             event.by
-            for event in self.store.snapshot(thread_id).events
+            for event in store.snapshot(thread_id).events
             if isinstance(event, HumanMessage) and event.channel == "email"
         ]
         people = [p for p in origin.data.get("participants", []) if isinstance(p, str)]
         return ThreadMail(message_ids, last_received, self.mailbox.others([*people, *senders]))
 
     async def participants(self, conversation: str) -> list[str]:
-        return await asyncio.to_thread(self._participants, conversation)
+        return await self.storage.run(self._participants, conversation)
 
     def _participants(self, conversation: str) -> list[str]:
-        thread = self.store.thread_by_origin("email", conversation)
+        store = self.storage.store
+        thread = store.thread_by_origin("email", conversation)
         if thread is None:
             return []
         people = [p for p in thread.origin_data.get("participants", []) if isinstance(p, str)]
-        for event in self.store.snapshot(thread.id).events:
+        for event in store.snapshot(thread.id).events:
             if isinstance(event, HumanMessage) and event.channel == "email":
                 people.append(event.by)
             elif isinstance(event, ApprovalRequested):
                 people.extend(event.approvers)
             elif isinstance(event, QuestionAsked):
                 people.extend(event.answerers)
-        for row in self.store.outbox_for_thread(thread.id):
+        for row in store.outbox_for_thread(thread.id):
             if row.channel == "email" and row.status == "sent":
                 people.extend(a for a in row.refs.get("to", []) if isinstance(a, str))
         return self.mailbox.others(email_addresses(people))
@@ -122,14 +123,14 @@ class StoreMailIndex:
 class StoreMailboxState:
     """`channels.email.imap_watch.MailboxStateStore` on the database."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, storage: AsyncStore) -> None:
+        self.storage = storage
 
     async def load(self, mailbox: str) -> tuple[int, int] | None:
-        return await asyncio.to_thread(self.store.mailbox_state, mailbox)
+        return await self.storage.mailbox_state(mailbox)
 
     async def save(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
-        await asyncio.to_thread(self.store.save_mailbox_state, mailbox, uidvalidity, last_uid)
+        await self.storage.save_mailbox_state(mailbox, uidvalidity, last_uid)
 
 
 def email_config(settings: Settings) -> EmailConfig:
@@ -202,7 +203,7 @@ def setup_email(runtime: Runtime) -> None:
     config = email_config(settings)
     imap = imap_settings(settings)
     smtp = smtp_settings(settings)
-    index = StoreMailIndex(runtime.store, Mailbox(config.address))
+    index = StoreMailIndex(runtime.storage, Mailbox(config.address))
     rate = OutboundRateLimit(settings.email_thread_rate_limit, settings.email_send_rate_limit)
     mailer = Mailer(config, smtp, index, rate=rate)
     runtime.add_channel("email", SmtpChannel(mailer, index))
@@ -218,7 +219,7 @@ def setup_email(runtime: Runtime) -> None:
     watcher = ImapWatcher(
         imap,
         inbound,
-        StoreMailboxState(runtime.store),
+        StoreMailboxState(runtime.storage),
         idle_timeout=IDLE_RENEW_SECONDS,
         poll_interval=settings.imap_poll_interval,
     )

@@ -21,6 +21,7 @@ from bot.settings import Settings
 from bot.worker import Worker
 from channels.base import Channel
 from storage import migrate
+from storage.async_store import AsyncStore
 from storage.db import Database
 from storage.store import Store, status_counts
 
@@ -74,6 +75,8 @@ class Runtime:
     settings: Settings
     db: Database
     store: Store
+    # The async side's one way to the store: one bounded pool of named threads, closed last.
+    storage: AsyncStore
     agent: Agent
     model: ModelClient
     core: SignoffCore
@@ -93,6 +96,7 @@ class Runtime:
         if upgrade_schema:
             migrate.upgrade(db)
         store = Store(db)
+        storage = AsyncStore(store, threads=settings.storage_pool)
         agent = load_agent(settings.agent, db)
         require_approvers(agent, settings.approver_list)
         model = model_client(settings)
@@ -101,9 +105,9 @@ class Runtime:
         channels: dict[str, Channel] = {}
         # A claimed message whose sender died is sent again after this (the channel finds an earlier send).
         claim = timedelta(seconds=2 * settings.lease_seconds)
-        dispatcher = Dispatcher(store, channels, poll_interval=settings.poll_interval, metrics=metrics, claim=claim)
+        dispatcher = Dispatcher(storage, channels, poll_interval=settings.poll_interval, metrics=metrics, claim=claim)
         worker = Worker(
-            store,
+            storage.share(settings.worker_storage_share),
             agent,
             model,
             concurrency=settings.workers,
@@ -114,14 +118,14 @@ class Runtime:
             on_outbox=dispatcher.wake,
         )
         core = SignoffCore(
-            store,
+            storage,
             agent,
             default_approvers=settings.approver_list,
             wake_thread=worker.wake,
             wake_outbox=dispatcher.wake,
             poll_interval=settings.poll_interval,
         )
-        runtime = cls(settings, db, store, agent, model, core, worker, dispatcher, metrics, channels)
+        runtime = cls(settings, db, store, storage, agent, model, core, worker, dispatcher, metrics, channels)
         setup_channels(runtime)
         return runtime
 
@@ -144,14 +148,16 @@ class Runtime:
     async def stop(self) -> None:
         """Stop taking work first (the worker's polling, new threads, the channels' listeners),
         then let the steps in flight finish within the grace while the outbox keeps sending, then
-        stop the rest. Nothing here may log an error: whatever is cut short resumes at the next start."""
+        stop the rest, and last the storage threads everything above used (their calls still
+        running finish first) and the database's connections. Nothing here may log an error:
+        whatever is cut short resumes at the next start."""
         self.worker.stop_taking_work()
         named = {task.get_name(): task for task in self._tasks}
         intake = [task for name, task in named.items() if name not in ("worker", "dispatcher")]
         await _cancel(intake)
         await self.worker.stop(self.settings.shutdown_grace)
         await _cancel(self._tasks)
-        self.core.close()
+        await asyncio.to_thread(self.storage.close)
         self.db.dispose()
         log.info("stopped")
 

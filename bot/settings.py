@@ -18,6 +18,9 @@ from bot.errors import ConfigError
 TlsMode = Literal["off", "starttls", "ssl"]
 DEFAULT_DATABASE_URL = "sqlite:///signoff.db"
 DEFAULT_AGENT = "bot.example_agent:agent"
+# Storage threads kept for everything but the worker (Slack acks, the API, the outbox, the builder, email).
+STORAGE_HEADROOM = 6
+MIN_STORAGE_THREADS = STORAGE_HEADROOM + 2
 
 
 def _env(name: str) -> AliasChoices:
@@ -51,6 +54,9 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(30.0, ge=2, validation_alias=_env("SIGNOFF_LEASE_SECONDS"))
     tool_threads: int = Field(8, ge=1, le=256, validation_alias=_env("SIGNOFF_TOOL_THREADS"))
     shutdown_grace: float = Field(30.0, ge=0, le=3600, validation_alias=_env("SIGNOFF_SHUTDOWN_GRACE"))
+    storage_threads: int | None = Field(
+        None, ge=MIN_STORAGE_THREADS, le=512, validation_alias=_env("SIGNOFF_STORAGE_THREADS")
+    )
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
@@ -115,6 +121,18 @@ class Settings(BaseSettings):
         return [a.strip() for a in self.approvers.split(",") if a.strip()]
 
     @property
+    def storage_pool(self) -> int:
+        """Threads for storage calls (storage/async_store.py): by default the worker's share plus the headroom."""
+        return self.storage_threads or self.worker_storage_share + STORAGE_HEADROOM
+
+    @property
+    def worker_storage_share(self) -> int:
+        """At most this many storage threads serve the worker at a time: one per step in flight, two spare
+        (the poll, a lease renewal); never so many that the rest has fewer than STORAGE_HEADROOM."""
+        share = self.workers + 2
+        return share if self.storage_threads is None else min(share, self.storage_threads - STORAGE_HEADROOM)
+
+    @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
 
@@ -141,6 +159,9 @@ FIXES = {
     "SIGNOFF_IMAP_POLL_INTERVAL": "seconds between checks when the server has no IDLE, e.g. 60",
     "SIGNOFF_EMAIL_TOKEN_TTL": "how long a reply address stays valid: seconds, or ISO 8601 like P14D",
     "SIGNOFF_SHUTDOWN_GRACE": "seconds a stop waits for steps in flight, 0 to 3600, e.g. 30",
+    "SIGNOFF_STORAGE_THREADS": (
+        f"threads for database calls, {MIN_STORAGE_THREADS} to 512; unset for SIGNOFF_WORKERS + {MIN_STORAGE_THREADS}"
+    ),
 }
 
 

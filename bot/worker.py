@@ -11,11 +11,8 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
-from typing import ParamSpec, TypeVar
 
 from agent.definition import Agent
 from agent.events import Event, ToolStarted
@@ -28,14 +25,12 @@ from bot.outage_log import OutageLog
 from bot.outbox_policy import outbox_for
 from bot.step_failures import record_step_failure
 from bot.tool_threads import ToolThreads
+from storage.async_store import AsyncStore
 from storage.errors import Conflict, DatabaseUnavailable
 from storage.models import ThreadRow
-from storage.store import OutboxDraft, Store, worker_identity
+from storage.store import OutboxDraft, worker_identity
 
 log = logging.getLogger(__name__)
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 @dataclass
@@ -59,7 +54,7 @@ def pid_alive(pid: int) -> bool:
 class Worker:
     def __init__(
         self,
-        store: Store,
+        storage: AsyncStore,
         agent: Agent,
         model: ModelClient,
         *,
@@ -70,7 +65,9 @@ class Worker:
         metrics: Metrics | None = None,
         on_outbox: Callable[[], None] = lambda: None,
     ) -> None:
-        self.store = store
+        # Its share of the storage threads (storage/async_store.py), never the default executor: litellm
+        # runs part of every model call there, so a step's write would wait behind another's model call.
+        self.storage = storage
         self.agent = agent
         self.model = model
         self.owner = worker_identity()
@@ -88,13 +85,7 @@ class Worker:
         self._poller: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(concurrency)
         self._outage = OutageLog(log, "database (worker)")
-        # Storage calls get threads of their own: in the default pool they queued with litellm's
-        # (it runs part of every call there), so a step's write waited behind another's model call.
         self._tools = ToolThreads(tool_threads)
-        self._pool = ThreadPoolExecutor(max_workers=concurrency + 2, thread_name_prefix="signoff-worker")
-
-    async def _db(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, partial(call, *args, **kwargs))
 
     def wake(self, thread_id: str) -> None:
         """Ask for a thread to be advanced soon; safe to call from any thread."""
@@ -106,7 +97,7 @@ class Worker:
         self._loop = asyncio.get_running_loop()
         self._poller = asyncio.current_task()
         self._wanted = asyncio.Queue()
-        freed = await asyncio.to_thread(self.store.release_dead_local_leases, pid_alive)
+        freed = await self.storage.release_dead_local_leases(pid_alive)
         if freed:
             log.info("took back %d thread(s) from crashed processes on this host", freed)
         next_poll = 0.0
@@ -116,7 +107,7 @@ class Worker:
             if self._loop.time() >= next_poll:
                 next_poll = self._loop.time() + self.poll_interval
                 try:
-                    for thread_id in await self._db(self.store.runnable_threads, limit=self.concurrency * 4):
+                    for thread_id in await self.storage.runnable_threads(limit=self.concurrency * 4):
                         self._start(thread_id)
                     self._outage.succeeded()
                 except DatabaseUnavailable as exc:
@@ -152,7 +143,7 @@ class Worker:
         except Exception as exc:
             log.exception("thread %s: step failed; recording it as an error", thread_id)
             try:
-                await self._db(record_step_failure, self.store, self.agent, thread_id, exc)
+                await self.storage.run(record_step_failure, self.storage.store, self.agent, thread_id, exc)
                 self.on_outbox()
             except Exception:
                 log.exception("thread %s: could not record the failed step; it will be retried", thread_id)
@@ -166,7 +157,7 @@ class Worker:
         recorded to what it holds, since the log only grows; when the append shows that someone
         else appended meanwhile (its sequence number moved further), it loads just those events.
         """
-        snapshot = await self._db(self.store.claim_snapshot, thread_id, self.owner, self.lease)
+        snapshot = await self.storage.claim_snapshot(thread_id, self.owner, self.lease)
         if snapshot is None:
             return
         held = _Held(snapshot.thread, list(snapshot.events))
@@ -182,7 +173,7 @@ class Worker:
                 if outcome is not None and not outcome.events:
                     return
                 if appended is None:  # others appended or hold the thread: load it again, if it is ours
-                    snapshot = await self._db(self.store.claim_snapshot, thread_id, self.owner, self.lease)
+                    snapshot = await self.storage.claim_snapshot(thread_id, self.owner, self.lease)
                     if snapshot is None:
                         return
                     held = _Held(snapshot.thread, list(snapshot.events))
@@ -193,7 +184,7 @@ class Worker:
                 await self._caught_up(thread_id, held, outcome.events, appended)
         finally:
             with contextlib.suppress(Exception):
-                await self._db(self.store.release, thread_id, self.owner)
+                await self.storage.release(thread_id, self.owner)
 
     async def _step(self, thread_id: str, held: _Held) -> tuple[ThreadRow | None, StepOutcome]:
         """Take one step and record it: the row after the append, or None when the thread must be
@@ -202,7 +193,7 @@ class Worker:
 
         async def record_start(events: list[Event]) -> None:
             # Committed before the body runs; Conflict (the lease was lost) and the body never runs.
-            row = await self._db(self.store.append, thread_id, events, lease_owner=self.owner)
+            row = await self.storage.append(thread_id, events, lease_owner=self.owner)
             assert row is not None
             await self._caught_up(thread_id, held, events, row)
             self.metrics.events(events)
@@ -225,8 +216,7 @@ class Worker:
             failpoints.hit("after_state_commit")
             return appended, outcome
         outbox = outbox_for(held.thread.origin_channel, outcome.events)
-        appended = await self._db(
-            self.store.append,
+        appended = await self.storage.append(
             thread_id,
             outcome.events,
             outbox=outbox,
@@ -249,8 +239,7 @@ class Worker:
             return None
         outbox = outbox_for(held.thread.origin_channel, events)
         try:
-            row = await self._db(
-                self.store.append,
+            row = await self.storage.append(
                 thread_id,
                 events,
                 outbox=outbox,
@@ -267,7 +256,7 @@ class Worker:
                 step.call_id,
             )
         for _ in range(50):
-            now = await self._db(self.store.snapshot, thread_id)
+            now = await self.storage.snapshot(thread_id)
             events = outcome_to_record(now.events, step, outcome)
             if not events:
                 log.warning(
@@ -279,7 +268,7 @@ class Worker:
                 return None
             outbox = outbox_for(now.thread.origin_channel, events)
             try:
-                await self._db(self.store.append, thread_id, events, outbox=outbox, expect_seq=now.thread.last_seq)
+                await self.storage.append(thread_id, events, outbox=outbox, expect_seq=now.thread.last_seq)
             except Conflict:
                 continue
             self._committed(events, outbox)
@@ -297,7 +286,7 @@ class Worker:
         if row.last_seq == held.thread.last_seq + len(appended):
             held.events.extend(appended)
         else:
-            held.events.extend(await self._db(self.store.events_since, thread_id, held.thread.last_seq))
+            held.events.extend(await self.storage.events_since(thread_id, held.thread.last_seq))
         held.thread = row
 
     async def _heartbeat(self, thread_id: str) -> None:
@@ -308,7 +297,7 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             try:
-                renewed = await self._db(self.store.renew, thread_id, self.owner, self.lease)
+                renewed = await self.storage.renew(thread_id, self.owner, self.lease)
             except DatabaseUnavailable as exc:
                 log.warning("thread %s: could not renew the lease (%s); trying again", thread_id, exc)
                 continue
@@ -343,4 +332,3 @@ class Worker:
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
-        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -114,7 +114,7 @@ class Core(Protocol):
         identities: Sequence[str] = (),
     ) -> Decision: ...
 
-    async def record_receipt(self, outbound_id: int, refs: dict[str, Any]) -> None:
+    async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:
         """Remember where an outbound message landed (Slack ts, email Message-ID)."""
 
 

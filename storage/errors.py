@@ -4,7 +4,8 @@ StorageError
 ├── StorageConfigError     SIGNOFF_DATABASE_URL is wrong; the message says how to fix it
 ├── DatabaseUnavailable    the database cannot be reached right now; retry later
 ├── NotFound               no such thread or request
-└── Conflict               the thread changed under us (another writer); retry the step
+├── Conflict               the thread changed under us (another writer); retry the step
+└── StoreClosed            a call after the AsyncStore was closed (a stop's last step); a bug in the stop order
 """
 
 
@@ -25,4 +26,8 @@ class NotFound(StorageError):
 
 
 class Conflict(StorageError):
+    pass
+
+
+class StoreClosed(StorageError):
     pass

@@ -22,6 +22,7 @@ from channels.email.smtp_send import SmtpSettings
 from channels.email.threads import received_key
 from channels.email.tokens import read_reply_token
 from channels.errors import PermanentDeliveryError, RetryableDeliveryError
+from storage.async_store import AsyncStore
 from storage.store import Store
 from tests.support.smtp_server import SmtpServer
 
@@ -43,7 +44,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 def channel(store: Store, smtp: SmtpServer, **config_changes: Any) -> tuple[SmtpChannel, StoreMailIndex]:
     config = EmailConfig(address=AGENT, secret=SECRET, approvers=(ALICE,), **config_changes)
-    index = StoreMailIndex(store, Mailbox(AGENT))
+    index = StoreMailIndex(AsyncStore(store, threads=2), Mailbox(AGENT))
     settings = SmtpSettings(host=smtp.host, port=smtp.port, tls="off", timeout=5)
     mailer = Mailer(config, settings, index, now=lambda: SENT_AT)
     return SmtpChannel(mailer, index), index
@@ -159,7 +160,7 @@ async def test_a_request_only_slack_people_may_approve_is_not_sent_by_email(stor
 
 
 async def test_the_mailbox_progress_only_moves_forward_within_one_uidvalidity(store: Store) -> None:
-    state = StoreMailboxState(store)
+    state = StoreMailboxState(AsyncStore(store, threads=2))
     box = "imap://agent@127.0.0.1:143/INBOX"
     assert await state.load(box) is None
     await state.save(box, 7, 10)

@@ -24,6 +24,7 @@ from channels.email.mailer import EmailConfig, Mailer
 from channels.email.parse_worker import ParseWorker
 from channels.email.smtp_send import SmtpSettings
 from channels.email.threads import quarantine_key
+from storage.async_store import AsyncStore
 from storage.store import Store
 from tests.support.smtp_server import SmtpServer
 
@@ -50,9 +51,10 @@ def slow_mail(message_id: str) -> bytes:
 
 def inbound(store: Store, smtp: SmtpServer, worker: ParseWorker, reports: list[tuple[str, str, str]]) -> EmailInbound:
     config = EmailConfig(address=AGENT, secret="s", max_bytes=20_000_000)
-    index = StoreMailIndex(store, Mailbox(AGENT))
+    storage = AsyncStore(store, threads=2)
+    index = StoreMailIndex(storage, Mailbox(AGENT))
     mailer = Mailer(config, SmtpSettings(host=smtp.host, port=smtp.port, tls="off", timeout=5), index)
-    core = SignoffCore(store, agent)
+    core = SignoffCore(storage, agent)
     return EmailInbound(
         core,
         index,
