@@ -20,6 +20,7 @@ from agent.events import AgentReply, HumanMessage
 from bot.dispatcher import MAX_ATTEMPTS, OUTBOX_BACKOFF, Dispatcher
 from channels.slack.deliver import SlackChannel
 from retry_backoff import Backoff
+from storage.async_store import AsyncStore
 from storage.store import OutboxDraft, Store
 from tests.support.fake_slack import FakeSlack
 
@@ -54,7 +55,7 @@ async def test_rows_that_failed_together_are_retried_apart_on_their_stored_sched
     fake.fail_next("chat.postMessage", status=503, times=2)
 
     before = datetime.now(UTC)
-    assert await Dispatcher(store, {"slack": channel}, backoff=backoff).drain() == 0
+    assert await Dispatcher(AsyncStore(store, threads=2), {"slack": channel}, backoff=backoff).drain() == 0
     after = datetime.now(UTC)
 
     first, second = rows = [store.outbox_for_thread(t)[0] for t in threads]
@@ -64,7 +65,7 @@ async def test_rows_that_failed_together_are_retried_apart_on_their_stored_sched
         assert before + timedelta(seconds=wait) <= row.next_attempt_at <= after + timedelta(seconds=wait)
     assert store.due_outbox() == []
 
-    fresh = Dispatcher(store, {"slack": channel})  # as after a restart: the schedule is in the rows
+    fresh = Dispatcher(AsyncStore(store, threads=2), {"slack": channel})  # as after a restart: the schedule is in the rows
     await asyncio.sleep(seconds_until(first.next_attempt_at))
     assert await fresh.drain() == 1
     assert [store.outbox_for_thread(t)[0].status for t in threads] == ["sent", "pending"]

@@ -24,6 +24,7 @@ from channels.email.mailer import EmailConfig, Mailer
 from channels.email.smtp_send import SmtpSettings
 from channels.email.threads import received_key
 from channels.slack.deliver import SlackChannel
+from storage.async_store import AsyncStore
 from storage.store import OutboxDraft, Store
 from tests.support.fake_slack import FakeSlack
 from tests.support.smtp_server import SmtpServer
@@ -67,7 +68,7 @@ async def test_slack_retry_after_is_waited_up_to_an_hour(
     fake.fail_next("chat.postMessage", error="ratelimited", retry_after=asked)
     channel = SlackChannel(AsyncWebClient(token=fake.bot_token, base_url=fake.api_url))
 
-    assert await Dispatcher(store, {"slack": channel}).drain() == 0
+    assert await Dispatcher(AsyncStore(store, threads=2), {"slack": channel}).drain() == 0
     (outbox,) = store.outbox_for_thread(row.id)
     assert (outbox.status, outbox.attempts) == ("pending", 1)
     assert waited - 1 < seconds_from_now(outbox.next_attempt_at) <= waited
@@ -77,7 +78,7 @@ async def test_mail_over_the_hourly_thread_limit_waits_until_the_window_has_room
     store: Store, smtp: SmtpServer
 ) -> None:
     clock = [0.0]
-    index = StoreMailIndex(store, Mailbox(AGENT))
+    index = StoreMailIndex(AsyncStore(store, threads=2), Mailbox(AGENT))
     mailer = Mailer(
         EmailConfig(address=AGENT, secret="s"),
         SmtpSettings(host=smtp.host, port=smtp.port, tls="off", timeout=5),
@@ -94,7 +95,7 @@ async def test_mail_over_the_hourly_thread_limit_waits_until_the_window_has_room
         receipt_key=received_key(ROOT),
     )
     assert thread is not None
-    dispatcher = Dispatcher(store, {"email": SmtpChannel(mailer, index)})
+    dispatcher = Dispatcher(AsyncStore(store, threads=2), {"email": SmtpChannel(mailer, index)})
     store.append(thread.id, [AgentReply(text="first")], outbox=[OutboxDraft("email", "reply", text="first")])
     assert await dispatcher.drain() == 1  # the first goes out at 0 s
     clock[0] = 100.0
