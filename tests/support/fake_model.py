@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import socket
 import threading
 import time
@@ -125,6 +126,16 @@ def http_error(
 def hang(seconds: float, *, delay: float = 0.0) -> HangResponse:
     """Hold the request for `seconds` before answering (clients with shorter timeouts give up)."""
     return HangResponse(seconds, delay)
+
+
+def restart_when_asked(body: dict[str, Any]) -> Response:
+    """A responder for the example agent: `restart X` (X one of payments, search, web) asks to restart X;
+    once the restart ran or was denied, the thread is done; anything else gets a hello."""
+    content = body["messages"][-1]["content"]
+    if '<tool_result id="' in content or "<approval_denied " in content:
+        return text("Done.")
+    found = re.search(r"restart (payments|search|web)", content)
+    return tool_call("restart_service", {"name": found.group(1), "reason": "asked"}) if found else text("Hello.")
 
 
 _call_counter = itertools.count(1)

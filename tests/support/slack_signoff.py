@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import httpx
 
@@ -140,6 +140,9 @@ def has_buttons(params: dict[str, Any]) -> bool:
 def button_value(params: dict[str, Any]) -> str:
     actions = next(b for b in params["blocks"] if b.get("type") == "actions")
     return str(actions["elements"][0]["value"])
+
+
+MakeSlackBot: TypeAlias = Callable[..., SlackSignoff]  # the `make_slack_bot` fixture (tests/conftest.py)
 
 
 @contextlib.contextmanager
