@@ -97,9 +97,7 @@ def signoff(model: FakeModelServer, sqlite_url: str, tmp_path: Path) -> Iterator
     process = SignoffProcess(
         {
             "SIGNOFF_DATABASE_URL": sqlite_url,
-            "SIGNOFF_MODEL": "openai/fake",
-            "SIGNOFF_MODEL_API_BASE": model.url,
-            "SIGNOFF_MODEL_API_KEY": "x",
+            **model.settings(),
             "SIGNOFF_APPROVERS": "alice@example.com,U0ALICE",
         },
         tmp_path,

@@ -53,9 +53,7 @@ def test_a_step_that_raises_is_an_error_three_times_then_the_humans_are_asked(
     process = SignoffProcess(
         {
             "SIGNOFF_DATABASE_URL": f"sqlite:///{tmp_path / 'signoff.db'}",
-            "SIGNOFF_MODEL": "openai/fake",
-            "SIGNOFF_MODEL_API_BASE": model.url,
-            "SIGNOFF_MODEL_API_KEY": "x",
+            **model.settings(),
             "SIGNOFF_AGENT": "hot_agent:agent",
             "SIGNOFF_POLL_INTERVAL": str(POLL),
             "HOT_PROMPT_FILE": str(prompt),
@@ -126,9 +124,7 @@ def test_events_the_database_refuses_become_an_error_then_the_humans_are_asked(
         process = SignoffProcess(
             {
                 "SIGNOFF_DATABASE_URL": url,
-                "SIGNOFF_MODEL": "openai/fake",
-                "SIGNOFF_MODEL_API_BASE": model.url,
-                "SIGNOFF_MODEL_API_KEY": "x",
+                **model.settings(),
                 "SIGNOFF_POLL_INTERVAL": str(POLL),
             },
             tmp_path,

@@ -228,9 +228,7 @@ def tampered_token(address: str) -> str:
 def email_env(dovecot: DovecotServer, smtp: SmtpServer, model: FakeModelServer, tmp_path: Path) -> dict[str, str]:
     return {
         "SIGNOFF_DATABASE_URL": f"sqlite:///{tmp_path / 'signoff.db'}",
-        "SIGNOFF_MODEL": "openai/fake",
-        "SIGNOFF_MODEL_API_BASE": model.url,
-        "SIGNOFF_MODEL_API_KEY": "x",
+        **model.settings(),
         "SIGNOFF_APPROVERS": ALICE,
         # The test mail carries no DKIM signature or Authentication-Results: sender authentication
         # (on by default) is turned off here, explicitly; tests of it turn it back on.

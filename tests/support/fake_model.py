@@ -174,6 +174,10 @@ class FakeModelServer:
             raise RuntimeError("FakeModelServer is not started")
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def settings(self) -> dict[str, str]:
+        """The settings that point `signoff serve` (litellm, over real HTTP) at this server."""
+        return {"SIGNOFF_MODEL": "openai/fake", "SIGNOFF_MODEL_API_BASE": self.url, "SIGNOFF_MODEL_API_KEY": "x"}
+
     def start(self) -> FakeModelServer:
         """Bind a free port on 127.0.0.1 and serve in a background thread; returns self."""
         if self._thread is not None:

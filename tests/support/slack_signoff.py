@@ -159,9 +159,7 @@ def slack_signoff(
     """`signoff serve` on SQLite with Slack pointed at `fake`; HTTP mode and/or Socket Mode."""
     settings = {
         "SIGNOFF_DATABASE_URL": f"sqlite:///{tmp_path / 'signoff.db'}",
-        "SIGNOFF_MODEL": "openai/fake",
-        "SIGNOFF_MODEL_API_BASE": model.url,
-        "SIGNOFF_MODEL_API_KEY": "x",
+        **model.settings(),
         "SIGNOFF_APPROVERS": approvers,
         "SLACK_BOT_TOKEN": fake.bot_token,
         "SLACK_API_URL": fake.api_url,
