@@ -9,11 +9,11 @@ import os
 import time
 from pathlib import Path
 
-from tests.conftest import skip_or_fail
 from tests.fault.conftest import record
 from tests.support.databases import postgres_available, postgres_database
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.signoff_process import SignoffProcess, wait_until
+from tests.support.skips import skip_or_fail
 
 HOT_AGENT = """\
 import os
@@ -125,6 +125,7 @@ def test_events_the_database_refuses_become_an_error_then_the_humans_are_asked(
             {
                 "SIGNOFF_DATABASE_URL": url,
                 **model.settings(),
+                "SIGNOFF_APPROVERS": "alice@example.com",  # the example agent's gated tools need approvers to start
                 "SIGNOFF_POLL_INTERVAL": str(POLL),
             },
             tmp_path,
