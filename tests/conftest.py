@@ -1,7 +1,19 @@
-"""Shared fixtures: databases (SQLite and PostgreSQL), the scripted model, a real `signoff serve`."""
+"""Shared fixtures: databases (SQLite and PostgreSQL), the scripted model, a real `signoff serve`;
+the boundaries a channel talks to (a fake Slack Web API, Dovecot, an SMTP server) and factories that
+start `signoff serve` in Slack or email mode against them.
+
+A test file keeps only what is special to it, given to the factory:
+
+    @pytest.fixture
+    def bot(make_email_bot: MakeEmailBot) -> EmailSignoff:
+        return make_email_bot(SIGNOFF_EMAIL_CC_JOINS="true")
+
+The Slack-mode factory, `make_slack_bot`, is in tests/scenario/conftest.py (only scenarios use it).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,17 +30,13 @@ from tests.support.databases import (  # noqa: E402
     postgres_available,
     postgres_database,
 )
-from tests.support.fake_model import FakeModelServer  # noqa: E402
+from tests.support.dovecot import DovecotServer, dovecot_available  # noqa: E402
+from tests.support.email_signoff import AGENT, AGENT_PASSWORD, EmailSignoff, MakeEmailBot, email_signoff  # noqa: E402
+from tests.support.fake_model import FakeModelServer, Responder, text  # noqa: E402
+from tests.support.fake_slack import FakeSlack  # noqa: E402
 from tests.support.signoff_process import SignoffProcess  # noqa: E402
-
-IN_CI = bool(os.environ.get("CI"))
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip on a developer's machine; in CI nothing may skip."""
-    if IN_CI:
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
+from tests.support.skips import skip_or_fail  # noqa: E402
+from tests.support.smtp_server import SmtpServer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +46,13 @@ def postgres_url() -> Iterator[str]:
         skip_or_fail(reason)
     with postgres_database() as url:
         migrated(url).dispose()
+        yield url
+
+
+@pytest.fixture
+def database_url(postgres_url: str) -> Iterator[str]:  # postgres_url: skips (or fails in CI) without PostgreSQL
+    """An empty PostgreSQL database of its own, for a `signoff serve` that migrates it; dropped after the test."""
+    with postgres_database() as url:
         yield url
 
 
@@ -65,6 +80,13 @@ def model() -> Iterator[FakeModelServer]:
 
 
 @pytest.fixture
+def noted(model: FakeModelServer) -> FakeModelServer:
+    """The scripted model, answering "Noted." to whatever is not scripted."""
+    model.default = lambda body: text("Noted.")
+    return model
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'signoff.db'}"
 
@@ -75,9 +97,7 @@ def signoff(model: FakeModelServer, sqlite_url: str, tmp_path: Path) -> Iterator
     process = SignoffProcess(
         {
             "SIGNOFF_DATABASE_URL": sqlite_url,
-            "SIGNOFF_MODEL": "openai/fake",
-            "SIGNOFF_MODEL_API_BASE": model.url,
-            "SIGNOFF_MODEL_API_KEY": "x",
+            **model.settings(),
             "SIGNOFF_APPROVERS": "alice@example.com,U0ALICE",
         },
         tmp_path,
@@ -85,3 +105,52 @@ def signoff(model: FakeModelServer, sqlite_url: str, tmp_path: Path) -> Iterator
     process.start()
     yield process
     process.stop()
+
+
+# --- Slack ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    """Slack's Web API, played by a server on loopback that records and validates every call."""
+    with FakeSlack() as server:
+        yield server
+
+
+# --- email ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dovecot() -> Iterator[DovecotServer]:
+    """The agent's mailbox on a real Dovecot (skips, or fails in CI, where Dovecot cannot run)."""
+    ok, reason = dovecot_available()
+    if not ok:
+        skip_or_fail(reason)
+    server = DovecotServer.start({AGENT: AGENT_PASSWORD})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A recording SMTP server: what the bot sends."""
+    server = SmtpServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_email_bot(
+    dovecot: DovecotServer, smtp: SmtpServer, model: FakeModelServer, tmp_path: Path
+) -> Iterator[MakeEmailBot]:
+    """Starts `signoff serve` in email mode (on SQLite, its mailbox in `dovecot`, sending to `smtp`),
+    once per test: `make_email_bot(responder=None, **env)`; `responder` becomes the model's default
+    answer, a setting given as None is left unset. The server stops at teardown."""
+    with contextlib.ExitStack() as running:
+
+        def start(responder: Responder | None = None, **env: str | None) -> EmailSignoff:
+            if responder is not None:
+                model.default = responder
+            return running.enter_context(email_signoff(dovecot, smtp, model, tmp_path, **env))
+
+        yield start

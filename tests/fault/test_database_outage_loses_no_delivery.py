@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +21,18 @@ import pytest
 from imapclient import IMAPClient
 
 from tests.fault.conftest import record
-from tests.support.databases import postgres_database, set_reachable
+from tests.support.databases import set_reachable
 from tests.support.dovecot import DovecotServer
-from tests.support.email_signoff import (  # noqa: F401 (fixtures)
+from tests.support.email_signoff import (
     AGENT,
     AGENT_PASSWORD,
     BOB,
     WAIT,
     EmailSignoff,
     body_of,
-    dovecot_fixture,
     email_signoff,
     mail,
     sent_to,
-    smtp_fixture,
 )
 from tests.support.fake_model import FakeModelServer, Response, text
 from tests.support.fake_slack import FakeSlack
@@ -56,12 +53,6 @@ def answer_the_probe(body: dict[str, Any]) -> Response:
     users = [m for m in body["messages"] if m["role"] == "user"]
     found = PROBE.search(str(users[-1]["content"]))
     return text(f"answer to {found.group(0) if found else '?'}")
-
-
-@pytest.fixture
-def database_url(postgres_url: str) -> Iterator[str]:  # postgres_url: skips (or fails in CI) without PostgreSQL
-    with postgres_database() as url:
-        yield url
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,30 +22,23 @@ from imapclient import IMAPClient
 
 from tests.fault.conftest import record
 from tests.support.dovecot import DovecotServer
-from tests.support.email_signoff import (  # noqa: F401 (fixtures)
+from tests.support.email_signoff import (
     AGENT,
     AGENT_PASSWORD,
     BOB,
     WAIT,
     EmailSignoff,
-    dovecot_fixture,
+    MakeEmailBot,
     email_signoff,
     mail,
     sent_to,
-    smtp_fixture,
 )
-from tests.support.fake_model import FakeModelServer, text
+from tests.support.fake_model import FakeModelServer
 from tests.support.signoff_process import wait_until
 from tests.support.smtp_server import SmtpServer
 
 EVE = "eve@evil.example"
 HEALTHZ_BOUND = 3.0  # seconds: /healthz answers in milliseconds; this leaves room for a loaded machine
-
-
-@pytest.fixture
-def noted(model: FakeModelServer) -> FakeModelServer:
-    model.default = lambda body: text("Noted.")
-    return model
 
 
 class HealthProbe:
@@ -76,9 +68,8 @@ class HealthProbe:
 
 
 @pytest.fixture
-def bot(dovecot: DovecotServer, smtp: SmtpServer, noted: FakeModelServer, tmp_path: Path) -> Iterator[EmailSignoff]:
-    with email_signoff(dovecot, smtp, noted, tmp_path) as running:
-        yield running
+def bot(make_email_bot: MakeEmailBot, noted: FakeModelServer) -> EmailSignoff:
+    return make_email_bot()
 
 
 def test_a_mail_of_blank_lines_does_not_stall_healthz_and_the_next_mail_is_answered(bot: EmailSignoff) -> None:

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
-from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlmodel import col, func, select
@@ -30,8 +27,7 @@ from storage.db import Database
 from storage.models import EventRow, ReceiptRow
 from tests.fault.conftest import record
 from tests.support.crash import unapproved_effects
-from tests.support.dovecot import DovecotServer
-from tests.support.email_signoff import (  # noqa: F401 (fixtures)
+from tests.support.email_signoff import (
     AGENT,
     ALICE,
     BOB,
@@ -39,20 +35,18 @@ from tests.support.email_signoff import (  # noqa: F401 (fixtures)
     SECRET,
     WAIT,
     EmailSignoff,
+    MakeEmailBot,
     body_of,
-    dovecot_fixture,
-    email_signoff,
     mail,
     reply,
     request_id_of,
     sent_to,
-    smtp_fixture,
     tampered_token,
     token_address,
 )
-from tests.support.fake_model import FakeModelServer, Response, text, tool_call
+from tests.support.fake_model import restart_when_asked
 from tests.support.signoff_process import wait_until
-from tests.support.smtp_server import Received, SmtpServer
+from tests.support.smtp_server import Received
 
 OURS = "mx.example.test"
 PASS = f"{OURS}; dmarc=pass header.from=example.com"  # our server vouches for Alice's domain
@@ -61,23 +55,9 @@ BAD_TOKEN = "reply token is not valid for this sender"
 NO_SUCH_REQUEST = "does not exist; ignored"
 
 
-def model(body: dict[str, Any]) -> Response:
-    """`restart X` asks to restart X; after the restart ran or was denied, the thread is done."""
-    content = body["messages"][-1]["content"]
-    if '<tool_result id="' in content or "<approval_denied " in content:
-        return text("Done.")
-    found = re.search(r"restart (payments|search|web)", content)
-    return tool_call("restart_service", {"name": found.group(1), "reason": "asked"}) if found else text("Hello.")
-
-
 @pytest.fixture
-def bot(dovecot: DovecotServer, smtp: SmtpServer, tmp_path: Path) -> Iterator[EmailSignoff]:
-    settings = {"SIGNOFF_EMAIL_REQUIRE_AUTH": "true", "SIGNOFF_EMAIL_AUTHSERV_ID": OURS}
-    with (
-        FakeModelServer(default=model) as model_server,
-        email_signoff(dovecot, smtp, model_server, tmp_path, **settings) as running,
-    ):
-        yield running
+def bot(make_email_bot: MakeEmailBot) -> EmailSignoff:
+    return make_email_bot(restart_when_asked, SIGNOFF_EMAIL_REQUIRE_AUTH="true", SIGNOFF_EMAIL_AUTHSERV_ID=OURS)
 
 
 class Mailroom:

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlmodel import col, select
 
 from agent.events import parse_event
@@ -34,18 +33,16 @@ from channels.slack.blocks import APPROVE_ACTION_ID
 from storage.db import Database
 from storage.models import EventRow, OutboxRow, RequestRow, ThreadRow
 from tests.fault.conftest import record
-from tests.support.crash import APPROVED_EVENTS, CrashableSignoff, ops_model, without_retries
+from tests.support.crash import APPROVED_EVENTS, CrashableSignoff, without_retries
 from tests.support.dovecot import DovecotServer
-from tests.support.email_signoff import (  # noqa: F401 (fixtures)
+from tests.support.email_signoff import (
     ALICE,
     BOB,
     EmailSignoff,
-    dovecot_fixture,
     email_env,
     mail,
     new_message_id,
     reply,
-    smtp_fixture,
 )
 from tests.support.fake_model import FakeModelServer
 from tests.support.fake_slack import FakeSlack
@@ -61,12 +58,6 @@ TIMEOUT = 150.0
 # reply, B's card, B's decision (5) dies. Then B's decision again, B's reply, C's card, C's decision,
 # C's reply (5) dies. The decision goes out before the reply: the reply waits for the tool and a model call.
 PLANS = ["after_send=1", "after_send=5", "after_send=5"]
-
-
-@pytest.fixture
-def ops_model_server() -> Iterator[FakeModelServer]:
-    with FakeModelServer(default=ops_model) as server:
-        yield server
 
 
 # --- one job through kills --------------------------------------------------------------------------

@@ -12,7 +12,6 @@ tested as a click on a request that was already decided and whose thread has fin
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -33,7 +32,7 @@ from storage.db import Database
 from storage.models import EventRow, OutboxRow, ReceiptRow, RequestRow, ThreadRow
 from tests.fault.conftest import record
 from tests.support.crash import unapproved_effects
-from tests.support.fake_model import FakeModelServer, Response, text, tool_call
+from tests.support.fake_model import FakeModelServer, restart_when_asked
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
 from tests.support.slack_requests import app_mention, block_actions, event_callback, sign, view_submission
@@ -57,15 +56,6 @@ Body = Callable[[str], bytes]  # the request body, as sent by this user
 Forgery = Callable[[Body, str], tuple[bytes, dict[str, str]]]
 
 
-def model(body: dict[str, Any]) -> Response:
-    """`restart X` asks to restart X; after the restart ran or was denied, the thread is done."""
-    content = body["messages"][-1]["content"]
-    if '<tool_result id="' in content or "<approval_denied " in content:
-        return text("Done.")
-    found = re.search(r"restart (payments|search|web)", content)
-    return tool_call("restart_service", {"name": found.group(1), "reason": "asked"}) if found else text("Hello.")
-
-
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeSlack]:
     with FakeSlack() as server:
@@ -76,7 +66,7 @@ def fake() -> Iterator[FakeSlack]:
 @pytest.fixture(scope="module")
 def bot(fake: FakeSlack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackSignoff]:
     with (
-        FakeModelServer(default=model) as model_server,
+        FakeModelServer(default=restart_when_asked) as model_server,
         slack_signoff(fake, model_server, tmp_path_factory.mktemp("forgeries"), approvers=f"{ALICE},S0OPS") as running,
     ):
         yield running

@@ -42,9 +42,7 @@ def pg_signoff(postgres_url: str, model: FakeModelServer, tmp_path: Path) -> Ite
         process = SignoffProcess(
             {
                 "SIGNOFF_DATABASE_URL": url,
-                "SIGNOFF_MODEL": "openai/fake",
-                "SIGNOFF_MODEL_API_BASE": model.url,
-                "SIGNOFF_MODEL_API_KEY": "x",
+                **model.settings(),
                 "SIGNOFF_APPROVERS": "alice@example.com",
             },
             tmp_path,

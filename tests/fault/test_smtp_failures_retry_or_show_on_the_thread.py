@@ -22,15 +22,13 @@ from bot.example_agent import agent as example_agent
 from storage.db import Database
 from tests.fault.conftest import record
 from tests.support.dovecot import DovecotServer
-from tests.support.email_signoff import (  # noqa: F401 (fixtures)
+from tests.support.email_signoff import (
     WAIT,
     EmailSignoff,
     body_of,
-    dovecot_fixture,
     email_signoff,
     mail,
     sent_to,
-    smtp_fixture,
 )
 from tests.support.fake_model import FakeModelServer, Response, text
 from tests.support.replay import database_problems

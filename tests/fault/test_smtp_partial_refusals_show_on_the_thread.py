@@ -24,18 +24,15 @@ from storage.db import Database
 from tests.fault.conftest import record
 from tests.fault.test_smtp_failures_retry_or_show_on_the_thread import threads_show
 from tests.support.dovecot import DovecotServer
-from tests.support.email_signoff import (  # noqa: F401 (fixtures)
+from tests.support.email_signoff import (
     ALICE,
     BOB,
     WAIT,
-    EmailSignoff,
     body_of,
-    dovecot_fixture,
     email_signoff,
     mail,
     reply,
     sent_to,
-    smtp_fixture,
     to_of,
 )
 from tests.support.fake_model import FakeModelServer, Response, text, tool_call

@@ -9,11 +9,11 @@ import os
 import time
 from pathlib import Path
 
-from tests.conftest import skip_or_fail
 from tests.fault.conftest import record
 from tests.support.databases import postgres_available, postgres_database
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.signoff_process import SignoffProcess, wait_until
+from tests.support.skips import skip_or_fail
 
 HOT_AGENT = """\
 import os
@@ -53,9 +53,7 @@ def test_a_step_that_raises_is_an_error_three_times_then_the_humans_are_asked(
     process = SignoffProcess(
         {
             "SIGNOFF_DATABASE_URL": f"sqlite:///{tmp_path / 'signoff.db'}",
-            "SIGNOFF_MODEL": "openai/fake",
-            "SIGNOFF_MODEL_API_BASE": model.url,
-            "SIGNOFF_MODEL_API_KEY": "x",
+            **model.settings(),
             "SIGNOFF_AGENT": "hot_agent:agent",
             "SIGNOFF_POLL_INTERVAL": str(POLL),
             "HOT_PROMPT_FILE": str(prompt),
@@ -126,9 +124,8 @@ def test_events_the_database_refuses_become_an_error_then_the_humans_are_asked(
         process = SignoffProcess(
             {
                 "SIGNOFF_DATABASE_URL": url,
-                "SIGNOFF_MODEL": "openai/fake",
-                "SIGNOFF_MODEL_API_BASE": model.url,
-                "SIGNOFF_MODEL_API_KEY": "x",
+                **model.settings(),
+                "SIGNOFF_APPROVERS": "alice@example.com",  # the example agent's gated tools need approvers to start
                 "SIGNOFF_POLL_INTERVAL": str(POLL),
                 "SIGNOFF_APPROVERS": "alice@example.com",
             },

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -36,12 +35,6 @@ REQUEST = HumanRequestView(
     requested_by="U0ALICE",
 )
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
 
 
 @pytest.fixture

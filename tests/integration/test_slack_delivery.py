@@ -35,12 +35,12 @@ REQUEST = HumanRequestView(
 )
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        server.seed_message("C1", "@signoff deploy web", user="U0BOB", ts="1700000000.000100")
-        yield server
-    assert server.errors == []
+@pytest.fixture(name="fake")
+def seeded_fake(fake: FakeSlack) -> Iterator[FakeSlack]:
+    """The shared fake, holding the mention the thread starts from; by the end, no invalid call."""
+    fake.seed_message("C1", "@signoff deploy web", user="U0BOB", ts="1700000000.000100")
+    yield fake
+    assert fake.errors == []
 
 
 def channel_for(fake: FakeSlack, **kw: object) -> SlackChannel:

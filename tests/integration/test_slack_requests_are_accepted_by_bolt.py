@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
-import pytest
 from slack_bolt.async_app import AsyncApp, AsyncRespond, AsyncSay
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import Clock, SignatureVerifier
@@ -40,12 +39,6 @@ class FixedClock(Clock):
 
 def bolt_request(body: bytes, headers: Mapping[str, str]) -> AsyncBoltRequest:
     return AsyncBoltRequest(body=body.decode(), headers=dict(headers))
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
 
 
 def app_for(fake: FakeSlack) -> AsyncApp:

@@ -4,7 +4,6 @@ posting twice. Against the fake Slack Web API, which keeps metadata and returns 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -15,16 +14,8 @@ from channels.base import Outbound
 from channels.errors import RetryableDeliveryError
 from channels.slack.deliver import SlackChannel
 from channels.slack.sent_before import EVENT_TYPE
-from tests.integration.test_slack_delivery import ORIGIN, REQUEST
+from tests.integration.test_slack_delivery import ORIGIN, REQUEST, seeded_fake  # noqa: F401 (the `fake` fixture)
 from tests.support.fake_slack import FakeSlack
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        server.seed_message("C1", "@signoff deploy web", user="U0BOB", ts="1700000000.000100")
-        yield server
-    assert server.errors == []
 
 
 def slack(fake: FakeSlack, **kw: Any) -> SlackChannel:

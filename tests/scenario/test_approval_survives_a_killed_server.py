@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import json
 
-from sqlmodel import select
-
-from bot.example_agent.models import ServiceActionRow
-from storage.db import Database
+from tests.support.effects import service_actions
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.signoff_process import SignoffProcess, wait_until
 
 
 def _thread(api, thread_id: str) -> dict:  # type: ignore[no-untyped-def]
     return api.get(f"/api/threads/{thread_id}").json()
-
-
-def _actions(sqlite_url: str) -> list[ServiceActionRow]:
-    db = Database(sqlite_url)
-    try:
-        with db.session() as session:
-            return list(session.exec(select(ServiceActionRow)))
-    finally:
-        db.dispose()
 
 
 def test_approved_restart_runs_once_after_a_sigkill(
@@ -58,7 +46,7 @@ def test_approved_restart_runs_once_after_a_sigkill(
     assert tools["restart_service"]["parameters"]["required"] == ["name", "reason"]
 
     signoff.kill()
-    assert _actions(sqlite_url) == []
+    assert service_actions(sqlite_url) == []
     signoff.start()
 
     with signoff.client() as api:
@@ -67,9 +55,7 @@ def test_approved_restart_runs_once_after_a_sigkill(
         )
         assert decided.status_code == 200, decided.text
         assert decided.json()["status"] == "approved"
-        thread = wait_until(
-            lambda: (t := _thread(api, thread_id))["status"] == "done" and t, message="thread done"
-        )
+        thread = wait_until(lambda: (t := _thread(api, thread_id))["status"] == "done" and t, message="thread done")
 
     types = [e["type"] for e in thread["events"]]
     assert types == [
@@ -81,9 +67,13 @@ def test_approved_restart_runs_once_after_a_sigkill(
         "agent_reply",
     ]
     assert thread["events"][-1]["text"] == "Restarted payments; it is running again."
-    actions = _actions(sqlite_url)
+    actions = service_actions(sqlite_url)
     assert len(actions) == 1
-    assert (actions[0].service, actions[0].action, actions[0].approved_by) == ("payments", "restart", "alice@example.com")
+    assert (actions[0].service, actions[0].action, actions[0].approved_by) == (
+        "payments",
+        "restart",
+        "alice@example.com",
+    )
     # The model saw the tool's result before it answered.
     assert "restarted (restart #1)" in model.requests[-1]["messages"][1]["content"]
     assert len(model.requests) == 2
@@ -115,5 +105,5 @@ def test_denial_comment_reaches_the_model_and_nothing_runs(
     assert denial["approved"] is False and denial["comment"] == "code freeze until Monday"
     assert "code freeze until Monday" in model.requests[-1]["messages"][1]["content"]
     assert "approval_denied" in model.requests[-1]["messages"][1]["content"]
-    assert _actions(sqlite_url) == []
+    assert service_actions(sqlite_url) == []
     assert json.dumps(thread).count("tool_result") == 0

@@ -6,25 +6,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import skip_or_fail
 from tests.support.dovecot import DovecotServer, dovecot_available, free_port
-from tests.support.email_signoff import AGENT, AGENT_PASSWORD, SECRET, dovecot_fixture, smtp_fixture
+from tests.support.email_signoff import AGENT, AGENT_PASSWORD, SECRET
 from tests.support.fake_model import FakeModelServer
 from tests.support.fake_slack import FakeSlack
+from tests.support.skips import skip_or_fail
 from tests.support.smtp_server import SmtpServer
-
-__all__ = ["dovecot_fixture", "smtp_fixture"]  # the `dovecot` and `smtp` fixtures
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -91,9 +82,9 @@ def failure(result: subprocess.CompletedProcess[str], starts: str) -> str:
 
 
 def test_every_channel_configured_right_passes(
-    healthy_env: dict[str, str], slack: FakeSlack, dovecot: DovecotServer, smtp: SmtpServer, tmp_path: Path
+    healthy_env: dict[str, str], fake: FakeSlack, dovecot: DovecotServer, smtp: SmtpServer, tmp_path: Path
 ) -> None:
-    env = {**healthy_env, **slack_env(slack), **email_env(dovecot.imap_port, smtp.port)}
+    env = {**healthy_env, **slack_env(fake), **email_env(dovecot.imap_port, smtp.port)}
     result = doctor(env, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok    Slack bot @signoff (UBOT) in Signoff Test (T1)" in result.stdout
@@ -103,7 +94,7 @@ def test_every_channel_configured_right_passes(
     )
     assert "IDLE supported" in result.stdout
     assert f"ok    SMTP 127.0.0.1:{smtp.port} (tls off):" in result.stdout and "nothing sent" in result.stdout
-    assert [c.method for c in slack.calls] == ["auth.test"] and slack.errors == []
+    assert [c.method for c in fake.calls] == ["auth.test"] and fake.errors == []
     assert smtp.messages == []
     # #22.4: sender authentication is on by default, and doctor says how it is checked.
     assert "warn  email replies decide only from authenticated senders" in result.stdout
@@ -115,31 +106,31 @@ def test_every_channel_configured_right_passes(
     assert "warn  SIGNOFF_EMAIL_REQUIRE_AUTH=false" in turned_off.stdout
 
 
-def test_a_wrong_slack_token_fails_with_the_fix(healthy_env: dict[str, str], slack: FakeSlack, tmp_path: Path) -> None:
-    result = doctor({**healthy_env, **slack_env(slack, SLACK_BOT_TOKEN="xoxb-revoked")}, tmp_path)
+def test_a_wrong_slack_token_fails_with_the_fix(healthy_env: dict[str, str], fake: FakeSlack, tmp_path: Path) -> None:
+    result = doctor({**healthy_env, **slack_env(fake, SLACK_BOT_TOKEN="xoxb-revoked")}, tmp_path)
     assert result.returncode == 1
     line = failure(result, "Slack refused SLACK_BOT_TOKEN")
     assert "invalid_auth" in line and "Bot User OAuth Token (xoxb-" in line and "reinstall the app" in line
 
 
-def test_slack_checks_without_a_model(slack: FakeSlack, tmp_path: Path) -> None:
+def test_slack_checks_without_a_model(fake: FakeSlack, tmp_path: Path) -> None:
     """No model: doctor fails on that anyway, and each Slack line says what else is wrong."""
-    socket_mode = doctor(slack_env(slack, SLACK_SIGNING_SECRET="", SLACK_APP_TOKEN=slack.app_token), tmp_path)
+    socket_mode = doctor(slack_env(fake, SLACK_SIGNING_SECRET="", SLACK_APP_TOKEN=fake.app_token), tmp_path)
     assert "ok    Slack Socket Mode: SLACK_APP_TOKEN may open connections" in socket_mode.stdout
     assert "Slack HTTP mode" not in socket_mode.stdout
-    assert [c.method for c in slack.calls] == ["auth.test", "apps.connections.open"]
+    assert [c.method for c in fake.calls] == ["auth.test", "apps.connections.open"]
 
-    refused = doctor(slack_env(slack, SLACK_APP_TOKEN=slack.bot_token), tmp_path)  # a bot token in its place
+    refused = doctor(slack_env(fake, SLACK_APP_TOKEN=fake.bot_token), tmp_path)  # a bot token in its place
     line = failure(refused, "Slack refused SLACK_APP_TOKEN (apps.connections.open): not_allowed_token_type")
     assert "an app-level token with connections:write" in line
 
-    no_way_in = doctor(slack_env(slack, SLACK_SIGNING_SECRET=""), tmp_path)
+    no_way_in = doctor(slack_env(fake, SLACK_SIGNING_SECRET=""), tmp_path)
     line = failure(no_way_in, "Slack cannot reach the bot")
     assert "SLACK_SIGNING_SECRET" in line and "SLACK_APP_TOKEN" in line
     assert "ok    Slack bot @signoff" in no_way_in.stdout  # the token is still checked
 
     closed = f"http://127.0.0.1:{free_port()}/api/"
-    unreachable = doctor(slack_env(slack, SLACK_API_URL=closed), tmp_path)
+    unreachable = doctor(slack_env(fake, SLACK_API_URL=closed), tmp_path)
     assert f"check SLACK_API_URL ({closed})" in failure(unreachable, f"Slack Web API unreachable at {closed}")
 
 

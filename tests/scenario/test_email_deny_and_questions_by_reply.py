@@ -5,35 +5,28 @@ reply address; the first line of the reply, above Outlook's or Gmail's quoted hi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.support.dovecot import DovecotServer
-from tests.support.email_signoff import (  # noqa: F401 (fixtures)
+from tests.support.email_signoff import (
     ALICE,
     BOB,
     MALLORY,
     EmailSignoff,
+    MakeEmailBot,
     body_of,
-    dovecot_fixture,
-    email_signoff,
     mail,
     reply,
     sent_to,
-    smtp_fixture,
     to_of,
 )
 from tests.support.fake_model import FakeModelServer, text, tool_call
-from tests.support.smtp_server import SmtpServer
 
 
 @pytest.fixture
-def bot(dovecot: DovecotServer, smtp: SmtpServer, model: FakeModelServer, tmp_path: Path) -> Iterator[EmailSignoff]:
+def bot(make_email_bot: MakeEmailBot) -> EmailSignoff:
     # Carol, Cc'd on a question below, is in the conversation only because Cc'd addresses join here.
-    with email_signoff(dovecot, smtp, model, tmp_path, SIGNOFF_EMAIL_CC_JOINS="true") as running:
-        yield running
+    return make_email_bot(SIGNOFF_EMAIL_CC_JOINS="true")
 
 
 def test_a_denial_by_reply_carries_its_reason_to_the_model_without_the_quoted_request(

@@ -12,20 +12,18 @@ from typing import Any
 import pytest
 
 from tests.support.dovecot import DovecotServer
-from tests.support.email_signoff import (  # noqa: F401 (fixtures)
+from tests.support.email_signoff import (
     ALICE,
     BOB,
     MALLORY,
     WAIT,
     EmailSignoff,
     body_of,
-    dovecot_fixture,
     email_signoff,
     mail,
     reply,
     request_id_of,
     sent_to,
-    smtp_fixture,
     tampered_token,
     token_address,
 )

@@ -7,28 +7,26 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import skip_or_fail
 from tests.support.dovecot import DovecotServer, dovecot_available
-from tests.support.email_signoff import (  # noqa: F401 (fixtures)
+from tests.support.email_signoff import (
     AGENT,
     AGENT_PASSWORD,
     BOB,
     WAIT,
     EmailSignoff,
+    MakeEmailBot,
     body_of,
-    dovecot_fixture,
     email_signoff,
     mail,
     sent_to,
-    smtp_fixture,
 )
 from tests.support.fake_model import FakeModelServer, text
 from tests.support.signoff_process import wait_until
+from tests.support.skips import skip_or_fail
 from tests.support.smtp_server import SmtpServer
 
 
@@ -69,12 +67,9 @@ def model_echo(model: FakeModelServer) -> FakeModelServer:
 
 
 @pytest.fixture
-def bot(
-    dovecot: DovecotServer, smtp: SmtpServer, model_echo: FakeModelServer, tmp_path: Path
-) -> Iterator[EmailSignoff]:
+def bot(make_email_bot: MakeEmailBot, model_echo: FakeModelServer) -> EmailSignoff:
     # Polling would take ten minutes: anything faster is IDLE at work.
-    with email_signoff(dovecot, smtp, model_echo, tmp_path, SIGNOFF_IMAP_POLL_INTERVAL="600") as running:
-        yield running
+    return make_email_bot(SIGNOFF_IMAP_POLL_INTERVAL="600")
 
 
 def test_idle_hears_new_mail_at_once(bot: EmailSignoff) -> None:

@@ -4,40 +4,33 @@ A per-sender limit caps how many messages of one sender get an answer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.dovecot import DovecotServer
-from tests.support.email_signoff import (  # noqa: F401 (fixtures)
+from tests.support.email_signoff import (
     AGENT,
     ALICE,
     BOB,
     WAIT,
     EmailSignoff,
+    MakeEmailBot,
     body_of,
-    dovecot_fixture,
-    email_signoff,
     mail,
     reply,
     sent_to,
-    smtp_fixture,
     to_of,
 )
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.signoff_process import wait_until
-from tests.support.smtp_server import SmtpServer
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "email"
 SENTINEL = "carol@corp.example"
 
 
 @pytest.fixture
-def bot(dovecot: DovecotServer, smtp: SmtpServer, model: FakeModelServer, tmp_path: Path) -> Iterator[EmailSignoff]:
-    model.default = lambda body: text("Noted.")
-    with email_signoff(dovecot, smtp, model, tmp_path, SIGNOFF_EMAIL_RATE_LIMIT="2") as running:
-        yield running
+def bot(make_email_bot: MakeEmailBot) -> EmailSignoff:
+    return make_email_bot(lambda body: text("Noted."), SIGNOFF_EMAIL_RATE_LIMIT="2")
 
 
 def sentinel(bot: EmailSignoff, n: int) -> None:

@@ -5,39 +5,32 @@ our mail continue the thread, anything else starts one."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.dovecot import DovecotServer
-from tests.support.email_signoff import (  # noqa: F401 (fixtures)
+from tests.support.email_signoff import (
     AGENT,
     BOB,
     WAIT,
     EmailSignoff,
+    MakeEmailBot,
     body_of,
-    dovecot_fixture,
-    email_signoff,
     mail,
     reply,
     sent_to,
-    smtp_fixture,
     to_of,
 )
 from tests.support.fake_model import FakeModelServer, text
 from tests.support.signoff_process import wait_until
-from tests.support.smtp_server import SmtpServer
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "email"
 
 
 @pytest.fixture
-def bot(dovecot: DovecotServer, smtp: SmtpServer, model: FakeModelServer, tmp_path: Path) -> Iterator[EmailSignoff]:
-    model.default = lambda body: text("Thanks, noted.")
-    with email_signoff(dovecot, smtp, model, tmp_path, SIGNOFF_EMAIL_MAX_BYTES="20000") as running:
-        yield running
+def bot(make_email_bot: MakeEmailBot) -> EmailSignoff:
+    return make_email_bot(lambda body: text("Thanks, noted."), SIGNOFF_EMAIL_MAX_BYTES="20000")
 
 
 def first_messages(bot: EmailSignoff, count: int) -> dict[str, dict[str, Any]]:

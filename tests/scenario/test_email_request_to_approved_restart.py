@@ -6,50 +6,32 @@ Everything through a real `signoff serve`, a real IMAP server and a real SMTP se
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from sqlmodel import select
 
-from bot.example_agent.models import ServiceActionRow
-from storage.db import Database
-from tests.support.dovecot import DovecotServer
-from tests.support.email_signoff import (  # noqa: F401 (fixtures)
+from tests.support.effects import service_actions
+from tests.support.email_signoff import (
     AGENT,
     ALICE,
     BOB,
     WAIT,
     EmailSignoff,
+    MakeEmailBot,
     body_of,
-    dovecot_fixture,
-    email_signoff,
     mail,
     reply,
     sent_to,
-    smtp_fixture,
     to_of,
 )
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.signoff_process import wait_until
-from tests.support.smtp_server import SmtpServer
 
 TOKEN_ADDRESS = re.compile(r"^agent\+[a-z2-7]{29,}@example\.test$")
 
 
 @pytest.fixture
-def bot(dovecot: DovecotServer, smtp: SmtpServer, model: FakeModelServer, tmp_path: Path) -> Iterator[EmailSignoff]:
-    with email_signoff(dovecot, smtp, model, tmp_path) as running:
-        yield running
-
-
-def actions(bot: EmailSignoff) -> list[ServiceActionRow]:
-    db = Database(bot.process.env["SIGNOFF_DATABASE_URL"])
-    try:
-        with db.session() as session:
-            return list(session.exec(select(ServiceActionRow)))
-    finally:
-        db.dispose()
+def bot(make_email_bot: MakeEmailBot) -> EmailSignoff:
+    return make_email_bot()
 
 
 def test_an_emailed_request_is_approved_by_reply_runs_once_and_is_answered_in_the_thread(
@@ -103,7 +85,7 @@ def test_an_emailed_request_is_approved_by_reply_runs_once_and_is_answered_in_th
     ]
     decided = done["events"][2]
     assert (decided["approved"], decided["by"]) == (True, ALICE)
-    [action] = actions(bot)
+    [action] = service_actions(bot.process.env["SIGNOFF_DATABASE_URL"])
     assert (action.service, action.action, action.approved_by) == ("payments", "restart", ALICE)
 
     # The outcome, then the final reply: both threaded; the reply goes to Bob.
@@ -120,7 +102,7 @@ def test_an_emailed_request_is_approved_by_reply_runs_once_and_is_answered_in_th
     # Each message went out once; the tool ran once; the model was asked twice.
     ids = [m.message["Message-ID"] for m in bot.sent()]
     assert len(ids) == len(set(ids)) == 4
-    assert len(actions(bot)) == 1 and len(model.requests) == 2
+    assert len(service_actions(bot.process.env["SIGNOFF_DATABASE_URL"])) == 1 and len(model.requests) == 2
     wait_until(
         lambda: bot.threads() and all(t["status"] == "done" for t in bot.threads()), timeout=WAIT, message="one thread"
     )

@@ -6,41 +6,32 @@ outgoing mail is capped per thread and in total, whoever the senders claim to be
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.dovecot import DovecotServer
-from tests.support.email_signoff import (  # noqa: F401 (fixtures)
+from tests.support.email_signoff import (
     BOB,
     MALLORY,
     EmailSignoff,
-    dovecot_fixture,
+    MakeEmailBot,
     email_signoff,
     mail,
     new_message_id,
     reply,
     sent_to,
-    smtp_fixture,
     to_of,
 )
-from tests.support.fake_model import FakeModelServer, text
+from tests.support.fake_model import FakeModelServer
 from tests.support.smtp_server import SmtpServer
 
 CCS = [f"colleague{n}@corp.example" for n in range(50)]
 
 
 @pytest.fixture
-def noted(model: FakeModelServer) -> FakeModelServer:
-    model.default = lambda body: text("Noted.")
-    return model
-
-
-@pytest.fixture
-def bot(dovecot: DovecotServer, smtp: SmtpServer, noted: FakeModelServer, tmp_path: Path) -> Iterator[EmailSignoff]:
-    with email_signoff(dovecot, smtp, noted, tmp_path) as running:
-        yield running
+def bot(make_email_bot: MakeEmailBot, noted: FakeModelServer) -> EmailSignoff:
+    return make_email_bot()
 
 
 def test_fifty_cc_addresses_do_not_get_the_agents_reply(bot: EmailSignoff) -> None:

@@ -6,18 +6,13 @@ email or through the HTTP API; the emoji in it keep their selectors and joiners.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.support.dovecot import DovecotServer
 from tests.support.email_signoff import BOB as BOB_MAIL
-from tests.support.email_signoff import (  # noqa: F401 (fixtures)
-    dovecot_fixture,
+from tests.support.email_signoff import (
     email_signoff,
     mail,
-    smtp_fixture,
 )
 from tests.support.fake_model import FakeModelServer, text
 from tests.support.fake_slack import FakeSlack
@@ -37,12 +32,6 @@ def first_message(thread: dict) -> str:  # type: ignore[type-arg]
 
 def model_saw(model: FakeModelServer) -> str:
     return json.dumps([m.get("content") for r in model.requests for m in r["messages"]], ensure_ascii=False)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
 
 
 def test_slack_and_the_api_record_the_visible_text_only(

@@ -4,7 +4,6 @@ told in their channel; once fixed, a reply in the thread tries again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +81,6 @@ def test_the_thread_stops_on_one_error_that_says_what_to_fix(
     assert len(error["message"]) <= 400
     assert len(model.requests) == 1, "an error no retry can fix is not retried"
     assert "model call failed, not retryable" in signoff.logs()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
 
 
 def test_slack_users_are_told_what_to_fix_and_a_reply_tries_again(

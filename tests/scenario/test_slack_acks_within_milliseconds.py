@@ -5,33 +5,22 @@ and the acks do not wait for it). Run with -s to see the numbers."""
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from channels.slack.blocks import APPROVE_ACTION_ID
-from tests.support.fake_model import FakeModelServer, text
+from tests.support.fake_model import text
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
 from tests.support.slack_requests import app_mention
-from tests.support.slack_signoff import ALICE, BOB, SlackSignoff, slack_signoff
+from tests.support.slack_signoff import ALICE, BOB, MakeSlackBot, SlackSignoff
 
 MENTIONS = 30
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def bot(fake: FakeSlack, model: FakeModelServer, tmp_path: Path) -> Iterator[SlackSignoff]:
-    model.default = lambda _body: text("noted", delay=2.0)
-    with slack_signoff(fake, model, tmp_path) as running:
-        yield running
-    assert fake.errors == []
+def bot(make_slack_bot: MakeSlackBot) -> SlackSignoff:
+    return make_slack_bot(lambda _body: text("noted", delay=2.0))
 
 
 def test_mentions_and_clicks_are_acknowledged_within_milliseconds(bot: SlackSignoff, fake: FakeSlack) -> None:

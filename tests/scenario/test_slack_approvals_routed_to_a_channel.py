@@ -4,8 +4,6 @@ thread gets a note pointing at the card, and the outcome once decided."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,22 +12,22 @@ from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
 from tests.support.slack_requests import app_mention
-from tests.support.slack_signoff import ALICE, BOB, SlackSignoff, button_value, posted, slack_signoff, wait_for_card
+from tests.support.slack_signoff import (
+    ALICE,
+    BOB,
+    MakeSlackBot,
+    SlackSignoff,
+    button_value,
+    posted,
+    wait_for_card,
+)
 
 APPROVALS = "C0APPROVALS"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def bot(fake: FakeSlack, model: FakeModelServer, tmp_path: Path) -> Iterator[SlackSignoff]:
-    with slack_signoff(fake, model, tmp_path, SLACK_APPROVALS_CHANNEL=APPROVALS) as running:
-        yield running
-    assert fake.errors == []
+def bot(make_slack_bot: MakeSlackBot) -> SlackSignoff:
+    return make_slack_bot(SLACK_APPROVALS_CHANNEL=APPROVALS)
 
 
 def test_the_card_goes_to_the_approvals_channel_and_the_outcome_to_the_thread(

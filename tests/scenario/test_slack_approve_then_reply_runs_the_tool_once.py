@@ -8,21 +8,17 @@ worker's next step sees both, as it does on a busy server."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import select
 
 from channels.slack.blocks import APPROVE_ACTION_ID
-from storage.db import Database
-from storage.models import ServiceActionRow
+from tests.support.effects import service_actions
 from tests.support.fake_model import FakeModelServer, Response, text, tool_call
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
 from tests.support.slack_requests import app_mention, message_event
-from tests.support.slack_signoff import ALICE, BOB, SlackSignoff, button_value, posted, slack_signoff
+from tests.support.slack_signoff import ALICE, BOB, MakeSlackBot, SlackSignoff, button_value, posted
 
 ROUNDS = 2
 BUSY = "busy work"
@@ -42,26 +38,8 @@ def ops_model(body: dict[str, Any]) -> Response:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def bot(fake: FakeSlack, model: FakeModelServer, tmp_path: Path) -> Iterator[SlackSignoff]:
-    model.default = ops_model
-    with slack_signoff(fake, model, tmp_path, SIGNOFF_WORKERS="1") as running:
-        yield running
-    assert fake.errors == []
-
-
-def restarts(bot: SlackSignoff) -> list[ServiceActionRow]:
-    db = Database(bot.process.env["SIGNOFF_DATABASE_URL"])
-    try:
-        with db.session() as session:
-            return list(session.exec(select(ServiceActionRow)))
-    finally:
-        db.dispose()
+def bot(make_slack_bot: MakeSlackBot) -> SlackSignoff:
+    return make_slack_bot(ops_model, SIGNOFF_WORKERS="1")
 
 
 def test_approve_then_a_reply_in_the_thread_runs_the_approved_tool_once(
@@ -97,4 +75,4 @@ def test_approve_then_a_reply_in_the_thread_runs_the_approved_tool_once(
         assert types.index("tool_result") < types.index("agent_reply")
         finished.append(done)
     assert len(finished) == ROUNDS
-    assert len(restarts(bot)) == ROUNDS  # one real restart per approval
+    assert len(service_actions(bot.process.env["SIGNOFF_DATABASE_URL"])) == ROUNDS  # one real restart per approval

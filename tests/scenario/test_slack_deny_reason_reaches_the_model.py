@@ -4,8 +4,6 @@ request -> the model's answer is posted in the thread; the card shows the denial
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,26 +15,18 @@ from tests.support.slack_requests import app_mention
 from tests.support.slack_signoff import (
     ALICE,
     BOB,
+    MakeSlackBot,
     SlackSignoff,
     button_value,
     has_buttons,
     posted,
-    slack_signoff,
     wait_for_card,
 )
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def bot(fake: FakeSlack, model: FakeModelServer, tmp_path: Path) -> Iterator[SlackSignoff]:
-    with slack_signoff(fake, model, tmp_path) as running:
-        yield running
-    assert fake.errors == []
+def bot(make_slack_bot: MakeSlackBot) -> SlackSignoff:
+    return make_slack_bot()
 
 
 def test_deny_opens_a_modal_and_the_reason_reaches_the_model(

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from sqlmodel import select
 
-from bot.example_agent.models import ServiceActionRow
 from channels.slack.blocks import APPROVE_ACTION_ID
-from storage.db import Database
+from tests.support.effects import service_actions
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
@@ -21,36 +18,20 @@ from tests.support.slack_requests import app_mention
 from tests.support.slack_signoff import (
     ALICE,
     BOB,
+    MakeSlackBot,
     SlackSignoff,
     button_value,
     has_buttons,
     posted,
-    slack_signoff,
     wait_for_card,
 )
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def bot(fake: FakeSlack, model: FakeModelServer, tmp_path: Path) -> Iterator[SlackSignoff]:
-    with slack_signoff(fake, model, tmp_path) as running:
-        yield running
-    assert fake.errors == []
+def bot(make_slack_bot: MakeSlackBot) -> Iterator[SlackSignoff]:
+    running = make_slack_bot()
+    yield running
     assert max(running.latencies) < 3.0, running.latency_summary()  # Slack gives up after 3 s
-
-
-def actions(bot: SlackSignoff) -> list[ServiceActionRow]:
-    db = Database(bot.process.env["SIGNOFF_DATABASE_URL"])
-    try:
-        with db.session() as session:
-            return list(session.exec(select(ServiceActionRow)))
-    finally:
-        db.dispose()
 
 
 def test_mention_card_approve_runs_once_and_replies_in_the_thread(
@@ -89,7 +70,7 @@ def test_mention_card_approve_runs_once_and_replies_in_the_thread(
         "agent_reply",
     ]
     assert done["events"][2]["by"] == ALICE
-    [action] = actions(bot)
+    [action] = service_actions(bot.process.env["SIGNOFF_DATABASE_URL"])
     assert (action.service, action.action, action.approved_by) == ("payments", "restart", ALICE)
 
     # The card now shows the outcome, who decided and when, and has no buttons.
@@ -108,4 +89,4 @@ def test_mention_card_approve_runs_once_and_replies_in_the_thread(
     assert reply["thread_ts"] == mention["ts"]
     final_post = [p for p in fake.calls_to("chat.postMessage") if p["text"] == reply["text"]][0]
     assert final_post["unfurl_links"] in (False, "false", "0", 0) and final_post["channel"] == "C1"
-    assert len(actions(bot)) == 1 and len(model.requests) == 2
+    assert len(service_actions(bot.process.env["SIGNOFF_DATABASE_URL"])) == 1 and len(model.requests) == 2

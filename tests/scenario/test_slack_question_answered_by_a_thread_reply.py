@@ -6,8 +6,6 @@ message, and its author is told privately (an ephemeral message) that it answere
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,20 +13,12 @@ from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
 from tests.support.slack_requests import app_mention, message_event
-from tests.support.slack_signoff import ALICE, BOB, MALLORY, SlackSignoff, posted, slack_signoff
+from tests.support.slack_signoff import ALICE, BOB, MALLORY, MakeSlackBot, SlackSignoff, posted
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def bot(fake: FakeSlack, model: FakeModelServer, tmp_path: Path) -> Iterator[SlackSignoff]:
-    with slack_signoff(fake, model, tmp_path) as running:
-        yield running
-    assert fake.errors == []
+def bot(make_slack_bot: MakeSlackBot) -> SlackSignoff:
+    return make_slack_bot()
 
 
 def is_question(message: dict) -> bool:  # type: ignore[type-arg]

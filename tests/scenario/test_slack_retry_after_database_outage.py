@@ -3,36 +3,19 @@ once. The outage is real: the bot's PostgreSQL database stops accepting connecti
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.support.databases import postgres_database, set_reachable
+from tests.support.databases import set_reachable
 from tests.support.fake_model import FakeModelServer, text
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
 from tests.support.slack_requests import app_mention
-from tests.support.slack_signoff import BOB, SlackSignoff, posted, slack_signoff
+from tests.support.slack_signoff import BOB, MakeSlackBot, SlackSignoff, posted
 
 
 @pytest.fixture
-def database_url(postgres_url: str) -> Iterator[str]:  # postgres_url: skips (or fails in CI) without PostgreSQL
-    with postgres_database() as url:
-        yield url
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def bot(fake: FakeSlack, model: FakeModelServer, tmp_path: Path, database_url: str) -> Iterator[SlackSignoff]:
-    with slack_signoff(fake, model, tmp_path, SIGNOFF_DATABASE_URL=database_url) as running:
-        yield running
-    assert fake.errors == []
+def bot(make_slack_bot: MakeSlackBot, database_url: str) -> SlackSignoff:
+    return make_slack_bot(SIGNOFF_DATABASE_URL=database_url)
 
 
 def test_a_delivery_refused_while_the_database_is_down_is_heard_on_retry(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,20 +14,20 @@ from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
 from tests.support.slack_requests import app_mention, block_actions, event_callback
-from tests.support.slack_signoff import ALICE, BOB, SlackSignoff, button_value, posted, slack_signoff, wait_for_card
+from tests.support.slack_signoff import (
+    ALICE,
+    BOB,
+    MakeSlackBot,
+    SlackSignoff,
+    button_value,
+    posted,
+    wait_for_card,
+)
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def bot(fake: FakeSlack, model: FakeModelServer, tmp_path: Path) -> Iterator[SlackSignoff]:
-    with slack_signoff(fake, model, tmp_path, http=False, socket_mode=True) as running:
-        yield running
-    assert fake.errors == []
+def bot(make_slack_bot: MakeSlackBot) -> SlackSignoff:
+    return make_slack_bot(http=False, socket_mode=True)
 
 
 def send(fake: FakeSlack, kind: str, payload: dict, **kw: object) -> tuple[dict, float]:  # type: ignore[type-arg]

@@ -21,12 +21,9 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
-import pytest
-
-from tests.conftest import skip_or_fail
-from tests.support.dovecot import DovecotServer, dovecot_available
+from tests.support.dovecot import DovecotServer
 from tests.support.fake_model import FakeModelServer
 from tests.support.signoff_process import SignoffProcess, wait_until
 from tests.support.smtp_server import Received, SmtpServer
@@ -231,9 +228,7 @@ def tampered_token(address: str) -> str:
 def email_env(dovecot: DovecotServer, smtp: SmtpServer, model: FakeModelServer, tmp_path: Path) -> dict[str, str]:
     return {
         "SIGNOFF_DATABASE_URL": f"sqlite:///{tmp_path / 'signoff.db'}",
-        "SIGNOFF_MODEL": "openai/fake",
-        "SIGNOFF_MODEL_API_BASE": model.url,
-        "SIGNOFF_MODEL_API_KEY": "x",
+        **model.settings(),
         "SIGNOFF_APPROVERS": ALICE,
         # The test mail carries no DKIM signature or Authentication-Results: sender authentication
         # (on by default) is turned off here, explicitly; tests of it turn it back on.
@@ -251,6 +246,9 @@ def email_env(dovecot: DovecotServer, smtp: SmtpServer, model: FakeModelServer, 
     }
 
 
+MakeEmailBot: TypeAlias = Callable[..., "EmailSignoff"]  # the `make_email_bot` fixture (tests/conftest.py)
+
+
 @contextlib.contextmanager
 def email_signoff(
     dovecot: DovecotServer, smtp: SmtpServer, model: FakeModelServer, tmp_path: Path, **env: str | None
@@ -266,25 +264,3 @@ def email_signoff(
     finally:
         bot.close()
         process.stop()
-
-
-# --- fixtures `dovecot` and `smtp`: import `dovecot_fixture, smtp_fixture` into a test module
-
-
-@pytest.fixture(name="dovecot")
-def dovecot_fixture() -> Iterator[DovecotServer]:
-    """The agent's mailbox on a real Dovecot (skips, or fails in CI, where Dovecot cannot run)."""
-    ok, reason = dovecot_available()
-    if not ok:
-        skip_or_fail(reason)
-    server = DovecotServer.start({AGENT: AGENT_PASSWORD})
-    yield server
-    server.stop()
-
-
-@pytest.fixture(name="smtp")
-def smtp_fixture() -> Iterator[SmtpServer]:
-    """A recording SMTP server: what the bot sends."""
-    server = SmtpServer.start()
-    yield server
-    server.stop()

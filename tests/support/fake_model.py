@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import socket
 import threading
 import time
@@ -127,6 +128,16 @@ def hang(seconds: float, *, delay: float = 0.0) -> HangResponse:
     return HangResponse(seconds, delay)
 
 
+def restart_when_asked(body: dict[str, Any]) -> Response:
+    """A responder for the example agent: `restart X` (X one of payments, search, web) asks to restart X;
+    once the restart ran or was denied, the thread is done; anything else gets a hello."""
+    content = body["messages"][-1]["content"]
+    if '<tool_result id="' in content or "<approval_denied " in content:
+        return text("Done.")
+    found = re.search(r"restart (payments|search|web)", content)
+    return tool_call("restart_service", {"name": found.group(1), "reason": "asked"}) if found else text("Hello.")
+
+
 _call_counter = itertools.count(1)
 
 
@@ -162,6 +173,10 @@ class FakeModelServer:
         if not self.port:
             raise RuntimeError("FakeModelServer is not started")
         return f"http://127.0.0.1:{self.port}/v1"
+
+    def settings(self) -> dict[str, str]:
+        """The settings that point `signoff serve` (litellm, over real HTTP) at this server."""
+        return {"SIGNOFF_MODEL": "openai/fake", "SIGNOFF_MODEL_API_BASE": self.url, "SIGNOFF_MODEL_API_KEY": "x"}
 
     def start(self) -> FakeModelServer:
         """Bind a free port on 127.0.0.1 and serve in a background thread; returns self."""

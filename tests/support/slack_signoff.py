@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import httpx
 
@@ -142,6 +142,9 @@ def button_value(params: dict[str, Any]) -> str:
     return str(actions["elements"][0]["value"])
 
 
+MakeSlackBot: TypeAlias = Callable[..., SlackSignoff]  # the `make_slack_bot` fixture (tests/conftest.py)
+
+
 @contextlib.contextmanager
 def slack_signoff(
     fake: FakeSlack,
@@ -156,9 +159,7 @@ def slack_signoff(
     """`signoff serve` on SQLite with Slack pointed at `fake`; HTTP mode and/or Socket Mode."""
     settings = {
         "SIGNOFF_DATABASE_URL": f"sqlite:///{tmp_path / 'signoff.db'}",
-        "SIGNOFF_MODEL": "openai/fake",
-        "SIGNOFF_MODEL_API_BASE": model.url,
-        "SIGNOFF_MODEL_API_KEY": "x",
+        **model.settings(),
         "SIGNOFF_APPROVERS": approvers,
         "SLACK_BOT_TOKEN": fake.bot_token,
         "SLACK_API_URL": fake.api_url,
