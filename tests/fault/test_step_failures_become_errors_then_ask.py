@@ -127,7 +127,6 @@ def test_events_the_database_refuses_become_an_error_then_the_humans_are_asked(
                 **model.settings(),
                 "SIGNOFF_APPROVERS": "alice@example.com",  # the example agent's gated tools need approvers to start
                 "SIGNOFF_POLL_INTERVAL": str(POLL),
-                "SIGNOFF_APPROVERS": "alice@example.com",
             },
             tmp_path,
         ).start()
