@@ -23,8 +23,10 @@ def test_serve_refuses_to_start_when_nobody_may_approve_a_gated_tool(sqlite_url:
     assert "set SIGNOFF_APPROVERS" in message and "approvers=[...]" in message
 
     process.env["SIGNOFF_APPROVERS"] = "U0ALICE"
-    process.start(timeout=60)  # named approvers: it starts
-    process.stop()
+    try:
+        process.start(timeout=60)  # named approvers: it starts
+    finally:
+        process.stop()
 
 
 def test_doctor_fails_naming_the_tools_and_the_fix(sqlite_url: str, tmp_path: Path) -> None:
