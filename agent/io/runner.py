@@ -154,28 +154,12 @@ async def _run_tool(
 ) -> list[Event]:
     tool = agent.tools.get(step.tool)
     if tool is None:
-        return on_error(
-            agent,
-            events,
-            ids,
-            source="tool",
-            call_id=step.call_id,
-            tool=step.tool,
-            message=f"tool {step.tool!r} no longer exists in agent {agent.name!r}",
-        )
+        return _tool_error(agent, events, ids, step, f"tool {step.tool!r} no longer exists in agent {agent.name!r}")
     if tool.needs_approval and not is_gated_call_approved(events, step):
         # Enforced here, in code: the prompt cannot talk its way past this.
         log.error("refused to run %s without a matching human approval (thread %s)", step.tool, thread_id)
-        return on_error(
-            agent,
-            events,
-            ids,
-            source="tool",
-            call_id=step.call_id,
-            tool=step.tool,
-            fatal=True,
-            message=f"refused: {step.tool} needs a human approval of exactly these arguments",
-        )
+        message = f"refused: {step.tool} needs a human approval of exactly these arguments"
+        return _tool_error(agent, events, ids, step, message, fatal=True)
     started: list[Event] = []
     if tool.needs_approval:
         started = [on_start(step)]
@@ -202,19 +186,20 @@ async def _call(
     try:
         result = await run_tool(tool, step.arguments, context, run_sync)
     except ToolArgumentsError as exc:
-        return on_error(agent, events, ids, source="tool", call_id=step.call_id, tool=step.tool, message=str(exc))
+        return _tool_error(agent, events, ids, step, str(exc))
     except Exception as exc:  # a tool's failure is data for the model, not a crash of the bot
         log.warning("tool %s failed in thread %s: %r", step.tool, thread_id, exc)
-        return on_error(
-            agent,
-            events,
-            ids,
-            source="tool",
-            call_id=step.call_id,
-            tool=step.tool,
-            message=f"{type(exc).__name__}: {exc}",
-        )
+        return _tool_error(agent, events, ids, step, f"{type(exc).__name__}: {exc}")
     return on_tool_result(step, result)
+
+
+def _tool_error(
+    agent: Agent, events: Sequence[Event], ids: NewId, step: RunTool, message: str, *, fatal: bool = False
+) -> list[Event]:
+    """A failure of this call, as the model and the thread's status will see it."""
+    return on_error(
+        agent, events, ids, source="tool", call_id=step.call_id, tool=step.tool, message=message, fatal=fatal
+    )
 
 
 async def run_tool(tool: Tool, arguments: dict[str, Any], context: ToolContext, run_sync: RunSync | None = None) -> str:

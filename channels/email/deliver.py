@@ -170,23 +170,29 @@ class SmtpChannel:
             for approver in approvers
         ]
         onlookers = self._capped(message, [p for p in thread.participants if p not in approvers])
-        if onlookers:
-            text = (
-                f"Before I run {request.tool}, I need an approval. I asked {', '.join(approvers)} to approve:\n\n"
-                f"{request.tool} {format_arguments(request.arguments)}\n\nI will carry on once they answer."
+        text = (
+            f"Before I run {request.tool}, I need an approval. I asked {', '.join(approvers)} to approve:\n\n"
+            f"{request.tool} {format_arguments(request.arguments)}\n\nI will carry on once they answer."
+        )
+        return out + self._note_to_onlookers(message, refs, onlookers, text)
+
+    def _note_to_onlookers(
+        self, message: Outbound, refs: ThreadRefs, onlookers: list[str], text: str
+    ) -> list[EmailMessage]:
+        """What was asked, for the thread's people who were not asked (none when there are none)."""
+        if not onlookers:
+            return []
+        return [
+            compose_reply(
+                agent_address=self.config.address,
+                to=onlookers,
+                thread=refs,
+                text=text,
+                agent_name=self.config.agent_name,
+                now=self.mailer.now(),
+                message_id=self._id(message, "onlookers"),
             )
-            out.append(
-                compose_reply(
-                    agent_address=self.config.address,
-                    to=onlookers,
-                    thread=refs,
-                    text=text,
-                    agent_name=self.config.agent_name,
-                    now=self.mailer.now(),
-                    message_id=self._id(message, "onlookers"),
-                )
-            )
-        return out
+        ]
 
     def _question(
         self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
@@ -217,20 +223,8 @@ class SmtpChannel:
         onlookers = self._capped(
             message, [p for p in thread.participants if p.lower() not in {a.lower() for a in people}]
         )
-        if onlookers:
-            text = f"I asked {', '.join(people)}:\n\n{request.question}\n\nI will carry on once they answer."
-            out.append(
-                compose_reply(
-                    agent_address=self.config.address,
-                    to=onlookers,
-                    thread=refs,
-                    text=text,
-                    agent_name=self.config.agent_name,
-                    now=self.mailer.now(),
-                    message_id=self._id(message, "onlookers"),
-                )
-            )
-        return out
+        text = f"I asked {', '.join(people)}:\n\n{request.question}\n\nI will carry on once they answer."
+        return out + self._note_to_onlookers(message, refs, onlookers, text)
 
     def _decision(
         self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
