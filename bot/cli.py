@@ -201,3 +201,13 @@ def deny(request_id: str, by: str, comment: str) -> None:
 def answer(request_id: str, answer_text: str, by: str) -> None:
     """Answer a pending question (for operators)."""
     _resolve(request_id, approve=None, text=answer_text, by=by)
+
+
+def _add_groups() -> None:
+    from bot.cli_people import people, tokens
+
+    main.add_command(people)
+    main.add_command(tokens)
+
+
+_add_groups()

@@ -21,12 +21,13 @@ from agent.definition import Agent
 from agent.events import ApprovalDecided, HumanMessage, QuestionAnswered
 from bot import failpoints
 from bot.builder import ThreadBuilder
+from bot.identity import held_by
 from bot.outbox_policy import outbox_for
 from bot.views import request_view
 from channels.base import Decision, HumanRequestView, Origin
 from channels.invisible import clean_inbound
 from storage.async_store import AsyncStore
-from storage.models import ThreadRow
+from storage.models import RequestRow, ThreadRow
 from storage.store import DecisionResult, OutboxDraft
 
 log = logging.getLogger(__name__)
@@ -133,11 +134,15 @@ class SignoffCore:
 
     async def pending_requests(self, thread_id: str) -> list[HumanRequestView]:
         rows = await self.storage.list_requests(status="pending", thread_id=thread_id)
-        return [request_view(r) for r in rows]
+        people = await self.storage.people_for([a for r in rows for a in r.allowed])
+        return [request_view(r, people) for r in rows]
 
     async def get_request(self, request_id: str) -> HumanRequestView | None:
         row = await self.storage.get_request(request_id)
-        return request_view(row) if row else None
+        return await self._view(row) if row else None
+
+    async def _view(self, row: RequestRow) -> HumanRequestView:
+        return request_view(row, await self.storage.people_for(row.allowed))
 
     async def decide(
         self,
@@ -180,15 +185,17 @@ class SignoffCore:
             drafts.extend(outbox_for(thread.origin_channel, [event]))
             return drafts
 
+        # One person, however they came: the names their directory entry holds count as theirs.
+        person = await self.storage.person_for(event.by)
         result: DecisionResult = await self.storage.resolve(
             request_id,
             event,
-            identities=identities,
+            identities=[*identities, *held_by(event.by, person)],
             receipt_key=receipt_key,
             outbox=outbox,
             bind_digest=True,
         )
-        view = request_view(result.request) if result.request else None
+        view = await self._view(result.request) if result.request else None
         if result.status == "accepted":
             failpoints.hit("after_inbound_recorded")
             log.info("request %s resolved by %s", request_id, event.by)

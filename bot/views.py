@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from agent.events import dump_event
+from bot.identity import expand
 from channels.base import HumanRequestView, Origin
 from storage.models import RequestRow, ThreadRow
+from storage.people_models import PersonRow
 from storage.store import StoredEvent
 
 
-def request_view(row: RequestRow) -> HumanRequestView:
+def request_view(row: RequestRow, people: Mapping[str, PersonRow] | None = None) -> HumanRequestView:
+    """The request as channels see it; `people` (the directory's rows for its allowed names) turns
+    each person named there into every name they go by (`bot.identity.expand`)."""
     return HumanRequestView(
         id=row.id,
         thread_id=row.thread_id,
@@ -21,7 +26,7 @@ def request_view(row: RequestRow) -> HumanRequestView:
         reason=row.reason,
         question=row.question,
         options=list(row.options),
-        allowed=list(row.allowed),
+        allowed=expand(row.allowed, people or {}),
         requested_by=row.requested_by,
         decided_by=row.decided_by,
         comment=row.comment,
