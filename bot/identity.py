@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 
 from agent.definition import APPROVERS, PARTICIPANTS
+from agent.events import DecisionIdentity, ProofMethod, voter_key
+from channels.base import Proof
 from storage.people import EMAIL, NAME, SLACK_ID, names_of
 from storage.people_models import PersonRow
 
@@ -43,7 +46,7 @@ def held_by(who: str, person: PersonRow | None) -> list[str]:
 
 def voter(who: str, person: PersonRow | None) -> str:
     """One key per approver: the person's id when the directory knows them, else the name itself."""
-    return f"person:{person.id}" if person is not None else f"name:{_fold(who.strip())}"
+    return voter_key(who, person.id if person is not None else None)
 
 
 def unknown_names(names: Sequence[str], people: Mapping[str, PersonRow]) -> list[str]:
@@ -69,3 +72,18 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 
 def _fold(name: str) -> str:
     return name.translate(_ASCII_LOWER)
+
+
+def decision_identity(who: str, person: PersonRow | None, proof: Proof | None, at: datetime) -> DecisionIdentity:
+    """What a decision records about who made it: the name they came as, the directory's person,
+    how that was proven and where (`proof`; without one, the console: an operator's own call)."""
+    proof = proof or Proof(ProofMethod.CONSOLE, "cli")
+    return DecisionIdentity(
+        subject=who,
+        method=ProofMethod(proof.method),
+        channel=proof.channel,
+        at=at.isoformat(),
+        person_id=person.id if person is not None else None,
+        person=person.name if person is not None else None,
+        detail=dict(proof.detail),
+    )

@@ -32,6 +32,9 @@ def request_view(row: RequestRow, people: Mapping[str, PersonRow] | None = None)
         comment=row.comment,
         delivery=dict(row.delivery),
         decided_at=row.decided_at,
+        required=row.required or 1,
+        approved_by=[str(a.get("person") or a.get("by") or "") for a in row.approvals or []],
+        rule=row.rule or "",
     )
 
 
@@ -72,4 +75,11 @@ def request_json(row: RequestRow) -> dict[str, Any]:
         "comment": row.comment,
         "created_at": row.created_at.isoformat(),
         "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+        # The policy: distinct approvals needed, whether the person who asked may approve, the rule
+        # that matched; `approvals` counted so far (who, as which person, when), `progress` "1 of 2".
+        "required": row.required or 1,
+        "no_self_approval": bool(row.no_self_approval),
+        "rule": row.rule or "",
+        "approvals": [{k: a.get(k) for k in ("by", "person", "at")} for a in row.approvals or []],
+        "progress": f"{len(row.approvals or [])} of {row.required or 1}",
     }

@@ -166,9 +166,7 @@ class People:
 
     # -- tokens -------------------------------------------------------------------------------------
 
-    def create_token(
-        self, name: str, *, expires_at: datetime | None, label: str = ""
-    ) -> tuple[str, ApiTokenRow]:
+    def create_token(self, name: str, *, expires_at: datetime | None, label: str = "") -> tuple[str, ApiTokenRow]:
         """A new token for the person `name`: (the token, shown once; its stored row)."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.db.write() as session:

@@ -38,6 +38,9 @@ class SignoffProcess:
             # `stop()` waits 10 s for SIGTERM before it kills: a step in flight (a hanging model
             # call) gets a short grace, so teardown stays quick. Tests of the grace set their own.
             "SIGNOFF_SHUTDOWN_GRACE": "5",
+            # Most tests decide through the API with the service token, as an operator who enabled it
+            # would; tests of personal tokens and of the service token's refusal set it to false.
+            "SIGNOFF_API_TOKEN_MAY_DECIDE": "true",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
