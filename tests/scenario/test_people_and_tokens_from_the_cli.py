@@ -18,7 +18,9 @@ from tests.support.slack_signoff import ALICE, BOB, MALLORY, MakeSlackBot, butto
 def test_people_and_tokens_are_kept_and_refused_with_a_clear_message(tmp_path: Path) -> None:
     env = {"SIGNOFF_DATABASE_URL": f"sqlite:///{tmp_path}/people.db"}
     assert signoff_cli("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
-    added = signoff_cli("people", "add", "alice", "--slack", ALICE, "--email", "alice@example.com", env=env, cwd=tmp_path)
+    added = signoff_cli(
+        "people", "add", "alice", "--slack", ALICE, "--email", "alice@example.com", env=env, cwd=tmp_path
+    )
     assert added.returncode == 0, added.stderr
     taken = signoff_cli("people", "add", "mallory", "--email", "Alice@Example.com", env=env, cwd=tmp_path)
     assert taken.returncode == 1 and "already belongs to alice" in taken.stderr
