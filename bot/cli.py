@@ -210,10 +210,12 @@ def answer(request_id: str, answer_text: str, by: str) -> None:
 
 
 def _add_groups() -> None:
+    from bot.cli_audit import audit
     from bot.cli_people import people, tokens
 
     main.add_command(people)
     main.add_command(tokens)
+    main.add_command(audit)
 
 
 _add_groups()

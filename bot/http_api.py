@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
@@ -17,6 +18,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.audit import AuditFilter, AuditFilterError, parse_since
+from bot.audit import records as audit_records
+from bot.audit import render as render_audit
 from bot.http_auth import BearerGuard, bearer_problem
 from bot.http_identity import DECISION_RESPONSES, acting_as, caller_of, decider, personal_token_check
 from bot.outage_log import OutageLog
@@ -210,6 +214,28 @@ def create_app(runtime: Runtime) -> FastAPI:
         row = await storage.get_request(request_id)
         assert row is not None
         return request_json(row)
+
+    @app.get(
+        "/api/audit",
+        dependencies=api,
+        response_class=Response,
+        responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}, 422: {"description": "bad filter"}},
+    )
+    async def audit(
+        since: Annotated[str | None, Query(max_length=64, description="7d, 12h, 30m, or an ISO 8601 date")] = None,
+        person: Annotated[str | None, Query(max_length=320)] = None,
+        tool: Annotated[str | None, Query(max_length=200)] = None,
+        thread: Annotated[str | None, Query(max_length=64)] = None,
+        format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl",  # noqa: A002 (the query's name)
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    ) -> Response:
+        try:
+            wanted = AuditFilter(parse_since(since, datetime.now(UTC)), person, tool, thread, limit)
+            rows = await storage.run(audit_records, storage.store, wanted)
+        except AuditFilterError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+        return Response("".join(render_audit(rows, format)), media_type=media)
 
     health_outage = OutageLog(log, "database (seen by /healthz)")
 

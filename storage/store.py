@@ -9,6 +9,7 @@ It is the aggregates' methods under one name, so callers hold one object:
     outbox.py      messages for people, sent after the commit that caused them
     mailboxes.py   the IMAP watcher's progress
     people.py      the people directory and their personal API tokens
+    audit.py       every request event across threads, for the audit
 
 Appending events also maintains the tables derived from them (the thread's status, the human
 requests) and writes the outbox rows they cause, atomically (`event_log.py`). The queue of Slack
@@ -18,6 +19,7 @@ mentions acknowledged but not yet built into threads is `intake.py`.
 from __future__ import annotations
 
 from storage._sql import StoredEvent
+from storage.audit import AuditLog
 from storage.db import Database
 from storage.event_log import OutboxDraft
 from storage.leases import Leases, worker_identity
@@ -40,7 +42,7 @@ __all__ = [
 ]
 
 
-class Store(Threads, Requests, Receipts, Leases, Outbox, Mailboxes, People):
+class Store(Threads, Requests, Receipts, Leases, Outbox, Mailboxes, People, AuditLog):
     def __init__(self, db: Database) -> None:
         self.db = db
 

@@ -130,3 +130,30 @@ def test_the_identity_is_recorded_and_old_events_stay_readable(store: Store) -> 
         values = {"thread_id": thread_id, "seq": 99, "type": "approval_decided", "data": json.dumps(old)}
         session.execute(insert(table(EventRow)).values(**values, created_at=utcnow()))
     assert store.stored_events(thread_id)[-1].event.identity is None  # type: ignore[union-attr]
+
+
+def test_the_audit_reads_request_events_across_threads_in_order(store: Store) -> None:
+    from datetime import timedelta
+
+    from agent.events import AgentReply, QuestionAnswered, QuestionAsked, ToolCall
+
+    first, second = _thread(store), _thread(store)
+    store.append(first, [_request(required=2)])
+    store.append(second, [QuestionAsked(request_id="q1", question="which env?"), AgentReply(text="noise", final=False)])
+    store.resolve("r1", _approve("alice", "p_alice"))
+    store.resolve("q1", QuestionAnswered(request_id="q1", answer="prod", by="bob", identity=_who("bob")))
+    store.append(first, [ToolCall(call_id="c9", tool="deploy", arguments={}, rule="staging needs no approval")])
+    store.append(first, [ToolCall(call_id="c8", tool="status", arguments={})])  # no rule: not a request event
+    found = store.audit_events()
+    assert [(e.thread_id, e.event.type) for e in found] == [
+        (first, "approval_requested"),
+        (second, "question_asked"),
+        (first, "approval_progress"),
+        (second, "question_answered"),
+        (first, "tool_call"),
+    ]
+    assert [e.event.type for e in store.audit_events(thread_id=second)] == ["question_asked", "question_answered"]
+    assert store.audit_events(since=utcnow() + timedelta(minutes=1)) == []
+    assert len(store.audit_events(limit=2)) == 2
+    facts = store.request_facts(["r1", "q1", "nope"])
+    assert (facts["r1"].tool, facts["r1"].requested_by, facts["q1"].tool) == ("deploy", "bob", None)

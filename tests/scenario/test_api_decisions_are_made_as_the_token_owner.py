@@ -6,11 +6,15 @@ staging runs with no approval, its rule recorded. A real `signoff serve` with te
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.scenario.test_cli_as_an_operator_uses_it import signoff_cli
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.people import POLICY_AGENT, directory
 from tests.support.signoff_process import SignoffProcess, wait_until
@@ -81,16 +85,48 @@ def test_decisions_over_the_api_follow_the_token_and_the_policy(tmp_path: Path, 
         assert identity["detail"]["token_id"].startswith("t_") and identity["at"]
         assert [a["person"] for a in decided["approvals"]] == ["alice", "carol"]
 
+        check_audit(server, service, thread_id, tmp_path)
+
         model.script(tool_call("deploy", {"service": "web", "env": "staging", "reason": "try"}), text("Staged."))
         staged = bob.post("/api/threads", json={"message": "deploy web to staging"}).json()["id"]
         done = wait_until(lambda: (t := service.get(f"/api/threads/{staged}").json())["status"] == "done" and t)
         [call] = [e for e in done["events"] if e["type"] == "tool_call"]
         assert call["rule"] == "staging needs no approval"
         assert not [e for e in done["events"] if e["type"] == "approval_requested"]
+        [exempt] = [json.loads(line) for line in service.get("/api/audit", params={"thread": staged}).text.splitlines()]
+        assert (exempt["type"], exempt["rule"], exempt["tool"]) == ("tool_call", "staging needs no approval", "deploy")
     finally:
         for client in (service, bob, alice, carol):
             client.close()
         server.stop()
+
+
+def check_audit(server: SignoffProcess, api: httpx.Client, thread_id: str, tmp_path: Path) -> None:
+    """The audit of the prod thread: the request, alice's counted approval, carol's decision, with proofs."""
+    response = api.get("/api/audit", params={"thread": thread_id})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/x-ndjson"
+    rows = [json.loads(line) for line in response.text.splitlines()]
+    assert [r["type"] for r in rows] == ["approval_requested", "approval_progress", "approval_decided"]
+    assert {r["tool"] for r in rows} == {"deploy"} and {r["requested_by"] for r in rows} == {"bob"}
+    assert rows[0]["rule"] == "prod needs two SREs"
+    assert [(r["person"], r["method"], r["outcome"]) for r in rows[1:]] == [
+        ("alice", "personal_token", "1 of 2"),
+        ("carol", "personal_token", "approved"),
+    ]
+    mine = api.get("/api/audit", params={"person": "alice", "thread": thread_id}).text.splitlines()
+    assert [json.loads(line)["type"] for line in mine] == ["approval_progress"]
+    assert api.get("/api/audit", params={"tool": "restart_service"}).text == ""
+    table = list(csv.DictReader(io.StringIO(api.get("/api/audit", params={"format": "csv", "since": "1h"}).text)))
+    assert [r["type"] for r in table] == [r["type"] for r in rows] and table[2]["method"] == "personal_token"
+    assert api.get("/api/audit", params={"since": "last tuesday"}).status_code == 422
+    unknown = api.get("/api/audit", params={"person": "zed"})
+    assert unknown.status_code == 422 and "nobody by that name" in unknown.json()["detail"]
+    env = {"SIGNOFF_DATABASE_URL": server.env["SIGNOFF_DATABASE_URL"]}
+    cli = signoff_cli("audit", "--thread", thread_id, "--format", "csv", env=env, cwd=tmp_path)
+    assert cli.returncode == 0, cli.stderr
+    assert [r["person"] for r in csv.DictReader(io.StringIO(cli.stdout))] == ["", "alice", "carol"]
+    bad = signoff_cli("audit", "--person", "zed", env=env, cwd=tmp_path)
+    assert bad.returncode == 1 and "nobody by that name" in bad.stderr
 
 
 def test_the_service_token_decides_only_where_enabled_and_says_so(tmp_path: Path, model: FakeModelServer) -> None:
