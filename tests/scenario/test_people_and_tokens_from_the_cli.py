@@ -10,7 +10,8 @@ from channels.slack.blocks import APPROVE_ACTION_ID
 from tests.scenario.test_cli_as_an_operator_uses_it import signoff_cli
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
-from tests.support.signoff_process import wait_until
+from tests.support.people import POLICY_AGENT, directory
+from tests.support.signoff_process import SignoffProcess, wait_until
 from tests.support.slack_requests import app_mention
 from tests.support.slack_signoff import ALICE, BOB, MALLORY, MakeSlackBot, button_value, wait_for_card
 
@@ -81,3 +82,34 @@ def test_a_person_named_as_approver_decides_from_slack(
     thread = bot.wait_status(bot.request(request_id)["thread_id"], "done")
     [decided] = [e for e in thread["events"] if e["type"] == "approval_decided"]
     assert decided["approved"] and decided["by"] == ALICE
+
+
+def test_console_decisions_follow_the_policy_and_are_marked_as_console(model: FakeModelServer, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'signoff.db'}"
+    directory(url)
+    server = SignoffProcess({"SIGNOFF_DATABASE_URL": url, **model.settings(), **POLICY_AGENT}, tmp_path).start()
+    env = {"SIGNOFF_DATABASE_URL": url, **POLICY_AGENT}
+    try:
+        with server.client() as api:
+            model.script(tool_call("deploy", {"service": "web", "env": "prod", "reason": "release"}), text("Done."))
+            thread_id = api.post("/api/threads", json={"message": "deploy web to prod", "by": "U0BOB"}).json()["id"]
+            [request] = wait_until(lambda: api.get("/api/requests", params={"status": "pending"}).json()["requests"])
+            own = signoff_cli("approve", request["id"], "--by", "bob@corp.example", env=env, cwd=tmp_path)
+            assert own.returncode == 1 and "may not approve their own request" in own.stderr
+            first = signoff_cli("approve", request["id"], "--by", "alice", env=env, cwd=tmp_path)
+            assert first.returncode == 0 and "approval 1 of 2 recorded" in first.stdout
+            twice = signoff_cli("approve", request["id"], "--by", ALICE, env=env, cwd=tmp_path)
+            assert twice.returncode == 1 and "already approved" in twice.stderr
+            assert signoff_cli("approve", request["id"], "--by", "carol", env=env, cwd=tmp_path).returncode == 0
+            thread = wait_until(lambda: (t := api.get(f"/api/threads/{thread_id}").json())["status"] == "done" and t)
+        [decided] = [e for e in thread["events"] if e["type"] == "approval_decided"]
+        identity = decided["identity"]
+        assert (identity["method"], identity["channel"], identity["subject"], identity["person"]) == (
+            "console",
+            "cli",
+            "carol",
+            "carol",
+        )
+        assert identity["detail"]["os_user"]
+    finally:
+        server.stop()
