@@ -23,6 +23,7 @@ from agent.events import ApprovalDecided, Event, HumanMessage, QuestionAnswered
 from bot import failpoints, refusals
 from bot.builder import ThreadBuilder
 from bot.identity import decision_identity, held_by, voter
+from bot.logs import current_thread
 from bot.outbox_policy import outbox_for
 from bot.views import request_view
 from channels.base import Decision, HumanRequestView, Origin, Proof
@@ -94,6 +95,7 @@ class SignoffCore:
         )
         if row is not None:
             failpoints.hit("after_inbound_recorded")
+            current_thread.set(row.id)
             log.info("thread %s started by %s via %s", row.id, by, channel)
             self.wake_thread(row.id)
         return row
@@ -211,6 +213,8 @@ class SignoffCore:
             requester=requester,
         )
         view = await self._view(result.request) if result.request else None
+        if result.request is not None:
+            current_thread.set(result.request.thread_id)
         if result.status in ("accepted", "progress"):
             failpoints.hit("after_inbound_recorded")
             log.info("request %s %s by %s", request_id, result.status, event.by)
