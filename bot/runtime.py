@@ -94,7 +94,15 @@ class Runtime:
     def build(cls, settings: Settings, *, upgrade_schema: bool = True) -> Runtime:
         db = Database(settings.database_url)
         if upgrade_schema:
-            migrate.upgrade(db)
+            schema = migrate.prepare_for_serving(db)
+            if schema.state is migrate.SchemaState.AHEAD:
+                log.info(
+                    "the database's schema is at revision %s, newer than this release's %s; it keeps %s and "
+                    "later working (an expand), so this replica serves. Replace it with the newer release soon.",
+                    schema.revision,
+                    schema.head,
+                    schema.oldest_compatible,
+                )
         store = Store(db)
         storage = AsyncStore(store, threads=settings.storage_pool)
         agent = load_agent(settings.agent, db)

@@ -155,3 +155,16 @@ class MailboxStateRow(SQLModel, table=True):
     uidvalidity: int = Field(sa_column=Column(BigInteger, nullable=False))
     last_uid: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_at: datetime = _ts(nullable=False)
+
+
+class SchemaCompatRow(SQLModel, table=True):
+    """One row: the oldest migration revision whose code still runs on this schema.
+
+    Migrations are written expand-then-contract: an expand leaves the previous release working, so
+    a replica of it that finds the database newer than it knows reads this row and keeps serving; a
+    contract raises it, and that replica then refuses to start. Written by `storage.migrate.upgrade`.
+    """
+
+    __tablename__ = "schema_compat"
+
+    oldest_compatible: str = Field(primary_key=True, max_length=32)
