@@ -10,6 +10,7 @@ that finds the database newer than it knows reads it (`inspect`) to decide wheth
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
@@ -70,7 +71,7 @@ def _record_compatibility(connection: Connection) -> None:
     current = MigrationContext.configure(connection).get_current_revision()
     if current is None or not sql_inspect(connection).has_table("schema_compat"):
         return
-    script = ScriptDirectory.from_config(_config_for_scripts()).get_revision(current)
+    script = _scripts().get_revision(current)
     oldest = getattr(script.module, "oldest_compatible", current) if script is not None else current
     connection.execute(text("DELETE FROM schema_compat"))
     connection.execute(text("INSERT INTO schema_compat (oldest_compatible) VALUES (:oldest)"), {"oldest": oldest})
@@ -90,7 +91,13 @@ def current_revision(db: Database) -> str | None:
 
 
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(_config_for_scripts()).get_current_head()
+    return _scripts().get_current_head()
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    """The migrations shipped with this code: read once (/readyz asks on every probe)."""
+    return ScriptDirectory.from_config(_config_for_scripts())
 
 
 def _config_for_scripts() -> Config:
@@ -156,8 +163,9 @@ class Schema:
         return None
 
 
-def _known_revisions() -> set[str]:
-    return {script.revision for script in ScriptDirectory.from_config(_config_for_scripts()).walk_revisions()}
+@functools.cache
+def _known_revisions() -> frozenset[str]:
+    return frozenset(script.revision for script in _scripts().walk_revisions())
 
 
 def inspect(db: Database) -> Schema:
