@@ -116,7 +116,7 @@ class Containers:
 
     def remove(self) -> None:
         for name in self.names:
-            podman("rm", "--force", "--time", "0", name, check=False, timeout=120)
+            podman("rm", "--force", "--volumes", "--time", "0", name, check=False, timeout=120)
 
 
 @pytest.fixture
