@@ -42,12 +42,28 @@ def serve(host: str | None, port: int | None) -> None:
     settings = _settings()
     _serve_logging(settings)
     from bot.server import serve as run_server
+    from storage.errors import DatabaseUnavailable, StorageError
 
     try:
         code = run_server(settings, host=host, port=port)
-    except BotError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(_unreachable(settings.database_url, exc)) from exc
+    except (BotError, StorageError) as exc:
+        raise click.ClickException(_one_line(str(exc))) from exc
     sys.exit(code)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def _unreachable(url: str, exc: Exception) -> str:
+    from storage.db import Database
+
+    return _one_line(
+        f"cannot reach the database at {Database(url).safe_url} ({exc}): check SIGNOFF_DATABASE_URL "
+        "and that the database server is running and reachable from here"
+    )
 
 
 @main.command()
@@ -69,11 +85,27 @@ def db_upgrade() -> None:
     """Apply all migrations (serve does this at start too)."""
     from storage import migrate
     from storage.db import Database
+    from storage.errors import DatabaseUnavailable, StorageError
 
     settings = _settings()
-    database = Database(settings.database_url)
-    migrate.upgrade(database)
-    click.echo(f"database at revision {migrate.current_revision(database)}")
+    try:
+        database = Database(settings.database_url)
+        schema = migrate.inspect(database)
+        if schema.state in (migrate.SchemaState.AHEAD, migrate.SchemaState.TOO_NEW):
+            problem = schema.problem(database.safe_url)
+            if problem:
+                raise click.ClickException(problem)
+            click.echo(
+                f"database at revision {schema.revision}, newer than this release's {schema.head} "
+                f"and still compatible with it: nothing to do"
+            )
+            return
+        migrate.upgrade(database)
+        click.echo(f"database at revision {migrate.current_revision(database)}")
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(_unreachable(settings.database_url, exc)) from exc
+    except StorageError as exc:
+        raise click.ClickException(_one_line(str(exc))) from exc
 
 
 @main.group()

@@ -48,13 +48,14 @@ async def run_checks(echo: Echo) -> bool:
     schema_current = False
     try:
         db = Database(settings.database_url)
-        current = migrate.current_revision(db)
-        head = migrate.head_revision()
-        schema_current = current == head
-        if schema_current:
-            good(f"database {db.dialect} reachable, schema at {current}")
+        schema = migrate.inspect(db)
+        problem = schema.problem(db.safe_url)
+        schema_current = problem is None
+        if problem is None:
+            newer = "" if schema.revision == schema.head else f" (newer than this release's {schema.head}, compatible)"
+            good(f"database {db.dialect} reachable, schema at {schema.revision}{newer}")
         else:
-            bad(f"database schema at {current}, code expects {head}", "run `signoff db upgrade`")
+            bad(f"database schema at {schema.revision}, code expects {schema.head}", problem)
     except Exception as exc:
         bad(f"database {settings.database_url}: {exc}", "check SIGNOFF_DATABASE_URL and that the server runs")
         db = None

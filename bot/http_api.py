@@ -28,6 +28,7 @@ from bot.outage_log import OutageLog
 from bot.runtime import Runtime
 from bot.thread_watch import ThreadWatch
 from bot.views import request_json, thread_json
+from storage import migrate
 from storage.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -273,6 +274,29 @@ def create_app(runtime: Runtime) -> FastAPI:
             return JSONResponse({"status": "unhealthy", "database": "unavailable"}, status_code=503)
         health_outage.succeeded()
         return JSONResponse({"status": "ok", "agent": runtime.agent.name, "model": runtime.settings.model})
+
+    ready_outage = OutageLog(log, "database (seen by /readyz)")
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Ready for traffic: the database answers and its schema is one this code serves on (at its
+        head, or newer by an expand). No token, like /healthz; the reason never carries the URL."""
+        try:
+            schema = await storage.run(migrate.inspect, runtime.db)
+        except Exception as exc:
+            ready_outage.failed(exc)
+            return JSONResponse({"status": "unready", "reason": "database unavailable"}, status_code=503)
+        ready_outage.succeeded()
+        body = {
+            "status": "ready" if schema.usable else "unready",
+            "schema": schema.state.value,
+            "revision": schema.revision,
+            "head": schema.head,
+        }
+        if not schema.usable:
+            body["reason"] = schema.problem("the configured database") or schema.state.value
+            return JSONResponse(body, status_code=503)
+        return JSONResponse(body)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -156,7 +156,7 @@ class Runtime:
             raise ValueError(f"a {role} process needs its process group")
         db = Database(settings.database_url)
         if upgrade_schema:
-            migrate.upgrade(db)
+            migrate.prepare_for_serving(db)
         store = Store(db)
         storage = AsyncStore(store, threads=settings.storage_pool)
         agent = load_agent(settings.agent, db)

@@ -190,7 +190,8 @@ def load_settings(**overrides: object) -> Settings:
             name = _variable_for(field)
             fix = FIXES.get(name, "")
             lines.append(f"{name}: {error['msg']}" + (f" ({fix})" if fix else ""))
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from exc
+        # One line, so a container's or a unit's last log line says all of it.
+        raise ConfigError("invalid configuration: " + "; ".join(lines)) from exc
 
 
 def _variable_for(field: str) -> str:

@@ -51,7 +51,7 @@ class Child:
         self.proc = subprocess.Popen([sys.executable, "-m", "bot.processes", *self.args], env=self.env)
         self.started_at = time.monotonic()
         self.restart_at = None
-        log.info("%s started (pid %d)", self.name, self.proc.pid)
+        log.debug("%s started (pid %d)", self.name, self.proc.pid)
 
     def ready(self) -> bool:
         self.was_ready = self.was_ready or self.ready_file.exists()
@@ -64,6 +64,7 @@ class Child:
 class Supervisor:
     def __init__(self, settings: Settings, host: str, port: int, workers: int) -> None:
         self.settings = settings
+        self.host, self.port = host, port
         self.workers = workers
         self.runtime_dir = Path(tempfile.mkdtemp(prefix="signoff-"))
         metrics_dir = self.runtime_dir / "metrics"
@@ -100,7 +101,21 @@ class Supervisor:
     def run(self) -> int:
         handlers = {s: signal.signal(s, self._stop) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            for child in self.children:
+            # The ingress first, alone: it answers /healthz sooner without the workers' start-up
+            # beside it on the CPU, and a configuration it cannot start with is said once.
+            self.ingress.start()
+            while not self._stopping and self.ingress.alive() and not self.ingress.ready():
+                time.sleep(0.05)
+            if not self.ingress.alive() and not self._stopping:
+                assert self.ingress.proc is not None
+                return 1  # it said why (one line)
+            log.info(
+                "signoff serving on http://%s:%d: an ingress process and %d worker process(es)",
+                self.host,
+                self.port,
+                self.workers,
+            )
+            for child in self.worker_children:
                 child.start()
             while not self._stopping:
                 code = self._watch()
@@ -173,8 +188,8 @@ def supervise(settings: Settings, host: str, port: int) -> int:
     from storage.db import Database
 
     db = Database(settings.database_url)
-    migrate.upgrade(db)
-    db.dispose()
-    workers = settings.worker_process_count
-    log.info("signoff serving on http://%s:%d: an ingress process and %d worker process(es)", host, port, workers)
-    return Supervisor(settings, host, port, workers).run()
+    try:
+        migrate.prepare_for_serving(db)  # once, here: the children never migrate
+    finally:
+        db.dispose()
+    return Supervisor(settings, host, port, settings.worker_process_count).run()

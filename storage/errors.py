@@ -2,6 +2,7 @@
 
 StorageError
 ├── StorageConfigError     SIGNOFF_DATABASE_URL is wrong; the message says how to fix it
+│   └── SchemaMismatch     the database's schema is one this code may not serve on (older, or too new)
 ├── DatabaseUnavailable    the database cannot be reached right now; retry later
 ├── NotFound               no such thread or request
 ├── Conflict               the thread changed under us (another writer); retry the step
@@ -14,6 +15,10 @@ class StorageError(Exception):
 
 
 class StorageConfigError(StorageError):
+    pass
+
+
+class SchemaMismatch(StorageConfigError):
     pass
 
 

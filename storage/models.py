@@ -99,9 +99,7 @@ class RequestRow(SQLModel, table=True):
     # approvals counted so far toward `required` ({"by", "person_id", "at"}); null on older rows.
     required: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))
     approvals: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    no_self_approval: bool = Field(
-        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
-    )
+    no_self_approval: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     rule: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
 
 
@@ -168,6 +166,19 @@ class MailboxStateRow(SQLModel, table=True):
     updated_at: datetime = _ts(nullable=False)
 
 
+class SchemaCompatRow(SQLModel, table=True):
+    """One row: the oldest migration revision whose code still runs on this schema.
+
+    Migrations are written expand-then-contract: an expand leaves the previous release working, so
+    a replica of it that finds the database newer than it knows reads this row and keeps serving; a
+    contract raises it, and that replica then refuses to start. Written by `storage.migrate.upgrade`.
+    """
+
+    __tablename__ = "schema_compat"
+
+    oldest_compatible: str = Field(primary_key=True, max_length=32)
+
+
 # The people directory's tables live in their own module; imported here so they register with the rest.
 from storage.people_models import ApiTokenRow, PersonIdentityRow, PersonRow  # noqa: E402
 
@@ -181,6 +192,7 @@ __all__ = [
     "PersonRow",
     "ReceiptRow",
     "RequestRow",
+    "SchemaCompatRow",
     "ThreadRow",
     "UTCDateTime",
     "utcnow",

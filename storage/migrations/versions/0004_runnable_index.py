@@ -17,6 +17,9 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
+# An expand (a new index): the release before it keeps working on it.
+oldest_compatible = "0003"
+
 
 def upgrade() -> None:
     with op.batch_alter_table("threads", schema=None) as batch_op:

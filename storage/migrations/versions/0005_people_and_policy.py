@@ -17,6 +17,9 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
+# An expand (new tables, columns with defaults): the release before it keeps working on it.
+oldest_compatible = "0004"
+
 
 def upgrade() -> None:
     op.create_table(
