@@ -32,6 +32,10 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
             port=bind_port,
             log_level=settings.log_level.lower(),
             access_log=False,
+            # X-Forwarded-For and -Proto are believed only from SIGNOFF_TRUSTED_PROXIES (the web
+            # inbox's Secure cookies and per-client limits read them); by default from nobody.
+            proxy_headers=bool(settings.trusted_proxy_list),
+            forwarded_allow_ips=settings.trusted_proxy_list or None,
         )
     finally:
         signal.signal(signal.SIGTERM, previous)

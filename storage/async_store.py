@@ -124,6 +124,16 @@ class AsyncStore:
     outbox_for_thread = _Mirror(Store.outbox_for_thread)
     mailbox_state = _Mirror(Store.mailbox_state)
     save_mailbox_state = _Mirror(Store.save_mailbox_state)
+    # The web inbox (bot/web/).
+    search_requests = _Mirror(Store.search_requests)
+    search_threads = _Mirror(Store.search_threads)
+    distinct_values = _Mirror(Store.distinct_values)
+    signin_asked = _Mirror(Store.signin_asked)
+    signin_link_address = _Mirror(Store.signin_link_address)
+    signin_use_link = _Mirror(Store.signin_use_link)
+    signin_start = _Mirror(Store.signin_start)
+    signin_session = _Mirror(Store.signin_session)
+    signin_end = _Mirror(Store.signin_end)
 
 
 def _name(call: Callable[..., Any]) -> str:

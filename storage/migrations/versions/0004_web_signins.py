@@ -1,0 +1,42 @@
+"""web_signins: sign-in links to the web inbox and the sessions they start
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-06 23:00:00.000000
+"""
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "web_signins",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+        sa.Column("ip", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("how", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("link_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("link_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("link_hash"),
+    )
+    with op.batch_alter_table("web_signins", schema=None) as batch_op:
+        batch_op.create_index("ix_web_signins_address_created", ["address", "created_at"], unique=False)
+        batch_op.create_index("ix_web_signins_ip_created", ["ip", "created_at"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("web_signins", schema=None) as batch_op:
+        batch_op.drop_index("ix_web_signins_ip_created")
+        batch_op.drop_index("ix_web_signins_address_created")
+    op.drop_table("web_signins")
