@@ -30,8 +30,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def chromium_browser() -> Iterator[Any]:
     yield from chromium()
+
+
+@pytest.fixture
+def browser(chromium_browser: Any) -> Iterator[Any]:
+    """The browser; every context a test opens is closed after it, before its server stops."""
+    opened: list[Any] = []
+
+    class Contexts:
+        def new_context(self, **options: Any) -> Any:
+            opened.append(chromium_browser.new_context(**options))
+            return opened[-1]
+
+    yield Contexts()
+    for context in opened:
+        context.close()
 
 
 @pytest.fixture
@@ -69,7 +84,7 @@ def sign_in(browser: Any, bot: SlackSignoff, smtp: SmtpServer, address: str, **c
     page.goto(link.group(0))
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{bot.process.url}/")
-    assert address in page.locator("header").inner_text()
+    assert page.locator(".who strong").text_content() == address
     return page
 
 
@@ -81,7 +96,7 @@ def mention(bot: SlackSignoff, fake: FakeSlack, words: str = "<@UBOT> restart pa
 
 
 def test_sign_in_by_mailed_link_approve_on_the_page_runs_once_and_updates_slack(
-    browser: Any, bot: SlackSignoff, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
+    bot: SlackSignoff, browser: Any, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
 ) -> None:
     model.script(tool_call("restart_service", {"name": "payments", "reason": "the worker is stuck"}), text("Restarted."))
     request_id, card_at = mention(bot, fake)
@@ -126,7 +141,7 @@ def test_sign_in_by_mailed_link_approve_on_the_page_runs_once_and_updates_slack(
 
 
 def test_a_form_post_without_its_csrf_token_is_refused(
-    browser: Any, bot: SlackSignoff, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
+    bot: SlackSignoff, browser: Any, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
 ) -> None:
     model.script(tool_call("restart_service", {"name": "payments", "reason": "stuck"}), text("Restarted."))
     request_id, _ = mention(bot, fake)
@@ -153,7 +168,7 @@ def _csrf(page: Any) -> str:
 
 
 def test_who_may_not_decide_sees_no_buttons_and_a_forged_post_is_refused(
-    browser: Any, bot: SlackSignoff, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
+    bot: SlackSignoff, browser: Any, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
 ) -> None:
     model.script(tool_call("restart_service", {"name": "payments", "reason": "stuck"}), text("Restarted."))
     request_id, _ = mention(bot, fake)
@@ -175,7 +190,7 @@ def test_who_may_not_decide_sees_no_buttons_and_a_forged_post_is_refused(
 
 
 def test_hostile_arguments_render_inert_and_marked(
-    browser: Any, bot: SlackSignoff, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
+    bot: SlackSignoff, browser: Any, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
 ) -> None:
     hostile = "pay\u202eyments\u200b<script>alert(1)</script>"
     model.script(
@@ -204,7 +219,7 @@ def test_hostile_arguments_render_inert_and_marked(
 
 
 def test_deciding_on_the_page_after_slack_decided_says_who_decided(
-    browser: Any, bot: SlackSignoff, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
+    bot: SlackSignoff, browser: Any, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
 ) -> None:
     model.script(tool_call("restart_service", {"name": "payments", "reason": "stuck"}), text("Restarted."))
     request_id, card_at = mention(bot, fake)
@@ -224,7 +239,7 @@ def test_deciding_on_the_page_after_slack_decided_says_who_decided(
 
 
 def test_try_the_agent_starts_a_thread_and_follows_it_to_the_end(
-    browser: Any, bot: SlackSignoff, model: FakeModelServer, smtp: SmtpServer
+    bot: SlackSignoff, browser: Any, model: FakeModelServer, smtp: SmtpServer
 ) -> None:
     model.default = restart_when_asked
     page = sign_in(browser, bot, smtp, ALICE_MAIL, viewport={"width": 390, "height": 844})  # a phone
