@@ -64,6 +64,13 @@ def bot(make_slack_bot: MakeSlackBot, smtp: SmtpServer, tmp_path: Path) -> Slack
     )
 
 
+def screenshot(page: Any, name: str) -> None:
+    """With SIGNOFF_WEB_SCREENSHOTS=docs, the pictures in the README are taken from these tests."""
+    folder = os.environ.get("SIGNOFF_WEB_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / name), full_page=True)
+
+
 def runs(bot: SlackSignoff) -> list[tuple[str, str, dict[str, str]]]:
     return journal(Path(bot.process.env[JOURNAL_ENV]))
 
@@ -210,6 +217,7 @@ def test_hostile_arguments_render_inert_and_marked(
     assert "<img src=x onerror=alert(2)>" in card.locator(".reason").inner_text()
     # Nothing of it became markup: the only script on the page is none (this page does not poll).
     assert page.locator("script").count() == 0 and page.locator("img").count() == 0
+    screenshot(page, "web-inbox.png")
 
     # What the page showed is what runs.
     card.get_by_role("button", name="Approve").click()
@@ -252,6 +260,7 @@ def test_try_the_agent_starts_a_thread_and_follows_it_to_the_end(
     approve = page.get_by_role("button", name="Approve")
     approve.wait_for(timeout=20_000)
     assert 'name = "search"' in page.locator("pre.arguments").first.inner_text()
+    screenshot(page, "web-inbox-phone.png")
     approve.click()
     page.get_by_text("Done.").wait_for(timeout=20_000)
     assert [(tool, arguments) for tool, _, arguments in runs(bot)] == [("restart_service", {"name": "search"})]
