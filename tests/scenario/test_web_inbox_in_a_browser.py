@@ -258,11 +258,44 @@ def test_try_the_agent_starts_a_thread_and_follows_it_to_the_end(
 
     # The page follows the thread by itself until the approval waits on the page.
     approve = page.get_by_role("button", name="Approve")
-    approve.wait_for(timeout=20_000)
+    approve.wait_for(timeout=40_000)
     assert 'name = "search"' in page.locator("pre.arguments").first.inner_text()
     screenshot(page, "web-inbox-phone.png")
     approve.click()
-    page.get_by_text("Done.").wait_for(timeout=20_000)
+    page.get_by_text("Done.").wait_for(timeout=40_000)
     assert [(tool, arguments) for tool, _, arguments in runs(bot)] == [("restart_service", {"name": "search"})]
+
+    # The conversation goes on from the same page.
+    page.get_by_label("Write to the agent").fill("thanks")
+    page.get_by_role("button", name="Send").click()
+    page.locator(".event-agent_reply").nth(1).wait_for(timeout=40_000)
+    assert "thanks" in page.locator("ol.timeline").inner_text()
     # Readable on a phone: nothing wider than the screen but the scrolling tables and code.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_question_is_answered_on_the_page_and_the_lists_filter(
+    bot: SlackSignoff, browser: Any, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
+) -> None:
+    model.script(tool_call("ask_human", {"question": "Which region?", "options": ["eu", "us"]}), text("Restarting eu."))
+    assert bot.event(app_mention("<@UBOT> restart payments", user=BOB, channel="C1")).status_code == 200
+    [pending] = wait_until(lambda: bot.pending(), message="the question")
+    page = sign_in(browser, bot, smtp, ALICE_MAIL)  # an approver: the agent's default answerers include them
+
+    card = page.locator(f"#request-{pending['id']}")
+    assert "Which region?" in card.inner_text() and "eu" in card.inner_text()
+    card.get_by_label("Your answer").fill("eu")
+    card.get_by_role("button", name="Answer").click()
+    page.wait_for_url(re.compile(r"/threads/"))
+    done = bot.wait_status(pending["thread_id"], "done")
+    answered = next(e for e in done["events"] if e["type"] == "question_answered")
+    assert (answered["answer"], answered["by"]) == ("eu", ALICE_MAIL)
+
+    page.goto(f"{bot.process.url}/requests?status=answered")
+    assert page.locator("tbody tr").count() == 1 and ALICE_MAIL in page.locator("tbody").inner_text()
+    page.goto(f"{bot.process.url}/requests?status=pending")
+    assert "No requests match." in page.locator("tbody").inner_text()
+    page.goto(f"{bot.process.url}/threads?channel=slack&status=done")
+    assert page.locator("tbody tr").count() == 1
+    page.goto(f"{bot.process.url}/threads?age=%2B1d")
+    assert "No threads match." in page.locator("tbody").inner_text()

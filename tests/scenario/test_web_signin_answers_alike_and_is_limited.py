@@ -6,9 +6,11 @@ may sign in or not; asks are rate limited; forms without their CSRF token are re
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 
+from tests.support.fake_model import FakeModelServer
 from tests.support.signoff_process import SignoffProcess, wait_until
 
 PAGES = ["/", "/requests", "/threads", "/try", "/threads/abc", "/threads/abc/state"]
@@ -64,3 +66,46 @@ def test_sign_in_pages_answer_alike_limit_asks_and_sign_in_once(signoff: Signoff
         with httpx.Client(base_url=signoff.url, timeout=10) as other:
             again = other.get(logged[0])
             assert again.status_code == 410 and "expired or was already used" in again.text
+
+
+def test_the_cookie_is_secure_behind_tls_as_a_trusted_proxy_says(model: FakeModelServer, tmp_path: Path) -> None:
+    process = SignoffProcess(
+        {
+            "SIGNOFF_DATABASE_URL": f"sqlite:///{tmp_path / 'signoff.db'}",
+            **model.settings(),
+            "SIGNOFF_APPROVERS": "alice@example.com",
+            "SIGNOFF_TRUSTED_PROXIES": "127.0.0.1",
+        },
+        tmp_path,
+    ).start()
+    try:
+        behind_tls = httpx.get(f"{process.url}/signin", headers={"X-Forwarded-Proto": "https"})
+        plain = httpx.get(f"{process.url}/signin")
+        assert "; secure" in behind_tls.headers["set-cookie"].lower()
+        assert "secure" not in plain.headers["set-cookie"].lower()
+    finally:
+        process.stop()
+
+
+def test_an_untrusted_client_cannot_claim_tls_and_a_https_web_url_always_is(
+    model: FakeModelServer, tmp_path: Path
+) -> None:
+    process = SignoffProcess(
+        {
+            "SIGNOFF_DATABASE_URL": f"sqlite:///{tmp_path / 'signoff.db'}",
+            **model.settings(),
+            "SIGNOFF_APPROVERS": "alice@example.com",
+        },
+        tmp_path,
+    ).start()
+    try:
+        claimed = httpx.get(f"{process.url}/signin", headers={"X-Forwarded-Proto": "https"})
+        assert "secure" not in claimed.headers["set-cookie"].lower()
+    finally:
+        process.stop()
+    process.env["SIGNOFF_WEB_URL"] = "https://signoff.example.com"
+    process.start()
+    try:
+        assert "; secure" in httpx.get(f"{process.url}/signin").headers["set-cookie"].lower()
+    finally:
+        process.stop()
