@@ -289,9 +289,14 @@ class Pages:
         fields = await self.web.form(request, session)
         thread = await self.storage.get_thread(request.path_params["thread_id"])
         message = fields.get("message", "").strip()
-        if thread is None or thread.origin_channel != "web" or not thread.origin_key:
+        if (
+            thread is None
+            or thread.origin_channel != "web"
+            or not thread.origin_key
+            or thread.requested_by != viewer.by
+        ):
             return self.web.message(
-                request, session, viewer, 404, "Not found", "There is no such web thread.", back="/try"
+                request, session, viewer, 404, "Not found", "There is no web thread of yours here.", back="/try"
             )
         if not message or len(message) > MAX_TEXT:
             return self.web.message(
