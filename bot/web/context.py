@@ -112,9 +112,16 @@ class Web:
         **kw: Any,
     ) -> HTMLResponse:
         return self.page(
-            request, "message.html", session=session, viewer=viewer, status=status, title=heading,
-            heading=heading, message=message, **kw,
-        )  # fmt: skip
+            request,
+            "message.html",
+            session=session,
+            viewer=viewer,
+            status=status,
+            title=heading,
+            heading=heading,
+            message=message,
+            **kw,
+        )
 
     def refused(self, request: Request, exc: CsrfRefused | BadForm) -> HTMLResponse:
         status = 403 if isinstance(exc, CsrfRefused) else 400

@@ -120,10 +120,21 @@ class Pages:
         where, chosen, page = self._filter(request, statuses)
         found = await self.storage.search_requests(where, offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
         return self.web.page(
-            request, "requests.html", session=session, viewer=viewer, title="All requests", here="requests",
-            items=found.rows, total=found.total, page=page, pages=max(1, math.ceil(found.total / PER_PAGE)),
-            f=chosen, choices=await self.storage.distinct_values(), statuses=statuses, query=urlencode(chosen),
-        )  # fmt: skip
+            request,
+            "requests.html",
+            session=session,
+            viewer=viewer,
+            title="All requests",
+            here="requests",
+            items=found.rows,
+            total=found.total,
+            page=page,
+            pages=max(1, math.ceil(found.total / PER_PAGE)),
+            f=chosen,
+            choices=await self.storage.distinct_values(),
+            statuses=statuses,
+            query=urlencode(chosen),
+        )
 
     async def threads(self, request: Request) -> Response:
         session, viewer = await self.web.signed_in(request)
@@ -131,10 +142,21 @@ class Pages:
         where, chosen, page = self._filter(request, statuses)
         found = await self.storage.search_threads(where, offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
         return self.web.page(
-            request, "threads.html", session=session, viewer=viewer, title="All threads", here="threads",
-            items=found.rows, total=found.total, page=page, pages=max(1, math.ceil(found.total / PER_PAGE)),
-            f=chosen, choices=await self.storage.distinct_values(), statuses=statuses, query=urlencode(chosen),
-        )  # fmt: skip
+            request,
+            "threads.html",
+            session=session,
+            viewer=viewer,
+            title="All threads",
+            here="threads",
+            items=found.rows,
+            total=found.total,
+            page=page,
+            pages=max(1, math.ceil(found.total / PER_PAGE)),
+            f=chosen,
+            choices=await self.storage.distinct_values(),
+            statuses=statuses,
+            query=urlencode(chosen),
+        )
 
     # --- a thread ------------------------------------------------------------------------------
 
@@ -178,10 +200,20 @@ class Pages:
             )
         pending = [(r, may_answer(r.allowed, viewer)) for r in requests if r.status == RequestStatus.PENDING]
         return self.web.page(
-            request, "thread.html", session=session, viewer=viewer, status=status, title=f"Thread {thread.id[:12]}",
-            here="threads", thread=thread, entries=entries, pending=pending, origin_links=_origin_links(thread),
-            live=thread.status == ThreadStatus.RUNNING, **extra,
-        )  # fmt: skip
+            request,
+            "thread.html",
+            session=session,
+            viewer=viewer,
+            status=status,
+            title=f"Thread {thread.id[:12]}",
+            here="threads",
+            thread=thread,
+            entries=entries,
+            pending=pending,
+            origin_links=_origin_links(thread),
+            live=thread.status == ThreadStatus.RUNNING,
+            **extra,
+        )
 
     async def thread(self, request: Request) -> Response:
         session, viewer = await self.web.signed_in(request)
@@ -209,9 +241,13 @@ class Pages:
             return await self._refused(request, session, viewer, row, 400, "Choose Approve or Deny.")
         if choice == "approve" and row.status == RequestStatus.PENDING and fields.get("digest") != row.digest:
             return await self._refused(
-                request, session, viewer, row, 409,
+                request,
+                session,
+                viewer,
+                row,
+                409,
                 "This request's arguments are not the ones the page showed you; nothing was decided. Read them again.",
-            )  # fmt: skip
+            )
         decision = await self.runtime.core.decide(
             request_id, approve=choice == "approve", by=viewer.by, comment=comment, identities=viewer.identities
         )
@@ -259,9 +295,15 @@ class Pages:
             ListFilter(now=self.web.now(), channel="web", person=viewer.by), limit=20
         )
         return self.web.page(
-            request, "try.html", session=session, viewer=viewer, title="Try the agent", here="try",
-            agent=self.runtime.agent.name, mine=mine.rows,
-        )  # fmt: skip
+            request,
+            "try.html",
+            session=session,
+            viewer=viewer,
+            title="Try the agent",
+            here="try",
+            agent=self.runtime.agent.name,
+            mine=mine.rows,
+        )
 
     async def try_start(self, request: Request) -> Response:
         session, viewer = await self.web.signed_in(request)

@@ -66,9 +66,15 @@ class SignIn:
         if await self.web.viewer(session) is not None:
             return redirect(local_path(request.query_params.get("next")))
         return self.web.page(
-            request, "signin.html", session=session, viewer=None, title="Sign in", mail=self.mail_ready,
-            next=local_path(request.query_params.get("next")), link_minutes=int(self.settings.web_link_minutes),
-        )  # fmt: skip
+            request,
+            "signin.html",
+            session=session,
+            viewer=None,
+            title="Sign in",
+            mail=self.mail_ready,
+            next=local_path(request.query_params.get("next")),
+            link_minutes=int(self.settings.web_link_minutes),
+        )
 
     async def ask_link(self, request: Request) -> Response:
         session = self.web.cookies.read(request)
@@ -88,9 +94,13 @@ class SignIn:
         if not recorded:
             log.warning("web sign-in: too many links asked for %s or from %s in the past hour", address, ip)
             return self.web.message(
-                request, session, None, 429, "Sign in",
+                request,
+                session,
+                None,
+                429,
+                "Sign in",
                 "Too many sign-in links were asked for in the past hour. Try again later.",
-            )  # fmt: skip
+            )
         if token is not None:
             task = asyncio.create_task(self._mail(address, token, local_path(fields.get("next"))))
             self._sending.add(task)
@@ -98,10 +108,14 @@ class SignIn:
         else:
             log.info("web sign-in: a link was asked for %s, who may not sign in; none sent", address)
         return self.web.message(
-            request, session, None, 200, "Check your mail",
+            request,
+            session,
+            None,
+            200,
+            "Check your mail",
             f"If {address} may sign in here, a sign-in link is on its way to it. "
             f"It works once, for {int(self.settings.web_link_minutes)} minutes.",
-        )  # fmt: skip
+        )
 
     async def _mail(self, address: str, token: str, next_path: str) -> None:
         from bot.email_wiring import smtp_settings
@@ -141,13 +155,24 @@ class SignIn:
         )
         if address is None:
             return self.web.message(
-                request, session, None, 410, "Sign in",
-                "This sign-in link has expired or was already used. Ask for a new one.", back="/signin",
-            )  # fmt: skip
+                request,
+                session,
+                None,
+                410,
+                "Sign in",
+                "This sign-in link has expired or was already used. Ask for a new one.",
+                back="/signin",
+            )
         return self.web.page(
-            request, "signin_link.html", session=session, viewer=None, title="Sign in", token=token, address=address,
+            request,
+            "signin_link.html",
+            session=session,
+            viewer=None,
+            title="Sign in",
+            token=token,
+            address=address,
             next=local_path(request.query_params.get("next")),
-        )  # fmt: skip
+        )
 
     async def use_link(self, request: Request) -> Response:
         session = self.web.cookies.read(request)
@@ -159,9 +184,14 @@ class SignIn:
         )
         if row is None:
             return self.web.message(
-                request, session, None, 410, "Sign in",
-                "This sign-in link has expired or was already used. Ask for a new one.", back="/signin",
-            )  # fmt: skip
+                request,
+                session,
+                None,
+                410,
+                "Sign in",
+                "This sign-in link has expired or was already used. Ask for a new one.",
+                back="/signin",
+            )
         log.info("web sign-in: %s signed in by a mailed link", row.address)
         response = redirect(local_path(fields.get("next")))
         # A new CSRF token with the new session: nothing from before the sign-in carries over.

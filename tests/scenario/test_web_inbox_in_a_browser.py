@@ -105,7 +105,9 @@ def mention(bot: SlackSignoff, fake: FakeSlack, words: str = "<@UBOT> restart pa
 def test_sign_in_by_mailed_link_approve_on_the_page_runs_once_and_updates_slack(
     bot: SlackSignoff, browser: Any, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
 ) -> None:
-    model.script(tool_call("restart_service", {"name": "payments", "reason": "the worker is stuck"}), text("Restarted."))
+    model.script(
+        tool_call("restart_service", {"name": "payments", "reason": "the worker is stuck"}), text("Restarted.")
+    )
     request_id, card_at = mention(bot, fake)
     page = sign_in(browser, bot, smtp, ALICE_MAIL)
 

@@ -58,7 +58,9 @@ def test_sign_in_pages_answer_alike_limit_asks_and_sign_in_once(signoff: Signoff
         token = re.search(r'name="token" value="([^"]+)"', opened.text)
         assert token
         assert client.post("/signin/link/use", data={"token": token.group(1)}).status_code == 403  # no CSRF token
-        used = client.post("/signin/link/use", data={"csrf": _csrf(opened), "token": token.group(1), "next": "/threads"})
+        used = client.post(
+            "/signin/link/use", data={"csrf": _csrf(opened), "token": token.group(1), "next": "/threads"}
+        )
         assert used.status_code == 303 and used.headers["location"] == "/threads"
         assert "Waiting on me" in client.get("/").text
         assert client.get("/threads/abc/state").status_code == 404

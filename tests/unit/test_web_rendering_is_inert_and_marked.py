@@ -28,7 +28,15 @@ def test_templates_escape_by_default() -> None:
 
 def test_redirects_stay_on_this_server() -> None:
     assert local_path("/threads/abc?x=1") == "/threads/abc?x=1"
-    for bad in ("//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "", None, "/a\nb"):
+    for bad in (
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "",
+        None,
+        "/a\nb",
+    ):
         assert local_path(bad) == "/"
 
 
@@ -43,7 +51,9 @@ def test_links_only_for_well_formed_references() -> None:
 
 
 def test_who_may_sign_in_and_decide() -> None:
-    agent = Agent("ops", approvers=["Alice@Example.com", "U0ALICE"], answerers=[PARTICIPANTS, APPROVERS, "ops@example.com"])
+    agent = Agent(
+        "ops", approvers=["Alice@Example.com", "U0ALICE"], answerers=[PARTICIPANTS, APPROVERS, "ops@example.com"]
+    )
 
     @agent.tool(needs_approval=True, approvers=["carol@example.com"])
     def wire(amount: str) -> str:
