@@ -30,6 +30,7 @@ from storage.models import RequestRow, ThreadRow
 from storage.status import RequestStatus, ThreadStatus
 
 PER_PAGE = 50
+MAX_PENDING = 5000  # pending requests looked through for "waiting on me"
 AGES = [
     ("", "any"),
     ("1h", "newer than an hour"),
@@ -81,12 +82,24 @@ class Pages:
 
     async def waiting(self, request: Request) -> Response:
         session, viewer = await self.web.signed_in(request)
-        page = await self.storage.search_requests(
-            ListFilter(now=self.web.now(), status=RequestStatus.PENDING), limit=1000, oldest_first=True
+        # Who may decide is a list in each row: read the pending ones (oldest first), keep the viewer's.
+        found = await self.storage.search_requests(
+            ListFilter(now=self.web.now(), status=RequestStatus.PENDING), limit=MAX_PENDING, oldest_first=True
         )
-        items = [(r, t) for r, t in page.rows if may_answer(r.allowed, viewer)]
+        mine = [(r, t) for r, t in found.rows if may_answer(r.allowed, viewer)]
+        page = _page_number(request)
         return self.web.page(
-            request, "waiting.html", session=session, viewer=viewer, title="Waiting on me", here="waiting", items=items
+            request,
+            "waiting.html",
+            session=session,
+            viewer=viewer,
+            title="Waiting on me",
+            here="waiting",
+            items=mine[(page - 1) * PER_PAGE : page * PER_PAGE],
+            total=len(mine),
+            page=page,
+            pages=max(1, math.ceil(len(mine) / PER_PAGE)),
+            query="",
         )
 
     def _filter(self, request: Request, statuses: list[str]) -> tuple[ListFilter, dict[str, str], int]:
@@ -108,11 +121,7 @@ class Pages:
             older_than=span if age.startswith("+") else None,
             newer_than=span if age and not age.startswith("+") else None,
         )
-        try:
-            page = min(max(int(q.get("page", "1")), 1), 100_000)
-        except ValueError:
-            page = 1
-        return where, {k: v for k, v in raw.items() if v}, page
+        return where, {k: v for k, v in raw.items() if v}, _page_number(request)
 
     async def requests(self, request: Request) -> Response:
         session, viewer = await self.web.signed_in(request)
@@ -354,6 +363,13 @@ class Pages:
             receipt_key=f"web:{uuid.uuid4().hex}", origin=Origin("web", thread.origin_key), text=message, by=viewer.by
         )
         return redirect(f"/threads/{thread.id}")
+
+
+def _page_number(request: Request) -> int:
+    try:
+        return min(max(int(request.query_params.get("page", "1")), 1), 100_000)
+    except ValueError:
+        return 1
 
 
 def _origin_links(thread: ThreadRow) -> list[dict[str, str]]:
