@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     storage_threads: int | None = Field(
         None, ge=MIN_STORAGE_THREADS, le=512, validation_alias=_env("SIGNOFF_STORAGE_THREADS")
     )
+    worker_processes: int | None = Field(None, ge=0, le=64, validation_alias=_env("SIGNOFF_WORKER_PROCESSES"))
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("SIGNOFF_LOG_FORMAT"))
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
@@ -154,6 +156,14 @@ class Settings(BaseSettings):
         return [a.strip() for a in self.trusted_proxies.split(",") if a.strip()]
 
     @property
+    def worker_process_count(self) -> int:
+        """Worker processes beside the ingress; 0 runs everything in one process. By default one
+        per core but the one the ingress needs, at least one, at most 8."""
+        if self.worker_processes is not None:
+            return self.worker_processes
+        return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+    @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
 
@@ -185,6 +195,8 @@ FIXES = {
     "SIGNOFF_WEB_SIGNIN_RATE_LIMIT": "sign-in links per address per hour; 0 for no limit",
     "SIGNOFF_WEB_SIGNIN_IP_RATE_LIMIT": "sign-in links per client address per hour; 0 for no limit",
     "SIGNOFF_SHUTDOWN_GRACE": "seconds a stop waits for steps in flight, 0 to 3600, e.g. 30",
+    "SIGNOFF_WORKER_PROCESSES": "worker processes beside the ingress, 0 to 64; 0 runs everything in one process",
+    "SIGNOFF_LOG_FORMAT": "text or json",
     "SIGNOFF_STORAGE_THREADS": (
         f"threads for database calls, {MIN_STORAGE_THREADS} to 512; unset for SIGNOFF_WORKERS + {MIN_STORAGE_THREADS}"
     ),
