@@ -75,6 +75,7 @@ class SignoffProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)  # ok: polling with a deadline
+        self.kill()  # never leave a server (and its worker processes) behind a failed start
         raise TimeoutError(f"signoff serve not healthy after {timeout}s:\n{self.log_path.read_text()}")
 
     def kill(self) -> None:
