@@ -42,6 +42,7 @@ def browser(chromium_browser: Any) -> Iterator[Any]:
     class Contexts:
         def new_context(self, **options: Any) -> Any:
             opened.append(chromium_browser.new_context(**options))
+            opened[-1].set_default_timeout(60_000)  # a shared 2-core machine under load
             return opened[-1]
 
     yield Contexts()
@@ -84,7 +85,7 @@ def sign_in(browser: Any, bot: SlackSignoff, smtp: SmtpServer, address: str, **c
     page.get_by_label("Your email address").fill(address)
     page.get_by_role("button", name="Mail me a sign-in link").click()
     assert "a sign-in link is on its way" in page.locator("main").inner_text()
-    mail = wait_until(lambda: [m for m in smtp.messages if address in m.rcpt_tos], timeout=10, message="the link")
+    mail = wait_until(lambda: [m for m in smtp.messages if address in m.rcpt_tos], timeout=40, message="the link")
     body = mail[-1].message.get_body(("plain",)).get_content()
     link = re.search(r"http://\S+/signin/link\?token=\S+", body)
     assert link, body
