@@ -21,6 +21,7 @@ from agent.definition import Agent
 from agent.events import ApprovalDecided, HumanMessage, QuestionAnswered
 from bot import failpoints
 from bot.builder import ThreadBuilder
+from bot.logs import current_thread
 from bot.outbox_policy import outbox_for
 from bot.views import request_view
 from channels.base import Decision, HumanRequestView, Origin
@@ -90,6 +91,7 @@ class SignoffCore:
         )
         if row is not None:
             failpoints.hit("after_inbound_recorded")
+            current_thread.set(row.id)
             log.info("thread %s started by %s via %s", row.id, by, channel)
             self.wake_thread(row.id)
         return row
@@ -192,6 +194,8 @@ class SignoffCore:
             bind_digest=True,
         )
         view = request_view(result.request) if result.request else None
+        if result.request is not None:
+            current_thread.set(result.request.thread_id)
         if result.status == "accepted":
             failpoints.hit("after_inbound_recorded")
             log.info("request %s resolved by %s", request_id, event.by)

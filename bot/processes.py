@@ -133,6 +133,7 @@ def die_with_parent() -> None:
 
 def main(argv: list[str]) -> None:
     die_with_parent()
+    settings: Settings | None = None
     try:
         settings = load_settings()
         setup_logging(settings)
@@ -143,7 +144,10 @@ def main(argv: list[str]) -> None:
         else:
             raise SystemExit(f"unknown process {argv[0]!r}")
     except BotError as exc:
-        print(f"Error: {exc}", file=sys.stderr, flush=True)
+        if settings is not None and settings.log_format == "json":
+            log.critical("Error: %s", exc)  # one JSON line, like every other
+        else:
+            print(f"Error: {exc}", file=sys.stderr, flush=True)
         sys.exit(EXIT_CONFIG)
     # Everything is stopped and committed: skip the interpreter's teardown of a large heap (seconds
     # on a busy machine), which a stop would otherwise wait for.
