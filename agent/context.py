@@ -17,6 +17,7 @@ from agent.definition import Agent
 from agent.events import (
     AgentReply,
     ApprovalDecided,
+    ApprovalProgress,
     ApprovalRequested,
     DeliveryFailed,
     Error,
@@ -98,6 +99,8 @@ def render_event(event: Event, *, elide: bool = False, short_ids: bool = False) 
             return f"{head}\n{_escape(answer)}\n</question_answered>"
         case AgentReply(text=text):
             return f"<agent_reply>\n{_escape(text)}\n</agent_reply>"
+        case ApprovalProgress(by=by, count=count, required=required, request_id=request_id):
+            return f'<approval_progress request="{ref(request_id)}" by="{_attr(by)}" count="{count}" of="{required}"/>'
         case DeliveryFailed(channel=channel, kind=kind, error=error, attempts=attempts):
             head = f'<delivery_failed channel="{channel}" kind="{kind}" attempts="{attempts}">'
             return f"{head}{_escape(error)}</delivery_failed>"

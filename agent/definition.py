@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
 from agent.errors import AgentDefinitionError
+from agent.policy import PolicyFunction
 from agent.prompt_template import PromptTemplate
 from agent.tools import DepsT, Tool, make_tool
 
@@ -86,6 +87,8 @@ class Agent(Generic[DepsT]):
     thread's humans itself after repeated errors or at the step limit).
     `max_approval_argument_chars` caps the arguments of an approval-gated call (their JSON), so that
     an approver can read them in full on every surface.
+    `self_approval=False` (the default): the person who asked (matched across Slack and email
+    through the people directory) may not approve their own request; a tool may say otherwise.
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class Agent(Generic[DepsT]):
         setup: Callable[[Startup], DepsT] | None = None,
         max_approval_argument_chars: int = MAX_APPROVAL_ARGUMENT_CHARS,
         ask_human: bool = True,
+        self_approval: bool = False,
     ) -> None:
         # Every problem is gathered, then raised together by `check()` (when the agent loads, or at
         # its first use), so a newcomer fixes them in one round rather than one per start.
@@ -133,6 +137,8 @@ class Agent(Generic[DepsT]):
         self.approvers = tuple(approvers)
         self.answerers = tuple(a.strip() for a in answerers if a.strip())
         self.ask_human = ask_human
+        # Whether the person who asked may approve their own request (a tool may say otherwise).
+        self.self_approval = self_approval
         self.max_steps_per_turn = max_steps_per_turn
         self.max_consecutive_errors = max_consecutive_errors
         self.context_token_budget = context_token_budget
@@ -152,6 +158,9 @@ class Agent(Generic[DepsT]):
         approvers: list[str] | tuple[str, ...] = (),
         approval_channel: str | None = None,
         idempotent: bool = False,
+        required: int = 1,
+        self_approval: bool | None = None,
+        policy: PolicyFunction | None = None,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -162,12 +171,17 @@ class Agent(Generic[DepsT]):
         approvers: list[str] | tuple[str, ...] = (),
         approval_channel: str | None = None,
         idempotent: bool = False,
+        required: int = 1,
+        self_approval: bool | None = None,
+        policy: PolicyFunction | None = None,
     ) -> F | Callable[[F], F]:
         """Register a typed function as a tool; `needs_approval=True` gates it behind a human.
 
         `idempotent=True` says the tool may run again with the same call id (it keys its effects on
         `ctx.call_id`): an approved call interrupted after it started is then retried, where other
-        tools ask the approvers whether to run it again."""
+        tools ask the approvers whether to run it again. `required=N` needs N distinct approvers;
+        `self_approval` overrides the agent's; `policy` is a function of the arguments returning an
+        `agent.policy.Rule` (or None) for each call (see agent/policy.py)."""
 
         def register(f: F) -> F:
             try:
@@ -177,6 +191,9 @@ class Agent(Generic[DepsT]):
                     approvers=approvers,
                     approval_channel=approval_channel,
                     idempotent=idempotent,
+                    required=required,
+                    self_approval=self_approval,
+                    policy=policy,
                 )
             except AgentDefinitionError as exc:
                 self.problems.extend(exc.problems)

@@ -7,6 +7,7 @@ defaults) but never renamed or removed.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -14,6 +15,56 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 class _Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class ProofMethod(StrEnum):
+    """How the person behind a decision or answer was authenticated."""
+
+    SLACK = "slack"  # the user id from a request Slack signed (or sent over the app's Socket Mode link)
+    EMAIL_DMARC = "email_dmarc"  # a reply whose trusted Authentication-Results say DMARC or aligned DKIM pass
+    EMAIL_DKIM = "email_dkim"  # a reply with a DKIM signature aligned with its From, verified here
+    EMAIL_FROM = "email_from"  # a reply checked by its From and reply token only (SIGNOFF_EMAIL_REQUIRE_AUTH off)
+    PERSONAL_TOKEN = "personal_token"  # the HTTP API with a person's own token
+    SERVICE_TOKEN = "service_token"  # the HTTP API with SIGNOFF_API_TOKEN, where an operator allowed it
+    WEB_LINK = "web_link"  # the web inbox, signed in by a single-use link mailed to that address
+    CONSOLE = "console"  # `signoff approve/deny/answer` at the operator's console, with the name given
+    SYSTEM = "system"  # Signoff itself (closing a question a late result answered)
+
+
+class DecisionIdentity(BaseModel):
+    """Who decided or answered, as proven: recorded with the decision (older events have none).
+
+    `subject` is the name they came as (a Slack user id, an address, a token's id, the name given at
+    the console); `person_id` and `person` are the directory's, when it knows them; `channel` is
+    where (`slack`, `email`, `api`, `cli`); `at` when (ISO 8601, UTC); `detail` what the proof was
+    (the Slack team, the authentication result, the token id, the console's OS user).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    subject: str
+    method: ProofMethod
+    channel: str
+    at: str = ""
+    person_id: str | None = None
+    person: str | None = None
+    detail: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def voter(self) -> str:
+        """One key per approver: the directory's person, else the name they came as."""
+        return voter_key(self.subject, self.person_id)
+
+
+def voter_key(subject: str, person_id: str | None) -> str:
+    """One key per approver (for N of M and no-self-approval): `person:<id>` when the directory
+    knows them, else `name:<the name, ASCII lower case>`."""
+    if person_id:
+        return f"person:{person_id}"
+    return "name:" + subject.strip().translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 class HumanMessage(_Event):
@@ -28,6 +79,8 @@ class ToolCall(_Event):
     call_id: str
     tool: str
     arguments: dict[str, Any]
+    # A gated tool's call that its policy let run without approval: the rule that said so.
+    rule: str = ""
 
 
 class ToolStarted(_Event):
@@ -81,6 +134,26 @@ class ApprovalRequested(_Event):
     approvers: list[str] = Field(default_factory=list)
     # Set when this asks whether to run again a call whose outcome is unknown: that call's id.
     rerun_of: str | None = None
+    # The policy that applies (agent/policy.py): how many distinct approvers must approve, whether
+    # the person who asked may be one of them, and the rule that matched (shown to approvers).
+    # The defaults are those of requests recorded before policies.
+    required: int = 1
+    no_self_approval: bool = False
+    rule: str = ""
+
+
+class ApprovalProgress(_Event):
+    """One approval toward a request that needs several (N of M): counted, not yet the decision.
+    A note for the humans: the request stays pending until the count is reached (`approval_decided`)
+    or someone denies it."""
+
+    type: Literal["approval_progress"] = "approval_progress"
+    request_id: str
+    by: str
+    count: int
+    required: int
+    identity: DecisionIdentity | None = None
+    digest: str = ""
 
 
 class ApprovalDecided(_Event):
@@ -92,6 +165,10 @@ class ApprovalDecided(_Event):
     # The digest of the tool and arguments the human was shown; an approval runs only a call with
     # exactly this digest. Empty in threads recorded before decisions carried it.
     digest: str = ""
+    # Who decided, how that was proven, where and when; None in threads recorded before.
+    identity: DecisionIdentity | None = None
+    # With N of M (`required` > 1 on the request): everyone whose approval counted, in order.
+    approvals: list[DecisionIdentity] = Field(default_factory=list)
 
 
 class QuestionAsked(_Event):
@@ -107,6 +184,7 @@ class QuestionAnswered(_Event):
     request_id: str
     answer: str
     by: str
+    identity: DecisionIdentity | None = None
 
 
 class AgentReply(_Event):
@@ -136,6 +214,7 @@ Event = Annotated[
     | Error
     | ApprovalRequested
     | ApprovalDecided
+    | ApprovalProgress
     | QuestionAsked
     | QuestionAnswered
     | AgentReply
@@ -154,6 +233,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "error",
     "approval_requested",
     "approval_decided",
+    "approval_progress",
     "question_asked",
     "question_answered",
     "agent_reply",

@@ -27,6 +27,7 @@ from agent.events import (
     ToolResult,
     ToolStarted,
 )
+from agent.policy import PolicyError, requirement
 from agent.tools import REASON_FIELD
 
 NewId = Callable[[], str]
@@ -143,6 +144,9 @@ def _outcome_unknown(request: ApprovalRequested, started: int, new_id: NewId) ->
         ),
         approvers=list(request.approvers),
         rerun_of=request.call_id,
+        required=request.required,
+        no_self_approval=request.no_self_approval,
+        rule=request.rule,
     )
     unknown = ToolOutcomeUnknown(
         call_id=request.call_id, tool=request.tool, attempts=started, rerun_request_id=rerun.request_id
@@ -252,6 +256,12 @@ def on_model_output(agent: Agent, events: Sequence[Event], output: ModelOutput, 
 
     if not tool.needs_approval:
         return [ToolCall(call_id=new_id(), tool=tool.name, arguments=validated)]
+    try:
+        needs = requirement(agent, tool, validated)
+    except PolicyError as exc:
+        return on_error(agent, events, new_id, source="tool_call", tool=tool.name, message=f"{exc}; nothing was run")
+    if not needs.needs_approval:
+        return [ToolCall(call_id=new_id(), tool=tool.name, arguments=validated, rule=needs.rule)]
     size = len(json.dumps(validated, ensure_ascii=False))
     if size > agent.max_approval_argument_chars:
         return on_error(
@@ -275,7 +285,10 @@ def on_model_output(agent: Agent, events: Sequence[Event], output: ModelOutput, 
             arguments=validated,
             digest=t.arguments_digest(tool.name, validated),
             reason=reason,
-            approvers=list(agent.approvers_for(tool)),
+            approvers=list(needs.approvers),
+            required=needs.required,
+            no_self_approval=needs.no_self_approval,
+            rule=needs.rule,
         )
     ]
 

@@ -27,6 +27,7 @@ from agent.errors import ModelCallFailed
 from agent.events import (
     AgentReply,
     ApprovalDecided,
+    ApprovalProgress,
     ApprovalRequested,
     Event,
     HumanMessage,
@@ -145,6 +146,21 @@ class Conversation:
         request = self.waiting_for_approval() if request_id is None else t.find_approval(self.events, request_id)
         if request is None:
             raise AssertionError(f"no approval request {request_id}")
+        if approved:
+            # The request's policy, as `serve` holds it (by name here: there is no people directory).
+            if request.no_self_approval and by.lower() == t.requested_by(self.events).lower():
+                raise PermissionError(f"{by} asked for this and may not approve their own request")
+            counted = [
+                e.by for e in self.events if isinstance(e, ApprovalProgress) and e.request_id == request.request_id
+            ]
+            if by.lower() in {c.lower() for c in counted}:
+                raise PermissionError(f"{by} already approved this request; it needs different people")
+            if len(counted) + 1 < request.required:
+                progress = ApprovalProgress(
+                    request_id=request.request_id, by=by, count=len(counted) + 1, required=request.required
+                )
+                self.events.append(progress)
+                return [progress]
         decision = ApprovalDecided(
             request_id=request.request_id, approved=approved, by=by, comment=comment, digest=request.digest
         )

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from agent.events import (
     AgentReply,
     ApprovalDecided,
+    ApprovalProgress,
     ApprovalRequested,
     DeliveryFailed,
     Error,
@@ -40,7 +41,7 @@ def arguments_digest(tool: str, arguments: dict[str, Any]) -> str:
 
 
 # Events recorded for the humans and operators only: the agent's state and next step ignore them.
-NOTES = (DeliveryFailed,)
+NOTES = (DeliveryFailed, ApprovalProgress)
 
 
 def is_note(event: Event) -> bool:

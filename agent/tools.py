@@ -56,6 +56,11 @@ class Tool:
     # Safe to run again with the same call id (its effects are keyed on `ctx.call_id`): a gated call
     # interrupted after it started is retried, instead of asking the approvers whether to.
     idempotent: bool = False
+    # The approval policy (agent/policy.py): distinct approvals needed, whether the person who
+    # asked may approve (None: the agent's setting), and a function of the arguments.
+    required: int = 1
+    self_approval: bool | None = None
+    policy: Callable[[dict[str, Any]], Any] | None = None
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI-style function schema the model sees."""
@@ -104,6 +109,9 @@ def make_tool(
     approvers: tuple[str, ...] | list[str] = (),
     approval_channel: str | None = None,
     idempotent: bool = False,
+    required: int = 1,
+    self_approval: bool | None = None,
+    policy: Callable[[dict[str, Any]], Any] | None = None,
 ) -> Tool:
     tool_name = name or func.__name__
     problems: list[str] = []
@@ -140,6 +148,12 @@ def make_tool(
         default = ... if param.default is inspect.Parameter.empty else param.default
         description = documented.get(param.name) or None
         fields[param.name] = (annotation, Field(default, description=description))
+    if required < 1:
+        problem(f"required={required}: a gated call needs at least 1 approval")
+    if policy is not None and not needs_approval:
+        problem("a policy applies to a gated tool only: add needs_approval=True")
+    if policy is not None and not callable(policy):
+        problem("policy must be a function of the arguments returning a Rule or None")
     for documented_name in documented:
         if documented_name not in parameters:
             problem(f"its docstring describes {documented_name!r}, which is not a parameter")
@@ -165,4 +179,7 @@ def make_tool(
         approvers=tuple(approvers),
         approval_channel=approval_channel,
         idempotent=idempotent,
+        required=required,
+        self_approval=self_approval,
+        policy=policy,
     )

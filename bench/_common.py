@@ -138,7 +138,7 @@ def serve_env(database_url: str, model_url: str, agent: str, **extra: str) -> di
         "SIGNOFF_MODEL_API_BASE": model_url,
         "SIGNOFF_MODEL_API_KEY": "x",
         "SIGNOFF_AGENT": agent,
-        "SIGNOFF_APPROVERS": "alice",  # who the benchmarks approve as: a gated tool needs approvers
+        "SIGNOFF_APPROVERS": "alice@example.com",  # who the benchmarks approve as: a gated tool needs approvers
         "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO),
         **extra,
     }

@@ -84,7 +84,7 @@ class OursResume:
         for request_id, thread_id in self.prepare(n):
             t0 = time.monotonic()
             self.api.post(
-                f"/api/requests/{request_id}/decision", json={"decision": "approve", "by": "alice"}
+                f"/api/requests/{request_id}/decision", json={"decision": "approve", "by": "alice@example.com"}
             ).raise_for_status()
             wait_for(lambda t=thread_id: self._status(t) == "done", 30, "the thread to finish", interval=0.001)
             (data,) = self._query(
@@ -121,7 +121,8 @@ class OursResume:
                     if request_id not in decided:
                         decided.add(request_id)
                         path = f"/api/requests/{request_id}/decision"
-                        tasks.append(asyncio.create_task(post(path, {"decision": "approve", "by": "alice"})))
+                        approval = {"decision": "approve", "by": "alice@example.com"}
+                        tasks.append(asyncio.create_task(post(path, approval)))
                 if self._done() - before >= n:
                     break
                 if time.monotonic() - started > 120:

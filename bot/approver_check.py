@@ -7,10 +7,12 @@ SIGNOFF_APPROVERS empty, is a configuration error, not a default.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from agent.definition import Agent
 from bot.errors import ConfigError
+from bot.identity import unknown_names
+from storage.people_models import PersonRow
 
 
 def tools_without_approvers(agent: Agent, default_approvers: Sequence[str]) -> list[str]:
@@ -36,8 +38,30 @@ def nobody_to_approve(agent: Agent, default_approvers: Sequence[str]) -> str | N
     )
 
 
-def require_approvers(agent: Agent, default_approvers: Sequence[str]) -> None:
-    """Raise ConfigError when a gated tool has nobody to approve it."""
+def named(agent: Agent, default_approvers: Sequence[str]) -> list[str]:
+    """Every name in the agent's approver and answerer lists and SIGNOFF_APPROVERS."""
+    tools = [a for t in agent.tools.values() for a in t.approvers]
+    return list(dict.fromkeys([*default_approvers, *agent.approvers, *tools, *agent.answerers]))
+
+
+def nobody_by_that_name(agent: Agent, default_approvers: Sequence[str], people: Mapping[str, PersonRow]) -> str | None:
+    """What is wrong when an approver or answerer list names someone the directory does not know."""
+    unknown = unknown_names(named(agent, default_approvers), people)
+    if not unknown:
+        return None
+    return (
+        f"agent {agent.name} names approvers or answerers nobody is known by: {', '.join(unknown)}. "
+        "Name people by their directory name (add them with `signoff people add NAME --slack U012ABCDEF "
+        "--email alice@example.com`), a Slack user or group id, or an email address"
+    )
+
+
+def require_approvers(
+    agent: Agent, default_approvers: Sequence[str], people: Mapping[str, PersonRow] | None = None
+) -> None:
+    """Raise ConfigError when a gated tool has nobody to approve it, or a list names an unknown person."""
     problem = nobody_to_approve(agent, default_approvers)
+    if problem is None and people is not None:
+        problem = nobody_by_that_name(agent, default_approvers, people)
     if problem:
         raise ConfigError(problem)

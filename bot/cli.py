@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import sys
 from typing import Any
@@ -158,20 +159,25 @@ def _marked(event: Any) -> Any:
 def _resolve(request_id: str, *, approve: bool | None, text: str, by: str) -> None:
     from bot.agent_loader import load_agent
     from bot.core import SignoffCore
+    from channels.base import Proof
     from storage.async_store import AsyncStore
 
     storage = AsyncStore(_store(), threads=1)
     settings = _settings()
     core = SignoffCore(storage, load_agent(settings.agent), default_approvers=settings.approver_list)
     try:
+        # At the console: recorded as the operator's, with the name they gave and their OS user.
+        proof = Proof("console", "cli", {"os_user": getpass.getuser()})
         if approve is None:
-            decision = asyncio.run(core.answer(request_id, answer=text, by=by))
+            decision = asyncio.run(core.answer(request_id, answer=text, by=by, proof=proof))
         else:
-            decision = asyncio.run(core.decide(request_id, approve=approve, by=by, comment=text))
+            decision = asyncio.run(core.decide(request_id, approve=approve, by=by, comment=text, proof=proof))
     finally:
         storage.close()
     if decision.status != "accepted":
         raise click.ClickException(decision.message)
+    if decision.message:
+        click.echo(decision.message)
     click.echo(f"recorded; the running bot picks the thread up within {settings.poll_interval}s")
 
 
@@ -200,3 +206,15 @@ def deny(request_id: str, by: str, comment: str) -> None:
 def answer(request_id: str, answer_text: str, by: str) -> None:
     """Answer a pending question (for operators)."""
     _resolve(request_id, approve=None, text=answer_text, by=by)
+
+
+def _add_groups() -> None:
+    from bot.cli_audit import audit
+    from bot.cli_people import people, tokens
+
+    main.add_command(people)
+    main.add_command(tokens)
+    main.add_command(audit)
+
+
+_add_groups()

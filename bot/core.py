@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from agent.definition import Agent
-from agent.events import ApprovalDecided, HumanMessage, QuestionAnswered
-from bot import failpoints
+from agent.events import ApprovalDecided, Event, HumanMessage, QuestionAnswered
+from bot import failpoints, refusals
 from bot.builder import ThreadBuilder
+from bot.identity import decision_identity, held_by, voter
 from bot.logs import current_thread
 from bot.outbox_policy import outbox_for
 from bot.views import request_view
-from channels.base import Decision, HumanRequestView, Origin
+from channels.base import Decision, HumanRequestView, Origin, Proof
 from channels.invisible import clean_inbound
 from storage.async_store import AsyncStore
-from storage.models import ThreadRow
+from storage.models import RequestRow, ThreadRow
 from storage.store import DecisionResult, OutboxDraft
 
 log = logging.getLogger(__name__)
@@ -50,8 +52,10 @@ class SignoffCore:
         wake_outbox: Callable[[], None] = lambda: None,
         wake_intake: Callable[[], None] | None = None,
         poll_interval: float = 0.5,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.storage = storage
+        self.now = now
         self.agent = agent
         self.default_approvers = default_approvers or []
         self.wake_thread = wake_thread
@@ -138,11 +142,15 @@ class SignoffCore:
 
     async def pending_requests(self, thread_id: str) -> list[HumanRequestView]:
         rows = await self.storage.list_requests(status="pending", thread_id=thread_id)
-        return [request_view(r) for r in rows]
+        people = await self.storage.people_for([a for r in rows for a in r.allowed])
+        return [request_view(r, people) for r in rows]
 
     async def get_request(self, request_id: str) -> HumanRequestView | None:
         row = await self.storage.get_request(request_id)
-        return request_view(row) if row else None
+        return await self._view(row) if row else None
+
+    async def _view(self, row: RequestRow) -> HumanRequestView:
+        return request_view(row, await self.storage.people_for(row.allowed))
 
     async def decide(
         self,
@@ -153,11 +161,12 @@ class SignoffCore:
         comment: str = "",
         receipt_key: str | None = None,
         identities: Sequence[str] = (),
+        proof: Proof | None = None,
     ) -> Decision:
         # Bound to what the human was shown: the request's tool and arguments, as a digest (taken
         # by the store, in the transaction that records the decision).
         event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=clean_inbound(comment))
-        return await self._resolve(request_id, event, receipt_key, identities)
+        return await self._resolve(request_id, event, receipt_key, identities, proof)
 
     async def answer(
         self,
@@ -167,9 +176,10 @@ class SignoffCore:
         by: str,
         receipt_key: str | None = None,
         identities: Sequence[str] = (),
+        proof: Proof | None = None,
     ) -> Decision:
         event = QuestionAnswered(request_id=request_id, answer=clean_inbound(answer), by=by)
-        return await self._resolve(request_id, event, receipt_key, identities)
+        return await self._resolve(request_id, event, receipt_key, identities, proof)
 
     async def _resolve(
         self,
@@ -177,43 +187,49 @@ class SignoffCore:
         event: ApprovalDecided | QuestionAnswered,
         receipt_key: str | None,
         identities: Sequence[str] = (),
+        proof: Proof | None = None,
     ) -> Decision:
         # One transaction: the messages depend on the thread's channel, read there.
         drafts: list[OutboxDraft] = []
 
-        def outbox(thread: ThreadRow) -> list[OutboxDraft]:
-            drafts.extend(outbox_for(thread.origin_channel, [event]))
+        def outbox(thread: ThreadRow, recorded: Sequence[Event]) -> list[OutboxDraft]:
+            drafts.extend(outbox_for(thread.origin_channel, recorded))
             return drafts
 
+        # One person, however they came: the names their directory entry holds count as theirs,
+        # and the decision records who they are and how that was proven.
+        request = await self.storage.get_request(request_id)
+        people = await self.storage.people_for([event.by, request.requested_by if request else ""])
+        person = people.get(event.by)
+        event = event.model_copy(update={"identity": decision_identity(event.by, person, proof, self.now())})
+        requester = voter(request.requested_by, people.get(request.requested_by)) if request else None
         result: DecisionResult = await self.storage.resolve(
             request_id,
             event,
-            identities=identities,
+            identities=[*identities, *held_by(event.by, person)],
             receipt_key=receipt_key,
             outbox=outbox,
             bind_digest=True,
+            requester=requester,
         )
-        view = request_view(result.request) if result.request else None
+        view = await self._view(result.request) if result.request else None
         if result.request is not None:
             current_thread.set(result.request.thread_id)
-        if result.status == "accepted":
+        if result.status in ("accepted", "progress"):
             failpoints.hit("after_inbound_recorded")
-            log.info("request %s resolved by %s", request_id, event.by)
+            log.info("request %s %s by %s", request_id, result.status, event.by)
             self.wake_thread(result.request.thread_id if result.request else "")
             if drafts:
                 self.wake_outbox()
-            return Decision("accepted", view)
+            return Decision("accepted", view, refusals.progress(view) if result.status == "progress" else "")
         if result.status == "duplicate":
             return Decision("already_decided", view, "this reply was already recorded")
-        messages = {
-            "unknown": f"no request {request_id}",
-            "invalid": "this request does not take that kind of answer",
-            "not_allowed": f"{event.by} may not answer this request",
-            "changed": "this request's arguments do not match what it was created with; it cannot be approved",
-            "already_decided": (f"already {view.status} by {view.decided_by}" if view else "already decided"),
-        }
-        status = "invalid" if result.status == "changed" else result.status
-        return Decision(status, view, messages.get(result.status, result.status))  # type: ignore[arg-type]
+        status = {"changed": "invalid"}
+        return Decision(
+            status.get(result.status, result.status),  # type: ignore[arg-type]
+            view,
+            refusals.message(result.status, request_id, event.by, view),
+        )
 
     async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:
         await self.storage.outbox_sent(outbound_id, refs)

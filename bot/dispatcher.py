@@ -174,6 +174,6 @@ class Dispatcher:
             kind=row.kind,  # type: ignore[arg-type]
             origin=origin_of(thread),
             text=row.text,
-            request=request_view(request) if request else None,
+            request=request_view(request, store.people_for(request.allowed)) if request else None,
             attempts=row.attempts,
         )

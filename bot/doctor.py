@@ -45,11 +45,13 @@ async def run_checks(echo: Echo) -> bool:
     from storage import migrate
     from storage.db import Database
 
+    schema_current = False
     try:
         db = Database(settings.database_url)
         current = migrate.current_revision(db)
         head = migrate.head_revision()
-        if current == head:
+        schema_current = current == head
+        if schema_current:
             good(f"database {db.dialect} reachable, schema at {current}")
         else:
             bad(f"database schema at {current}, code expects {head}", "run `signoff db upgrade`")
@@ -58,13 +60,17 @@ async def run_checks(echo: Echo) -> bool:
         db = None
 
     from bot.agent_loader import load_agent
-    from bot.approver_check import nobody_to_approve
+    from bot.approver_check import named, nobody_by_that_name, nobody_to_approve
+    from storage.store import Store
 
     try:
         agent = load_agent(settings.agent, db)
         gated = [t.name for t in agent.tools.values() if t.needs_approval]
         good(f"agent {agent.name}: {len(agent.tools)} tools, approval needed for {', '.join(gated) or 'none'}")
         problem = nobody_to_approve(agent, settings.approver_list)
+        if problem is None and db is not None and schema_current:
+            people = Store(db).people_for(named(agent, settings.approver_list))
+            problem = nobody_by_that_name(agent, settings.approver_list, people)
         if problem:
             what, _, fix = problem.partition(". ")
             bad(what, fix)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from agent.events import ApprovalRequested, HumanMessage, QuestionAsked
 from bot.errors import ConfigError
+from bot.identity import directory_names, expand
 from bot.runtime import Runtime
 from bot.settings import Settings
 from channels.base import Origin
@@ -117,6 +118,8 @@ class StoreMailIndex:
         for row in store.outbox_for_thread(thread.id):
             if row.channel == "email" and row.status == "sent":
                 people.extend(a for a in row.refs.get("to", []) if isinstance(a, str))
+        # Approvers and answerers named as people take part by their addresses (bot/identity.py).
+        people = expand(people, store.people_for(directory_names(people)))
         return self.mailbox.others(email_addresses(people))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
@@ -17,7 +18,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.audit import AuditFilter, AuditFilterError, parse_since
+from bot.audit import records as audit_records
+from bot.audit import render as render_audit
 from bot.http_auth import BearerGuard, bearer_problem
+from bot.http_identity import DECISION_RESPONSES, acting_as, caller_of, decider, personal_token_check
 from bot.metrics import TimeSlackAcks
 from bot.outage_log import OutageLog
 from bot.runtime import Runtime
@@ -35,23 +40,34 @@ class LaunchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     message: str = Field(min_length=1, max_length=MAX_TEXT)
     agent: str | None = Field(default=None, max_length=200)
-    by: str = Field(default="api", min_length=1, max_length=320)
+    # With a personal token the token's owner asks (`by`, if given, must name them); with the
+    # service token, `by` names who asks (default "api").
+    by: str | None = Field(default=None, min_length=1, max_length=320)
 
 
 class DecisionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "deny"]
     comment: str = Field(default="", max_length=MAX_TEXT)
-    by: str = Field(min_length=1, max_length=320)
+    # The token decides who decides: with a personal token `by` may be left out (if given, it must
+    # name the token's owner); the service token needs it, where an operator allowed it to decide.
+    by: str | None = Field(default=None, min_length=1, max_length=320)
 
 
 class AnswerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     answer: str = Field(min_length=1, max_length=MAX_TEXT)
-    by: str = Field(min_length=1, max_length=320)
+    by: str | None = Field(default=None, min_length=1, max_length=320)
 
 
-DECISION_STATUS = {"not_allowed": 403, "already_decided": 409, "unknown": 404, "invalid": 409}
+DECISION_STATUS = {
+    "not_allowed": 403,
+    "self_approval": 403,
+    "already_decided": 409,
+    "already_approved": 409,
+    "unknown": 404,
+    "invalid": 409,
+}
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -75,11 +91,13 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     mount_web(app, runtime)
     token = runtime.settings.api_token.get_secret_value() if runtime.settings.api_token else None
-    app.add_middleware(BearerGuard, token=token)
+    app.add_middleware(BearerGuard, token=token, check_token=personal_token_check(runtime.storage))
     app.add_middleware(TimeSlackAcks, histogram=runtime.metrics.ack_seconds)
 
     def authorized(request: Request) -> None:
         # BearerGuard already answered 401 for /api/*; this covers a route mounted elsewhere with `api`.
+        if getattr(request.state, "signoff_caller", None) is not None:
+            return
         problem = bearer_problem(request.headers.get("authorization", ""), token)
         if problem is not None:
             raise HTTPException(401, problem, headers={"WWW-Authenticate": "Bearer"})
@@ -106,6 +124,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         responses={200: {"description": "Already launched with this Idempotency-Key: the same thread"}},
     )
     async def launch(
+        request: Request,
         body: LaunchBody,
         idempotency_key: Annotated[
             str | None,
@@ -119,7 +138,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         if body.agent is not None and body.agent != runtime.agent.name:
             raise HTTPException(404, f"no agent {body.agent!r}; this server runs {runtime.agent.name!r}")
         receipt_key = f"api:{idempotency_key}" if idempotency_key else None
-        row = await core.launch(body.message, by=body.by, channel="api", receipt_key=receipt_key)
+        caller = caller_of(request)
+        by = acting_as(caller, body.by) if caller.kind == "person" else (body.by or "api")
+        row = await core.launch(body.message, by=by, channel="api", receipt_key=receipt_key)
         if row is None:
             assert receipt_key is not None
             thread_id = await storage.receipt_thread(receipt_key)
@@ -193,23 +214,55 @@ def create_app(runtime: Runtime) -> FastAPI:
             raise HTTPException(404, f"no request {request_id}")
         return request_json(row)
 
-    @app.post("/api/requests/{request_id}/decision", dependencies=api)
-    async def decide(request_id: str, body: DecisionBody) -> dict[str, Any]:
-        decision = await core.decide(request_id, approve=body.decision == "approve", by=body.by, comment=body.comment)
+    may_decide = runtime.settings.api_token_may_decide
+
+    @app.post(
+        "/api/requests/{request_id}/decision",
+        dependencies=api,
+        responses=DECISION_RESPONSES,
+    )
+    async def decide(request: Request, request_id: str, body: DecisionBody) -> dict[str, Any]:
+        by, proof = decider(caller_of(request), body.by, may_decide)
+        decision = await core.decide(
+            request_id, approve=body.decision == "approve", by=by, comment=body.comment, proof=proof
+        )
+        if decision.status != "accepted":
+            raise HTTPException(DECISION_STATUS.get(decision.status, 400), decision.message)
+        row = await storage.get_request(request_id)
+        assert row is not None
+        return {**request_json(row), **({"message": decision.message} if decision.message else {})}
+
+    @app.post("/api/requests/{request_id}/answer", dependencies=api, responses=DECISION_RESPONSES)
+    async def answer(request: Request, request_id: str, body: AnswerBody) -> dict[str, Any]:
+        by, proof = decider(caller_of(request), body.by, may_decide)
+        decision = await core.answer(request_id, answer=body.answer, by=by, proof=proof)
         if decision.status != "accepted":
             raise HTTPException(DECISION_STATUS.get(decision.status, 400), decision.message)
         row = await storage.get_request(request_id)
         assert row is not None
         return request_json(row)
 
-    @app.post("/api/requests/{request_id}/answer", dependencies=api)
-    async def answer(request_id: str, body: AnswerBody) -> dict[str, Any]:
-        decision = await core.answer(request_id, answer=body.answer, by=body.by)
-        if decision.status != "accepted":
-            raise HTTPException(DECISION_STATUS.get(decision.status, 400), decision.message)
-        row = await storage.get_request(request_id)
-        assert row is not None
-        return request_json(row)
+    @app.get(
+        "/api/audit",
+        dependencies=api,
+        response_class=Response,
+        responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}, 422: {"description": "bad filter"}},
+    )
+    async def audit(
+        since: Annotated[str | None, Query(max_length=64, description="7d, 12h, 30m, or an ISO 8601 date")] = None,
+        person: Annotated[str | None, Query(max_length=320)] = None,
+        tool: Annotated[str | None, Query(max_length=200)] = None,
+        thread: Annotated[str | None, Query(max_length=64)] = None,
+        format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl",  # noqa: A002 (the query's name)
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    ) -> Response:
+        try:
+            wanted = AuditFilter(parse_since(since, datetime.now(UTC)), person, tool, thread, limit)
+            rows = await storage.run(audit_records, storage.store, wanted)
+        except AuditFilterError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+        return Response("".join(render_audit(rows, format)), media_type=media)
 
     health_outage = OutageLog(log, "database (seen by /healthz)")
 

@@ -8,6 +8,7 @@ from typing import assert_never
 from agent.events import (
     AgentReply,
     ApprovalDecided,
+    ApprovalProgress,
     ApprovalRequested,
     DeliveryFailed,
     Error,
@@ -42,6 +43,10 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
                 drafts.append(OutboxDraft(channel, "question", request_id=request_id))
             case ApprovalDecided(request_id=request_id) | QuestionAnswered(request_id=request_id):
                 drafts.append(OutboxDraft(channel, "decision", request_id=request_id))
+            case ApprovalProgress(request_id=request_id, by=by, count=count, required=required, identity=identity):
+                who = (identity.person if identity else None) or by
+                text = f"{who} approved ({count} of {required}); waiting for {required - count} more approval(s)."
+                drafts.append(OutboxDraft(channel, "progress", request_id=request_id, text=text))
             case Error(fatal=True, message=message, source=source):
                 drafts.append(OutboxDraft(channel, "notice", text=stop_notice(source, message)))
             case Error() | HumanMessage() | ToolCall() | ToolResult():

@@ -21,7 +21,7 @@ from typing import Any
 from agent.definition import Agent
 from agent.io.model import LiteLLMClient, ModelClient, ModelConfig, UnconfiguredModel
 from bot.agent_loader import load_agent
-from bot.approver_check import require_approvers
+from bot.approver_check import named, require_approvers
 from bot.core import SignoffCore
 from bot.dispatcher import Dispatcher
 from bot.metrics import Metrics, TimedModel
@@ -160,7 +160,7 @@ class Runtime:
         store = Store(db)
         storage = AsyncStore(store, threads=settings.storage_pool)
         agent = load_agent(settings.agent, db)
-        require_approvers(agent, settings.approver_list)
+        require_approvers(agent, settings.approver_list, store.people_for(named(agent, settings.approver_list)))
         metrics = Metrics()
         model: ModelClient = TimedModel(model_client(settings), metrics.model_call_seconds)
         metrics.track_status(lambda: status_counts(store))

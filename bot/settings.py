@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", validation_alias=_env("SIGNOFF_HOST"))
     port: int = Field(8080, ge=0, le=65535, validation_alias=_env("SIGNOFF_PORT"))
     api_token: SecretStr | None = Field(None, validation_alias=_env("SIGNOFF_API_TOKEN"))
+    api_token_may_decide: bool = Field(False, validation_alias=_env("SIGNOFF_API_TOKEN_MAY_DECIDE"))
     max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias=_env("SIGNOFF_MAX_BODY_BYTES"))
     approvers: str = Field("", validation_alias=_env("SIGNOFF_APPROVERS"))
     secret_key: SecretStr | None = Field(None, validation_alias=_env("SIGNOFF_SECRET_KEY"))
@@ -180,6 +181,7 @@ FIXES = {
     "SIGNOFF_IMAP_TLS": "one of off, starttls, ssl",
     "SIGNOFF_SMTP_TLS": "one of off, starttls, ssl",
     "SIGNOFF_EMAIL_REQUIRE_AUTH": "true or false",
+    "SIGNOFF_API_TOKEN_MAY_DECIDE": "true or false: whether the service token may decide and answer (with `by`)",
     "SIGNOFF_EMAIL_MAX_BYTES": "the largest message read, in bytes, e.g. 10000000",
     "SIGNOFF_EMAIL_RATE_LIMIT": "messages per sender per hour that get an answer; 0 for no limit",
     "SIGNOFF_EMAIL_PARSE_TIMEOUT": "seconds one inbound message may take to parse before it is quarantined, e.g. 60",

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from agent.events import dump_event
+from bot.identity import expand
 from channels.base import HumanRequestView, Origin
 from storage.models import RequestRow, ThreadRow
+from storage.people_models import PersonRow
 from storage.store import StoredEvent
 
 
-def request_view(row: RequestRow) -> HumanRequestView:
+def request_view(row: RequestRow, people: Mapping[str, PersonRow] | None = None) -> HumanRequestView:
+    """The request as channels see it; `people` (the directory's rows for its allowed names) turns
+    each person named there into every name they go by (`bot.identity.expand`)."""
     return HumanRequestView(
         id=row.id,
         thread_id=row.thread_id,
@@ -21,12 +26,15 @@ def request_view(row: RequestRow) -> HumanRequestView:
         reason=row.reason,
         question=row.question,
         options=list(row.options),
-        allowed=list(row.allowed),
+        allowed=expand(row.allowed, people or {}),
         requested_by=row.requested_by,
         decided_by=row.decided_by,
         comment=row.comment,
         delivery=dict(row.delivery),
         decided_at=row.decided_at,
+        required=row.required or 1,
+        approved_by=[str(a.get("person") or a.get("by") or "") for a in row.approvals or []],
+        rule=row.rule or "",
     )
 
 
@@ -67,4 +75,11 @@ def request_json(row: RequestRow) -> dict[str, Any]:
         "comment": row.comment,
         "created_at": row.created_at.isoformat(),
         "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+        # The policy: distinct approvals needed, whether the person who asked may approve, the rule
+        # that matched; `approvals` counted so far (who, as which person, when), `progress` "1 of 2".
+        "required": row.required or 1,
+        "no_self_approval": bool(row.no_self_approval),
+        "rule": row.rule or "",
+        "approvals": [{k: a.get(k) for k in ("by", "person", "at")} for a in row.approvals or []],
+        "progress": f"{len(row.approvals or [])} of {row.required or 1}",
     }

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-OutboundKind = Literal["reply", "approval_request", "question", "decision", "notice"]
+OutboundKind = Literal["reply", "approval_request", "question", "decision", "notice", "progress"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,23 @@ class HumanRequestView:
     comment: str = ""
     delivery: dict[str, Any] = field(default_factory=dict)  # channel refs: slack ts, email Message-ID
     decided_at: datetime | None = None
+    required: int = 1  # distinct approvals needed (N of M)
+    approved_by: list[str] = field(default_factory=list)  # who approved so far, toward `required`
+    rule: str = ""  # the policy rule that matched, shown to approvers
+
+
+@dataclass(frozen=True)
+class Proof:
+    """How a channel authenticated the person behind a decision or answer; the core records it.
+
+    `method`: `slack`, `email_dmarc`, `email_dkim`, `email_from`, `personal_token`, `service_token`,
+    `console` (`agent.events.ProofMethod`); `channel`: where it came in; `detail`: what the proof
+    was (the Slack team, the token id, ...), never a secret.
+    """
+
+    method: str
+    channel: str
+    detail: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,7 +84,11 @@ class Outbound:
 class Decision:
     """The outcome of a human's attempt to decide or answer a request."""
 
-    status: Literal["accepted", "not_allowed", "already_decided", "unknown", "invalid"]
+    # self_approval: the person who asked may not approve it; already_approved: their approval
+    # already counts toward N of M. `message` says so (and, when accepted, the progress toward N).
+    status: Literal[
+        "accepted", "not_allowed", "already_decided", "unknown", "invalid", "self_approval", "already_approved"
+    ]
     request: HumanRequestView | None = None
     message: str = ""
 
@@ -101,8 +122,10 @@ class Core(Protocol):
         comment: str = "",
         receipt_key: str | None = None,
         identities: Sequence[str] = (),
+        proof: Proof | None = None,
     ) -> Decision:
-        """Approve or deny. `identities`: other names `by` holds (Slack user groups) for the allowed check."""
+        """Approve or deny. `identities`: other names `by` holds (Slack user groups) for the allowed check;
+        `proof`: how `by` was authenticated, recorded with the decision."""
 
     async def answer(
         self,
@@ -112,6 +135,7 @@ class Core(Protocol):
         by: str,
         receipt_key: str | None = None,
         identities: Sequence[str] = (),
+        proof: Proof | None = None,
     ) -> Decision: ...
 
     async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:

@@ -125,6 +125,9 @@ class AsyncStore:
     outbox_for_thread = _Mirror(Store.outbox_for_thread)
     mailbox_state = _Mirror(Store.mailbox_state)
     save_mailbox_state = _Mirror(Store.save_mailbox_state)
+    people_for = _Mirror(Store.people_for)
+    person_for = _Mirror(Store.person_for)
+    check_token = _Mirror(Store.check_token)
     # The web inbox (bot/web/).
     search_requests = _Mirror(Store.search_requests)
     search_threads = _Mirror(Store.search_threads)

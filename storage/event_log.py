@@ -18,7 +18,16 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from agent import thread as t
-from agent.events import ApprovalDecided, ApprovalRequested, Event, QuestionAnswered, QuestionAsked
+from agent.events import (
+    ApprovalDecided,
+    ApprovalProgress,
+    ApprovalRequested,
+    DecisionIdentity,
+    Event,
+    QuestionAnswered,
+    QuestionAsked,
+    voter_key,
+)
 from storage._sql import event_values, insert_row, table
 from storage.models import EventRow, OutboxRow, RequestRow, ThreadRow, utcnow
 from storage.status import RequestKind, RequestStatus
@@ -93,6 +102,10 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 allowed=list(event.approvers),
                 requested_by=thread.requested_by,
                 created_at=now,
+                required=event.required,
+                approvals=[],
+                no_self_approval=event.no_self_approval,
+                rule=event.rule,
             ),
         )
     elif isinstance(event, QuestionAsked):
@@ -109,10 +122,25 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 created_at=now,
             ),
         )
+    elif isinstance(event, ApprovalProgress):
+        row = session.execute(
+            core_select(requests.c.approvals).where(
+                requests.c.id == event.request_id, requests.c.thread_id == thread.id
+            )
+        ).first()
+        if row is not None:
+            counted = [*(row[0] or []), approval_entry(event.by, event.identity, now)]
+            session.execute(
+                update(requests)
+                .where(requests.c.id == event.request_id, requests.c.status == RequestStatus.PENDING)
+                .values(approvals=counted)
+            )
     elif isinstance(event, (ApprovalDecided, QuestionAnswered)):
         if isinstance(event, ApprovalDecided):
             status = RequestStatus.APPROVED if event.approved else RequestStatus.DENIED
-            outcome = {"status": status, "comment": event.comment}
+            outcome: dict[str, Any] = {"status": status, "comment": event.comment}
+            if event.approved and event.approvals:
+                outcome["approvals"] = [approval_entry(i.subject, i, now) for i in event.approvals]
         else:
             outcome = {"status": RequestStatus.ANSWERED, "comment": event.answer}
         session.execute(
@@ -125,3 +153,15 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
             )
             .values(**outcome, decided_by=event.by, decided_at=now)
         )
+
+
+def approval_entry(by: str, identity: DecisionIdentity | None, now: datetime) -> dict[str, Any]:
+    """One approval counted toward N of M, as the request row keeps it."""
+    return {
+        "by": by,
+        "person": identity.person if identity else None,
+        "person_id": identity.person_id if identity else None,
+        "voter": identity.voter if identity else voter_key(by, None),
+        "at": identity.at if identity and identity.at else now.isoformat(),
+        "identity": identity.model_dump(mode="json") if identity else None,
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, Text, UniqueConstraint, false
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -94,6 +94,15 @@ class RequestRow(SQLModel, table=True):
     delivery: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts(nullable=False)
     decided_at: datetime | None = _ts(nullable=True)
+    # The request's policy (agent/policy.py), from its event: how many distinct approvers it needs,
+    # whether the person who asked may approve it, the rule that matched. `approvals` holds the
+    # approvals counted so far toward `required` ({"by", "person_id", "at"}); null on older rows.
+    required: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))
+    approvals: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    no_self_approval: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    rule: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
 
 
 class ReceiptRow(SQLModel, table=True):
@@ -178,3 +187,23 @@ class WebSigninRow(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
     started_at: datetime | None = _ts(nullable=True)  # the session began (the link was used)
     ended_at: datetime | None = _ts(nullable=True)  # signed out
+
+
+# The people directory's tables live in their own module; imported here so they register with the rest.
+from storage.people_models import ApiTokenRow, PersonIdentityRow, PersonRow  # noqa: E402
+
+__all__ = [
+    "ApiTokenRow",
+    "EventRow",
+    "IntakeRow",
+    "MailboxStateRow",
+    "OutboxRow",
+    "PersonIdentityRow",
+    "PersonRow",
+    "ReceiptRow",
+    "RequestRow",
+    "ThreadRow",
+    "UTCDateTime",
+    "WebSigninRow",
+    "utcnow",
+]

@@ -46,3 +46,6 @@ class DecisionStatus(StrEnum):
     INVALID = "invalid"  # an answer to an approval, or a decision on a question
     DUPLICATE = "duplicate"  # the same delivery seen before
     CHANGED = "changed"  # what the human was shown is not what would run
+    SELF_APPROVAL = "self_approval"  # the person who asked may not approve their own request
+    ALREADY_APPROVED = "already_approved"  # this person's approval already counts toward N of M
+    PROGRESS = "progress"  # an approval counted toward N of M; the request still waits for more

@@ -19,6 +19,7 @@ from agent.definition import Agent
 from agent.errors import ModelCallFailed, ToolArgumentsError
 from agent.events import Event
 from agent.io.model import ModelClient
+from agent.policy import exempt
 from agent.reducer import (
     Append,
     CallModel,
@@ -155,13 +156,14 @@ async def _run_tool(
     tool = agent.tools.get(step.tool)
     if tool is None:
         return _tool_error(agent, events, ids, step, f"tool {step.tool!r} no longer exists in agent {agent.name!r}")
-    if tool.needs_approval and not is_gated_call_approved(events, step):
+    gated = tool.needs_approval and not (step.approved_by is None and exempt(agent, tool, step.arguments))
+    if gated and not is_gated_call_approved(events, step):
         # Enforced here, in code: the prompt cannot talk its way past this.
         log.error("refused to run %s without a matching human approval (thread %s)", step.tool, thread_id)
         message = f"refused: {step.tool} needs a human approval of exactly these arguments"
         return _tool_error(agent, events, ids, step, message, fatal=True)
     started: list[Event] = []
-    if tool.needs_approval:
+    if gated:
         started = [on_start(step)]
         if record_start is not None:
             try:

@@ -24,7 +24,7 @@ from bot.web.context import Web, redirect
 from bot.web.people import Viewer, may_answer
 from bot.web.render import slack_link, where_sent
 from bot.web.sessions import Session
-from channels.base import Origin
+from channels.base import Origin, Proof
 from storage.inbox import ListFilter
 from storage.models import RequestRow, ThreadRow
 from storage.status import RequestStatus, ThreadStatus
@@ -258,7 +258,12 @@ class Pages:
                 "This request's arguments are not the ones the page showed you; nothing was decided. Read them again.",
             )
         decision = await self.runtime.core.decide(
-            request_id, approve=choice == "approve", by=viewer.by, comment=comment, identities=viewer.identities
+            request_id,
+            approve=choice == "approve",
+            by=viewer.by,
+            comment=comment,
+            identities=viewer.identities,
+            proof=_proof(viewer),
         )
         if decision.status != "accepted":
             return await self._refused(
@@ -278,7 +283,9 @@ class Pages:
             return await self._refused(
                 request, session, viewer, row, 400, "Write an answer (at most 20,000 characters)."
             )
-        decision = await self.runtime.core.answer(request_id, answer=text, by=viewer.by, identities=viewer.identities)
+        decision = await self.runtime.core.answer(
+            request_id, answer=text, by=viewer.by, identities=viewer.identities, proof=_proof(viewer)
+        )
         if decision.status != "accepted":
             return await self._refused(
                 request, session, viewer, row, DECISION_STATUS.get(decision.status, 400), decision.message
@@ -363,6 +370,11 @@ class Pages:
             receipt_key=f"web:{uuid.uuid4().hex}", origin=Origin("web", thread.origin_key), text=message, by=viewer.by
         )
         return redirect(f"/threads/{thread.id}")
+
+
+def _proof(viewer: Viewer) -> Proof:
+    """How the web proved who decides: the sign-in (a link mailed to the address), by its id."""
+    return Proof("web_link", "web", {"signin": viewer.signin_id})
 
 
 def _page_number(request: Request) -> int:

@@ -145,6 +145,7 @@ def compose_approval_request(
         "Why:",
         _indent(request.reason.strip() or "(no reason given)"),
         "",
+        *policy_lines(request),
         "To answer, reply to this email. The first line of your reply decides:",
         "",
         "    approve",
@@ -296,3 +297,17 @@ def _unique(addresses: Iterable[str]) -> list[str]:
     for addr in addresses:
         seen.setdefault(addr.strip().lower(), addr.strip())
     return list(seen.values())
+
+
+def policy_lines(request: HumanRequestView) -> list[str]:
+    """The policy an approver should know: the rule that matched, and progress toward N of M."""
+    lines = []
+    if request.rule.strip():
+        lines.append(f"Rule: {_clean_header(request.rule)}")
+    if request.required > 1:
+        done = ", ".join(_clean_header(a) for a in request.approved_by)
+        lines.append(
+            f"Needs {request.required} approvals from different people; {len(request.approved_by)} of "
+            f"{request.required} so far" + (f" ({done})." if done else ".")
+        )
+    return [*lines, ""] if lines else []

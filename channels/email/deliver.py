@@ -92,7 +92,7 @@ class SmtpChannel:
     def _compose(self, message: Outbound, thread: ThreadMail, refs: ThreadRefs) -> list[EmailMessage]:
         try:
             match message.kind:
-                case "reply" | "notice":
+                case "reply" | "notice" | "progress":
                     return self._to_people(message, thread, refs)
                 case "approval_request":
                     return self._approval_request(message, _need(message), thread, refs)

@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-from channels.base import Core, Decision, HumanRequestView, Origin
+from channels.base import Core, Decision, HumanRequestView, Origin, Proof
 from channels.email.addresses import Mailbox
 from channels.email.answers import read_answer, read_decision
 from channels.email.auth import dkim_verify, sender_authenticated
@@ -158,7 +158,8 @@ class EmailInbound:
             )
             await self.index.record_received(message_id)
             return
-        if self.config.require_auth and not await self._authenticated(mail, raw):
+        method = await self._authenticated(mail, raw)
+        if self.config.require_auth and method is None:
             log.warning(
                 "email %s: reply to request %s from %s is not authenticated (no DMARC or aligned DKIM pass); "
                 "ignored because SIGNOFF_EMAIL_REQUIRE_AUTH is on",
@@ -174,6 +175,7 @@ class EmailInbound:
             await self.index.record_received(message_id)
             return
         key = answer_key(message_id)
+        proof = Proof(method or "email_from", "email", {"from": mail.from_addr, "message_id": message_id})
         if request.kind == "approval":
             decision = read_decision(mail.reply_text)
             if decision is None:
@@ -181,14 +183,16 @@ class EmailInbound:
                 return
             word, comment = decision
             result = await self.core.decide(
-                request.id, approve=word == "approve", by=claim.approver, comment=comment, receipt_key=key
+                request.id, approve=word == "approve", by=claim.approver, comment=comment, receipt_key=key, proof=proof
             )
         else:
             answer = _with_attachments(read_answer(mail.reply_text), mail)
             if not answer:
                 await self._hint(mail, message_id, request, "question")
                 return
-            result = await self.core.answer(request.id, answer=answer, by=claim.approver, receipt_key=key)
+            result = await self.core.answer(
+                request.id, answer=answer, by=claim.approver, receipt_key=key, proof=proof
+            )
         await self._after_decision(mail, message_id, request, result)
 
     def _claim(self, mail: InboundEmail, tagged: Sequence[str]) -> TokenClaim | None:
@@ -199,19 +203,22 @@ class EmailInbound:
                 return claim
         return None
 
-    async def _authenticated(self, mail: InboundEmail, raw: bytes) -> bool:
+    async def _authenticated(self, mail: InboundEmail, raw: bytes) -> str | None:
+        """How the sender was authenticated (`email_dmarc`, `email_dkim`), or None."""
         domain = mail.from_addr.rpartition("@")[2]
         if self.config.authserv_id and sender_authenticated(
             mail.authentication_results, self.config.authserv_id, domain
         ):
-            return True
-        return bool(await asyncio.to_thread(self.dkim, raw, from_domain=domain))
+            return "email_dmarc"
+        return "email_dkim" if await asyncio.to_thread(self.dkim, raw, from_domain=domain) else None
 
     async def _after_decision(
         self, mail: InboundEmail, message_id: str, request: HumanRequestView, result: Decision
     ) -> None:
         if result.status == "accepted":
             log.info("email %s: %s %s request %s", message_id, mail.from_addr, request.kind, request.id)
+            if result.message:  # an approval counted toward N of M: the approver is told
+                await self._tell(mail, message_id, request, f"{result.message}.")
             return
         log.warning("email %s: reply to request %s from %s: %s", message_id, request.id, mail.from_addr, result)
         if await self.index.received(message_id):  # recorded meanwhile: a replay, nothing to say
@@ -229,6 +236,21 @@ class EmailInbound:
                 message_id=self.mailer.message_id("late", message_id),
             )
             await self._note(mail, notice, request.thread_id)
+        elif result.status in ("not_allowed", "self_approval", "already_approved"):
+            # The reply token was valid for this sender: they were asked, so they are told why not.
+            await self._tell(mail, message_id, request, f"Your reply decided nothing: {result.message}.")
+
+    async def _tell(self, mail: InboundEmail, message_id: str, request: HumanRequestView, text: str) -> None:
+        note = compose_reply(
+            agent_address=self.config.address,
+            to=[mail.from_addr],
+            thread=_answering(mail),
+            text=f"{text}\n\nRequest {request.id}",
+            agent_name=self.config.agent_name,
+            now=self.now(),
+            message_id=self.mailer.message_id("told", message_id),
+        )
+        await self._note(mail, note, request.thread_id)
 
     async def _hint(self, mail: InboundEmail, message_id: str, request: HumanRequestView, kind: str) -> None:
         log.info("email %s from %s: no %s in the reply to request %s", message_id, mail.from_addr, kind, request.id)

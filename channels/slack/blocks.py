@@ -320,7 +320,7 @@ def approval_card(request: HumanRequestView, thread_link: str | None = None) -> 
     if units(request.id) > BUTTON_VALUE_LIMIT:
         raise ValueError("request id too long for a button value")
     tool = request.tool or "(unknown tool)"
-    blocks = [_header(f"Approval needed: {tool}"), *_summary_blocks(request)]
+    blocks = [_header(f"Approval needed: {tool}"), *_summary_blocks(request), *policy_context(request)]
     if thread_link:
         blocks.append(_context(link(thread_link, "Open the conversation")))
     first = (
@@ -335,6 +335,19 @@ def approval_card(request: HumanRequestView, thread_link: str | None = None) -> 
     if request.reason.strip():
         text += f": {escape(request.reason.strip(), FALLBACK_LIMIT - units(text) - 2)}"
     return {"text": text, "blocks": blocks}
+
+
+def policy_context(request: HumanRequestView) -> list[dict[str, Any]]:
+    """The rule that matched and the progress toward N of M, as a context line (none by default)."""
+    parts = []
+    if request.rule.strip():
+        parts.append(f"*Rule:* {escape(request.rule.strip(), 300)}")
+    if request.required > 1:
+        done = ", ".join(who(a) for a in request.approved_by[:10])
+        parts.append(
+            f"*{len(request.approved_by)} of {request.required}* approvals" + (f" (approved by {done})" if done else "")
+        )
+    return [_context("  ·  ".join(parts))] if parts else []
 
 
 def _code_sections(lines: list[str], title: str) -> list[dict[str, Any]]:

@@ -95,6 +95,8 @@ class SlackChannel:
                 return await self._approval_request(message, _need(request), channel, thread_ts)
             case "decision":
                 return await self._decision(message, _need(request), channel, thread_ts)
+            case "progress":
+                return await self._progress(message, _need(request), channel, thread_ts)
         raise PermanentDeliveryError(f"the Slack channel cannot send {message.kind!r} messages")
 
     def route_for(self, request: HumanRequestView) -> str | None:
@@ -130,6 +132,19 @@ class SlackChannel:
             note = notes.outcome_note(request, request.decided_by or "", request.comment)
             await self._best_effort(message, channel, thread_ts, note)
         return {"channel": str(updated.get("channel") or card["channel"]), "ts": str(card["ts"])}
+
+    async def _progress(
+        self, message: Outbound, request: HumanRequestView, channel: str, thread_ts: str
+    ) -> dict[str, Any]:
+        """An approval counted toward N of M: the card shows it (and keeps its buttons while pending)."""
+        card = request.delivery.get("approval_request") or {}
+        if request.status != "pending":
+            return {}  # decided meanwhile: the decision updates the card
+        if not card.get("channel") or not card.get("ts"):
+            return await self._post(message, channel, thread_ts, blocks.reply_message(message.text))
+        content = blocks.approval_card(request)
+        await self.client.chat_update(channel=card["channel"], ts=card["ts"], **content)
+        return {"channel": str(card["channel"]), "ts": str(card["ts"])}
 
     def _decided(self, request: HumanRequestView) -> dict[str, Any]:
         return blocks.decided_card(

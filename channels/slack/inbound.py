@@ -27,7 +27,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from channels.base import Core, HumanRequestView, Origin
+from channels.base import Core, HumanRequestView, Origin, Proof
 from channels.invisible import clean_inbound
 from channels.slack import notes
 from channels.slack._background import Background
@@ -147,6 +147,7 @@ class Inbound:
                 by=message.user,
                 receipt_key=message.receipt_key,
                 identities=identities,
+                proof=Proof("slack", "slack", {"user": message.user, "team": message.team}),
             )
             if decision.status == "accepted":
                 return True, None

@@ -20,7 +20,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from channels.base import Core, Decision, HumanRequestView
+from channels.base import Core, Decision, HumanRequestView, Proof
 from channels.slack import blocks, notes
 from channels.slack._background import Background
 from channels.slack.identity import GROUP_ID, GroupMembership, may_decide
@@ -52,6 +52,8 @@ def refusal(decision: Decision, request_id: str) -> str:
     request = decision.request
     if decision.status == "unknown" or request is None:
         return notes.unknown_request(request_id)
+    if decision.status in ("self_approval", "already_approved"):
+        return notes.refused(decision.message)
     if decision.status == "not_allowed":
         return notes.not_allowed(request)
     if decision.status == "invalid":
@@ -73,15 +75,23 @@ class Interactions:
             self.background.spawn(self._tell(click, notes.review_first(request)), "ephemeral")
             return
         key = f"slack:action:{click.trigger_id}"
-        decision = await self.core.decide(click.request_id, approve=True, by=click.user, receipt_key=key)
+        proof = slack_proof(body)
+        decision = await self.core.decide(click.request_id, approve=True, by=click.user, receipt_key=key, proof=proof)
         if decision.status == "not_allowed" and decision.request and _names_groups(decision.request):
             identities = await self.groups.identities(click.user, decision.request.allowed)
             if identities:
                 decision = await self.core.decide(
-                    click.request_id, approve=True, by=click.user, receipt_key=key, identities=identities
+                    click.request_id,
+                    approve=True,
+                    by=click.user,
+                    receipt_key=key,
+                    identities=identities,
+                    proof=proof,
                 )
         if decision.status != "accepted":
             self.background.spawn(self._tell(click, refusal(decision, click.request_id)), "ephemeral")
+        elif decision.message:  # an approval counted toward N of M: the card shows it, the approver is told
+            self.background.spawn(self._tell(click, notes.progress(decision.message)), "ephemeral")
 
     def review(self, body: Mapping[str, Any]) -> None:
         self.background.spawn(self._open_review_modal(Click.of(body)), "review modal")
@@ -98,6 +108,7 @@ class Interactions:
             by=user,
             receipt_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
             identities=identities,
+            proof=slack_proof(body),
         )
         if decision.status == "accepted" or _decided_by(decision.request, user, "approved"):
             return None
@@ -131,6 +142,7 @@ class Interactions:
             comment=reason,
             receipt_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
             identities=identities,
+            proof=slack_proof(body),
         )
         if decision.status == "accepted" or _decided_by(decision.request, user, "denied"):
             return None
@@ -161,6 +173,13 @@ class Interactions:
             await self.client.chat_postEphemeral(
                 channel=click.channel, user=click.user, text=text, thread_ts=click.thread_ts
             )
+
+
+def slack_proof(body: Mapping[str, Any]) -> Proof:
+    """The user id comes from a payload Slack signed (or sent over the app's Socket Mode link)."""
+    user = body.get("user") or {}
+    team = (body.get("team") or {}).get("id") or user.get("team_id") or ""
+    return Proof("slack", "slack", {"user": str(user.get("id") or ""), "team": str(team)})
 
 
 def _names_groups(request: HumanRequestView) -> bool:

@@ -74,3 +74,13 @@ def _place(channel: str) -> str:
     if channel[:1] in ("U", "W"):
         return who(channel)
     return f"<#{channel}>" if channel[:1] in ("C", "G") and channel.isalnum() else escape(channel, 100)
+
+
+def refused(message: str) -> str:
+    """A refusal the core explained (self-approval, a second approval by the same person)."""
+    return f":no_entry_sign: {escape(message, 1000)}"
+
+
+def progress(message: str) -> str:
+    """To an approver whose approval counted toward N of M."""
+    return f":white_check_mark: {escape(message, 1000)}"

@@ -123,6 +123,7 @@ def test_sign_in_by_mailed_link_approve_on_the_page_runs_once_and_updates_slack(
     done = bot.wait_status(thread_id, "done")
     decided = next(e for e in done["events"] if e["type"] == "approval_decided")
     assert decided["by"] == ALICE_MAIL and decided["approved"]
+    assert (decided["identity"]["method"], decided["identity"]["channel"]) == ("web_link", "web")
     assert [(tool, arguments) for tool, _, arguments in runs(bot)] == [("restart_service", {"name": "payments"})]
     wait_until(lambda: not has_buttons(fake.messages[card_at]), timeout=20, message="the Slack card updated")
     assert ALICE_MAIL in str(fake.messages[card_at]["blocks"])

@@ -38,6 +38,9 @@ class SignoffProcess:
             # `stop()` waits 10 s for SIGTERM before it kills: a step in flight (a hanging model
             # call) gets a short grace, so teardown stays quick. Tests of the grace set their own.
             "SIGNOFF_SHUTDOWN_GRACE": "5",
+            # Most tests decide through the API with the service token, as an operator who enabled it
+            # would; tests of personal tokens and of the service token's refusal set it to false.
+            "SIGNOFF_API_TOKEN_MAY_DECIDE": "true",
             # serve's own layout (an ingress and worker processes), the same on every machine: one
             # worker process, whatever the cores (the failpoints count per process).
             "SIGNOFF_WORKER_PROCESSES": "1",
@@ -75,7 +78,9 @@ class SignoffProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)  # ok: polling with a deadline
-        self.kill()  # never leave a server (and its worker processes) behind a failed start
+        # Never leave a server behind that nobody stops: its ingress and workers would go on
+        # polling (and loading the machine) long after the test.
+        self.stop()
         raise TimeoutError(f"signoff serve not healthy after {timeout}s:\n{self.log_path.read_text()}")
 
     def kill(self) -> None:
