@@ -24,9 +24,9 @@ from agent.events import (
 from agent.io.model import PROVIDER_SAID
 from storage.store import OutboxDraft
 
-# Threads started through the HTTP API or the CLI have no channel to answer in: their humans
-# read the thread through the API.
-SILENT_CHANNELS = frozenset({"api", "cli"})
+# Threads started through the HTTP API, the CLI or the web inbox have no channel to answer in: their
+# humans read the thread where they started it.
+SILENT_CHANNELS = frozenset({"api", "cli", "web"})
 
 
 def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:

@@ -48,6 +48,10 @@ def serve_http(runtime: Runtime, host: str, port: int, *, ready: str | None = No
         log_level=runtime.settings.log_level.lower(),
         access_log=False,
         log_config=None,  # uvicorn's lines go through our handler: the same format (text or JSON)
+        # X-Forwarded-For and -Proto are believed only from SIGNOFF_TRUSTED_PROXIES (the web inbox's
+        # Secure cookies and per-client limits read them); by default from nobody.
+        proxy_headers=bool(runtime.settings.trusted_proxy_list),
+        forwarded_allow_ips=runtime.settings.trusted_proxy_list or None,
     )
     server = _Server(config, on_listening=(lambda: mark_ready(ready)) if ready else None)
     # uvicorn raises the stop signal again once it has shut down, so a clean stop on SIGTERM ended

@@ -94,6 +94,14 @@ class Settings(BaseSettings):
         timedelta(days=14), gt=timedelta(0), validation_alias=_env("SIGNOFF_EMAIL_TOKEN_TTL")
     )
 
+    # The web inbox (bot/web/).
+    web_url: str | None = Field(None, validation_alias=_env("SIGNOFF_WEB_URL"))
+    trusted_proxies: str = Field("", validation_alias=_env("SIGNOFF_TRUSTED_PROXIES"))
+    web_session_hours: float = Field(12.0, gt=0, le=24 * 30, validation_alias=_env("SIGNOFF_WEB_SESSION_HOURS"))
+    web_link_minutes: float = Field(15.0, gt=0, le=24 * 60, validation_alias=_env("SIGNOFF_WEB_LINK_MINUTES"))
+    web_signin_rate_limit: int = Field(5, ge=0, validation_alias=_env("SIGNOFF_WEB_SIGNIN_RATE_LIMIT"))
+    web_signin_ip_rate_limit: int = Field(20, ge=0, validation_alias=_env("SIGNOFF_WEB_SIGNIN_IP_RATE_LIMIT"))
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -111,6 +119,15 @@ class Settings(BaseSettings):
             except ValueError:
                 return value
         return value
+
+    @field_validator("web_url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError("must be the inbox's address as people open it, e.g. https://signoff.example.com")
+        return value.rstrip("/")
 
     @field_validator("agent")
     @classmethod
@@ -134,6 +151,10 @@ class Settings(BaseSettings):
         (the poll, a lease renewal); never so many that the rest has fewer than STORAGE_HEADROOM."""
         share = self.workers + 2
         return share if self.storage_threads is None else min(share, self.storage_threads - STORAGE_HEADROOM)
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [a.strip() for a in self.trusted_proxies.split(",") if a.strip()]
 
     @property
     def worker_process_count(self) -> int:
@@ -170,6 +191,11 @@ FIXES = {
     "SIGNOFF_EMAIL_SEND_RATE_LIMIT": "messages sent per hour in all; 0 for no limit",
     "SIGNOFF_IMAP_POLL_INTERVAL": "seconds between checks when the server has no IDLE, e.g. 60",
     "SIGNOFF_EMAIL_TOKEN_TTL": "how long a reply address stays valid: seconds, or ISO 8601 like P14D",
+    "SIGNOFF_WEB_URL": "the inbox's address as people open it, e.g. https://signoff.example.com",
+    "SIGNOFF_WEB_SESSION_HOURS": "how long a web sign-in lasts, in hours, e.g. 12",
+    "SIGNOFF_WEB_LINK_MINUTES": "how long a sign-in link stays valid, in minutes, e.g. 15",
+    "SIGNOFF_WEB_SIGNIN_RATE_LIMIT": "sign-in links per address per hour; 0 for no limit",
+    "SIGNOFF_WEB_SIGNIN_IP_RATE_LIMIT": "sign-in links per client address per hour; 0 for no limit",
     "SIGNOFF_SHUTDOWN_GRACE": "seconds a stop waits for steps in flight, 0 to 3600, e.g. 30",
     "SIGNOFF_WORKER_PROCESSES": "worker processes beside the ingress, 0 to 64; 0 runs everything in one process",
     "SIGNOFF_LOG_FORMAT": "text or json",

@@ -128,6 +128,16 @@ class AsyncStore:
     people_for = _Mirror(Store.people_for)
     person_for = _Mirror(Store.person_for)
     check_token = _Mirror(Store.check_token)
+    # The web inbox (bot/web/).
+    search_requests = _Mirror(Store.search_requests)
+    search_threads = _Mirror(Store.search_threads)
+    distinct_values = _Mirror(Store.distinct_values)
+    signin_asked = _Mirror(Store.signin_asked)
+    signin_link_address = _Mirror(Store.signin_link_address)
+    signin_use_link = _Mirror(Store.signin_use_link)
+    signin_start = _Mirror(Store.signin_start)
+    signin_session = _Mirror(Store.signin_session)
+    signin_end = _Mirror(Store.signin_end)
 
 
 def _name(call: Callable[..., Any]) -> str:

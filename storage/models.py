@@ -179,6 +179,27 @@ class SchemaCompatRow(SQLModel, table=True):
     oldest_compatible: str = Field(primary_key=True, max_length=32)
 
 
+class WebSigninRow(SQLModel, table=True):
+    """A sign-in to the web inbox: a link asked for (mailed, or not when the address may not sign
+    in: the row still counts toward the rate limits), then the session it started, until sign-out."""
+
+    __tablename__ = "web_signins"
+    __table_args__ = (
+        Index("ix_web_signins_address_created", "address", "created_at"),
+        Index("ix_web_signins_ip_created", "ip", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    address: str = Field(max_length=320)  # as typed, ASCII-lowercased
+    ip: str = Field(default="", max_length=64)
+    how: str = Field(default="link", max_length=16)  # link | token
+    link_hash: str | None = Field(default=None, max_length=64, unique=True)  # sha256 of the link's token
+    link_expires_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts(nullable=False)
+    started_at: datetime | None = _ts(nullable=True)  # the session began (the link was used)
+    ended_at: datetime | None = _ts(nullable=True)  # signed out
+
+
 # The people directory's tables live in their own module; imported here so they register with the rest.
 from storage.people_models import ApiTokenRow, PersonIdentityRow, PersonRow  # noqa: E402
 
@@ -195,5 +216,6 @@ __all__ = [
     "SchemaCompatRow",
     "ThreadRow",
     "UTCDateTime",
+    "WebSigninRow",
     "utcnow",
 ]

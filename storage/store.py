@@ -10,6 +10,8 @@ It is the aggregates' methods under one name, so callers hold one object:
     mailboxes.py   the IMAP watcher's progress
     people.py      the people directory and their personal API tokens
     audit.py       every request event across threads, for the audit
+    web_signins.py sign-ins to the web inbox: links, their limits, sessions
+    inbox.py       the web inbox's lists: requests and threads, filtered and paged
 
 Appending events also maintains the tables derived from them (the thread's status, the human
 requests) and writes the outbox rows they cause, atomically (`event_log.py`). The queue of Slack
@@ -22,6 +24,7 @@ from storage._sql import StoredEvent
 from storage.audit import AuditLog
 from storage.db import Database
 from storage.event_log import OutboxDraft
+from storage.inbox import Inbox
 from storage.leases import Leases, worker_identity
 from storage.mailboxes import Mailboxes
 from storage.outbox import Outbox
@@ -29,6 +32,7 @@ from storage.people import People
 from storage.receipts import Receipts
 from storage.requests import DecisionResult, Requests
 from storage.threads import Threads, ThreadSnapshot, new_thread_id
+from storage.web_signins import WebSignins
 
 __all__ = [
     "DecisionResult",
@@ -42,7 +46,7 @@ __all__ = [
 ]
 
 
-class Store(Threads, Requests, Receipts, Leases, Outbox, Mailboxes, People, AuditLog):
+class Store(Threads, Requests, Receipts, Leases, Outbox, Mailboxes, People, AuditLog, WebSignins, Inbox):
     def __init__(self, db: Database) -> None:
         self.db = db
 

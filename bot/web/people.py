@@ -1,0 +1,49 @@
+"""Who the web inbox knows: who may sign in, and what a signed-in person may decide or answer.
+
+Until the people directory lands, a person is an email address: one that may approve or answer
+something here (SIGNOFF_APPROVERS, the agent's and its tools' approvers, the agent's answerers)
+may sign in by a link mailed to it, and decides as that address, through the same check as every
+other surface (`Store.resolve`: the request's allowed list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from agent.definition import Agent
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """Lower case for ASCII letters only: `str.lower` folds look-alikes (the Kelvin sign) into letters."""
+    return text.translate(_ASCII_LOWER)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in person: the names they act as (`by` first), and how they signed in."""
+
+    by: str
+    how: str  # "link": a link mailed to `by`; "token": a personal token
+    signin_id: str
+    identities: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.by, *self.identities)
+
+
+def may_answer(allowed: Iterable[str], viewer: Viewer) -> bool:
+    """The rule `Store.resolve` applies: an empty list lets anyone; else one of the viewer's names."""
+    allowed_set = {ascii_lower(a) for a in allowed}
+    return not allowed_set or bool(allowed_set & {ascii_lower(n) for n in viewer.names})
+
+
+def sign_in_addresses(agent: Agent, default_approvers: Iterable[str]) -> frozenset[str]:
+    """The email addresses that may sign in by a mailed link: everyone named to decide or answer."""
+    names: list[str] = [*default_approvers, *agent.approvers, *getattr(agent, "answerers", ())]
+    for tool in agent.tools.values():
+        names.extend(getattr(tool, "approvers", None) or ())
+    return frozenset(ascii_lower(n.strip()) for n in names if isinstance(n, str) and "@" in n.strip()[1:])
