@@ -109,6 +109,15 @@ class QuestionAnswered(_Event):
     by: str
 
 
+class RequestExpired(_Event):
+    """Nobody decided or answered a request before its deadline (`expire_after`): it is closed,
+    and nothing it asked for runs. Recorded once, by whichever replica's clock saw it first."""
+
+    type: Literal["request_expired"] = "request_expired"
+    request_id: str
+    by: str = "signoff"
+
+
 class AgentReply(_Event):
     type: Literal["agent_reply"] = "agent_reply"
     text: str
@@ -138,6 +147,7 @@ Event = Annotated[
     | ApprovalDecided
     | QuestionAsked
     | QuestionAnswered
+    | RequestExpired
     | AgentReply
     | DeliveryFailed,
     Field(discriminator="type"),
@@ -156,6 +166,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "approval_decided",
     "question_asked",
     "question_answered",
+    "request_expired",
     "agent_reply",
     "delivery_failed",
 )

@@ -27,6 +27,8 @@ from channels.base import Decision, HumanRequestView, Origin
 from channels.invisible import clean_inbound
 from storage.async_store import AsyncStore
 from storage.models import ThreadRow
+from storage.standalone import outcome_outbox
+from storage.status import STANDALONE_AGENT
 from storage.store import DecisionResult, OutboxDraft
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ class SignoffCore:
         self.default_approvers = default_approvers or []
         self.wake_thread = wake_thread
         self.wake_outbox = wake_outbox
+        # Told of every decision this process records (the long polls of /api/approvals wait on it).
+        self.on_decided: Callable[[str], None] = lambda _request_id: None
         if self.default_approvers and not agent.approvers:
             agent.approvers = tuple(self.default_approvers)
         # Deliveries from people never queue behind the worker's storage calls: the worker holds at
@@ -177,7 +181,10 @@ class SignoffCore:
         drafts: list[OutboxDraft] = []
 
         def outbox(thread: ThreadRow) -> list[OutboxDraft]:
-            drafts.extend(outbox_for(thread.origin_channel, [event]))
+            if thread.agent == STANDALONE_AGENT:  # its channels and its callback, not an agent's thread
+                drafts.extend(outcome_outbox(thread, request_id))
+            else:
+                drafts.extend(outbox_for(thread.origin_channel, [event]))
             return drafts
 
         result: DecisionResult = await self.storage.resolve(
@@ -193,6 +200,7 @@ class SignoffCore:
             failpoints.hit("after_inbound_recorded")
             log.info("request %s resolved by %s", request_id, event.by)
             self.wake_thread(result.request.thread_id if result.request else "")
+            self.on_decided(request_id)
             if drafts:
                 self.wake_outbox()
             return Decision("accepted", view)

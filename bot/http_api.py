@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.approvals_api import add_approval_routes
 from bot.http_auth import BearerGuard, bearer_problem
 from bot.outage_log import OutageLog
 from bot.runtime import Runtime
@@ -183,6 +184,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         row = await storage.get_request(request_id)
         assert row is not None
         return request_json(row)
+
+    if runtime.standalone is not None:
+        add_approval_routes(app, runtime, runtime.standalone)
 
     health_outage = OutageLog(log, "database (seen by /healthz)")
 

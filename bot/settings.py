@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(30.0, ge=2, validation_alias=_env("SIGNOFF_LEASE_SECONDS"))
     tool_threads: int = Field(8, ge=1, le=256, validation_alias=_env("SIGNOFF_TOOL_THREADS"))
     shutdown_grace: float = Field(30.0, ge=0, le=3600, validation_alias=_env("SIGNOFF_SHUTDOWN_GRACE"))
+    callback_hosts: str = Field("", validation_alias=_env("SIGNOFF_CALLBACK_HOSTS"))
+    callback_timeout: float = Field(10.0, gt=0, le=60, validation_alias=_env("SIGNOFF_CALLBACK_TIMEOUT"))
     storage_threads: int | None = Field(
         None, ge=MIN_STORAGE_THREADS, le=512, validation_alias=_env("SIGNOFF_STORAGE_THREADS")
     )
@@ -121,6 +123,11 @@ class Settings(BaseSettings):
         return [a.strip() for a in self.approvers.split(",") if a.strip()]
 
     @property
+    def callback_host_list(self) -> list[str]:
+        """The hosts (`host` or `host:port`) callbacks may go to; empty: any."""
+        return [h.strip().lower() for h in self.callback_hosts.split(",") if h.strip()]
+
+    @property
     def storage_pool(self) -> int:
         """Threads for storage calls (storage/async_store.py): by default the worker's share plus the headroom."""
         return self.storage_threads or self.worker_storage_share + STORAGE_HEADROOM
@@ -158,6 +165,7 @@ FIXES = {
     "SIGNOFF_EMAIL_SEND_RATE_LIMIT": "messages sent per hour in all; 0 for no limit",
     "SIGNOFF_IMAP_POLL_INTERVAL": "seconds between checks when the server has no IDLE, e.g. 60",
     "SIGNOFF_EMAIL_TOKEN_TTL": "how long a reply address stays valid: seconds, or ISO 8601 like P14D",
+    "SIGNOFF_CALLBACK_TIMEOUT": "seconds one callback POST may take, more than 0 and at most 60, e.g. 10",
     "SIGNOFF_SHUTDOWN_GRACE": "seconds a stop waits for steps in flight, 0 to 3600, e.g. 30",
     "SIGNOFF_STORAGE_THREADS": (
         f"threads for database calls, {MIN_STORAGE_THREADS} to 512; unset for SIGNOFF_WORKERS + {MIN_STORAGE_THREADS}"

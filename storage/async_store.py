@@ -124,6 +124,10 @@ class AsyncStore:
     outbox_for_thread = _Mirror(Store.outbox_for_thread)
     mailbox_state = _Mirror(Store.mailbox_state)
     save_mailbox_state = _Mirror(Store.save_mailbox_state)
+    create_standalone = _Mirror(Store.create_standalone)
+    get_standalone = _Mirror(Store.get_standalone)
+    decided_among = _Mirror(Store.decided_among)
+    expire_due = _Mirror(Store.expire_due)
 
 
 def _name(call: Callable[..., Any]) -> str:

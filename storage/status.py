@@ -28,6 +28,7 @@ class RequestStatus(StrEnum):
     APPROVED = "approved"
     DENIED = "denied"
     ANSWERED = "answered"
+    EXPIRED = "expired"  # nobody answered before its deadline (`request_expired`)
 
 
 class OutboxStatus(StrEnum):
@@ -46,3 +47,8 @@ class DecisionStatus(StrEnum):
     INVALID = "invalid"  # an answer to an approval, or a decision on a question
     DUPLICATE = "duplicate"  # the same delivery seen before
     CHANGED = "changed"  # what the human was shown is not what would run
+
+
+# The `agent` of a thread that holds one standalone human request (`POST /api/approvals`,
+# `/api/questions`): no agent runs on it; its status is `waiting`, then `done` once decided.
+STANDALONE_AGENT = "signoff:standalone"

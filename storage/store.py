@@ -8,6 +8,7 @@ It is the aggregates' methods under one name, so callers hold one object:
     leases.py      which worker advances which thread
     outbox.py      messages for people, sent after the commit that caused them
     mailboxes.py   the IMAP watcher's progress
+    standalone.py  human requests made through the API with no agent (their creator, deadline, callback)
 
 Appending events also maintains the tables derived from them (the thread's status, the human
 requests) and writes the outbox rows they cause, atomically (`event_log.py`). The queue of Slack
@@ -24,6 +25,7 @@ from storage.mailboxes import Mailboxes
 from storage.outbox import Outbox
 from storage.receipts import Receipts
 from storage.requests import DecisionResult, Requests
+from storage.standalone import Standalone
 from storage.threads import Threads, ThreadSnapshot, new_thread_id
 
 __all__ = [
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 
-class Store(Threads, Requests, Receipts, Leases, Outbox, Mailboxes):
+class Store(Threads, Requests, Receipts, Leases, Outbox, Mailboxes, Standalone):
     def __init__(self, db: Database) -> None:
         self.db = db
 
