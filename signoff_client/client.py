@@ -171,7 +171,7 @@ class Signoff:
 
         def decorate(fn: F) -> F:
             signature = inspect.signature(fn)
-            name = action or fn.__qualname__
+            name = action or fn.__qualname__.rpartition("<locals>.")[2]
 
             def ask_for(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], inspect.BoundArguments]:
                 bound = signature.bind(*args, **kwargs)

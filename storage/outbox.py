@@ -79,7 +79,14 @@ class Outbox:
             if row.request_id and refs:
                 request = session.get(RequestRow, row.request_id)
                 if request is not None:
-                    request.delivery = {**request.delivery, row.kind: refs, **_first_refs(request.delivery, refs)}
+                    # Under the kind, and under channel:kind for a request sent on several channels
+                    # (a standalone request's card and mails): each channel finds its own message.
+                    request.delivery = {
+                        **request.delivery,
+                        row.kind: refs,
+                        f"{row.channel}:{row.kind}": refs,
+                        **_first_refs(request.delivery, refs),
+                    }
                     session.add(request)
             if note is not None:
                 append_events(session, thread_row(session, row.thread_id, for_update=True), [note], ())

@@ -120,7 +120,14 @@ class SlackChannel:
     async def _decision(
         self, message: Outbound, request: HumanRequestView, channel: str, thread_ts: str | None
     ) -> dict[str, Any]:
-        card = request.delivery.get("approval_request") or request.delivery.get("question") or {}
+        delivery = request.delivery
+        card = (
+            delivery.get("slack:approval_request")
+            or delivery.get("slack:question")
+            or delivery.get("approval_request")
+            or delivery.get("question")
+            or {}
+        )
         if not card.get("channel") or not card.get("ts"):
             # The card never went out: say the outcome in the thread instead.
             note = notes.outcome_note(request, request.decided_by or "", "")
