@@ -113,6 +113,11 @@ class SignoffCore:
         if row is None and await self.storage.run(self.storage.intake.waiting, channel, key):
             await self.builder.drain()  # the message that opened it is acknowledged: build it first
             row = await self.storage.thread_by_origin(channel, key)
+        if row is None and channel == "slack" and key.count(":") == 2:
+            # A Slack thread under a question posted on its own (POST /api/questions) is that request's.
+            _team, slack_channel, ts = key.split(":")
+            thread_id = await self.storage.slack_post_thread(slack_channel, ts)
+            row = await self.storage.get_thread(thread_id) if thread_id else None
         return row
 
     async def receive_message(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> str | None:

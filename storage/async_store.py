@@ -122,6 +122,7 @@ class AsyncStore:
     outbox_sent = _Mirror(Store.outbox_sent)
     outbox_failed = _Mirror(Store.outbox_failed)
     outbox_for_thread = _Mirror(Store.outbox_for_thread)
+    slack_post_thread = _Mirror(Store.slack_post_thread)
     mailbox_state = _Mirror(Store.mailbox_state)
     save_mailbox_state = _Mirror(Store.save_mailbox_state)
     create_standalone = _Mirror(Store.create_standalone)

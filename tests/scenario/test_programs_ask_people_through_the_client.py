@@ -24,6 +24,7 @@ from tests.support.email_signoff import EmailSignoff, body_of, email_env, reply,
 from tests.support.fake_model import FakeModelServer
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import API_TOKEN, wait_until
+from tests.support.slack_requests import message_event
 from tests.support.slack_signoff import ALICE, MALLORY, MakeSlackBot, SlackSignoff, button_value, posted, wait_for_card
 from tests.support.smtp_server import SmtpServer
 
@@ -136,6 +137,26 @@ def test_a_question_is_answered_by_email_and_another_through_the_api(
     assert refused.status_code == 403
     assert bot.api.post(f"/api/requests/{question.id}/answer", json={"answer": "yes", "by": ALICE_MAIL}).is_success
     assert signoff.get_question(question.id, wait=10).answer == "yes"
+
+
+def test_a_question_in_slack_is_answered_by_a_reply_in_its_thread_from_someone_named(
+    bot: SlackSignoff, fake: FakeSlack, signoff: Signoff, background: ThreadPoolExecutor
+) -> None:
+    asking = background.submit(signoff.ask, "Roll back web to 4.1?", answerers=[ALICE], channel="slack", timeout=60)
+    [(question_at, question)] = wait_until(lambda: posted(fake), message="the question")
+    assert question_at[0] == APPROVALS and "thread_ts" not in question
+    assert "Roll back web to 4.1?" in json.dumps(question["blocks"])
+
+    # Mallory is not named: her reply answers nothing, and she is told so, privately.
+    assert bot.event(message_event("yes", user=MALLORY, channel=APPROVALS, thread_ts=question_at[1])).is_success
+    fake.wait_for_sync("chat.postEphemeral", where=lambda p: p["user"] == MALLORY)
+    assert not asking.done()
+    assert bot.event(message_event("no, keep 4.2", user=ALICE, channel=APPROVALS, thread_ts=question_at[1])).is_success
+    answer = asking.result(timeout=60)
+    assert (answer.status, answer.answer, answer.decided_by) == ("answered", "no, keep 4.2", ALICE)
+    fake.wait_for_sync("chat.update", where=lambda p: p["ts"] == question_at[1])
+    # No agent ran on any of it: no thread but the request's own, which is done.
+    assert [(t["agent"], t["status"]) for t in bot.threads()] == [("signoff:standalone", "done")]
 
 
 def test_a_retried_idempotency_key_returns_the_same_request_and_sends_one_card(
