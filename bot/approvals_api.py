@@ -108,6 +108,48 @@ class StandaloneService:
 
     expire_loop.__name__ = "standalone-expiry"
 
+    def people(self, names: list[str] | None, policy: str | None, what: str) -> list[str]:
+        """Who may decide: the names given, or the default policy's (SIGNOFF_APPROVERS); 422 otherwise."""
+        if (names is None) == (policy is None):
+            raise HTTPException(422, f"name the {what} or a policy (\"policy\": \"default\"), not both")
+        if names is not None:
+            return list(dict.fromkeys(n.strip() for n in names if n.strip()))
+        if not self.settings.approver_list:
+            raise HTTPException(422, "the default policy names nobody: set SIGNOFF_APPROVERS, or name the people")
+        return list(self.settings.approver_list)
+
+    def channels(
+        self, channel: str | None, slack_channel: str | None, people: list[str], *, thread_ts: str | None = None
+    ) -> tuple[list[str], dict[str, Any]]:
+        """The channels a request goes out on (`channel`, else every configured one that reaches
+        someone in `people`) and where (its thread's origin data); 422 when none can."""
+        settings = self.settings
+        data: dict[str, Any] = {"standalone": True}
+        if channel == "api":
+            return [], data
+        chosen: list[str] = []
+        slack_people = [p for p in people if not email_addresses([p])]
+        if channel in (None, "slack") and settings.slack_enabled and (slack_people or slack_channel):
+            where = slack_channel or settings.slack_approvals_channel
+            if where:
+                chosen.append("slack")
+                data.update(channel=where, thread_ts=thread_ts)
+            elif channel == "slack":
+                raise HTTPException(422, "name slack_channel (a channel or user id) or set SLACK_APPROVALS_CHANNEL")
+        if channel in (None, "email") and settings.email_enabled and email_addresses(people):
+            chosen.append("email")
+        if channel is not None and channel not in chosen:
+            raise HTTPException(
+                422, f"{channel} is not configured here, or none of the people named can be reached by it"
+            )
+        if not chosen:
+            raise HTTPException(
+                422,
+                "no channel reaches these people: configure Slack (with slack_channel or SLACK_APPROVALS_CHANNEL) "
+                "or email, name Slack ids or email addresses, or say \"channel\": \"api\" to decide through the API",
+            )
+        return chosen, data
+
 
 def setup_standalone(runtime: Any) -> StandaloneService:
     """The callback channel, the long polls and the expiry clock (called by Runtime.build)."""
@@ -133,42 +175,6 @@ def add_approval_routes(app: FastAPI, runtime: Any, service: StandaloneService) 
     settings = runtime.settings
     storage = runtime.storage
 
-    def allowed(names: list[str] | None, policy: str | None, what: str) -> list[str]:
-        if (names is None) == (policy is None):
-            raise HTTPException(422, f'name the {what} or a policy ("policy": "default"), not both')
-        if names is not None:
-            return list(dict.fromkeys(n.strip() for n in names if n.strip()))
-        if not settings.approver_list:
-            raise HTTPException(422, "the default policy names nobody: set SIGNOFF_APPROVERS, or name the people")
-        return list(settings.approver_list)
-
-    def channels(body: _Common, people: list[str]) -> tuple[list[str], dict[str, Any]]:
-        data: dict[str, Any] = {"standalone": True}
-        if body.channel == "api":
-            return [], data
-        chosen: list[str] = []
-        slack_people = [p for p in people if not email_addresses([p])]
-        if body.channel in (None, "slack") and settings.slack_enabled and slack_people:
-            where = body.slack_channel or settings.slack_approvals_channel
-            if where:
-                chosen.append("slack")
-                data.update(channel=where, thread_ts=None)
-            elif body.channel == "slack":
-                raise HTTPException(422, "name slack_channel (a channel or user id) or set SLACK_APPROVALS_CHANNEL")
-        if body.channel in (None, "email") and settings.email_enabled and email_addresses(people):
-            chosen.append("email")
-        if body.channel is not None and body.channel not in chosen:
-            raise HTTPException(
-                422, f"{body.channel} is not configured here, or none of the people named can be reached by it"
-            )
-        if not chosen:
-            raise HTTPException(
-                422,
-                "no channel reaches these people: configure Slack (with slack_channel or SLACK_APPROVALS_CHANNEL) "
-                'or email, name Slack ids or email addresses, or say "channel": "api" to decide through the API',
-            )
-        return chosen, data
-
     async def create(
         kind: RequestKind, body: ApprovalBody | QuestionBody, who: str, header_key: str | None
     ) -> JSONResponse:
@@ -177,10 +183,10 @@ def add_approval_routes(app: FastAPI, runtime: Any, service: StandaloneService) 
             if problem is not None:
                 raise HTTPException(422, problem)
         if isinstance(body, ApprovalBody):
-            people = allowed(body.approvers, body.policy, "approvers")
+            people = service.people(body.approvers, body.policy, "approvers")
         else:
-            people = allowed(body.answerers, body.policy, "answerers")
-        chosen, origin_data = channels(body, people)
+            people = service.people(body.answerers, body.policy, "answerers")
+        chosen, origin_data = service.channels(body.channel, body.slack_channel, people)
         if isinstance(body, ApprovalBody):
             origin_data["subject"] = body.subject or f"Approval needed: {body.action}"
         else:

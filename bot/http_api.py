@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.approvals_api import add_approval_routes
 from bot.http_auth import BearerGuard, bearer_problem
+from bot.humanlayer_api import add_humanlayer_routes
 from bot.outage_log import OutageLog
 from bot.runtime import Runtime
 from bot.views import request_json, thread_json
@@ -187,6 +188,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     if runtime.standalone is not None:
         add_approval_routes(app, runtime, runtime.standalone)
+        add_humanlayer_routes(app, runtime, runtime.standalone)
 
     health_outage = OutageLog(log, "database (seen by /healthz)")
 

@@ -15,8 +15,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 NO_TOKEN = "the API is disabled: set SIGNOFF_API_TOKEN and send it as a bearer token"
 WRONG_TOKEN = "missing or wrong bearer token"
-# The JSON API and its schema; /healthz, /metrics and /slack/events (signed by Slack) stay open.
-GUARDED_PREFIXES = ("/api/",)
+# The JSON API, its HumanLayer face and its schema; /healthz, /metrics and /slack/events (signed by
+# Slack) stay open.
+GUARDED_PREFIXES = ("/api/", "/humanlayer/")
 GUARDED_PATHS = frozenset({"/api", "/openapi.json"})
 
 

@@ -127,6 +127,7 @@ class AsyncStore:
     save_mailbox_state = _Mirror(Store.save_mailbox_state)
     create_standalone = _Mirror(Store.create_standalone)
     get_standalone = _Mirror(Store.get_standalone)
+    standalone_by_key = _Mirror(Store.standalone_by_key)
     decided_among = _Mirror(Store.decided_among)
     expire_due = _Mirror(Store.expire_due)
 

@@ -177,4 +177,6 @@ class StandaloneRow(SQLModel, table=True):
     callback_url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     callback_secret: str | None = Field(default=None, max_length=200)
     expires_at: datetime | None = _ts(nullable=True)
+    # What another API face keeps as it was given (HumanLayer's run_id, call_id, spec and state).
+    external: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = _ts(nullable=False)

@@ -51,6 +51,7 @@ class StandaloneSpec:
     callback_url: str | None = None
     callback_secret: str | None = None
     expires_at: datetime | None = None
+    external: dict[str, Any] | None = None
 
     def fingerprint(self) -> str:
         """What a retry with the same idempotency key must ask again."""
@@ -146,6 +147,7 @@ class Standalone:
                 callback_url=spec.callback_url,
                 callback_secret=spec.callback_secret,
                 expires_at=spec.expires_at,
+                external=spec.external,
                 created_at=now,
             )
             insert_row(session, row)
@@ -157,6 +159,16 @@ class Standalone:
         with self.db.session() as session:
             row = session.get(StandaloneRow, request_id)
             request = request_row(session, request_id) if row is not None else None
+            return (row, request) if row is not None and request is not None else None
+
+    def standalone_by_key(self, creator: str, idempotency_key: str) -> tuple[StandaloneRow, RequestRow] | None:
+        with self.db.session() as session:
+            row = session.exec(
+                select(StandaloneRow).where(
+                    StandaloneRow.creator == creator, StandaloneRow.idempotency_key == idempotency_key
+                )
+            ).first()
+            request = request_row(session, row.request_id) if row is not None else None
             return (row, request) if row is not None and request is not None else None
 
     def decided_among(self, request_ids: Sequence[str]) -> list[str]:

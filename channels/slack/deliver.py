@@ -108,7 +108,8 @@ class SlackChannel:
         if request.status != "pending":  # decided before its card went out (e.g. through the API)
             return await self._post(message, channel, thread_ts, self._decided(request))
         target = self.route_for(request)
-        if target is None or thread_ts is None:  # no conversation to link back to: the card is all
+        if target is None or thread_ts is None or message.origin.data.get("standalone"):
+            # Where it was asked (a request made through the API goes where it names): no routing.
             refs = await self._post(message, channel, thread_ts, blocks.approval_card(request))
             return {**refs, "routed": False}
         thread_link = await self._permalink(channel, thread_ts)

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("callback_url", sa.Text(), nullable=True),
         sa.Column("callback_secret", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("external", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["request_id"], ["requests.id"]),
         sa.ForeignKeyConstraint(["thread_id"], ["threads.id"]),
