@@ -160,6 +160,7 @@ def setup_standalone(runtime: Any) -> StandaloneService:
             runtime.storage,
             allowed_hosts=runtime.settings.callback_host_list,
             timeout=runtime.settings.callback_timeout,
+            webhook_secret=secret.get_secret_value() if (secret := runtime.settings.webhook_secret) else None,
         ),
     )
     runtime.services.append(service.expire_loop)

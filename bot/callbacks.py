@@ -11,6 +11,11 @@ Signed like Stripe's webhooks: `X-Signoff-Signature: t=<unix seconds>,v1=<hex HM
 "<t>.<body>">` with the request's callback secret. Callback URLs come from callers, so each is an
 attacker's: only http and https, no user info, a host in SIGNOFF_CALLBACK_HOSTS when that is set,
 redirects never followed, at most CALLBACK_TIMEOUT seconds and READ_LIMIT bytes of answer read.
+
+A request made through the HumanLayer face (bot/humanlayer_api.py) posts instead, when
+SIGNOFF_WEBHOOK_URL is set, HumanLayer's `function_call.completed` / `human_contact.completed` there,
+signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`) with
+SIGNOFF_WEBHOOK_SECRET; that URL is the operator's, not a caller's.
 """
 
 from __future__ import annotations
@@ -21,11 +26,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from standardwebhooks import Webhook
 
+from bot.humanlayer_views import completion_json
 from bot.views import standalone_json
 from channels.base import Outbound
 from channels.errors import PermanentDeliveryError, RetryableDeliveryError
@@ -91,9 +99,11 @@ class CallbackChannel:
         *,
         allowed_hosts: Sequence[str] = (),
         timeout: float = 10.0,
+        webhook_secret: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.storage = storage
+        self.webhook = Webhook(webhook_secret) if webhook_secret else None
         self.allowed_hosts = [h.lower() for h in allowed_hosts]
         self.timeout = timeout
         self.clock = clock
@@ -106,16 +116,30 @@ class CallbackChannel:
             raise PermanentDeliveryError(f"request {message.request.id} has no callback URL")
         standalone, request = found
         url = str(standalone.callback_url)
-        problem = callback_url_problem(url, self.allowed_hosts)
-        if problem is not None:  # the allowlist may have changed since it was accepted
-            raise PermanentDeliveryError(problem)
-        body = json.dumps(standalone_json(standalone, request), separators=(",", ":")).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "signoff-callback",
-            DELIVERY_HEADER: str(message.id),
-            SIGNATURE_HEADER: sign(standalone.callback_secret or "", body, int(self.clock())),
-        }
+        headers = {"Content-Type": "application/json", "User-Agent": "signoff-callback"}
+        if (standalone.external or {}).get("webhook"):
+            # HumanLayer's completion webhook, to the operator's SIGNOFF_WEBHOOK_URL, signed per
+            # Standard Webhooks; its id is the request's, so a repeat is recognisable as one.
+            if self.webhook is None:
+                raise PermanentDeliveryError("SIGNOFF_WEBHOOK_SECRET is no longer set: cannot sign the webhook")
+            text = json.dumps(completion_json(standalone, request), separators=(",", ":"))
+            body = text.encode()
+            event_id = f"msg_{request.id}"
+            sent_at = datetime.fromtimestamp(int(self.clock()), UTC)
+            headers.update(
+                {
+                    "webhook-id": event_id,
+                    "webhook-timestamp": str(int(sent_at.timestamp())),
+                    "webhook-signature": self.webhook.sign(event_id, sent_at, text),
+                }
+            )
+        else:
+            problem = callback_url_problem(url, self.allowed_hosts)
+            if problem is not None:  # the allowlist may have changed since it was accepted
+                raise PermanentDeliveryError(problem)
+            body = json.dumps(standalone_json(standalone, request), separators=(",", ":")).encode()
+            headers[DELIVERY_HEADER] = str(message.id)
+            headers[SIGNATURE_HEADER] = sign(standalone.callback_secret or "", body, int(self.clock()))
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         try:
             async with (

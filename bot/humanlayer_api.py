@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.approvals_api import StandaloneService, caller
-from storage.models import RequestRow, StandaloneRow
+from bot.humanlayer_views import function_call_json, human_contact_json
 from storage.standalone import StandaloneSpec
 from storage.status import RequestKind
 
@@ -90,50 +90,6 @@ class ContactSpecIn(_Lenient):
 
 def _key(call_id: str) -> str:
     return f"humanlayer:{call_id}"
-
-
-def _at(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def function_call_json(standalone: StandaloneRow, request: RequestRow) -> dict[str, Any]:
-    external = standalone.external or {}
-    decided = request.status in ("approved", "denied", "expired")
-    comment: str | None = request.comment or None
-    if request.status == "expired":
-        comment = "expired: nobody decided in time"
-    elif request.status == "denied" and not comment:
-        comment = "denied"  # the SDK needs a comment with a denial
-    card = request.delivery.get("slack:approval_request") or {}
-    return {
-        "run_id": external.get("run_id"),
-        "call_id": external.get("call_id"),
-        "spec": external.get("spec"),
-        "status": {
-            "requested_at": _at(request.created_at),
-            "responded_at": _at(request.decided_at) if decided else None,
-            "approved": (request.status == "approved") if decided else None,
-            "comment": comment if decided else None,
-            "reject_option_name": None,
-            "slack_message_ts": card.get("ts"),
-        },
-    }
-
-
-def human_contact_json(standalone: StandaloneRow, request: RequestRow) -> dict[str, Any]:
-    external = standalone.external or {}
-    answered = request.status == "answered"
-    return {
-        "run_id": external.get("run_id"),
-        "call_id": external.get("call_id"),
-        "spec": external.get("spec"),
-        "status": {
-            "requested_at": _at(request.created_at),
-            "responded_at": _at(request.decided_at) if answered else None,
-            "response": request.comment if answered else None,
-            "response_option_name": None,
-        },
-    }
 
 
 def add_humanlayer_routes(app: FastAPI, runtime: Any, service: StandaloneService) -> None:
@@ -204,7 +160,13 @@ def add_humanlayer_routes(app: FastAPI, runtime: Any, service: StandaloneService
                 requested_by=body.run_id,
                 origin_data=data,
                 idempotency_key=_key(body.call_id),
-                external={"run_id": body.run_id, "call_id": body.call_id, "spec": body.spec},
+                external={
+                    "run_id": body.run_id,
+                    "call_id": body.call_id,
+                    "spec": body.spec,
+                    "webhook": bool(settings.webhook_url),
+                },
+                callback_url=settings.webhook_url,
                 **fields,
             )
         )

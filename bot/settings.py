@@ -5,12 +5,14 @@ Every name is documented in README.md. Errors name the variable and say how to f
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -54,6 +56,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(30.0, ge=2, validation_alias=_env("SIGNOFF_LEASE_SECONDS"))
     tool_threads: int = Field(8, ge=1, le=256, validation_alias=_env("SIGNOFF_TOOL_THREADS"))
     shutdown_grace: float = Field(30.0, ge=0, le=3600, validation_alias=_env("SIGNOFF_SHUTDOWN_GRACE"))
+    webhook_url: str | None = Field(None, validation_alias=_env("SIGNOFF_WEBHOOK_URL"))
+    webhook_secret: SecretStr | None = Field(None, validation_alias=_env("SIGNOFF_WEBHOOK_SECRET"))
     callback_hosts: str = Field("", validation_alias=_env("SIGNOFF_CALLBACK_HOSTS"))
     callback_timeout: float = Field(10.0, gt=0, le=60, validation_alias=_env("SIGNOFF_CALLBACK_TIMEOUT"))
     storage_threads: int | None = Field(
@@ -111,6 +115,33 @@ class Settings(BaseSettings):
                 return value
         return value
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value or None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value().removeprefix("whsec_")
+        try:
+            key = base64.b64decode(raw + "==", validate=False)
+        except (ValueError, binascii.Error):
+            key = b""
+        if len(key) < 16 or not value.get_secret_value().startswith("whsec_"):
+            raise ValueError("must be whsec_ followed by at least 16 bytes in base64")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_pair(self) -> Settings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError("SIGNOFF_WEBHOOK_URL needs SIGNOFF_WEBHOOK_SECRET to sign what it posts")
+        return self
+
     @field_validator("agent")
     @classmethod
     def _agent(cls, value: str) -> str:
@@ -165,6 +196,11 @@ FIXES = {
     "SIGNOFF_EMAIL_SEND_RATE_LIMIT": "messages sent per hour in all; 0 for no limit",
     "SIGNOFF_IMAP_POLL_INTERVAL": "seconds between checks when the server has no IDLE, e.g. 60",
     "SIGNOFF_EMAIL_TOKEN_TTL": "how long a reply address stays valid: seconds, or ISO 8601 like P14D",
+    "SIGNOFF_WEBHOOK_URL": "the URL decided HumanLayer requests are posted to, e.g. https://agent.example.com/webhook",
+    "SIGNOFF_WEBHOOK_SECRET": (
+        "the Standard Webhooks secret: whsec_ and base64, e.g. "
+        "whsec_$(python3 -c 'import base64,os;print(base64.b64encode(os.urandom(24)).decode())')"
+    ),
     "SIGNOFF_CALLBACK_TIMEOUT": "seconds one callback POST may take, more than 0 and at most 60, e.g. 10",
     "SIGNOFF_SHUTDOWN_GRACE": "seconds a stop waits for steps in flight, 0 to 3600, e.g. 30",
     "SIGNOFF_STORAGE_THREADS": (

@@ -7,6 +7,7 @@ aiosmtpd) on. The SDK polls every 3 s by default; its `sleep` is given a shorter
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -22,14 +23,19 @@ from humanlayer import (
     HumanLayer,
     SlackContactChannel,
 )
+from humanlayer.core.models_agent_webhook import V1Beta2FunctionCallCompleted, V1Beta2HumanContactCompleted
 from humanlayer.core.protocol import HumanLayerException
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from channels.slack.blocks import APPROVE_ACTION_ID, DENY_ACTION_ID
+from tests.support.callback_receiver import CallbackReceiver
 from tests.support.dovecot import DovecotServer
 from tests.support.email_signoff import EmailSignoff, body_of, email_env, reply, sent_to
 from tests.support.fake_model import FakeModelServer
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import API_TOKEN, wait_until
+from tests.support.slack_requests import message_event
 from tests.support.slack_signoff import ALICE, BOB, MakeSlackBot, SlackSignoff, button_value, posted, wait_for_card
 from tests.support.smtp_server import SmtpServer
 
@@ -37,8 +43,19 @@ ALICE_MAIL = "alice@example.com"
 APPROVALS = "C0APPROVALS"
 
 
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"a webhook secret, 32 bytes long").decode()
+
+
+@pytest.fixture
+def webhook() -> Iterator[CallbackReceiver]:
+    """The outside agent's endpoint, where decided requests are posted (SIGNOFF_WEBHOOK_URL)."""
+    with CallbackReceiver() as receiver:
+        yield receiver
+
+
 @pytest.fixture
 def bot(
+    webhook: CallbackReceiver,
     make_slack_bot: MakeSlackBot,
     dovecot: DovecotServer,
     smtp: SmtpServer,
@@ -51,6 +68,8 @@ def bot(
             **email_env(dovecot, smtp, model, tmp_path),
             "SIGNOFF_APPROVERS": f"{ALICE},{ALICE_MAIL}",
             "SLACK_APPROVALS_CHANNEL": APPROVALS,
+            "SIGNOFF_WEBHOOK_URL": webhook.url,
+            "SIGNOFF_WEBHOOK_SECRET": WEBHOOK_SECRET,
         }
     )
     # All a HumanLayer user changes: the two variables.
@@ -59,7 +78,7 @@ def bot(
     return started
 
 
-def polls(limit: float = 90) -> Callable[[int], None]:
+def polls(limit: float = 240) -> Callable[[int], None]:
     """The SDK's wait between polls, shortened; it gives up after `limit` seconds, so a failed test
     never leaves the SDK polling forever on a background thread."""
     deadline = time.monotonic() + limit
@@ -100,8 +119,38 @@ def test_require_approval_runs_the_function_once_when_approved_by_a_click(
     [(card_at, card)] = wait_for_card(fake)
     assert card_at[0] == APPROVALS and "payments" in json.dumps(card["blocks"])
     assert bot.click(APPROVE_ACTION_ID, button_value(card), user=ALICE, card=card_at).is_success
-    assert result.result(timeout=60) == "restarted payments"
+    assert result.result(timeout=120) == "restarted payments"
     assert runs == ["payments"]
+
+
+def test_each_decision_is_posted_to_the_webhook_signed_per_standard_webhooks(
+    bot: SlackSignoff, fake: FakeSlack, hl: HumanLayer, webhook: CallbackReceiver, background: ThreadPoolExecutor
+) -> None:
+    call = hl.create_function_call(
+        FunctionCallSpec(fn="deploy", kwargs={"v": "5"}, channel=SLACK, state={"k": 1}), call_id="c-7"
+    )
+    [(card_at, card)] = wait_for_card(fake)
+    bot.click(APPROVE_ACTION_ID, button_value(card), user=ALICE, card=card_at)
+    [post] = webhook.wait_for(1)
+    payload = Webhook(WEBHOOK_SECRET).verify(post.body, post.headers)  # raises unless signed right
+    completed = V1Beta2FunctionCallCompleted.model_validate(payload)
+    assert completed.is_test is False and completed.event.call_id == "c-7" and completed.event.run_id == call.run_id
+    assert completed.event.spec.state == {"k": 1}
+    assert completed.event.status is not None and completed.event.status.approved is True
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + base64.b64encode(b"another secret, 32 bytes long!!").decode()).verify(
+            post.body, post.headers
+        )
+
+    ask = hl.human_as_tool(contact_channel=SLACK)
+    answer: Future[str] = background.submit(ask, message="Which region?")
+    [(question_at, _question)] = wait_until(lambda: posted(fake)[1:], message="the question")
+    bot.event(message_event("eu-west", user=ALICE, channel=APPROVALS, thread_ts=question_at[1]))
+    assert answer.result(timeout=120) == "eu-west"
+    second = webhook.wait_for(2)[1]
+    contact = V1Beta2HumanContactCompleted.model_validate(Webhook(WEBHOOK_SECRET).verify(second.body, second.headers))
+    assert contact.event.status is not None and contact.event.status.response == "eu-west"
+    assert len({p.headers["webhook-id"] for p in webhook.posts}) == 2
 
 
 def test_a_denial_with_a_comment_reaches_the_sdk_and_the_function_does_not_run(
@@ -119,7 +168,7 @@ def test_a_denial_with_a_comment_reaches_the_sdk_and_the_function_does_not_run(
     bot.click(DENY_ACTION_ID, button_value(card), user=ALICE, card=card_at)
     fake.wait_for_sync("views.open")
     assert bot.submit_deny(button_value(card), "not in production", user=ALICE).is_success
-    assert result.result(timeout=60) == "User in ops denied drop_table with message: not in production"
+    assert result.result(timeout=120) == "User in ops denied drop_table with message: not in production"
     assert runs == []
 
 
@@ -140,7 +189,7 @@ def test_allowed_responder_ids_replace_the_approvers(
     fake.wait_for_sync("chat.postEphemeral", where=lambda p: p["user"] == ALICE)
     assert not result.done() and runs == []
     bot.click(APPROVE_ACTION_ID, button_value(card), user=BOB, card=card_at)
-    assert result.result(timeout=60) == "deployed" and runs == ["5.0"]
+    assert result.result(timeout=120) == "deployed" and runs == ["5.0"]
 
 
 def test_human_as_tool_is_answered_by_an_email_reply(
@@ -153,7 +202,7 @@ def test_human_as_tool_is_answered_by_an_email_reply(
         [asked] = mail.wait_sent(1, sent_to(ALICE_MAIL))
         assert "Which region first?" in body_of(asked) and asked.message["Subject"] == "rollout"
         mail.send(reply(asked.message, ALICE_MAIL, "eu-west, then us-east"))
-        assert answer.result(timeout=60) == "eu-west, then us-east"
+        assert answer.result(timeout=120) == "eu-west, then us-east"
     finally:
         mail.close()
 
@@ -177,7 +226,7 @@ def test_the_async_client_and_what_is_refused(
     bot: SlackSignoff, fake: FakeSlack, background: ThreadPoolExecutor
 ) -> None:
     async def ask() -> str:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240
 
         async def sleep(_seconds: int) -> None:
             if time.monotonic() > deadline:
@@ -195,7 +244,7 @@ def test_the_async_client_and_what_is_refused(
     result: Future[str] = background.submit(asyncio.run, ask())
     [(card_at, card)] = wait_for_card(fake)
     bot.click(APPROVE_ACTION_ID, button_value(card), user=ALICE, card=card_at)
-    assert result.result(timeout=60) == "rotated k1"
+    assert result.result(timeout=120) == "rotated k1"
 
     hl = HumanLayer()
     for channel, field in [
