@@ -28,6 +28,7 @@ class Startup:
     database_url: str = ""
     settings: dict[str, str] = field(default_factory=dict)
 
+
 ASK_HUMAN = "ask_human"
 # Placeholders in `Agent(answerers=...)`, expanded when a question is asked: the people who wrote in
 # the thread so far, and everyone who may approve this agent's calls. Neither can be a Slack id

@@ -101,7 +101,7 @@ class StandaloneService:
                 for request_id in await self.storage.expire_due(self.now()):
                     log.info("standalone request %s expired", request_id)
                     self.waiters.notify(request_id)
-                    self.runtime.dispatcher.wake()
+                    self.runtime.core.wake_outbox()
             except DatabaseUnavailable as exc:
                 log.warning("expiry: %s", exc)
             await asyncio.sleep(interval)
@@ -219,7 +219,7 @@ def add_approval_routes(app: FastAPI, runtime: Any, service: StandaloneService) 
         if not created.created:
             return JSONResponse(result, status_code=200)
         log.info("standalone %s %s created by %s via %s", kind, created.request.id, who, ", ".join(chosen) or "api")
-        runtime.dispatcher.wake()
+        runtime.core.wake_outbox()
         if generated:
             result["callback_secret"] = secret  # shown once: only its holder can check the callback
         return JSONResponse(result, status_code=201)

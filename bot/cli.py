@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from typing import Any
 
@@ -21,12 +20,10 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _serve_logging(settings: Settings) -> None:
+    from bot.logs import setup_logging
+
+    setup_logging(settings)
 
 
 @click.group()
@@ -39,15 +36,17 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to bind (default SIGNOFF_HOST, 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port to bind (default SIGNOFF_PORT, 8080).")
 def serve(host: str | None, port: int | None) -> None:
-    """Run the bot: HTTP API, Slack endpoint, email watcher and workers, in one process."""
+    """Run the bot: an ingress process (HTTP API, Slack endpoint, email watcher) and worker
+    processes (the agents' steps), or all in one with SIGNOFF_WORKER_PROCESSES=0."""
     settings = _settings()
-    _setup_logging(settings.log_level)
+    _serve_logging(settings)
     from bot.server import serve as run_server
 
     try:
-        run_server(settings, host=host, port=port)
+        code = run_server(settings, host=host, port=port)
     except BotError as exc:
         raise click.ClickException(str(exc)) from exc
+    sys.exit(code)
 
 
 @main.command()

@@ -49,6 +49,7 @@ class SignoffCore:
         default_approvers: list[str] | None = None,
         wake_thread: Wake = _noop,
         wake_outbox: Callable[[], None] = lambda: None,
+        wake_intake: Callable[[], None] | None = None,
         poll_interval: float = 0.5,
     ) -> None:
         self.storage = storage
@@ -69,6 +70,8 @@ class SignoffCore:
             receive=self.receive_message,
             poll_interval=poll_interval,
         )
+        # In the ingress process, the builder runs in a worker process: this wakes one there.
+        self.wake_intake = wake_intake or self.builder.wake
 
     async def launch(
         self,
@@ -106,7 +109,7 @@ class SignoffCore:
             by=by,
         )
         failpoints.hit("after_inbound_recorded")
-        self.builder.wake()
+        self.wake_intake()
 
     async def _thread_by_origin(self, channel: str, key: str) -> ThreadRow | None:
         row = await self.storage.thread_by_origin(channel, key)

@@ -135,6 +135,8 @@ class Dispatcher:
         note = self._partly_sent(row, refused) if refused else None
         await self.storage.outbox_sent(row.id, refs or {}, note=note)
         self.metrics.deliveries.labels(channel=row.channel, outcome="partial" if note else "sent").inc()
+        lag = (utcnow() - row.created_at).total_seconds()
+        self.metrics.outbox_lag_seconds.labels(channel=row.channel).observe(max(lag, 0.0))
         return True
 
     def _partly_sent(self, row: OutboxRow, refused: list[str]) -> DeliveryFailed:

@@ -25,10 +25,13 @@ Tools of your own agent may call `hit("during_tool")` after their effect, as the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
+
+from bot.process_env import SUPERVISOR_PID
 
 ENV = "SIGNOFF_FAILPOINTS"
 POINTS = frozenset(
@@ -80,4 +83,10 @@ def hit(name: str) -> None:
             return
         # Say why we died; the tests read it from the log to know where the kill landed.
         os.write(sys.stderr.fileno(), f"failpoint {name} reached ({_hits[name]}x): SIGKILL\n".encode())
+        # Under the supervisor, the whole server goes, as in a power cut: the supervisor first (its
+        # death kills the other children), then this process.
+        supervisor = int(os.environ.get(SUPERVISOR_PID, "0"))
+        if supervisor:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(supervisor, signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)

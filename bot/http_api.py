@@ -20,14 +20,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.approvals_api import add_approval_routes
 from bot.http_auth import BearerGuard, bearer_problem
 from bot.humanlayer_api import add_humanlayer_routes
+from bot.metrics import TimeSlackAcks
 from bot.outage_log import OutageLog
 from bot.runtime import Runtime
+from bot.thread_watch import ThreadWatch
 from bot.views import request_json, thread_json
 from storage.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 20_000
+MAX_WAIT = 60.0  # seconds a long poll may hold a request
 
 
 class LaunchBody(BaseModel):
@@ -72,6 +75,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         mount(app)
     token = runtime.settings.api_token.get_secret_value() if runtime.settings.api_token else None
     app.add_middleware(BearerGuard, token=token)
+    app.add_middleware(TimeSlackAcks, histogram=runtime.metrics.ack_seconds)
 
     def authorized(request: Request) -> None:
         # BearerGuard already answered 401 for /api/*; this covers a route mounted elsewhere with `api`.
@@ -132,11 +136,31 @@ def create_app(runtime: Runtime) -> FastAPI:
         rows = await storage.list_threads(status=status, limit=limit)
         return {"threads": [thread_json(r) for r in rows]}
 
+    watch = ThreadWatch(storage)
+
     @app.get("/api/threads/{thread_id}", dependencies=api)
-    async def get_thread(thread_id: str) -> dict[str, Any]:
+    async def get_thread(
+        thread_id: str,
+        wait: Annotated[
+            float,
+            Query(
+                ge=0,
+                le=MAX_WAIT,
+                description="Long poll: answer once the status is not `status` (or now, after this many seconds)",
+            ),
+        ] = 0,
+        status: Annotated[
+            Literal["running", "waiting", "done", "failed"] | None,
+            Query(description="With `wait`: the status the caller knows (default: the thread's status now)"),
+        ] = None,
+    ) -> dict[str, Any]:
         row = await storage.get_thread(thread_id)
         if row is None:
             raise HTTPException(404, f"no thread {thread_id}")
+        if wait > 0 and row.status == (status or row.status):
+            if await watch.changed(thread_id, row.status, wait) is not None:
+                row = await storage.get_thread(thread_id)
+                assert row is not None
         events = await storage.stored_events(thread_id)
         body = thread_json(row, events)
         outbox = await storage.outbox_for_thread(thread_id)

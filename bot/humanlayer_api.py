@@ -172,7 +172,7 @@ def add_humanlayer_routes(app: FastAPI, runtime: Any, service: StandaloneService
         )
         if created.created:
             log.info("humanlayer %s %s (%s) created via %s", kind, body.call_id, created.request.id, ", ".join(chosen))
-            runtime.dispatcher.wake()
+            runtime.core.wake_outbox()
         return JSONResponse(render(created.standalone, created.request), status_code=200)
 
     async def read(call_id: str, kind: RequestKind, who: str) -> dict[str, Any]:

@@ -1,4 +1,10 @@
-"""Wire everything from the settings: database, agent, model, core, worker, dispatcher, channels."""
+"""Wire everything from the settings: database, agent, model, core, worker, dispatcher, channels.
+
+A runtime plays one role (bot/processes.py): `all` in one process; or, under the supervisor
+(bot/supervisor.py), `ingress` (the HTTP server, Slack, mail in: it records and acknowledges, and
+wakes a worker process) or `worker` (the agent's steps, the thread builder, the outbox). The
+roles share the database, and wake each other over bot/wake_bus.py.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from agent.definition import Agent
@@ -17,8 +25,9 @@ from bot.approvals_api import StandaloneService, setup_standalone
 from bot.approver_check import require_approvers
 from bot.core import SignoffCore
 from bot.dispatcher import Dispatcher
-from bot.metrics import Metrics
+from bot.metrics import Metrics, TimedModel
 from bot.settings import Settings
+from bot.wake_bus import WakeHandlers, WakeSender, owner_of, receive_wakes
 from bot.worker import Worker
 from channels.base import Channel
 from storage import migrate
@@ -57,6 +66,32 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _owned_here(
+    group: ProcessGroup, local: Callable[[str], None], other: Callable[[str], None]
+) -> Callable[[str], None]:
+    """Wake a thread in this worker process if it is this one's (by its id's hash), else in its owner."""
+
+    def wake(thread_id: str) -> None:
+        if owner_of(thread_id, group.workers) == group.index:
+            local(thread_id)
+        else:
+            other(thread_id)
+
+    return wake
+
+
+async def _warm(model: ModelClient) -> None:
+    """Load the model library now, in the background, so that the first thread after a start does
+    not wait for it (seconds); readiness never waits for this."""
+    warm = getattr(model, "warm", None)
+    if warm is None:
+        return
+    try:
+        await warm()
+    except Exception:
+        log.warning("could not load the model library ahead of the first call", exc_info=True)
+
+
 def model_client(settings: Settings) -> ModelClient:
     if not settings.model:
         return UnconfiguredModel()
@@ -69,6 +104,22 @@ def model_client(settings: Settings) -> ModelClient:
             max_attempts=settings.model_max_attempts,
         )
     )
+
+
+class Role(StrEnum):
+    ALL = "all"
+    INGRESS = "ingress"
+    WORKER = "worker"
+
+
+@dataclass(frozen=True)
+class ProcessGroup:
+    """Where this process sits among `signoff serve`'s: the wake sockets' directory, how many
+    worker processes there are, and which one this is (workers only)."""
+
+    wake_dir: Path
+    workers: int
+    index: int = 0
 
 
 @dataclass
@@ -91,10 +142,21 @@ class Runtime:
     mounts: list[Callable[[Any], None]] = field(default_factory=list)
     # Requests made through /api/approvals and /api/questions: long polls, expiry (bot/approvals_api.py).
     standalone: StandaloneService | None = None
+    role: Role = Role.ALL
+    group: ProcessGroup | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings, *, upgrade_schema: bool = True) -> Runtime:
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        upgrade_schema: bool = True,
+        role: Role = Role.ALL,
+        group: ProcessGroup | None = None,
+    ) -> Runtime:
+        if role != Role.ALL and group is None:
+            raise ValueError(f"a {role} process needs its process group")
         db = Database(settings.database_url)
         if upgrade_schema:
             migrate.upgrade(db)
@@ -102,8 +164,8 @@ class Runtime:
         storage = AsyncStore(store, threads=settings.storage_pool)
         agent = load_agent(settings.agent, db)
         require_approvers(agent, settings.approver_list)
-        model = model_client(settings)
         metrics = Metrics()
+        model: ModelClient = TimedModel(model_client(settings), metrics.model_call_seconds)
         metrics.track_status(lambda: status_counts(store))
         channels: dict[str, Channel] = {}
         # A claimed message whose sender died is sent again after this (the channel finds an earlier send).
@@ -128,7 +190,14 @@ class Runtime:
             wake_outbox=dispatcher.wake,
             poll_interval=settings.poll_interval,
         )
+        if group is not None:
+            sender = WakeSender(group.wake_dir, group.workers)
+            if role == Role.INGRESS:
+                core.wake_thread, core.wake_outbox, core.wake_intake = sender.thread, sender.outbox, sender.intake
+            else:
+                core.wake_thread = _owned_here(group, worker.wake, sender.thread)
         runtime = cls(settings, db, store, storage, agent, model, core, worker, dispatcher, metrics, channels)
+        runtime.role, runtime.group = role, group
         setup_channels(runtime)
         runtime.standalone = setup_standalone(runtime)
         return runtime
@@ -137,17 +206,28 @@ class Runtime:
         self.channels[name] = channel
 
     async def start(self) -> None:
-        if not self.settings.model:
+        if not self.settings.model and self.role != Role.INGRESS:
             log.warning(UnconfiguredModel.MESSAGE)
-        self._tasks = [
-            asyncio.create_task(self.worker.run(), name="worker"),
-            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
-            asyncio.create_task(self.core.builder.run(), name="thread-builder"),
-            *(
+        tasks: list[asyncio.Task[None]] = []
+        if self.role != Role.INGRESS:
+            tasks += [
+                asyncio.create_task(_warm(self.model), name="warm-model"),
+                asyncio.create_task(self.worker.run(), name="worker"),
+                asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+                asyncio.create_task(self.core.builder.run(), name="thread-builder"),
+            ]
+        if self.role == Role.WORKER:
+            assert self.group is not None
+            handlers = WakeHandlers(self.worker.wake, self.core.builder.wake, self.dispatcher.wake)
+            tasks.append(
+                asyncio.create_task(receive_wakes(self.group.wake_dir, self.group.index, handlers), name="wakes")
+            )
+        if self.role != Role.WORKER:
+            tasks += [
                 asyncio.create_task(_logged(service), name=getattr(service, "__name__", "service"))
                 for service in self.services
-            ),
-        ]
+            ]
+        self._tasks = tasks
 
     async def stop(self) -> None:
         """Stop taking work first (the worker's polling, new threads, the channels' listeners),
@@ -156,6 +236,12 @@ class Runtime:
         running finish first) and the database's connections. Nothing here may log an error:
         whatever is cut short resumes at the next start."""
         self.worker.stop_taking_work()
+        if self.role == Role.INGRESS:
+            await _cancel(self._tasks)
+            await asyncio.to_thread(self.storage.close)
+            self.db.dispose()
+            log.info("stopped")
+            return
         named = {task.get_name(): task for task in self._tasks}
         intake = [task for name, task in named.items() if name not in ("worker", "dispatcher")]
         await _cancel(intake)

@@ -1,41 +1,19 @@
-"""Run the HTTP server and everything behind it in one process."""
+"""`signoff serve`: everything in one process, or an ingress and worker processes under a supervisor."""
 
 from __future__ import annotations
 
-import logging
-import signal
-from types import FrameType
-
-import uvicorn
-
-from bot.http_api import create_app
-from bot.http_close import CloseUnreadBodies
-from bot.runtime import Runtime
 from bot.settings import Settings
 
-log = logging.getLogger(__name__)
 
-
-def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    runtime = Runtime.build(settings)
-    app = create_app(runtime)
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> int:
+    """Serve until stopped; the exit code."""
     bind_host = host or settings.host
     bind_port = settings.port if port is None else port
-    log.info("signoff serving on http://%s:%d (agent %s)", bind_host, bind_port, runtime.agent.name)
-    # uvicorn raises the stop signal again once it has shut down, so a clean stop on SIGTERM ended
-    # as "killed by SIGTERM" (exit -15). A stop asked for and carried out is a normal exit: 0.
-    previous = signal.signal(signal.SIGTERM, _stopped)
-    try:
-        uvicorn.run(
-            CloseUnreadBodies(app),
-            host=bind_host,
-            port=bind_port,
-            log_level=settings.log_level.lower(),
-            access_log=False,
-        )
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    if settings.worker_process_count == 0:
+        from bot.processes import serve_all
 
+        serve_all(settings, bind_host, bind_port)
+        return 0
+    from bot.supervisor import supervise
 
-def _stopped(_signum: int, _frame: FrameType | None) -> None:
-    return None
+    return supervise(settings, bind_host, bind_port)

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     storage_threads: int | None = Field(
         None, ge=MIN_STORAGE_THREADS, le=512, validation_alias=_env("SIGNOFF_STORAGE_THREADS")
     )
+    worker_processes: int | None = Field(None, ge=0, le=64, validation_alias=_env("SIGNOFF_WORKER_PROCESSES"))
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("SIGNOFF_LOG_FORMAT"))
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
@@ -171,6 +173,14 @@ class Settings(BaseSettings):
         return share if self.storage_threads is None else min(share, self.storage_threads - STORAGE_HEADROOM)
 
     @property
+    def worker_process_count(self) -> int:
+        """Worker processes beside the ingress; 0 runs everything in one process. By default one
+        per core but the one the ingress needs, at least one, at most 8."""
+        if self.worker_processes is not None:
+            return self.worker_processes
+        return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+    @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
 
@@ -203,6 +213,8 @@ FIXES = {
     ),
     "SIGNOFF_CALLBACK_TIMEOUT": "seconds one callback POST may take, more than 0 and at most 60, e.g. 10",
     "SIGNOFF_SHUTDOWN_GRACE": "seconds a stop waits for steps in flight, 0 to 3600, e.g. 30",
+    "SIGNOFF_WORKER_PROCESSES": "worker processes beside the ingress, 0 to 64; 0 runs everything in one process",
+    "SIGNOFF_LOG_FORMAT": "text or json",
     "SIGNOFF_STORAGE_THREADS": (
         f"threads for database calls, {MIN_STORAGE_THREADS} to 512; unset for SIGNOFF_WORKERS + {MIN_STORAGE_THREADS}"
     ),

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +21,7 @@ from agent.io.model import ModelClient
 from agent.io.runner import StepOutcome, advance
 from agent.reducer import Append, CallModel, RunTool, outcome_to_record
 from bot import failpoints
+from bot.logs import current_thread
 from bot.metrics import Metrics
 from bot.outage_log import OutageLog
 from bot.outbox_policy import outbox_for
@@ -131,6 +133,7 @@ class Worker:
         task.add_done_callback(self._tasks.discard)
 
     async def _drive_slot(self, thread_id: str) -> None:
+        current_thread.set(thread_id)  # this task's own context: its log lines name the thread
         try:
             async with self._slots:
                 while not self._stopping:
@@ -166,7 +169,11 @@ class Worker:
                 if held.thread.status != "running" or self._stopping:
                     return
                 try:
+                    began = time.perf_counter()
                     appended, outcome = await self._step(thread_id, held)
+                    self.metrics.step_seconds.labels(kind=type(outcome.step).__name__).observe(
+                        time.perf_counter() - began
+                    )
                 except Conflict as exc:
                     log.info("thread %s: %s; stepping again", thread_id, exc)
                     appended, outcome = None, None

@@ -100,6 +100,7 @@ class AsyncStore:
     append = _Mirror(Store.append)
     get_thread = _Mirror(Store.get_thread)
     thread_by_origin = _Mirror(Store.thread_by_origin)
+    thread_statuses = _Mirror(Store.thread_statuses)
     snapshot = _Mirror(Store.snapshot)
     events_since = _Mirror(Store.events_since)
     stored_events = _Mirror(Store.stored_events)

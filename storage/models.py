@@ -40,6 +40,8 @@ class ThreadRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("origin_channel", "origin_key", name="uq_threads_origin"),
         Index("ix_threads_status_lease", "status", "lease_until"),
+        # The workers' queue: runnable threads, oldest first (storage/leases.py, runnable_threads).
+        Index("ix_threads_status_updated", "status", "updated_at"),
     )
 
     id: str = Field(primary_key=True, max_length=64)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, or_, update
+from sqlalchemy import exists, func, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
@@ -51,6 +51,11 @@ class Outbox:
                     .limit(limit)
                 )
             )
+
+    def outbox_backlog(self) -> int:
+        """Messages not yet sent (due now or waiting for a retry)."""
+        with self.db.session() as session:
+            return int(session.exec(select(func.count()).where(OutboxRow.status == OutboxStatus.PENDING)).one())
 
     def claim_outbox(self, outbox_id: int, ttl: timedelta) -> bool:
         now = utcnow()

@@ -46,4 +46,5 @@ class Store(Threads, Requests, Receipts, Leases, Outbox, Mailboxes, Standalone):
 
 
 def status_counts(store: Store) -> dict[str, int]:
-    return store.status_counts()
+    """Threads by status, and `outbox`: messages not yet sent."""
+    return {**store.status_counts(), "outbox": store.outbox_backlog()}

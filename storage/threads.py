@@ -111,6 +111,14 @@ class Threads:
         with self.db.session() as session:
             return session.get(ThreadRow, thread_id)
 
+    def thread_statuses(self, thread_ids: Sequence[str]) -> dict[str, str]:
+        """The status of each of these threads that exists."""
+        if not thread_ids:
+            return {}
+        with self.db.session() as session:
+            rows = session.exec(select(ThreadRow.id, ThreadRow.status).where(col(ThreadRow.id).in_(thread_ids)))
+            return {thread_id: status for thread_id, status in rows}
+
     def thread_by_origin(self, channel: str, key: str) -> ThreadRow | None:
         with self.db.session() as session:
             return session.exec(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent.errors import ModelCallFailed
+from agent.io.daemon_thread import on_daemon_thread
 from agent.reducer import ModelOutput, ModelToolCall
 from retry_backoff import Backoff
 
@@ -65,7 +66,7 @@ async def load_litellm() -> Any:
         loop = asyncio.get_running_loop()
         task = _loading.get(loop)
         if task is None:
-            task = _loading[loop] = loop.create_task(asyncio.to_thread(_import_litellm))
+            task = _loading[loop] = loop.create_task(on_daemon_thread(_import_litellm, name="signoff-import"))
         _litellm = await asyncio.shield(task)
     return _litellm
 
@@ -107,11 +108,17 @@ class LiteLLMClient:
         self.calls = 0
         self._priced = False
 
-    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelOutput:
+    async def warm(self) -> None:
+        """Import litellm and price the model now, off the event loop, so that the first thread
+        after a start does not wait for it."""
         litellm = await load_litellm()
         if not self._priced:
             await asyncio.to_thread(price_unknown_model, litellm, self.config.model)
             self._priced = True
+
+    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelOutput:
+        await self.warm()
+        litellm = await load_litellm()
         attempt = 0
         while True:
             attempt += 1

@@ -37,8 +37,7 @@ Context = ToolContext[Inventory]
 def list_services(ctx: Context) -> list[dict[str, object]]:
     """List the services in the inventory with their version and state."""
     return [
-        {"name": s.name, "version": s.version, "state": s.state, "restarts": s.restarts}
-        for s in ctx.deps.services()
+        {"name": s.name, "version": s.version, "state": s.state, "restarts": s.restarts} for s in ctx.deps.services()
     ]
 
 
@@ -70,4 +69,3 @@ def deploy(service: str, version: str, ctx: Context) -> str:
         approved_by=ctx.approved_by,
         version=version,
     )
-

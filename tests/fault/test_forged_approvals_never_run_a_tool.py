@@ -156,7 +156,11 @@ def test_an_approved_call_id_replayed_with_other_arguments_is_refused(env: tuple
     assert len(actions(store, waiting["id"])) == 1
 
     # The same call id with the same arguments: the effect is keyed by the call, it does not happen again.
-    forge(store, waiting["id"], ToolCall(call_id=request["call_id"], tool="restart_service", arguments={"name": "payments"}))
+    forge(
+        store,
+        waiting["id"],
+        ToolCall(call_id=request["call_id"], tool="restart_service", arguments={"name": "payments"}),
+    )
     thread(server, waiting["id"], "done")
     assert restarts(store, "payments") == payments_before
     assert len(actions(store, waiting["id"])) == 1
@@ -212,7 +216,11 @@ def test_a_spent_approval_does_not_approve_the_same_request_again(env: tuple[Cra
     # The first approval, replayed: through the API, and written into the log again.
     again = decide(server, first["request_id"])
     assert again.status_code == 409 and "already approved" in again.json()["detail"]
-    forge(store, thread_id, ApprovalDecided(request_id=first["request_id"], approved=True, by=APPROVER, digest=first["digest"]))
+    forge(
+        store,
+        thread_id,
+        ApprovalDecided(request_id=first["request_id"], approved=True, by=APPROVER, digest=first["digest"]),
+    )
 
     assert store.get_thread(thread_id).status == "waiting"  # type: ignore[union-attr]
     assert store.get_request(second["request_id"]).status == "pending"  # type: ignore[union-attr]

@@ -48,8 +48,11 @@ def model(body: dict[str, Any]) -> Response:
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CrashableSignoff, str, dict[str, Any]]]:
     with serving(model, tmp_path_factory.mktemp("fuzz")) as (server, _model, url), server.client() as api:
-        seeds = [api.post("/api/threads", json={"message": f"seed-{kind} {i}"}).json()["id"]
-                 for i in range(3) for kind in ("approval", "question")]
+        seeds = [
+            api.post("/api/threads", json={"message": f"seed-{kind} {i}"}).json()["id"]
+            for i in range(3)
+            for kind in ("approval", "question")
+        ]
         launched.extend(seeds)
         wait_until(
             lambda: len(api.get("/api/requests", params={"status": "pending"}).json()["requests"]) == len(seeds),
@@ -85,7 +88,11 @@ def test_no_request_gets_a_server_error(target: tuple[CrashableSignoff, str, dic
         def fuzz(case: Any) -> None:
             for name in ("thread_id", "request_id"):
                 # Every other case aims at a real thread or request, so decisions and answers reach the store.
-                if case.path_parameters and name in case.path_parameters and zlib.crc32(repr(case.body).encode()) % 2 == 0:
+                if (
+                    case.path_parameters
+                    and name in case.path_parameters
+                    and zlib.crc32(repr(case.body).encode()) % 2 == 0
+                ):
                     case.path_parameters[name] = next(real[name])
             headers = {"Authorization": f"Bearer {API_TOKEN}"} if zlib.crc32(repr(case.query).encode()) % 7 else {}
             response = case.call(headers=headers, timeout=60)
@@ -117,4 +124,6 @@ def test_afterwards_nothing_is_half_written(target: tuple[CrashableSignoff, str,
         assert database_problems(db, example_agent) == {}
     finally:
         db.dispose()
-    record(f"[API fuzz] requests={sum(statuses.values())} by status={dict(sorted(statuses.items()))} server_errors=0 crashes=0 partial_writes=0")
+    record(
+        f"[API fuzz] requests={sum(statuses.values())} by status={dict(sorted(statuses.items()))} server_errors=0 crashes=0 partial_writes=0"
+    )

@@ -62,13 +62,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Crashable
     with serving(faulty_model, tmp_path_factory.mktemp("model-faults"), **env) as (process, _model, url):
         with process.client() as api:
             threads = {
-                fault: api.post("/api/threads", json={"message": f"fault {fault}: how is search?", "by": "carol"}).json()["id"]
+                fault: api.post(
+                    "/api/threads", json={"message": f"fault {fault}: how is search?", "by": "carol"}
+                ).json()["id"]
                 for fault in [*FAULTS, "429-once", "timeout-once"]
             }
         yield process, url, threads
 
 
-def run(server: tuple[CrashableSignoff, str, dict[str, str]], fault: str, until: str) -> tuple[str, list[dict[str, Any]]]:
+def run(
+    server: tuple[CrashableSignoff, str, dict[str, str]], fault: str, until: str
+) -> tuple[str, list[dict[str, Any]]]:
     process, _url, threads = server
     thread_id = threads[fault]
     with process.client() as api:
@@ -91,7 +95,9 @@ def answer_and_finish(server: CrashableSignoff, thread_id: str, request_id: str)
         )
 
 
-def test_transient_429_and_timeout_are_retried_within_the_step(server: tuple[CrashableSignoff, str, dict[str, str]]) -> None:
+def test_transient_429_and_timeout_are_retried_within_the_step(
+    server: tuple[CrashableSignoff, str, dict[str, str]],
+) -> None:
     for fault in ("429-once", "timeout-once"):
         _thread_id, events = run(server, fault, "done")
         assert [e["type"] for e in events] == ["human_message", "agent_reply"], fault
@@ -112,7 +118,7 @@ def test_a_model_that_keeps_failing_is_retried_a_bounded_number_of_times_then_a_
 
     finished = answer_and_finish(process, thread_id, events[-1]["request_id"])
     assert finished[: len(events)] == events, "nothing recorded before was lost or changed"
-    assert [e["type"] for e in finished[len(events):]] == ["question_answered", "agent_reply"]
+    assert [e["type"] for e in finished[len(events) :]] == ["question_answered", "agent_reply"]
 
 
 @pytest.mark.parametrize("fault", ["bad-json", "unknown-tool", "empty"])
@@ -133,7 +139,12 @@ def test_a_tool_loop_stops_at_the_step_cap_and_asks(server: tuple[CrashableSigno
     process, url, _threads = server
     thread_id, events = run(server, "tool-loop", "waiting")
     steps = example_agent.max_steps_per_turn
-    assert [e["type"] for e in events] == ["human_message", *["tool_call", "tool_result"] * steps, "error", "question_asked"]
+    assert [e["type"] for e in events] == [
+        "human_message",
+        *["tool_call", "tool_result"] * steps,
+        "error",
+        "question_asked",
+    ]
     assert events[-2]["source"] == "limit" and f"after {steps} steps" in events[-2]["message"]
     assert calls["tool-loop"] == steps
     finished = answer_and_finish(process, thread_id, events[-1]["request_id"])

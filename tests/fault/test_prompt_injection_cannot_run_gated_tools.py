@@ -59,7 +59,9 @@ def complying_model(body: dict[str, Any]) -> Response:
     if behaviour == "ask-as-approver":
         if "<question_answered" in content:
             return gated
-        return tool_call("ask_human", {"question": f"{APPROVER} here, I am the approver and I approve. Reply 'approve'."})
+        return tool_call(
+            "ask_human", {"question": f"{APPROVER} here, I am the approver and I approve. Reply 'approve'."}
+        )
     return text(f"Approved by {APPROVER} and done: {name} {arguments} ran.")
 
 
@@ -81,7 +83,10 @@ def test_hostile_messages_and_a_complying_model_run_nothing_gated(tmp_path: Path
                 if behaviour == "ask-as-approver" and thread["events"][-1]["type"] == "question_asked":
                     # mallory, who started the thread, answers the question that poses as the approver
                     request_id = thread["events"][-1]["request_id"]
-                    answered = api.post(f"/api/requests/{request_id}/answer", json={"answer": "approve", "by": f"mallory+{behaviour}@evil.test"})
+                    answered = api.post(
+                        f"/api/requests/{request_id}/answer",
+                        json={"answer": "approve", "by": f"mallory+{behaviour}@evil.test"},
+                    )
                     assert answered.status_code == 200, answered.text
                     return False
             return True
@@ -95,7 +100,13 @@ def test_hostile_messages_and_a_complying_model_run_nothing_gated(tmp_path: Path
         spoofs = 0
         for request in approvals:
             assert request["allowed"] == [APPROVER]
-            for by in ("mallory@evil.test", "mallory+gated@evil.test", "agent", "signoff-ops", "alice@example.com.evil.test"):
+            for by in (
+                "mallory@evil.test",
+                "mallory+gated@evil.test",
+                "agent",
+                "signoff-ops",
+                "alice@example.com.evil.test",
+            ):
                 refused = api.post(f"/api/requests/{request['id']}/decision", json={"decision": "approve", "by": by})
                 assert refused.status_code == 403, refused.text
                 spoofs += 1
@@ -113,18 +124,23 @@ def test_hostile_messages_and_a_complying_model_run_nothing_gated(tmp_path: Path
             # In every context the model got, the hostile text stayed inside its human_message.
             for request in model.requests:
                 content = request["messages"][-1]["content"]
-                assert "<approval_granted" not in content and "<approval_requested request=\"x1\"" not in content
+                assert "<approval_granted" not in content and '<approval_requested request="x1"' not in content
                 assert content.count("<human_message ") == content.count("</human_message>")
 
             # An allowed human approves one request: it runs, once, recorded as theirs.
             chosen = approvals[0]
-            assert api.post(
-                f"/api/requests/{chosen['id']}/decision", json={"decision": "approve", "by": APPROVER}
-            ).status_code == 200
+            assert (
+                api.post(
+                    f"/api/requests/{chosen['id']}/decision", json={"decision": "approve", "by": APPROVER}
+                ).status_code
+                == 200
+            )
             # (The complying model then asks for the same again: that new request waits, like any other.)
             wait_until(
                 lambda: [
-                    e for e in api.get(f"/api/threads/{chosen['thread_id']}").json()["events"] if e["type"] == "tool_result"
+                    e
+                    for e in api.get(f"/api/threads/{chosen['thread_id']}").json()["events"]
+                    if e["type"] == "tool_result"
                 ],
                 timeout=60,
                 message="the approved tool to run",

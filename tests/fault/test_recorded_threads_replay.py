@@ -51,7 +51,9 @@ def test_a_recorded_thread_replays_to_its_stored_state(path: Path) -> None:
 
 
 @pytest.mark.parametrize("url", ["sqlite", "postgres"])
-def test_recorded_threads_stored_again_give_the_same_state(url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_recorded_threads_stored_again_give_the_same_state(
+    url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """Storage derives status and requests from the events as it did when they were recorded."""
     db: Database = migrated(f"sqlite:///{tmp_path / 'replay.db'}") if url == "sqlite" else _empty_postgres(request)
     try:

@@ -65,7 +65,9 @@ async def test_rows_that_failed_together_are_retried_apart_on_their_stored_sched
         assert before + timedelta(seconds=wait) <= row.next_attempt_at <= after + timedelta(seconds=wait)
     assert store.due_outbox() == []
 
-    fresh = Dispatcher(AsyncStore(store, threads=2), {"slack": channel})  # as after a restart: the schedule is in the rows
+    fresh = Dispatcher(
+        AsyncStore(store, threads=2), {"slack": channel}
+    )  # as after a restart: the schedule is in the rows
     await asyncio.sleep(seconds_until(first.next_attempt_at))
     assert await fresh.drain() == 1
     assert [store.outbox_for_thread(t)[0].status for t in threads] == ["sent", "pending"]

@@ -71,7 +71,10 @@ def test_serve_and_doctor_refuse_an_unknown_placeholder(tmp_path: Path, model: F
 
     doctor = run_cli("doctor", env, tmp_path)
     assert doctor.returncode == 1
-    assert "FAIL  agent\n      fix: SIGNOFF_AGENT=braces_agent:agent: agent ops is defined with 1 problem:" in doctor.stdout
+    assert (
+        "FAIL  agent\n      fix: SIGNOFF_AGENT=braces_agent:agent: agent ops is defined with 1 problem:"
+        in doctor.stdout
+    )
     assert f"- {where}" in doctor.stdout
     assert len(model.requests) == 1, "doctor still checked the model: one call"
 

@@ -37,9 +37,12 @@ def test_bad_requests_get_clear_errors_and_write_nothing(
         with signoff.client(token="wrong") as intruder:
             response = intruder.post("/api/threads", json={"message": "hi"})
             assert response.status_code == 401 and "bearer token" in response.json()["detail"]
-            assert intruder.post(
-                f"/api/requests/{request_id}/decision", json={"decision": "approve", "by": "alice@example.com"}
-            ).status_code == 401
+            assert (
+                intruder.post(
+                    f"/api/requests/{request_id}/decision", json={"decision": "approve", "by": "alice@example.com"}
+                ).status_code
+                == 401
+            )
         assert api.get("/api/threads", headers={"Authorization": ""}).status_code == 401
 
         assert api.get("/api/threads/nope").status_code == 404
@@ -50,11 +53,20 @@ def test_bad_requests_get_clear_errors_and_write_nothing(
         assert malformed.status_code == 422 and malformed.json()["detail"] == "invalid request"
         assert api.post("/api/threads", json={"message": ""}).status_code == 422
         assert api.post("/api/threads", json={"text": "wrong field"}).status_code == 422
-        assert api.post(f"/api/requests/{request_id}/decision", json={"decision": "maybe", "by": "x"}).status_code == 422
-        assert api.post(f"/api/requests/{request_id}/answer", json={"answer": "yes", "by": "alice@example.com"}).status_code == 409
+        assert (
+            api.post(f"/api/requests/{request_id}/decision", json={"decision": "maybe", "by": "x"}).status_code == 422
+        )
+        assert (
+            api.post(
+                f"/api/requests/{request_id}/answer", json={"answer": "yes", "by": "alice@example.com"}
+            ).status_code
+            == 409
+        )
         assert api.get("/api/threads", params={"status": "sleeping"}).status_code == 422
 
-        stranger = api.post(f"/api/requests/{request_id}/decision", json={"decision": "approve", "by": "mallory@evil.test"})
+        stranger = api.post(
+            f"/api/requests/{request_id}/decision", json={"decision": "approve", "by": "mallory@evil.test"}
+        )
         assert stranger.status_code == 403 and "may not answer" in stranger.json()["detail"]
 
         assert _counts(sqlite_url) == before

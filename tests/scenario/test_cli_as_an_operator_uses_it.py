@@ -136,7 +136,9 @@ def test_read_only_commands_never_create_or_migrate_a_database(tmp_path: Path) -
 
 
 def test_serve_prints_no_alembic_chatter(sqlite_url: str, tmp_path: Path) -> None:
-    server = SignoffProcess({"SIGNOFF_DATABASE_URL": sqlite_url, "SIGNOFF_APPROVERS": "alice@example.com"}, tmp_path).start()
+    server = SignoffProcess(
+        {"SIGNOFF_DATABASE_URL": sqlite_url, "SIGNOFF_APPROVERS": "alice@example.com"}, tmp_path
+    ).start()
     try:
         assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
     finally:

@@ -15,8 +15,11 @@ def test_three_consecutive_model_failures_ask_a_human(signoff: SignoffProcess, m
     model.default = lambda _body: http_error(500, "upstream exploded")
     with signoff.client() as api:
         thread_id = api.post("/api/threads", json={"message": "status of search?", "by": "carol"}).json()["id"]
-        wait_until(lambda: api.get(f"/api/threads/{thread_id}").json()["status"] == "waiting", timeout=60,
-                   message="the thread to ask a human")
+        wait_until(
+            lambda: api.get(f"/api/threads/{thread_id}").json()["status"] == "waiting",
+            timeout=60,
+            message="the thread to ask a human",
+        )
         events = _events(api, thread_id)
         errors = [e for e in events if e["type"] == "error"]
         assert [e["consecutive"] for e in errors] == [1, 2, 3]
@@ -31,7 +34,9 @@ def test_three_consecutive_model_failures_ask_a_human(signoff: SignoffProcess, m
         # The human answers; the model (working again) is called once more and finishes.
         model.default = None
         model.script(text("search is running version 2.0.1."))
-        answered = api.post(f"/api/requests/{question['request_id']}/answer", json={"answer": "try again", "by": "carol"})
+        answered = api.post(
+            f"/api/requests/{question['request_id']}/answer", json={"answer": "try again", "by": "carol"}
+        )
         assert answered.status_code == 200, answered.text
         wait_until(lambda: api.get(f"/api/threads/{thread_id}").json()["status"] == "done", message="done")
         assert len(model.requests) == calls_when_parked + 1

@@ -243,7 +243,9 @@ def run_with_kills(
     running = False
     while True:
         if time.monotonic() > deadline:
-            raise AssertionError(f"workload unfinished after {timeout}s; kills so far {log.by_point}\n" + _stuck(workload))
+            raise AssertionError(
+                f"workload unfinished after {timeout}s; kills so far {log.by_point}\n" + _stuck(workload)
+            )
         if running and not server.alive():
             running = False
             log.kills.append(server.death())
@@ -334,7 +336,9 @@ def verify(db: Database, workload: OpsWorkload) -> Outcome:
         events = {
             thread_id: [
                 parse_event(r.data)
-                for r in session.exec(select(EventRow).where(EventRow.thread_id == thread_id).order_by(col(EventRow.seq)))
+                for r in session.exec(
+                    select(EventRow).where(EventRow.thread_id == thread_id).order_by(col(EventRow.seq))
+                )
             ]
             for thread_id in threads
         }
@@ -400,7 +404,9 @@ def unapproved_effects(db: Database) -> list[str]:
     found: list[str] = []
     with db.session() as session:
         for action in session.exec(select(ServiceActionRow)):
-            rows = session.exec(select(EventRow).where(EventRow.thread_id == action.thread_id).order_by(col(EventRow.seq)))
+            rows = session.exec(
+                select(EventRow).where(EventRow.thread_id == action.thread_id).order_by(col(EventRow.seq))
+            )
             events = [parse_event(r.data) for r in rows]
             request = next(
                 (e for e in events if isinstance(e, ApprovalRequested) and e.call_id == action.call_id), None
@@ -430,4 +436,3 @@ def unapproved_effects(db: Database) -> list[str]:
 def report(name: str, log: KillLog, outcome: Outcome, **extra: Any) -> str:
     details = " ".join(f"{k}={v}" for k, v in extra.items())
     return f"[{name}] kills={len(log.kills)} {log.by_point} starts={log.starts} {outcome.row()} {details}".strip()
-

@@ -106,7 +106,9 @@ def record(out: Path = OUT) -> list[Path]:
         try:
             with server.client() as api:
                 ids = {
-                    name: api.post("/api/threads", json={"message": f"rec {name}: please help", "by": "bob@example.com"}).json()["id"]
+                    name: api.post(
+                        "/api/threads", json={"message": f"rec {name}: please help", "by": "bob@example.com"}
+                    ).json()["id"]
                     for name in SCENARIOS
                 }
 
@@ -115,7 +117,8 @@ def record(out: Path = OUT) -> list[Path]:
                     for name, thread_id in ids.items():
                         thread = api.get(f"/api/threads/{thread_id}").json()
                         pending = [
-                            r for r in api.get("/api/requests", params={"status": "pending"}).json()["requests"]
+                            r
+                            for r in api.get("/api/requests", params={"status": "pending"}).json()["requests"]
                             if r["thread_id"] == thread_id
                         ]
                         for request in pending:
@@ -126,10 +129,17 @@ def record(out: Path = OUT) -> list[Path]:
                                 decision = "deny" if name == "denied-deploy" else "approve"
                                 api.post(
                                     f"/api/requests/{request['id']}/decision",
-                                    json={"decision": decision, "by": APPROVER, "comment": "code freeze" if decision == "deny" else ""},
+                                    json={
+                                        "decision": decision,
+                                        "by": APPROVER,
+                                        "comment": "code freeze" if decision == "deny" else "",
+                                    },
                                 )
                             else:
-                                api.post(f"/api/requests/{request['id']}/answer", json={"answer": "3.7.1, and stop", "by": "bob@example.com"})
+                                api.post(
+                                    f"/api/requests/{request['id']}/answer",
+                                    json={"answer": "3.7.1, and stop", "by": "bob@example.com"},
+                                )
                         if thread["status"] != SCENARIOS[name]:
                             settled = False
                     return settled

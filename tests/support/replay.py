@@ -123,21 +123,21 @@ def _group_length(agent: Agent, events: Sequence[Event], i: int) -> int:
 
 def _uniqueness_problems(events: Sequence[Event]) -> list[str]:
     problems: list[str] = []
-    calls = Counter(
-        e.call_id for e in events if isinstance(e, (ToolCall, ApprovalRequested))
-    )
+    calls = Counter(e.call_id for e in events if isinstance(e, (ToolCall, ApprovalRequested)))
     results = Counter(e.call_id for e in events if isinstance(e, (ToolResult, Error)) and e.call_id)
     requests = Counter(e.request_id for e in events if isinstance(e, (ApprovalRequested, QuestionAsked)))
     decisions = Counter(e.request_id for e in events if isinstance(e, (ApprovalDecided, QuestionAnswered)))
-    for name, counter in (("call", calls), ("result for call", results), ("request", requests),
-                          ("decision for request", decisions)):
+    for name, counter in (
+        ("call", calls),
+        ("result for call", results),
+        ("request", requests),
+        ("decision for request", decisions),
+    ):
         problems += [f"{name} {key} appears {n} times" for key, n in counter.items() if n > 1]
     return problems
 
 
-def state_problems(
-    events: Sequence[Event], *, status: str, pending: set[str], outcomes: dict[str, str]
-) -> list[str]:
+def state_problems(events: Sequence[Event], *, status: str, pending: set[str], outcomes: dict[str, str]) -> list[str]:
     """Compare what the events say with what was stored beside them."""
     problems: list[str] = []
     derived = t.status(events)

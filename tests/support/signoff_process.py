@@ -38,6 +38,9 @@ class SignoffProcess:
             # `stop()` waits 10 s for SIGTERM before it kills: a step in flight (a hanging model
             # call) gets a short grace, so teardown stays quick. Tests of the grace set their own.
             "SIGNOFF_SHUTDOWN_GRACE": "5",
+            # serve's own layout (an ingress and worker processes), the same on every machine: one
+            # worker process, whatever the cores (the failpoints count per process).
+            "SIGNOFF_WORKER_PROCESSES": "1",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -87,6 +90,26 @@ class SignoffProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def children(self) -> dict[str, int]:
+        """The supervisor's live children by role ("ingress", "worker 0", ...): their process ids."""
+        assert self.proc is not None
+        found: dict[str, int] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent != self.proc.pid or b"bot.processes" not in args:
+                continue
+            role = args[args.index(b"bot.processes") + 1].decode()
+            name = role if role == "ingress" else f"{role} {args[args.index(b'bot.processes') + 2].decode()}"
+            found[name] = int(entry.name)
+        return found
 
     def client(self, token: str = API_TOKEN) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)

@@ -144,7 +144,9 @@ def test_plain_text_finishes_and_ask_human_pauses() -> None:
     (reply,) = on_model_output(agent, [HELLO], ModelOutput(text=" All done. "), ids())  # type: ignore[arg-type]
     assert reply == AgentReply(text="All done.", final=True)
     assert status([HELLO, reply]) == "done"
-    (question,) = on_model_output(agent, [HELLO], call("ask_human", '{"question": "Which web?", "options": ["a", "b"]}'), ids())  # type: ignore[arg-type]
+    (question,) = on_model_output(
+        agent, [HELLO], call("ask_human", '{"question": "Which web?", "options": ["a", "b"]}'), ids()
+    )  # type: ignore[arg-type]
     assert isinstance(question, QuestionAsked) and question.options == ["a", "b"]
     answered = QuestionAnswered(request_id=question.request_id, answer="a", by="bob")
     assert next_step(agent, [HELLO, question, answered], ids()) == CallModel()  # type: ignore[arg-type]
@@ -291,7 +293,9 @@ def test_ask_human_can_be_turned_off() -> None:
     assert isinstance(events[0], Error) and "unknown tool 'ask_human'" in events[0].message
 
 
-@pytest.mark.parametrize("arguments", ['{"name": "web"}', '{"name": "web", "reason": ""}', '{"name": "web", "reason": 3}'])
+@pytest.mark.parametrize(
+    "arguments", ['{"name": "web"}', '{"name": "web", "reason": ""}', '{"name": "web", "reason": 3}']
+)
 def test_a_gated_call_without_a_reason_is_refused_as_its_schema_says(arguments: str) -> None:
     agent = make_agent()
     events = on_model_output(agent, [HELLO], call("restart", arguments), ids())  # type: ignore[arg-type]

@@ -47,6 +47,8 @@ async def test_the_documented_agent_loads_and_its_documented_test_passes(example
     assert refund["required"] == ["order", "amount_cents", "reason"]
 
     documented_test: ModuleType = importlib.import_module("test_billing")
-    tests = [f for name, f in vars(documented_test).items() if name.startswith("test_") and inspect.iscoroutinefunction(f)]
+    tests = [
+        f for name, f in vars(documented_test).items() if name.startswith("test_") and inspect.iscoroutinefunction(f)
+    ]
     assert len(tests) == 1
     await tests[0]()

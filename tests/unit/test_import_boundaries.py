@@ -7,7 +7,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
-    "agent": {"channels", "storage", "bot", "slack_bolt", "slack_sdk", "imapclient", "aiosmtplib", "fastapi", "sqlmodel", "sqlalchemy"},
+    "agent": {
+        "channels",
+        "storage",
+        "bot",
+        "slack_bolt",
+        "slack_sdk",
+        "imapclient",
+        "aiosmtplib",
+        "fastapi",
+        "sqlmodel",
+        "sqlalchemy",
+    },
     "channels": {"agent", "storage", "bot", "litellm"},
     "storage": {"channels", "bot", "litellm"},
 }
