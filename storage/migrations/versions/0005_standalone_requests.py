@@ -2,8 +2,8 @@
 
 Expand-only: a new table; the previous release never reads it.
 
-Revision ID: 0004_standalone
-Revises: 0003
+Revision ID: 0005_standalone
+Revises: 0004
 Create Date: 2026-12-06 22:40:00.000000
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0004_standalone"
-down_revision = "0003"
+revision = "0005_standalone"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
