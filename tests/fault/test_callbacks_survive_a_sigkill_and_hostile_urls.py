@@ -1,7 +1,7 @@
 """The callback of a standalone request (POST /api/approvals with `callback_url`):
 
 - `signoff serve` SIGKILLed right after the decision is committed, before the callback went out:
-  on restart it is posted, once, and marked sent (attempts 1).
+  on restart it is posted, once, and marked sent.
 - A callback URL that redirects is not followed (the redirect's target never hears from us; the
   row keeps being retried, its error says HTTP 302).
 - SIGNOFF_CALLBACK_HOSTS restricts where callbacks may go: any other host is refused at creation.
@@ -63,7 +63,9 @@ def test_a_callback_is_posted_once_after_a_kill_between_the_decision_and_the_pos
             [post] = hook.wait_for(1)
             with server.client() as api:
                 wait_until(lambda: _deliveries(api, request_id)[0]["status"] == "sent", message="callback sent")
-                assert _deliveries(api, request_id)[0]["attempts"] == 1
+                # A worker process killed with the group may have claimed the row (an attempt that
+                # posted nothing): what counts is what the receiver got.
+                assert _deliveries(api, request_id)[0]["attempts"] in (1, 2)
                 assert api.get(f"/api/approvals/{request_id}").json()["status"] == "approved"
             assert len(hook.posts) == 1
             assert verify(secret, post.body, post.headers["X-Signoff-Signature"])
