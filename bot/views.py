@@ -75,6 +75,7 @@ def standalone_json(standalone: StandaloneRow, row: RequestRow) -> dict[str, Any
     callback posts it): for an approval, `arguments` are what was approved, bound by `digest`."""
     body: dict[str, Any] = {
         "id": row.id,
+        "thread_id": row.thread_id,
         "kind": row.kind,
         "status": row.status,
         "decided_by": row.decided_by,
