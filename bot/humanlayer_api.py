@@ -205,17 +205,18 @@ def add_humanlayer_routes(app: FastAPI, runtime: Any, service: StandaloneService
     async def get_contact_request(call_id: str, request: Request) -> dict[str, Any]:
         return await read(call_id, RequestKind.QUESTION, caller(request))
 
+    # The SDKs send a status (or an escalation) as the body; it is read as an object and refused.
     @app.post(f"{PREFIX}/agent/function_calls/{{call_id}}/respond")
-    async def respond_function_call(call_id: str, request: Request) -> None:
+    async def respond_function_call(call_id: str, body: dict[str, Any], request: Request) -> None:
         await refuse_decision(call_id, RequestKind.APPROVAL, caller(request))
 
     @app.post(f"{PREFIX}/agent/human_contacts/{{call_id}}/respond")
-    async def respond_human_contact(call_id: str, request: Request) -> None:
+    async def respond_human_contact(call_id: str, body: dict[str, Any], request: Request) -> None:
         await refuse_decision(call_id, RequestKind.QUESTION, caller(request))
 
     @app.post(f"{PREFIX}/agent/function_calls/{{call_id}}/escalate_email")
     @app.post(f"{PREFIX}/agent/human_contacts/{{call_id}}/escalate_email")
-    async def escalate_email(call_id: str) -> None:
+    async def escalate_email(call_id: str, body: dict[str, Any]) -> None:
         raise HTTPException(422, "escalate_email: escalations are not supported by this Signoff yet")
 
     @app.get(f"{PREFIX}/project")
