@@ -25,6 +25,7 @@ from agent.events import (
     HumanMessage,
     QuestionAnswered,
     QuestionAsked,
+    RequestExpired,
     ToolCall,
     ToolOutcomeUnknown,
     ToolResult,
@@ -97,6 +98,8 @@ def render_event(event: Event, *, elide: bool = False, short_ids: bool = False) 
         case QuestionAnswered(answer=answer, by=by, request_id=request_id):
             head = f'<question_answered request="{ref(request_id)}" by="{_attr(by)}">'
             return f"{head}\n{_escape(answer)}\n</question_answered>"
+        case RequestExpired(request_id=request_id):
+            return f'<request_expired request="{ref(request_id)}">nobody answered in time</request_expired>'
         case AgentReply(text=text):
             return f"<agent_reply>\n{_escape(text)}\n</agent_reply>"
         case ApprovalProgress(by=by, count=count, required=required, request_id=request_id):

@@ -187,6 +187,15 @@ class QuestionAnswered(_Event):
     identity: DecisionIdentity | None = None
 
 
+class RequestExpired(_Event):
+    """Nobody decided or answered a request before its deadline (`expire_after`): it is closed,
+    and nothing it asked for runs. Recorded once, by whichever replica's clock saw it first."""
+
+    type: Literal["request_expired"] = "request_expired"
+    request_id: str
+    by: str = "signoff"
+
+
 class AgentReply(_Event):
     type: Literal["agent_reply"] = "agent_reply"
     text: str
@@ -217,6 +226,7 @@ Event = Annotated[
     | ApprovalProgress
     | QuestionAsked
     | QuestionAnswered
+    | RequestExpired
     | AgentReply
     | DeliveryFailed,
     Field(discriminator="type"),
@@ -236,6 +246,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "approval_progress",
     "question_asked",
     "question_answered",
+    "request_expired",
     "agent_reply",
     "delivery_failed",
 )

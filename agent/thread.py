@@ -21,6 +21,7 @@ from agent.events import (
     HumanMessage,
     QuestionAnswered,
     QuestionAsked,
+    RequestExpired,
     ToolCall,
     ToolOutcomeUnknown,
     ToolResult,
@@ -31,7 +32,7 @@ Status = Literal["running", "waiting", "done", "failed"]
 HumanRequest = ApprovalRequested | QuestionAsked
 
 # Events by which a human hands the turn back to the agent: a new turn starts after each.
-TURN_STARTERS = (HumanMessage, ApprovalDecided, QuestionAnswered)
+TURN_STARTERS = (HumanMessage, ApprovalDecided, QuestionAnswered, RequestExpired)
 
 
 def arguments_digest(tool: str, arguments: dict[str, Any]) -> str:
@@ -62,7 +63,7 @@ def pending_requests(events: Sequence[Event]) -> list[HumanRequest]:
     for event in events:
         if isinstance(event, (ApprovalRequested, QuestionAsked)):
             open_requests[event.request_id] = event
-        elif isinstance(event, (ApprovalDecided, QuestionAnswered)):
+        elif isinstance(event, (ApprovalDecided, QuestionAnswered, RequestExpired)):
             open_requests.pop(event.request_id, None)
     return list(open_requests.values())
 

@@ -30,6 +30,8 @@ from channels.base import Decision, HumanRequestView, Origin, Proof
 from channels.invisible import clean_inbound
 from storage.async_store import AsyncStore
 from storage.models import RequestRow, ThreadRow
+from storage.standalone import outcome_outbox
+from storage.status import STANDALONE_AGENT
 from storage.store import DecisionResult, OutboxDraft
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ class SignoffCore:
         self.default_approvers = default_approvers or []
         self.wake_thread = wake_thread
         self.wake_outbox = wake_outbox
+        # Told of every decision this process records (the long polls of /api/approvals wait on it).
+        self.on_decided: Callable[[str], None] = lambda _request_id: None
         if self.default_approvers and not agent.approvers:
             agent.approvers = tuple(self.default_approvers)
         # Deliveries from people never queue behind the worker's storage calls: the worker holds at
@@ -118,6 +122,11 @@ class SignoffCore:
         if row is None and await self.storage.run(self.storage.intake.waiting, channel, key):
             await self.builder.drain()  # the message that opened it is acknowledged: build it first
             row = await self.storage.thread_by_origin(channel, key)
+        if row is None and channel == "slack" and key.count(":") == 2:
+            # A Slack thread under a question posted on its own (POST /api/questions) is that request's.
+            _team, slack_channel, ts = key.split(":")
+            thread_id = await self.storage.slack_post_thread(slack_channel, ts)
+            row = await self.storage.get_thread(thread_id) if thread_id else None
         return row
 
     async def receive_message(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> str | None:
@@ -193,7 +202,10 @@ class SignoffCore:
         drafts: list[OutboxDraft] = []
 
         def outbox(thread: ThreadRow, recorded: Sequence[Event]) -> list[OutboxDraft]:
-            drafts.extend(outbox_for(thread.origin_channel, recorded))
+            if thread.agent == STANDALONE_AGENT:  # its channels and its callback, not an agent's thread
+                drafts.extend(outcome_outbox(thread, request_id))
+            else:
+                drafts.extend(outbox_for(thread.origin_channel, recorded))
             return drafts
 
         # One person, however they came: the names their directory entry holds count as theirs,
@@ -219,6 +231,7 @@ class SignoffCore:
             failpoints.hit("after_inbound_recorded")
             log.info("request %s %s by %s", request_id, result.status, event.by)
             self.wake_thread(result.request.thread_id if result.request else "")
+            self.on_decided(request_id)
             if drafts:
                 self.wake_outbox()
             return Decision("accepted", view, refusals.progress(view) if result.status == "progress" else "")

@@ -18,11 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.approvals_api import add_approval_routes
 from bot.audit import AuditFilter, AuditFilterError, parse_since
 from bot.audit import records as audit_records
 from bot.audit import render as render_audit
 from bot.http_auth import BearerGuard, bearer_problem
 from bot.http_identity import DECISION_RESPONSES, acting_as, caller_of, decider, personal_token_check
+from bot.humanlayer_api import add_humanlayer_routes
 from bot.metrics import TimeSlackAcks
 from bot.outage_log import OutageLog
 from bot.runtime import Runtime
@@ -264,6 +266,10 @@ def create_app(runtime: Runtime) -> FastAPI:
             raise HTTPException(422, str(exc)) from exc
         media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
         return Response("".join(render_audit(rows, format)), media_type=media)
+
+    if runtime.standalone is not None:
+        add_approval_routes(app, runtime, runtime.standalone)
+        add_humanlayer_routes(app, runtime, runtime.standalone)
 
     health_outage = OutageLog(log, "database (seen by /healthz)")
 

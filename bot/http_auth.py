@@ -42,8 +42,9 @@ SERVICE = Caller("service")
 # A personal token's check: (state, person, token id), state one of valid, unknown, revoked, expired.
 CheckToken = Callable[[str], Awaitable[tuple[str, Any, str | None]]]
 WRONG_TOKEN = "missing or wrong bearer token"
-# The JSON API and its schema; /healthz, /metrics and /slack/events (signed by Slack) stay open.
-GUARDED_PREFIXES = ("/api/",)
+# The JSON API, its HumanLayer face and its schema; /healthz, /metrics and /slack/events (signed by
+# Slack) stay open.
+GUARDED_PREFIXES = ("/api/", "/humanlayer/")
 GUARDED_PATHS = frozenset({"/api", "/openapi.json"})
 
 

@@ -16,6 +16,7 @@ from agent.events import (
     HumanMessage,
     QuestionAnswered,
     QuestionAsked,
+    RequestExpired,
     ToolCall,
     ToolOutcomeUnknown,
     ToolResult,
@@ -41,7 +42,11 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
                 drafts.append(OutboxDraft(channel, "approval_request", request_id=request_id))
             case QuestionAsked(request_id=request_id):
                 drafts.append(OutboxDraft(channel, "question", request_id=request_id))
-            case ApprovalDecided(request_id=request_id) | QuestionAnswered(request_id=request_id):
+            case (
+                ApprovalDecided(request_id=request_id)
+                | QuestionAnswered(request_id=request_id)
+                | RequestExpired(request_id=request_id)
+            ):
                 drafts.append(OutboxDraft(channel, "decision", request_id=request_id))
             case ApprovalProgress(request_id=request_id, by=by, count=count, required=required, identity=identity):
                 who = (identity.person if identity else None) or by

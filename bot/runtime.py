@@ -21,6 +21,7 @@ from typing import Any
 from agent.definition import Agent
 from agent.io.model import LiteLLMClient, ModelClient, ModelConfig, UnconfiguredModel
 from bot.agent_loader import load_agent
+from bot.approvals_api import StandaloneService, setup_standalone
 from bot.approver_check import named, require_approvers
 from bot.core import SignoffCore
 from bot.dispatcher import Dispatcher
@@ -139,6 +140,8 @@ class Runtime:
     services: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Functions that add a channel's HTTP routes to the app (the Slack endpoint).
     mounts: list[Callable[[Any], None]] = field(default_factory=list)
+    # Requests made through /api/approvals and /api/questions: long polls, expiry (bot/approvals_api.py).
+    standalone: StandaloneService | None = None
     role: Role = Role.ALL
     group: ProcessGroup | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -196,6 +199,7 @@ class Runtime:
         runtime = cls(settings, db, store, storage, agent, model, core, worker, dispatcher, metrics, channels)
         runtime.role, runtime.group = role, group
         setup_channels(runtime)
+        runtime.standalone = setup_standalone(runtime)
         return runtime
 
     def add_channel(self, name: str, channel: Channel) -> None:

@@ -5,12 +5,14 @@ Every name is documented in README.md. Errors name the variable and say how to f
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -55,6 +57,10 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(30.0, ge=2, validation_alias=_env("SIGNOFF_LEASE_SECONDS"))
     tool_threads: int = Field(8, ge=1, le=256, validation_alias=_env("SIGNOFF_TOOL_THREADS"))
     shutdown_grace: float = Field(30.0, ge=0, le=3600, validation_alias=_env("SIGNOFF_SHUTDOWN_GRACE"))
+    webhook_url: str | None = Field(None, validation_alias=_env("SIGNOFF_WEBHOOK_URL"))
+    webhook_secret: SecretStr | None = Field(None, validation_alias=_env("SIGNOFF_WEBHOOK_SECRET"))
+    callback_hosts: str = Field("", validation_alias=_env("SIGNOFF_CALLBACK_HOSTS"))
+    callback_timeout: float = Field(10.0, gt=0, le=60, validation_alias=_env("SIGNOFF_CALLBACK_TIMEOUT"))
     storage_threads: int | None = Field(
         None, ge=MIN_STORAGE_THREADS, le=512, validation_alias=_env("SIGNOFF_STORAGE_THREADS")
     )
@@ -128,6 +134,32 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
             raise ValueError("must be the inbox's address as people open it, e.g. https://signoff.example.com")
         return value.rstrip("/")
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value or None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value().removeprefix("whsec_")
+        try:
+            key = base64.b64decode(raw + "==", validate=False)
+        except (ValueError, binascii.Error):
+            key = b""
+        if len(key) < 16 or not value.get_secret_value().startswith("whsec_"):
+            raise ValueError("must be whsec_ followed by at least 16 bytes in base64")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_pair(self) -> Settings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError("SIGNOFF_WEBHOOK_URL needs SIGNOFF_WEBHOOK_SECRET to sign what it posts")
+        return self
 
     @field_validator("agent")
     @classmethod
@@ -139,6 +171,11 @@ class Settings(BaseSettings):
     @property
     def approver_list(self) -> list[str]:
         return [a.strip() for a in self.approvers.split(",") if a.strip()]
+
+    @property
+    def callback_host_list(self) -> list[str]:
+        """The hosts (`host` or `host:port`) callbacks may go to; empty: any."""
+        return [h.strip().lower() for h in self.callback_hosts.split(",") if h.strip()]
 
     @property
     def storage_pool(self) -> int:
@@ -196,6 +233,12 @@ FIXES = {
     "SIGNOFF_WEB_LINK_MINUTES": "how long a sign-in link stays valid, in minutes, e.g. 15",
     "SIGNOFF_WEB_SIGNIN_RATE_LIMIT": "sign-in links per address per hour; 0 for no limit",
     "SIGNOFF_WEB_SIGNIN_IP_RATE_LIMIT": "sign-in links per client address per hour; 0 for no limit",
+    "SIGNOFF_WEBHOOK_URL": "the URL decided HumanLayer requests are posted to, e.g. https://agent.example.com/webhook",
+    "SIGNOFF_WEBHOOK_SECRET": (
+        "the Standard Webhooks secret: whsec_ and base64, e.g. "
+        "whsec_$(python3 -c 'import base64,os;print(base64.b64encode(os.urandom(24)).decode())')"
+    ),
+    "SIGNOFF_CALLBACK_TIMEOUT": "seconds one callback POST may take, more than 0 and at most 60, e.g. 10",
     "SIGNOFF_SHUTDOWN_GRACE": "seconds a stop waits for steps in flight, 0 to 3600, e.g. 30",
     "SIGNOFF_WORKER_PROCESSES": "worker processes beside the ingress, 0 to 64; 0 runs everything in one process",
     "SIGNOFF_LOG_FORMAT": "text or json",

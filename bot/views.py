@@ -8,7 +8,7 @@ from typing import Any
 from agent.events import dump_event
 from bot.identity import expand
 from channels.base import HumanRequestView, Origin
-from storage.models import RequestRow, ThreadRow
+from storage.models import RequestRow, StandaloneRow, ThreadRow
 from storage.people_models import PersonRow
 from storage.store import StoredEvent
 
@@ -83,3 +83,29 @@ def request_json(row: RequestRow) -> dict[str, Any]:
         "approvals": [{k: a.get(k) for k in ("by", "person", "at")} for a in row.approvals or []],
         "progress": f"{len(row.approvals or [])} of {row.required or 1}",
     }
+
+
+def standalone_json(standalone: StandaloneRow, row: RequestRow) -> dict[str, Any]:
+    """A request made through /api/approvals or /api/questions, as its creator reads it (and as its
+    callback posts it): for an approval, `arguments` are what was approved, bound by `digest`."""
+    body: dict[str, Any] = {
+        "id": row.id,
+        "thread_id": row.thread_id,
+        "kind": row.kind,
+        "status": row.status,
+        "decided_by": row.decided_by,
+        "comment": row.comment if row.kind == "approval" else "",
+        "created_at": row.created_at.isoformat(),
+        "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+        "expires_at": standalone.expires_at.isoformat() if standalone.expires_at else None,
+        "channels": list(standalone.channels),
+        "requested_by": row.requested_by,
+    }
+    if row.kind == "approval":
+        body.update(
+            action=row.tool, arguments=row.arguments, digest=row.digest, reason=row.reason, approvers=row.allowed
+        )
+    else:
+        answer = row.comment if row.status == "answered" else None
+        body.update(question=row.question, options=row.options, answerers=row.allowed, answer=answer)
+    return body

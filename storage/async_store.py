@@ -123,6 +123,7 @@ class AsyncStore:
     outbox_sent = _Mirror(Store.outbox_sent)
     outbox_failed = _Mirror(Store.outbox_failed)
     outbox_for_thread = _Mirror(Store.outbox_for_thread)
+    slack_post_thread = _Mirror(Store.slack_post_thread)
     mailbox_state = _Mirror(Store.mailbox_state)
     save_mailbox_state = _Mirror(Store.save_mailbox_state)
     people_for = _Mirror(Store.people_for)
@@ -138,6 +139,11 @@ class AsyncStore:
     signin_start = _Mirror(Store.signin_start)
     signin_session = _Mirror(Store.signin_session)
     signin_end = _Mirror(Store.signin_end)
+    create_standalone = _Mirror(Store.create_standalone)
+    get_standalone = _Mirror(Store.get_standalone)
+    standalone_by_key = _Mirror(Store.standalone_by_key)
+    decided_among = _Mirror(Store.decided_among)
+    expire_due = _Mirror(Store.expire_due)
 
 
 def _name(call: Callable[..., Any]) -> str:

@@ -26,11 +26,12 @@ from agent.events import (
     Event,
     QuestionAnswered,
     QuestionAsked,
+    RequestExpired,
     voter_key,
 )
 from storage._sql import event_values, insert_row, table
 from storage.models import EventRow, OutboxRow, RequestRow, ThreadRow, utcnow
-from storage.status import RequestKind, RequestStatus
+from storage.status import STANDALONE_AGENT, RequestKind, RequestStatus, ThreadStatus
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ def append_events(session: Session, row: ThreadRow, events: Sequence[Event], out
         pending = core_select(func.count()).where(
             requests.thread_id == row.id, requests.status == RequestStatus.PENDING
         )
-        changes["status"] = t.status_from(has_pending=session.execute(pending).scalar_one() > 0, last=last)
+        has_pending = session.execute(pending).scalar_one() > 0
+        changes["status"] = t.status_from(has_pending=has_pending, last=last)
+        if row.agent == STANDALONE_AGENT:  # no agent runs on it: it waits, then it is done
+            changes["status"] = ThreadStatus.WAITING if has_pending else ThreadStatus.DONE
     threads = table(ThreadRow)
     session.execute(update(threads).where(threads.c.id == row.id).values(**changes))
     for key, value in changes.items():  # written above: the row (possibly the session's) says so
@@ -135,12 +139,14 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 .where(requests.c.id == event.request_id, requests.c.status == RequestStatus.PENDING)
                 .values(approvals=counted)
             )
-    elif isinstance(event, (ApprovalDecided, QuestionAnswered)):
+    elif isinstance(event, (ApprovalDecided, QuestionAnswered, RequestExpired)):
         if isinstance(event, ApprovalDecided):
             status = RequestStatus.APPROVED if event.approved else RequestStatus.DENIED
             outcome: dict[str, Any] = {"status": status, "comment": event.comment}
             if event.approved and event.approvals:
                 outcome["approvals"] = [approval_entry(i.subject, i, now) for i in event.approvals]
+        elif isinstance(event, RequestExpired):
+            outcome = {"status": RequestStatus.EXPIRED}
         else:
             outcome = {"status": RequestStatus.ANSWERED, "comment": event.answer}
         session.execute(

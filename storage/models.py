@@ -166,6 +166,31 @@ class MailboxStateRow(SQLModel, table=True):
     updated_at: datetime = _ts(nullable=False)
 
 
+class StandaloneRow(SQLModel, table=True):
+    """A human request made through `POST /api/approvals` or `/api/questions`, with no agent: who
+    made it, where it went, its deadline and where its outcome is posted. The request itself is a
+    `requests` row on a thread of its own (`threads.agent` = `signoff:standalone`), so cards, mails,
+    replies, decisions and audit are the agents' own paths."""
+
+    __tablename__ = "standalone_requests"
+    __table_args__ = (
+        UniqueConstraint("creator", "idempotency_key", name="uq_standalone_idempotency"),
+        Index("ix_standalone_expires", "expires_at"),
+    )
+
+    request_id: str = Field(primary_key=True, foreign_key="requests.id", max_length=64)
+    thread_id: str = Field(foreign_key="threads.id", max_length=64)
+    creator: str = Field(max_length=320)  # the token that made it; only it may read it
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    callback_url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    callback_secret: str | None = Field(default=None, max_length=200)
+    expires_at: datetime | None = _ts(nullable=True)
+    # What another API face keeps as it was given (HumanLayer's run_id, call_id, spec and state).
+    external: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = _ts(nullable=False)
+
+
 class SchemaCompatRow(SQLModel, table=True):
     """One row: the oldest migration revision whose code still runs on this schema.
 
@@ -214,6 +239,7 @@ __all__ = [
     "ReceiptRow",
     "RequestRow",
     "SchemaCompatRow",
+    "StandaloneRow",
     "ThreadRow",
     "UTCDateTime",
     "WebSigninRow",

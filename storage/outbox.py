@@ -15,10 +15,10 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from agent.events import Event
-from storage._sql import thread_row
+from storage._sql import insert_receipt, thread_row
 from storage.db import Database
 from storage.event_log import OutboxDraft, append_events
-from storage.models import OutboxRow, RequestRow, utcnow
+from storage.models import OutboxRow, ReceiptRow, RequestRow, utcnow
 from storage.status import OutboxStatus
 
 __all__ = ["Outbox", "OutboxDraft"]
@@ -84,11 +84,28 @@ class Outbox:
             if row.request_id and refs:
                 request = session.get(RequestRow, row.request_id)
                 if request is not None:
-                    request.delivery = {**request.delivery, row.kind: refs, **_first_refs(request.delivery, refs)}
+                    # Under the kind, and under channel:kind for a request sent on several channels
+                    # (a standalone request's card and mails): each channel finds its own message.
+                    request.delivery = {
+                        **request.delivery,
+                        row.kind: refs,
+                        f"{row.channel}:{row.kind}": refs,
+                        **_first_refs(request.delivery, refs),
+                    }
                     session.add(request)
+            if row.channel == "slack" and row.kind == "question" and refs.get("channel") and refs.get("ts"):
+                # Replies in the thread under a question posted on its own (a standalone request's)
+                # reach the request's thread: `slack_post_thread` finds it by where it was posted.
+                insert_receipt(session, slack_post_key(str(refs["channel"]), str(refs["ts"])), row.thread_id)
             if note is not None:
                 append_events(session, thread_row(session, row.thread_id, for_update=True), [note], ())
             return row
+
+    def slack_post_thread(self, channel: str, ts: str) -> str | None:
+        """The thread whose Slack question was posted at (channel, ts), if one was."""
+        with self.db.session() as session:
+            found = session.get(ReceiptRow, slack_post_key(channel, ts))
+            return found.thread_id if found else None
 
     def outbox_failed(
         self, outbox_id: int, error: str, *, retry_at: datetime | None, note: Event | None = None
@@ -112,6 +129,10 @@ class Outbox:
             return list(
                 session.exec(select(OutboxRow).where(OutboxRow.thread_id == thread_id).order_by(col(OutboxRow.id)))
             )
+
+
+def slack_post_key(channel: str, ts: str) -> str:
+    return f"slack:posted:{channel}:{ts}"
 
 
 def _first_refs(existing: dict[str, Any], refs: dict[str, Any]) -> dict[str, Any]:

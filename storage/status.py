@@ -28,6 +28,7 @@ class RequestStatus(StrEnum):
     APPROVED = "approved"
     DENIED = "denied"
     ANSWERED = "answered"
+    EXPIRED = "expired"  # nobody answered before its deadline (`request_expired`)
 
 
 class OutboxStatus(StrEnum):
@@ -49,3 +50,8 @@ class DecisionStatus(StrEnum):
     SELF_APPROVAL = "self_approval"  # the person who asked may not approve their own request
     ALREADY_APPROVED = "already_approved"  # this person's approval already counts toward N of M
     PROGRESS = "progress"  # an approval counted toward N of M; the request still waits for more
+
+
+# The `agent` of a thread that holds one standalone human request (`POST /api/approvals`,
+# `/api/questions`): no agent runs on it; its status is `waiting`, then `done` once decided.
+STANDALONE_AGENT = "signoff:standalone"

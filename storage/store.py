@@ -12,6 +12,7 @@ It is the aggregates' methods under one name, so callers hold one object:
     audit.py       every request event across threads, for the audit
     web_signins.py sign-ins to the web inbox: links, their limits, sessions
     inbox.py       the web inbox's lists: requests and threads, filtered and paged
+    standalone.py  human requests made through the API with no agent (their creator, deadline, callback)
 
 Appending events also maintains the tables derived from them (the thread's status, the human
 requests) and writes the outbox rows they cause, atomically (`event_log.py`). The queue of Slack
@@ -31,6 +32,7 @@ from storage.outbox import Outbox
 from storage.people import People
 from storage.receipts import Receipts
 from storage.requests import DecisionResult, Requests
+from storage.standalone import Standalone
 from storage.threads import Threads, ThreadSnapshot, new_thread_id
 from storage.web_signins import WebSignins
 
@@ -46,7 +48,9 @@ __all__ = [
 ]
 
 
-class Store(Threads, Requests, Receipts, Leases, Outbox, Mailboxes, People, AuditLog, WebSignins, Inbox):
+class Store(
+    Threads, Requests, Receipts, Leases, Outbox, Mailboxes, People, AuditLog, WebSignins, Inbox, Standalone
+):
     def __init__(self, db: Database) -> None:
         self.db = db
 

@@ -1,7 +1,8 @@
 """Out: what the core wrote to the outbox, sent through Slack's Web API.
 
     reply / notice      chat.postMessage in the origin thread
-    approval_request    the approval card, in the origin thread, or in the tool's approval channel
+    approval_request    the approval card, in the origin thread (a top-level post for a request
+                        made through the API, in the channel it names), or in the tool's approval channel
                         (else SLACK_APPROVALS_CHANNEL) with a link back to the thread and a short
                         note in the thread; returns {"channel", "ts", "routed"} for later updates
     question            the question in the origin thread; answered by a reply there
@@ -104,12 +105,13 @@ class SlackChannel:
         return self.tool_channels.get(request.tool or "") or self.approvals_channel
 
     async def _approval_request(
-        self, message: Outbound, request: HumanRequestView, channel: str, thread_ts: str
+        self, message: Outbound, request: HumanRequestView, channel: str, thread_ts: str | None
     ) -> dict[str, Any]:
         if request.status != "pending":  # decided before its card went out (e.g. through the API)
             return await self._post(message, channel, thread_ts, self._decided(request))
         target = self.route_for(request)
-        if target is None:
+        if target is None or thread_ts is None or message.origin.data.get("standalone"):
+            # Where it was asked (a request made through the API goes where it names): no routing.
             refs = await self._post(message, channel, thread_ts, blocks.approval_card(request))
             return {**refs, "routed": False}
         thread_link = await self._permalink(channel, thread_ts)
@@ -119,9 +121,16 @@ class SlackChannel:
         return {**refs, "routed": True}
 
     async def _decision(
-        self, message: Outbound, request: HumanRequestView, channel: str, thread_ts: str
+        self, message: Outbound, request: HumanRequestView, channel: str, thread_ts: str | None
     ) -> dict[str, Any]:
-        card = request.delivery.get("approval_request") or request.delivery.get("question") or {}
+        delivery = request.delivery
+        card = (
+            delivery.get("slack:approval_request")
+            or delivery.get("slack:question")
+            or delivery.get("approval_request")
+            or delivery.get("question")
+            or {}
+        )
         if not card.get("channel") or not card.get("ts"):
             # The card never went out: say the outcome in the thread instead.
             note = notes.outcome_note(request, request.decided_by or "", "")
@@ -134,7 +143,7 @@ class SlackChannel:
         return {"channel": str(updated.get("channel") or card["channel"]), "ts": str(card["ts"])}
 
     async def _progress(
-        self, message: Outbound, request: HumanRequestView, channel: str, thread_ts: str
+        self, message: Outbound, request: HumanRequestView, channel: str, thread_ts: str | None
     ) -> dict[str, Any]:
         """An approval counted toward N of M: the card shows it (and keeps its buttons while pending)."""
         card = request.delivery.get("approval_request") or {}
@@ -204,12 +213,14 @@ class SlackChannel:
             log.warning("could not post a note in %s (thread %s): %s", channel, thread_ts, exc)
 
 
-def _place(message: Outbound) -> tuple[str, str]:
+def _place(message: Outbound) -> tuple[str, str | None]:
+    """The Slack channel and thread a message goes to; a request made through the API with no
+    conversation (`POST /api/approvals`) has a channel and no thread: its card is a top-level post."""
     data = message.origin.data
     channel, thread_ts = data.get("channel"), data.get("thread_ts")
-    if not channel or not thread_ts:
+    if not channel or not (thread_ts or data.get("standalone")):
         raise PermanentDeliveryError(f"thread {message.thread_id} has no Slack channel and thread to answer in")
-    return str(channel), str(thread_ts)
+    return str(channel), str(thread_ts) if thread_ts else None
 
 
 def _need(request: HumanRequestView | None) -> HumanRequestView:

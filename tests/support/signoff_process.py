@@ -78,9 +78,9 @@ class SignoffProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)  # ok: polling with a deadline
-        # Never leave a server behind that nobody stops: its ingress and workers would go on
-        # polling (and loading the machine) long after the test.
-        self.stop()
+        # Never left running: a server that did not come up would outlive the test (no fixture
+        # stops what failed to start) and load the machine for every test after it.
+        self.kill()
         raise TimeoutError(f"signoff serve not healthy after {timeout}s:\n{self.log_path.read_text()}")
 
     def kill(self) -> None:

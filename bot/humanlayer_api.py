@@ -1,0 +1,224 @@
+"""HumanLayer's API, served under `/humanlayer/v1`: the `humanlayer` SDKs work unchanged against Signoff.
+
+Point them here with `HUMANLAYER_API_BASE=http://HOST:PORT/humanlayer/v1` and
+`HUMANLAYER_API_KEY=<an API token>`. It is a second face of the same store of human requests as
+`/api/approvals` (bot/approvals_api.py, storage/standalone.py): a function call is a standalone
+approval, a contact request a standalone question, keyed by the client's `call_id` (creating the same
+`call_id` again returns the first request; nothing is sent twice). The client's `run_id`, `call_id`,
+`spec` (its `state` included) come back exactly as they were sent; `status` is Signoff's.
+
+    POST /function_calls                          GET /function_calls/{call_id}
+    POST /contact_requests                        GET /contact_requests/{call_id}
+    POST /agent/function_calls/{call_id}/respond  POST /agent/human_contacts/{call_id}/respond
+    POST /agent/.../escalate_email                GET /project
+
+What Signoff does not do is refused with a 4xx naming the field, and nothing is sent: SMS and
+WhatsApp channels, a per-call Slack `bot_token`, an email `template`, escalations, and decisions
+through `respond` (the service token is nobody: people decide in Slack, by mail, or with `signoff
+approve`). Errors carry a JSON body (`{"detail": ...}`): the Python SDK reads the body first.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.approvals_api import StandaloneService, caller
+from bot.humanlayer_views import function_call_json, human_contact_json
+from storage.standalone import StandaloneSpec
+from storage.status import RequestKind
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/humanlayer/v1"
+MAX_TEXT = 20_000
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class SlackChannelIn(_Lenient):
+    channel_or_user_id: str = Field(pattern=r"^[CGDUW][A-Z0-9]{2,30}$")
+    context_about_channel_or_user: str | None = Field(default=None, max_length=1000)
+    bot_token: str | None = None
+    allowed_responder_ids: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    thread_ts: str | None = Field(default=None, pattern=r"^\d{1,12}\.\d{1,9}$")
+
+
+class EmailRecipientIn(_Lenient):
+    address: str = Field(max_length=320)
+    field: str | None = None
+
+
+class EmailChannelIn(_Lenient):
+    address: str = Field(max_length=320)
+    additional_recipients: list[EmailRecipientIn] | None = Field(default=None, max_length=20)
+    subject: str | None = Field(default=None, max_length=250)
+    template: str | None = None
+
+
+class ChannelIn(_Lenient):
+    slack: SlackChannelIn | None = None
+    email: EmailChannelIn | None = None
+    sms: dict[str, Any] | None = None
+    whatsapp: dict[str, Any] | None = None
+
+
+class CallIn(_Lenient):
+    run_id: str = Field(min_length=1, max_length=200)
+    call_id: str = Field(min_length=1, max_length=180)
+    spec: dict[str, Any]
+
+
+class FunctionSpecIn(_Lenient):
+    fn: str = Field(min_length=1, max_length=200)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    channel: ChannelIn | None = None
+
+
+class ContactSpecIn(_Lenient):
+    msg: str = Field(min_length=1, max_length=MAX_TEXT)
+    subject: str | None = Field(default=None, max_length=250)
+    channel: ChannelIn | None = None
+    response_options: list[dict[str, Any]] | None = Field(default=None, max_length=20)
+
+
+def _key(call_id: str) -> str:
+    return f"humanlayer:{call_id}"
+
+
+def add_humanlayer_routes(app: FastAPI, runtime: Any, service: StandaloneService) -> None:
+    storage = runtime.storage
+    settings = runtime.settings
+
+    def refuse_unsupported(channel: ChannelIn | None) -> None:
+        if channel is None:
+            return
+        for name in ("sms", "whatsapp"):
+            if getattr(channel, name) is not None:
+                raise HTTPException(422, f"channel.{name}: Signoff reaches people in Slack and by email only")
+        if channel.slack is not None and channel.slack.bot_token:
+            raise HTTPException(422, "channel.slack.bot_token: Signoff posts with its own bot (SLACK_BOT_TOKEN)")
+        if channel.email is not None and channel.email.template:
+            raise HTTPException(422, "channel.email.template: Signoff writes its own mail")
+
+    def routing(channel: ChannelIn | None, kind: RequestKind) -> tuple[list[str], list[str], dict[str, Any]]:
+        """(who may decide, the channels, where) for a HumanLayer contact channel."""
+        refuse_unsupported(channel)
+        if channel is not None and channel.slack is not None:
+            slack = channel.slack
+            people = list(slack.allowed_responder_ids or []) or service.people(None, "default", "approvers")
+            chosen, data = service.channels("slack", slack.channel_or_user_id, people, thread_ts=slack.thread_ts)
+            return people, chosen, data
+        if channel is not None and channel.email is not None:
+            email = channel.email
+            people = [email.address, *(r.address for r in email.additional_recipients or [])]
+            chosen, data = service.channels("email", None, people)
+            if email.subject:
+                data["subject"] = email.subject
+            return people, chosen, data
+        people = service.people(None, "default", "approvers" if kind == RequestKind.APPROVAL else "answerers")
+        chosen, data = service.channels(None, None, people)
+        return people, chosen, data
+
+    async def create(body: CallIn, kind: RequestKind, who: str) -> JSONResponse:
+        existing = await storage.standalone_by_key(who, _key(body.call_id))
+        render = function_call_json if kind == RequestKind.APPROVAL else human_contact_json
+        if existing is not None:  # the same call_id again: the first request, nothing sent
+            if existing[1].kind != kind:
+                raise HTTPException(409, f"call_id {body.call_id} is already used by another kind of request")
+            return JSONResponse(render(*existing), status_code=200)
+        try:
+            spec: FunctionSpecIn | ContactSpecIn = (
+                FunctionSpecIn.model_validate(body.spec)
+                if kind == RequestKind.APPROVAL
+                else ContactSpecIn.model_validate(body.spec)
+            )
+        except ValidationError as exc:
+            problems = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise HTTPException(422, problems) from exc
+        people, chosen, data = routing(spec.channel, kind)
+        if isinstance(spec, FunctionSpecIn):
+            context = spec.channel.slack.context_about_channel_or_user if spec.channel and spec.channel.slack else None
+            data.setdefault("subject", f"Approval needed: {spec.fn}")
+            fields: dict[str, Any] = {"action": spec.fn, "arguments": dict(spec.kwargs), "reason": context or ""}
+        else:
+            options = [str(o.get("title") or o.get("name") or "") for o in spec.response_options or []]
+            data.setdefault("subject", spec.subject or f"Question: {spec.msg.splitlines()[0][:120]}")
+            fields = {"question": spec.msg, "options": [o for o in options if o]}
+        created = await storage.create_standalone(
+            StandaloneSpec(
+                kind=kind,
+                creator=who,
+                allowed=people,
+                channels=chosen,
+                requested_by=body.run_id,
+                origin_data=data,
+                idempotency_key=_key(body.call_id),
+                external={
+                    "run_id": body.run_id,
+                    "call_id": body.call_id,
+                    "spec": body.spec,
+                    "webhook": bool(settings.webhook_url),
+                },
+                callback_url=settings.webhook_url,
+                **fields,
+            )
+        )
+        if created.created:
+            log.info("humanlayer %s %s (%s) created via %s", kind, body.call_id, created.request.id, ", ".join(chosen))
+            runtime.core.wake_outbox()
+        return JSONResponse(render(created.standalone, created.request), status_code=200)
+
+    async def read(call_id: str, kind: RequestKind, who: str) -> dict[str, Any]:
+        found = await storage.standalone_by_key(who, _key(call_id))
+        if found is None or found[1].kind != kind:
+            raise HTTPException(404, f"no {'function call' if kind == RequestKind.APPROVAL else 'contact'} {call_id}")
+        return function_call_json(*found) if kind == RequestKind.APPROVAL else human_contact_json(*found)
+
+    async def refuse_decision(call_id: str, kind: RequestKind, who: str) -> None:
+        await read(call_id, kind, who)  # 404 first, for an unknown call
+        raise HTTPException(
+            403,
+            "this token belongs to no person, so it may not decide: the people asked decide in Slack, by mail, "
+            "or with `signoff approve` / `signoff answer`",
+        )
+
+    @app.post(f"{PREFIX}/function_calls")
+    async def create_function_call(body: CallIn, request: Request) -> JSONResponse:
+        return await create(body, RequestKind.APPROVAL, caller(request))
+
+    @app.get(f"{PREFIX}/function_calls/{{call_id}}")
+    async def get_function_call(call_id: str, request: Request) -> dict[str, Any]:
+        return await read(call_id, RequestKind.APPROVAL, caller(request))
+
+    @app.post(f"{PREFIX}/contact_requests")
+    async def create_contact_request(body: CallIn, request: Request) -> JSONResponse:
+        return await create(body, RequestKind.QUESTION, caller(request))
+
+    @app.get(f"{PREFIX}/contact_requests/{{call_id}}")
+    async def get_contact_request(call_id: str, request: Request) -> dict[str, Any]:
+        return await read(call_id, RequestKind.QUESTION, caller(request))
+
+    # The SDKs send a status (or an escalation) as the body; it is read as an object and refused.
+    @app.post(f"{PREFIX}/agent/function_calls/{{call_id}}/respond")
+    async def respond_function_call(call_id: str, body: dict[str, Any], request: Request) -> None:
+        await refuse_decision(call_id, RequestKind.APPROVAL, caller(request))
+
+    @app.post(f"{PREFIX}/agent/human_contacts/{{call_id}}/respond")
+    async def respond_human_contact(call_id: str, body: dict[str, Any], request: Request) -> None:
+        await refuse_decision(call_id, RequestKind.QUESTION, caller(request))
+
+    @app.post(f"{PREFIX}/agent/function_calls/{{call_id}}/escalate_email")
+    @app.post(f"{PREFIX}/agent/human_contacts/{{call_id}}/escalate_email")
+    async def escalate_email(call_id: str, body: dict[str, Any]) -> None:
+        raise HTTPException(422, "escalate_email: escalations are not supported by this Signoff yet")
+
+    @app.get(f"{PREFIX}/project")
+    async def project() -> dict[str, Any]:
+        return {"project": settings.email_address or runtime.agent.name, "org": "signoff"}

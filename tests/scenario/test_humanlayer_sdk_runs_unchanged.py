@@ -1,0 +1,262 @@
+"""Code written for HumanLayer runs unchanged against Signoff: the real `humanlayer` 0.7.9 package,
+unmodified, pointed at a real `signoff serve` by HUMANLAYER_API_BASE and HUMANLAYER_API_KEY.
+
+The server has Slack (signed requests to /slack/events, the fake Web API) and email (Dovecot +
+aiosmtpd) on. The SDK polls every 3 s by default; its `sleep` is given a shorter one here."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from humanlayer import (
+    AsyncHumanLayer,
+    ContactChannel,
+    EmailContactChannel,
+    FunctionCallSpec,
+    HumanLayer,
+    SlackContactChannel,
+)
+from humanlayer.core.models_agent_webhook import V1Beta2FunctionCallCompleted, V1Beta2HumanContactCompleted
+from humanlayer.core.protocol import HumanLayerException
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from channels.slack.blocks import APPROVE_ACTION_ID, DENY_ACTION_ID
+from tests.support.callback_receiver import CallbackReceiver
+from tests.support.dovecot import DovecotServer
+from tests.support.email_signoff import EmailSignoff, body_of, email_env, reply, sent_to
+from tests.support.fake_model import FakeModelServer
+from tests.support.fake_slack import FakeSlack
+from tests.support.signoff_process import API_TOKEN, wait_until
+from tests.support.slack_requests import message_event
+from tests.support.slack_signoff import ALICE, BOB, MakeSlackBot, SlackSignoff, button_value, posted, wait_for_card
+from tests.support.smtp_server import SmtpServer
+
+ALICE_MAIL = "alice@example.com"
+APPROVALS = "C0APPROVALS"
+
+
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"a webhook secret, 32 bytes long").decode()
+
+
+@pytest.fixture
+def webhook() -> Iterator[CallbackReceiver]:
+    """The outside agent's endpoint, where decided requests are posted (SIGNOFF_WEBHOOK_URL)."""
+    with CallbackReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def bot(
+    webhook: CallbackReceiver,
+    make_slack_bot: MakeSlackBot,
+    dovecot: DovecotServer,
+    smtp: SmtpServer,
+    model: FakeModelServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> SlackSignoff:
+    started = make_slack_bot(
+        **{
+            **email_env(dovecot, smtp, model, tmp_path),
+            "SIGNOFF_APPROVERS": f"{ALICE},{ALICE_MAIL}",
+            "SLACK_APPROVALS_CHANNEL": APPROVALS,
+            "SIGNOFF_WEBHOOK_URL": webhook.url,
+            "SIGNOFF_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        }
+    )
+    # All a HumanLayer user changes: the two variables.
+    monkeypatch.setenv("HUMANLAYER_API_BASE", f"{started.process.url}/humanlayer/v1")
+    monkeypatch.setenv("HUMANLAYER_API_KEY", API_TOKEN)
+    return started
+
+
+def polls(limit: float = 240) -> Callable[[int], None]:
+    """The SDK's wait between polls, shortened; it gives up after `limit` seconds, so a failed test
+    never leaves the SDK polling forever on a background thread."""
+    deadline = time.monotonic() + limit
+
+    def sleep(_seconds: int) -> None:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the SDK polled for too long")
+        time.sleep(0.2)  # ok: the SDK's poll interval, shortened
+
+    return sleep
+
+
+@pytest.fixture
+def hl(bot: SlackSignoff) -> HumanLayer:
+    return HumanLayer(sleep=polls())
+
+
+@pytest.fixture
+def background() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(2) as pool:
+        yield pool
+
+
+SLACK = ContactChannel(slack=SlackContactChannel(channel_or_user_id=APPROVALS, context_about_channel_or_user="ops"))
+
+
+def test_require_approval_runs_the_function_once_when_approved_by_a_click(
+    bot: SlackSignoff, fake: FakeSlack, hl: HumanLayer, background: ThreadPoolExecutor
+) -> None:
+    runs: list[str] = []
+
+    @hl.require_approval(contact_channel=SLACK)
+    def restart_service(name: str) -> str:
+        runs.append(name)
+        return f"restarted {name}"
+
+    result: Future[str] = background.submit(restart_service, name="payments")
+    [(card_at, card)] = wait_for_card(fake)
+    assert card_at[0] == APPROVALS and "payments" in json.dumps(card["blocks"])
+    assert bot.click(APPROVE_ACTION_ID, button_value(card), user=ALICE, card=card_at).is_success
+    assert result.result(timeout=120) == "restarted payments"
+    assert runs == ["payments"]
+
+
+def test_each_decision_is_posted_to_the_webhook_signed_per_standard_webhooks(
+    bot: SlackSignoff, fake: FakeSlack, hl: HumanLayer, webhook: CallbackReceiver, background: ThreadPoolExecutor
+) -> None:
+    call = hl.create_function_call(
+        FunctionCallSpec(fn="deploy", kwargs={"v": "5"}, channel=SLACK, state={"k": 1}), call_id="c-7"
+    )
+    [(card_at, card)] = wait_for_card(fake)
+    bot.click(APPROVE_ACTION_ID, button_value(card), user=ALICE, card=card_at)
+    [post] = webhook.wait_for(1)
+    payload = Webhook(WEBHOOK_SECRET).verify(post.body, post.headers)  # raises unless signed right
+    completed = V1Beta2FunctionCallCompleted.model_validate(payload)
+    assert completed.is_test is False and completed.event.call_id == "c-7" and completed.event.run_id == call.run_id
+    assert completed.event.spec.state == {"k": 1}
+    assert completed.event.status is not None and completed.event.status.approved is True
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + base64.b64encode(b"another secret, 32 bytes long!!").decode()).verify(
+            post.body, post.headers
+        )
+
+    ask = hl.human_as_tool(contact_channel=SLACK)
+    answer: Future[str] = background.submit(ask, message="Which region?")
+    [(question_at, _question)] = wait_until(lambda: posted(fake)[1:], message="the question")
+    bot.event(message_event("eu-west", user=ALICE, channel=APPROVALS, thread_ts=question_at[1]))
+    assert answer.result(timeout=120) == "eu-west"
+    second = webhook.wait_for(2)[1]
+    contact = V1Beta2HumanContactCompleted.model_validate(Webhook(WEBHOOK_SECRET).verify(second.body, second.headers))
+    assert contact.event.status is not None and contact.event.status.response == "eu-west"
+    assert len({p.headers["webhook-id"] for p in webhook.posts}) == 2
+
+
+def test_a_denial_with_a_comment_reaches_the_sdk_and_the_function_does_not_run(
+    bot: SlackSignoff, fake: FakeSlack, hl: HumanLayer, background: ThreadPoolExecutor
+) -> None:
+    runs: list[str] = []
+
+    @hl.require_approval(contact_channel=SLACK)
+    def drop_table(name: str) -> str:
+        runs.append(name)
+        return "dropped"
+
+    result: Future[str] = background.submit(drop_table, name="users")
+    [(card_at, card)] = wait_for_card(fake)
+    bot.click(DENY_ACTION_ID, button_value(card), user=ALICE, card=card_at)
+    fake.wait_for_sync("views.open")
+    assert bot.submit_deny(button_value(card), "not in production", user=ALICE).is_success
+    assert result.result(timeout=120) == "User in ops denied drop_table with message: not in production"
+    assert runs == []
+
+
+def test_allowed_responder_ids_replace_the_approvers(
+    bot: SlackSignoff, fake: FakeSlack, hl: HumanLayer, background: ThreadPoolExecutor
+) -> None:
+    only_bob = ContactChannel(slack=SlackContactChannel(channel_or_user_id=APPROVALS, allowed_responder_ids=[BOB]))
+    runs: list[str] = []
+
+    @hl.require_approval(contact_channel=only_bob)
+    def deploy(version: str) -> str:
+        runs.append(version)
+        return "deployed"
+
+    result: Future[str] = background.submit(deploy, version="5.0")
+    [(card_at, card)] = wait_for_card(fake)
+    bot.click(APPROVE_ACTION_ID, button_value(card), user=ALICE, card=card_at)  # Alice is not Bob
+    fake.wait_for_sync("chat.postEphemeral", where=lambda p: p["user"] == ALICE)
+    assert not result.done() and runs == []
+    bot.click(APPROVE_ACTION_ID, button_value(card), user=BOB, card=card_at)
+    assert result.result(timeout=120) == "deployed" and runs == ["5.0"]
+
+
+def test_human_as_tool_is_answered_by_an_email_reply(
+    bot: SlackSignoff, smtp: SmtpServer, dovecot: DovecotServer, hl: HumanLayer, background: ThreadPoolExecutor
+) -> None:
+    mail = EmailSignoff(bot.process, dovecot, smtp)
+    try:
+        ask = hl.human_as_tool(contact_channel=ContactChannel(email=EmailContactChannel(address=ALICE_MAIL)))
+        answer: Future[str] = background.submit(ask, message="Which region first?", subject="rollout")
+        [asked] = mail.wait_sent(1, sent_to(ALICE_MAIL))
+        assert "Which region first?" in body_of(asked) and asked.message["Subject"] == "rollout"
+        mail.send(reply(asked.message, ALICE_MAIL, "eu-west, then us-east"))
+        assert answer.result(timeout=120) == "eu-west, then us-east"
+    finally:
+        mail.close()
+
+
+def test_the_same_call_id_twice_is_one_request_and_state_comes_back_unchanged(
+    bot: SlackSignoff, fake: FakeSlack, hl: HumanLayer
+) -> None:
+    spec = FunctionCallSpec(fn="deploy", kwargs={"v": "5"}, channel=SLACK, state={"step": 3, "ids": [1, 2]})
+    first = hl.create_function_call(spec, call_id="call-42")
+    again = hl.create_function_call(spec, call_id="call-42")
+    assert (first.call_id, first.run_id) == (again.call_id, again.run_id) == ("call-42", hl.run_id)
+    assert again.spec.state == {"step": 3, "ids": [1, 2]} and again.spec.kwargs == {"v": "5"}
+    assert first.status is not None and first.status.requested_at is not None and first.status.approved is None
+    wait_for_card(fake)
+    assert len(posted(fake)) == 1 and len(bot.api.get("/api/requests").json()["requests"]) == 1
+    fetched = hl.get_function_call("call-42")
+    assert fetched.spec == first.spec
+
+
+def test_the_async_client_and_what_is_refused(
+    bot: SlackSignoff, fake: FakeSlack, background: ThreadPoolExecutor
+) -> None:
+    async def ask() -> str:
+        deadline = time.monotonic() + 240
+
+        async def sleep(_seconds: int) -> None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the SDK polled for too long")
+            await asyncio.sleep(0.2)  # ok: the SDK's poll interval, shortened
+
+        ahl = AsyncHumanLayer(sleep=sleep)
+
+        @ahl.require_approval(contact_channel=SLACK)
+        async def rotate(key: str) -> str:
+            return f"rotated {key}"
+
+        return str(await rotate(key="k1"))
+
+    result: Future[str] = background.submit(asyncio.run, ask())
+    [(card_at, card)] = wait_for_card(fake)
+    bot.click(APPROVE_ACTION_ID, button_value(card), user=ALICE, card=card_at)
+    assert result.result(timeout=120) == "rotated k1"
+
+    hl = HumanLayer()
+    for channel, field in [
+        ({"sms": {"phone_number": "+15555550100"}}, "channel.sms"),
+        ({"slack": {"channel_or_user_id": APPROVALS, "bot_token": "xoxb-other"}}, "bot_token"),
+        ({"email": {"address": ALICE_MAIL, "template": "{{ x }}"}}, "template"),
+    ]:
+        with pytest.raises(HumanLayerException, match=field):
+            hl.create_function_call(FunctionCallSpec(fn="x", kwargs={}, channel=ContactChannel(**channel)))
+    with pytest.raises(HumanLayerException, match="404"):
+        hl.get_function_call("no-such-call")
+    with pytest.raises(HumanLayerException, match="401"):
+        HumanLayer(api_key="wrong").create_function_call(FunctionCallSpec(fn="x", kwargs={}))
+    assert len(bot.api.get("/api/requests").json()["requests"]) == 1  # nothing else was made
+    wait_until(lambda: len(posted(fake)) == 1, message="one card")
