@@ -21,6 +21,7 @@ from collections.abc import Callable
 from bench import (
     context_tokens,
     email_parse,
+    queue_scale,
     resume,
     slack_ack,
     startup,
@@ -39,6 +40,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "context_tokens": context_tokens.run,
     "startup": startup.run,
     "email_parse": email_parse.run,
+    "queue_scale": queue_scale.run,
 }
 
 

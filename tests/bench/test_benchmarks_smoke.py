@@ -14,6 +14,7 @@ import pytest
 from bench import (
     context_tokens,
     email_parse,
+    queue_scale,
     resume,
     run_all,
     slack_ack,
@@ -96,6 +97,14 @@ def test_startup_runs() -> None:
     assert rows[1].ours < rows[2].ours * 1.5  # idle RSS is not above RSS after a model call
 
 
+@pytest.mark.usefixtures("postgres")
+def test_queue_scale_runs() -> None:
+    rows = queue_scale.run(smoke=True)
+    sane(rows, 2)
+    # The benchmark itself fails when the plan does not use the index; the note names it.
+    assert all("ix_threads_status_updated" in row.note for row in rows)
+
+
 def test_run_all_prints_one_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_all.main(["--smoke", "--only", "context_tokens"]) == 0
     out = capsys.readouterr().out
@@ -112,5 +121,6 @@ def test_every_benchmark_is_in_run_all() -> None:
         context_tokens.run,
         startup.run,
         email_parse.run,
+        queue_scale.run,
     ]
     assert list(run_all.BENCHMARKS.values()) == runs
