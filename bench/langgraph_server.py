@@ -142,7 +142,11 @@ class Ours:
         env = serve_env(f"sqlite:///{directory / 'signoff.db'}", model_url, "bench.agents:agent")
         self.process = signoff_process(env, directory)
         self.process.env.pop("SIGNOFF_WORKER_PROCESSES")  # serve's default layout, as users run it
-        self.process.start(timeout=120)  # a loaded machine: the benchmark waits, the figures say
+        try:
+            self.process.start(timeout=120)  # a loaded machine: the benchmark waits, the figures say
+        except BaseException:
+            self.process.stop()
+            raise
         self.headers = dict(self.process.client().headers)
 
     @property
