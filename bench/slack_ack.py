@@ -131,8 +131,8 @@ def ours_round(
     )
     server = signoff_process(env, directory)
     server.env.pop("SIGNOFF_WORKER_PROCESSES")  # serve's default layout, as users run it
-    server.start(timeout=120)
     try:
+        server.start(timeout=120)
         url = f"{server.url}/slack/events"
         _warm(url, tag)
         # Steady state: litellm is imported by the first model call (once per process, off the
