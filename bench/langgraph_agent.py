@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
@@ -51,21 +50,23 @@ class State(TypedDict):
     messages: Annotated[list[dict[str, Any]], operator.add]
 
 
-class LangGraphAgent:
-    """One compiled graph on one SQLite checkpointer file; `started` holds each tool start stamp."""
+class Nodes:
+    """The graph's two nodes; `started` holds each gated tool's start stamp by thread id."""
 
-    def __init__(self, path: Path, model_url: str | None) -> None:
+    def __init__(self, model_url: str | None) -> None:
         self.model_url = model_url
         self.started: dict[str, float] = {}
-        self.conn = sqlite3.connect(str(path), check_same_thread=False)
-        self.saver = SqliteSaver(self.conn)
+
+    def graph(self) -> StateGraph[State]:
+        """model -> (tool call?) -> tools -> model ... -> END, not compiled: LangGraph Server
+        (bench/_langgraph_server_graph.py) compiles it with its own checkpointer."""
         graph = StateGraph(State)
         graph.add_node("model", self._model)
         graph.add_node("tools", self._tools)
         graph.add_edge(START, "model")
         graph.add_conditional_edges("model", _route, ["tools", END])
         graph.add_edge("tools", "model")
-        self.app = graph.compile(checkpointer=self.saver)
+        return graph
 
     def _model(self, state: State) -> dict[str, Any]:
         import litellm
@@ -107,6 +108,18 @@ class LangGraphAgent:
         else:
             result = f"{json.loads(call['function']['arguments']).get('key')}=ok"
         return {"messages": [{"role": "tool", "tool_call_id": call["id"], "content": result}]}
+
+
+class LangGraphAgent(Nodes):
+    """The graph compiled on one SQLite checkpointer file, called in-process."""
+
+    def __init__(self, path: Path, model_url: str | None) -> None:
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        super().__init__(model_url)
+        self.conn = sqlite3.connect(str(path), check_same_thread=False)
+        self.saver = SqliteSaver(self.conn)
+        self.app = self.graph().compile(checkpointer=self.saver)
 
     def start(self, thread_id: str, text: str) -> Any:
         return self.app.invoke({"messages": [{"role": "user", "content": text}]}, _config(thread_id))

@@ -21,6 +21,9 @@ from collections.abc import Callable
 from bench import (
     context_tokens,
     email_parse,
+    first_call,
+    langgraph_server,
+    queue_scale,
     resume,
     slack_ack,
     startup,
@@ -39,6 +42,9 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "context_tokens": context_tokens.run,
     "startup": startup.run,
     "email_parse": email_parse.run,
+    "queue_scale": queue_scale.run,
+    "first_call": first_call.run,
+    "langgraph_server": langgraph_server.run,
 }
 
 

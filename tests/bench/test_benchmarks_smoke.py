@@ -14,6 +14,9 @@ import pytest
 from bench import (
     context_tokens,
     email_parse,
+    first_call,
+    langgraph_server,
+    queue_scale,
     resume,
     run_all,
     slack_ack,
@@ -96,6 +99,33 @@ def test_startup_runs() -> None:
     assert rows[1].ours < rows[2].ours * 1.5  # idle RSS is not above RSS after a model call
 
 
+@pytest.mark.usefixtures("postgres")
+def test_queue_scale_runs() -> None:
+    rows = queue_scale.run(smoke=True)
+    sane(rows, 2)
+    # The benchmark itself fails when the plan does not use the index; the note names it.
+    assert all("ix_threads_status_updated" in row.note for row in rows)
+
+
+def test_first_call_runs() -> None:
+    rows = first_call.run(smoke=True)
+    sane(rows, 3)
+    assert all(row.unit == "ms" for row in rows)
+
+
+@pytest.fixture
+def langgraph_server_installed() -> None:
+    if (missing := langgraph_server.needs_langgraph_server()) is not None:
+        skip_or_fail(missing)
+
+
+@pytest.mark.usefixtures("langgraph_server_installed")
+def test_langgraph_server_runs() -> None:
+    rows = langgraph_server.run(smoke=True)
+    sane(rows, 3)
+    assert [row.unit for row in rows] == ["ms", "ms", "cycles/s"]
+
+
 def test_run_all_prints_one_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_all.main(["--smoke", "--only", "context_tokens"]) == 0
     out = capsys.readouterr().out
@@ -112,5 +142,8 @@ def test_every_benchmark_is_in_run_all() -> None:
         context_tokens.run,
         startup.run,
         email_parse.run,
+        queue_scale.run,
+        first_call.run,
+        langgraph_server.run,
     ]
     assert list(run_all.BENCHMARKS.values()) == runs
