@@ -205,6 +205,7 @@ def test_two_replicas_in_containers_share_the_work_and_survive_a_kill(
         "SIGNOFF_HOST": "127.0.0.1",
         "SIGNOFF_DATABASE_URL": url,
         "SIGNOFF_API_TOKEN": API_TOKEN,
+        "SIGNOFF_API_TOKEN_MAY_DECIDE": "true",  # the test decides with the service token
         "SIGNOFF_AGENT": "slow_agent:agent",
         "PYTHONPATH": "/agents",
         "SIGNOFF_MODEL": "openai/fake",

@@ -62,6 +62,8 @@ def test_a_step_that_raises_is_an_error_three_times_then_the_humans_are_asked(
         tmp_path,
     ).start()
     try:
+        # The worker process loads the agent after the ingress answers: the prompt changes once it has.
+        wait_until(lambda: "worker 0 ready" in process.logs(), message="the worker process")
         prompt.write_text(TYPO)  # saved while the bot runs
         with process.client() as api:
             thread_id = api.post("/api/threads", json={"message": "how is search?", "by": "carol"}).json()["id"]

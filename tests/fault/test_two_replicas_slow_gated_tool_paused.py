@@ -61,7 +61,7 @@ def replicas(model: FakeModelServer, tmp_path: Path) -> Iterator[tuple[list[Sign
         finally:
             for server in servers:
                 if server.proc is not None and server.proc.poll() is None:
-                    os.kill(server.proc.pid, signal.SIGCONT)
+                    os.killpg(server.proc.pid, signal.SIGCONT)
                 server.stop()
 
 
@@ -113,7 +113,8 @@ def test_a_slow_tool_keeps_its_lease_and_a_paused_replicas_late_result_is_record
     wait_until(lambda: len(journal(book)) == 3, message="the second start")
     _, _, call_2 = journal(book)[2]
     runner_pid = journal_pids(book)[2]
-    runner = next(s for s in servers if s.proc is not None and s.proc.pid == runner_pid)
+    # The tool runs in a replica's worker process: that process is paused (its ingress stays up).
+    runner = next(s for s in servers if runner_pid in s.children().values())
     other = b if runner is a else a
     os.kill(runner_pid, signal.SIGSTOP)
     paused_at = time.monotonic()
