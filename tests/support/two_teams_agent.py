@@ -25,7 +25,9 @@ def _note(tool: str, ctx: ToolContext, arguments: dict[str, str]) -> None:
         journal.write(f"{tool} {ctx.call_id} {json.dumps(arguments)}\n")
 
 
-@agent.tool(needs_approval=True)
+# The web inbox's "Try the agent" test starts a thread and approves it as the same person: this
+# tool allows it (no-self-approval is the default for gated tools, and wire_money keeps it).
+@agent.tool(needs_approval=True, self_approval=True)
 def restart_service(name: str, ctx: ToolContext) -> str:
     """Restart a service. Needs a human's approval."""
     _note("restart_service", ctx, {"name": name})
