@@ -190,7 +190,7 @@ class Ours:
         """Approve and wait for the end; the tool's start, less the moment the decision was sent."""
         sent = time.monotonic()
         response = await client.post(
-            f"/api/requests/{request_id}/decision", json={"decision": "approve", "by": "alice"}
+            f"/api/requests/{request_id}/decision", json={"decision": "approve", "by": "alice@example.com"}
         )
         response.raise_for_status()
         return self._stamp(await self._until(client, thread_id, "waiting", "done")) - sent
