@@ -5,6 +5,7 @@ No channel, storage or web code is imported here.
 
 from agent.definition import APPROVERS, PARTICIPANTS, Agent, Startup
 from agent.events import Event, parse_event
+from agent.grants import Grants
 from agent.tools import Tool, ToolContext
 
-__all__ = ["APPROVERS", "PARTICIPANTS", "Agent", "Event", "Startup", "Tool", "ToolContext", "parse_event"]
+__all__ = ["APPROVERS", "PARTICIPANTS", "Agent", "Event", "Grants", "Startup", "Tool", "ToolContext", "parse_event"]

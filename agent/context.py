@@ -22,6 +22,8 @@ from agent.events import (
     DeliveryFailed,
     Error,
     Event,
+    GrantGiven,
+    GrantUsed,
     HumanMessage,
     QuestionAnswered,
     QuestionAsked,
@@ -102,6 +104,13 @@ def render_event(event: Event, *, elide: bool = False, short_ids: bool = False) 
             return f'<request_expired request="{ref(request_id)}">nobody answered in time</request_expired>'
         case AgentReply(text=text):
             return f"<agent_reply>\n{_escape(text)}\n</agent_reply>"
+        case GrantUsed(by=by, grant_id=grant_id, until=until, request_id=request_id):
+            return (
+                f'<approval_granted request="{ref(request_id)}" by="{_attr(by)}">'
+                f"allowed by {_escape(by)}'s standing grant {ref(grant_id)}, until {_escape(until)}</approval_granted>"
+            )
+        case GrantGiven(by=by, scope=scope, until=until, request_id=request_id):
+            return f'<grant_given request="{ref(request_id)}" by="{_attr(by)}" scope="{scope}" until="{_attr(until)}"/>'
         case ApprovalProgress(by=by, count=count, required=required, request_id=request_id):
             return f'<approval_progress request="{ref(request_id)}" by="{_attr(by)}" count="{count}" of="{required}"/>'
         case DeliveryFailed(channel=channel, kind=kind, error=error, attempts=attempts):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
 from agent.errors import AgentDefinitionError
+from agent.grants import Grants
 from agent.policy import PolicyFunction
 from agent.prompt_template import PromptTemplate
 from agent.tools import DepsT, Tool, make_tool
@@ -161,6 +162,8 @@ class Agent(Generic[DepsT]):
         required: int = 1,
         self_approval: bool | None = None,
         policy: PolicyFunction | None = None,
+        grants: Grants | None = None,
+        destructive: bool = False,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -174,6 +177,8 @@ class Agent(Generic[DepsT]):
         required: int = 1,
         self_approval: bool | None = None,
         policy: PolicyFunction | None = None,
+        grants: Grants | None = None,
+        destructive: bool = False,
     ) -> F | Callable[[F], F]:
         """Register a typed function as a tool; `needs_approval=True` gates it behind a human.
 
@@ -181,7 +186,9 @@ class Agent(Generic[DepsT]):
         `ctx.call_id`): an approved call interrupted after it started is then retried, where other
         tools ask the approvers whether to run it again. `required=N` needs N distinct approvers;
         `self_approval` overrides the agent's; `policy` is a function of the arguments returning an
-        `agent.policy.Rule` (or None) for each call (see agent/policy.py)."""
+        `agent.policy.Rule` (or None) for each call (see agent/policy.py). `grants` says which
+        standing grants its approvers may give (agent/grants.py; none by default);
+        `destructive=True` marks effects that cannot be undone."""
 
         def register(f: F) -> F:
             try:
@@ -194,6 +201,8 @@ class Agent(Generic[DepsT]):
                     required=required,
                     self_approval=self_approval,
                     policy=policy,
+                    grants=grants,
+                    destructive=destructive,
                 )
             except AgentDefinitionError as exc:
                 self.problems.extend(exc.problems)

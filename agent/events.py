@@ -171,6 +171,38 @@ class ApprovalDecided(_Event):
     approvals: list[DecisionIdentity] = Field(default_factory=list)
 
 
+class GrantGiven(_Event):
+    """An approver answered a request with a standing grant (agent/grants.py): later calls of the
+    tool inside its scope run without asking until `until` (ISO 8601, UTC), unless revoked. A note
+    for the humans and the audit: the approval itself is the `approval_decided` beside it."""
+
+    type: Literal["grant_given"] = "grant_given"
+    grant_id: str
+    request_id: str
+    tool: str
+    scope: str  # thread | duration | arguments
+    until: str
+    by: str
+    identity: DecisionIdentity | None = None
+    digest: str = ""  # an `arguments` grant's exact arguments
+    match: dict[str, Any] = Field(default_factory=dict)  # the arguments a `thread`/`duration` grant keeps fixed
+
+
+class GrantUsed(_Event):
+    """A gated call ran on a standing grant instead of asking: the decision on its request. Recorded
+    only in the transaction that found the grant unrevoked and unexpired (storage/grants.py); the
+    runner accepts it as it accepts an approval of exactly this digest."""
+
+    type: Literal["grant_used"] = "grant_used"
+    request_id: str
+    call_id: str
+    grant_id: str
+    by: str  # who gave the grant
+    until: str
+    digest: str
+    scope: str = ""
+
+
 class QuestionAsked(_Event):
     type: Literal["question_asked"] = "question_asked"
     request_id: str
@@ -224,6 +256,8 @@ Event = Annotated[
     | ApprovalRequested
     | ApprovalDecided
     | ApprovalProgress
+    | GrantGiven
+    | GrantUsed
     | QuestionAsked
     | QuestionAnswered
     | RequestExpired
@@ -244,6 +278,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "approval_requested",
     "approval_decided",
     "approval_progress",
+    "grant_given",
+    "grant_used",
     "question_asked",
     "question_answered",
     "request_expired",

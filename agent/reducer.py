@@ -21,6 +21,7 @@ from agent.events import (
     ApprovalRequested,
     Error,
     Event,
+    GrantUsed,
     QuestionAsked,
     ToolCall,
     ToolOutcomeUnknown,
@@ -349,11 +350,14 @@ def outcome_to_record(events: Sequence[Event], step: RunTool, outcome: Sequence[
 
 
 def is_gated_call_approved(events: Sequence[Event], step: RunTool) -> bool:
-    """True only when a human approved exactly this call with exactly these arguments."""
+    """True only when a human approved exactly this call with exactly these arguments, or a standing
+    grant was recorded as used for exactly this call (`grant_used`, bound to its digest)."""
     found = t.approval_for_call(events, step.call_id)
     if found is None:
         return False
     request, decision = found
+    if isinstance(decision, GrantUsed) and decision.digest != request.digest:
+        return False  # a grant is used for exactly the digest of the call it let run, never for none
     if decision.digest and decision.digest != request.digest:
         return False  # the human approved other arguments than this request carries
     return request.tool == step.tool and request.digest == t.arguments_digest(step.tool, step.arguments)

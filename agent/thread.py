@@ -18,6 +18,8 @@ from agent.events import (
     DeliveryFailed,
     Error,
     Event,
+    GrantGiven,
+    GrantUsed,
     HumanMessage,
     QuestionAnswered,
     QuestionAsked,
@@ -42,7 +44,9 @@ def arguments_digest(tool: str, arguments: dict[str, Any]) -> str:
 
 
 # Events recorded for the humans and operators only: the agent's state and next step ignore them.
-NOTES = (DeliveryFailed, ApprovalProgress)
+NOTES = (DeliveryFailed, ApprovalProgress, GrantGiven)
+# What lets a gated call run: a human's approval of its request, or a standing grant used for it.
+Approval = ApprovalDecided | GrantUsed
 
 
 def is_note(event: Event) -> bool:
@@ -63,7 +67,7 @@ def pending_requests(events: Sequence[Event]) -> list[HumanRequest]:
     for event in events:
         if isinstance(event, (ApprovalRequested, QuestionAsked)):
             open_requests[event.request_id] = event
-        elif isinstance(event, (ApprovalDecided, QuestionAnswered, RequestExpired)):
+        elif isinstance(event, (ApprovalDecided, QuestionAnswered, RequestExpired, GrantUsed)):
             open_requests.pop(event.request_id, None)
     return list(open_requests.values())
 
@@ -126,8 +130,9 @@ def find_approval(events: Sequence[Event], request_id: str) -> ApprovalRequested
     return None
 
 
-def approval_for_call(events: Sequence[Event], call_id: str) -> tuple[ApprovalRequested, ApprovalDecided] | None:
-    """The request and the approving decision for a gated call, if a human approved it.
+def approval_for_call(events: Sequence[Event], call_id: str) -> tuple[ApprovalRequested, Approval] | None:
+    """The request and the approving decision for a gated call, if a human approved it (or a
+    standing grant was used for it, `grant_used`).
 
     The first decision on a request is the decision: a later one (which storage never records, but
     a log may carry) changes nothing, so a denial followed by an approval is still a denial.
@@ -138,6 +143,8 @@ def approval_for_call(events: Sequence[Event], call_id: str) -> tuple[ApprovalRe
             requested = event
         elif requested is not None and isinstance(event, ApprovalDecided) and event.request_id == requested.request_id:
             return (requested, event) if event.approved else None
+        elif requested is not None and isinstance(event, GrantUsed) and event.request_id == requested.request_id:
+            return (requested, event) if event.call_id == call_id else None
     return None
 
 
@@ -174,7 +181,7 @@ def pending_rerun(events: Sequence[Event], call_id: str) -> ApprovalRequested | 
     )
 
 
-def unfinished_call(events: Sequence[Event]) -> ToolCall | tuple[ApprovalRequested, ApprovalDecided] | None:
+def unfinished_call(events: Sequence[Event]) -> ToolCall | tuple[ApprovalRequested, Approval] | None:
     """The oldest call the agent decided on (a tool call, or a gated call a human approved) that has
     no outcome yet. It runs before anything else: whatever was appended after it (a reply in the
     thread, a second click) must not make the agent forget it.
@@ -202,5 +209,10 @@ def unfinished_call(events: Sequence[Event]) -> ToolCall | tuple[ApprovalRequest
             decided.add(event.request_id)  # the first decision on a request is the decision
             request = requests.get(event.request_id)
             if event.approved and request is not None and request.call_id not in settled:
+                return request, event
+        elif isinstance(event, GrantUsed) and event.request_id not in decided:
+            decided.add(event.request_id)
+            request = requests.get(event.request_id)
+            if request is not None and request.call_id == event.call_id and request.call_id not in settled:
                 return request, event
     return None

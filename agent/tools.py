@@ -18,6 +18,7 @@ import typing_extensions
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from agent.errors import AgentDefinitionError, ToolArgumentsError
+from agent.grants import Grants
 
 REASON_FIELD = "reason"
 REASON_DESCRIPTION = "Why you want to run this now; shown to the humans who approve it."
@@ -61,6 +62,10 @@ class Tool:
     required: int = 1
     self_approval: bool | None = None
     policy: Callable[[dict[str, Any]], Any] | None = None
+    # Standing grants its approvers may give (agent/grants.py); None: none. `destructive` marks a
+    # tool whose effects cannot be undone: it never allows a grant by default.
+    grants: Grants | None = None
+    destructive: bool = False
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI-style function schema the model sees."""
@@ -112,6 +117,8 @@ def make_tool(
     required: int = 1,
     self_approval: bool | None = None,
     policy: Callable[[dict[str, Any]], Any] | None = None,
+    grants: Grants | None = None,
+    destructive: bool = False,
 ) -> Tool:
     tool_name = name or func.__name__
     problems: list[str] = []
@@ -154,6 +161,12 @@ def make_tool(
         problem("a policy applies to a gated tool only: add needs_approval=True")
     if policy is not None and not callable(policy):
         problem("policy must be a function of the arguments returning a Rule or None")
+    if grants is not None and not needs_approval:
+        problem("grants apply to a gated tool only: add needs_approval=True")
+    if grants is not None and not isinstance(grants, Grants):
+        problem("grants must be an agent.grants.Grants")
+    elif grants is not None:
+        problems.extend(f"tool {tool_name}: {p}" for p in grants.problems(set(fields)))
     for documented_name in documented:
         if documented_name not in parameters:
             problem(f"its docstring describes {documented_name!r}, which is not a parameter")
@@ -182,4 +195,6 @@ def make_tool(
         required=required,
         self_approval=self_approval,
         policy=policy,
+        grants=grants,
+        destructive=destructive,
     )

@@ -19,16 +19,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.definition import Agent
-from agent.events import ApprovalDecided, Event, HumanMessage, QuestionAnswered
+from agent.events import ApprovalDecided, Event, GrantGiven, HumanMessage, QuestionAnswered
+from agent.grants import GrantRefused
 from bot import failpoints, refusals
 from bot.builder import ThreadBuilder
+from bot.grant_rules import draft as grant_draft
+from bot.grant_rules import with_offers
 from bot.identity import decision_identity, held_by, voter
 from bot.logs import current_thread
 from bot.outbox_policy import outbox_for
 from bot.views import request_view
-from channels.base import Decision, HumanRequestView, Origin, Proof
+from channels.base import Decision, GrantAsk, HumanRequestView, Origin, Proof
 from channels.invisible import clean_inbound
 from storage.async_store import AsyncStore
+from storage.grants import GrantDraft
 from storage.models import RequestRow, ThreadRow
 from storage.standalone import outcome_outbox
 from storage.status import STANDALONE_AGENT
@@ -152,14 +156,14 @@ class SignoffCore:
     async def pending_requests(self, thread_id: str) -> list[HumanRequestView]:
         rows = await self.storage.list_requests(status="pending", thread_id=thread_id)
         people = await self.storage.people_for([a for r in rows for a in r.allowed])
-        return [request_view(r, people) for r in rows]
+        return [with_offers(request_view(r, people), self.agent) for r in rows]
 
     async def get_request(self, request_id: str) -> HumanRequestView | None:
         row = await self.storage.get_request(request_id)
         return await self._view(row) if row else None
 
     async def _view(self, row: RequestRow) -> HumanRequestView:
-        return request_view(row, await self.storage.people_for(row.allowed))
+        return with_offers(request_view(row, await self.storage.people_for(row.allowed)), self.agent)
 
     async def decide(
         self,
@@ -171,11 +175,12 @@ class SignoffCore:
         receipt_key: str | None = None,
         identities: Sequence[str] = (),
         proof: Proof | None = None,
+        grant: GrantAsk | None = None,
     ) -> Decision:
         # Bound to what the human was shown: the request's tool and arguments, as a digest (taken
         # by the store, in the transaction that records the decision).
         event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=clean_inbound(comment))
-        return await self._resolve(request_id, event, receipt_key, identities, proof)
+        return await self._resolve(request_id, event, receipt_key, identities, proof, grant)
 
     async def answer(
         self,
@@ -197,6 +202,7 @@ class SignoffCore:
         receipt_key: str | None,
         identities: Sequence[str] = (),
         proof: Proof | None = None,
+        grant: GrantAsk | None = None,
     ) -> Decision:
         # One transaction: the messages depend on the thread's channel, read there.
         drafts: list[OutboxDraft] = []
@@ -215,6 +221,16 @@ class SignoffCore:
         person = people.get(event.by)
         event = event.model_copy(update={"identity": decision_identity(event.by, person, proof, self.now())})
         requester = voter(request.requested_by, people.get(request.requested_by)) if request else None
+        granted: GrantDraft | None = None
+        if grant is not None and request is not None and isinstance(event, ApprovalDecided):
+            refused = self._grant_refusal(event, requester)
+            if refused is not None:
+                return Decision(refused[0], await self._view(request), refused[1])  # type: ignore[arg-type]
+            try:
+                held = [*identities, *held_by(event.by, person)]
+                granted = grant_draft(self.agent, request, grant, event.by, held, self.now())
+            except GrantRefused as exc:
+                return Decision("grant_refused", await self._view(request), f"{exc}. Nothing was decided.")
         result: DecisionResult = await self.storage.resolve(
             request_id,
             event,
@@ -223,6 +239,7 @@ class SignoffCore:
             outbox=outbox,
             bind_digest=True,
             requester=requester,
+            grant=granted,
         )
         view = await self._view(result.request) if result.request else None
         if result.request is not None:
@@ -234,15 +251,37 @@ class SignoffCore:
             self.on_decided(request_id)
             if drafts:
                 self.wake_outbox()
-            return Decision("accepted", view, refusals.progress(view) if result.status == "progress" else "")
+            given = next((e for e in result.events if isinstance(e, GrantGiven)), None)
+            note = refusals.progress(view) if result.status == "progress" else ""
+            if given is not None:
+                note = (
+                    f"approved, and standing grant {given.grant_id} allows the same {given.scope} until {given.until}"
+                )
+            return Decision("accepted", view, note)
         if result.status == "duplicate":
             return Decision("already_decided", view, "this reply was already recorded")
         status = {"changed": "invalid"}
+        if result.status == "grant_refused":
+            return Decision("grant_refused", view, "a standing grant needs an approval that decides the request")
         return Decision(
             status.get(result.status, result.status),  # type: ignore[arg-type]
             view,
             refusals.message(result.status, request_id, event.by, view),
         )
+
+    @staticmethod
+    def _grant_refusal(event: ApprovalDecided, requester: str | None) -> tuple[str, str] | None:
+        """Why a grant asked for with this decision cannot be given at all (before its terms)."""
+        if not event.approved:
+            return "grant_refused", "a standing grant is given with an approval, not a denial. Nothing was decided."
+        voter_key_of_by = event.identity.voter if event.identity else None
+        if requester is not None and voter_key_of_by == requester:
+            return (
+                "self_grant",
+                f"{event.by} asked for this call: the person who asked cannot give a standing grant for it. "
+                "Nothing was decided.",
+            )
+        return None
 
     async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:
         await self.storage.outbox_sent(outbound_id, refs)

@@ -13,6 +13,8 @@ from agent.events import (
     DeliveryFailed,
     Error,
     Event,
+    GrantGiven,
+    GrantUsed,
     HumanMessage,
     QuestionAnswered,
     QuestionAsked,
@@ -34,10 +36,14 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
     if channel in SILENT_CHANNELS:
         return []
     drafts: list[OutboxDraft] = []
+    # A request a standing grant decided in the same append was never anyone's to answer: no card.
+    granted = {e.request_id for e in events if isinstance(e, GrantUsed)}
     for event in events:
         match event:
             case AgentReply(text=text):
                 drafts.append(OutboxDraft(channel, "reply", text=text))
+            case ApprovalRequested(request_id=request_id) if request_id in granted:
+                pass
             case ApprovalRequested(request_id=request_id):
                 drafts.append(OutboxDraft(channel, "approval_request", request_id=request_id))
             case QuestionAsked(request_id=request_id):
@@ -58,6 +64,8 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
                 pass
             case ToolStarted() | ToolOutcomeUnknown():
                 pass  # the approvers hear of an unknown outcome through the request it adds
+            case GrantUsed() | GrantGiven():
+                pass  # the thread and the audit show them; the decision's message names the grant
             case DeliveryFailed():
                 pass  # never a message about a message that could not be sent: no loops
             case _:

@@ -11,16 +11,17 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from agent.definition import Agent
-from agent.events import Event, ToolStarted
+from agent.events import ApprovalRequested, Event, ToolStarted
 from agent.io.model import ModelClient
 from agent.io.runner import StepOutcome, advance
 from agent.reducer import Append, CallModel, RunTool, outcome_to_record
 from bot import failpoints
+from bot.identity import voter
 from bot.logs import current_thread
 from bot.metrics import Metrics
 from bot.outage_log import OutageLog
@@ -29,6 +30,7 @@ from bot.step_failures import record_step_failure
 from bot.tool_threads import ToolThreads
 from storage.async_store import AsyncStore
 from storage.errors import Conflict, DatabaseUnavailable
+from storage.grants import GrantUse
 from storage.models import ThreadRow
 from storage.store import OutboxDraft, worker_identity
 
@@ -222,6 +224,8 @@ class Worker:
             appended = await self._record_outcome(thread_id, held, outcome.step, outcome.events)
             failpoints.hit("after_state_commit")
             return appended, outcome
+        if isinstance(outcome.step, CallModel) and any(isinstance(e, ApprovalRequested) for e in outcome.events):
+            return await self._record_gated_call(thread_id, held, outcome)
         outbox = outbox_for(held.thread.origin_channel, outcome.events)
         appended = await self.storage.append(
             thread_id,
@@ -233,6 +237,32 @@ class Worker:
         )
         self._committed(outcome.events, outbox)
         return appended, outcome
+
+    async def _record_gated_call(
+        self, thread_id: str, held: _Held, outcome: StepOutcome
+    ) -> tuple[ThreadRow, StepOutcome]:
+        """Record the model's gated call: a standing grant that covers it now is used in the same
+        transaction (`grant_used`, and no card goes out), else its request waits for a human."""
+        requester = held.thread.requested_by
+        person = (await self.storage.people_for([requester])).get(requester)
+        use = GrantUse(agent=self.agent.name, requester_voter=voter(requester, person) if requester else None)
+        channel = held.thread.origin_channel
+        outboxes: list[OutboxDraft] = []
+
+        def outbox(events: Sequence[Event]) -> list[OutboxDraft]:
+            outboxes[:] = outbox_for(channel, events)
+            return outboxes
+
+        appended, recorded = await self.storage.append_granted(
+            thread_id,
+            outcome.events,
+            use=use,
+            outbox=outbox,
+            expect_seq=held.thread.last_seq,
+            lease_owner=self.owner,
+        )
+        self._committed(recorded, outboxes)
+        return appended, StepOutcome(outcome.step, recorded)
 
     async def _record_outcome(
         self, thread_id: str, held: _Held, step: RunTool, outcome: list[Event]

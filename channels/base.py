@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 OutboundKind = Literal["reply", "approval_request", "question", "decision", "notice", "progress"]
@@ -51,6 +51,29 @@ class HumanRequestView:
     required: int = 1  # distinct approvals needed (N of M)
     approved_by: list[str] = field(default_factory=list)  # who approved so far, toward `required`
     rule: str = ""  # the policy rule that matched, shown to approvers
+    grant_offers: tuple[GrantOffer, ...] = ()  # the standing grants its approver may give with an approval
+
+
+@dataclass(frozen=True)
+class GrantAsk:
+    """ "Approve, and allow the same ...": a standing grant asked for with an approval.
+
+    `scope`: `thread` (this thread), `duration` (any thread, for a while) or `arguments` (these
+    exact arguments); it ends at `until`, or `within` from now, or (neither) the longest the tool
+    allows."""
+
+    scope: str
+    until: datetime | None = None
+    within: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class GrantOffer:
+    """A grant a request's approver may give, as the channels offer it (`until`: its longest end)."""
+
+    scope: str
+    label: str
+    longest_seconds: int
 
 
 @dataclass(frozen=True)
@@ -87,7 +110,15 @@ class Decision:
     # self_approval: the person who asked may not approve it; already_approved: their approval
     # already counts toward N of M. `message` says so (and, when accepted, the progress toward N).
     status: Literal[
-        "accepted", "not_allowed", "already_decided", "unknown", "invalid", "self_approval", "already_approved"
+        "accepted",
+        "not_allowed",
+        "already_decided",
+        "unknown",
+        "invalid",
+        "self_approval",
+        "already_approved",
+        "grant_refused",
+        "self_grant",
     ]
     request: HumanRequestView | None = None
     message: str = ""
@@ -123,9 +154,11 @@ class Core(Protocol):
         receipt_key: str | None = None,
         identities: Sequence[str] = (),
         proof: Proof | None = None,
+        grant: GrantAsk | None = None,
     ) -> Decision:
         """Approve or deny. `identities`: other names `by` holds (Slack user groups) for the allowed check;
-        `proof`: how `by` was authenticated, recorded with the decision."""
+        `proof`: how `by` was authenticated, recorded with the decision; `grant`: a standing grant
+        given with the approval (refused, with nothing decided, where it may not be given)."""
 
     async def answer(
         self,

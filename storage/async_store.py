@@ -144,6 +144,10 @@ class AsyncStore:
     standalone_by_key = _Mirror(Store.standalone_by_key)
     decided_among = _Mirror(Store.decided_among)
     expire_due = _Mirror(Store.expire_due)
+    append_granted = _Mirror(Store.append_granted)
+    get_grant = _Mirror(Store.get_grant)
+    list_grants = _Mirror(Store.list_grants)
+    revoke_grant = _Mirror(Store.revoke_grant)
 
 
 def _name(call: Callable[..., Any]) -> str:

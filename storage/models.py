@@ -225,12 +225,41 @@ class WebSigninRow(SQLModel, table=True):
     ended_at: datetime | None = _ts(nullable=True)  # signed out
 
 
+class GrantRow(SQLModel, table=True):
+    """A standing grant (agent/grants.py): given with an approval, it lets later calls of `tool`
+    inside its scope run without asking until `expires_at`, unless `revoked_at`. `thread_id` limits
+    it to one thread, `digest` to exact arguments, `match` to arguments equal to these. Each use is a
+    conditional UPDATE of `uses` (storage/grants.py), in the transaction that records it."""
+
+    __tablename__ = "grants"
+    __table_args__ = (Index("ix_grants_tool_expires", "agent", "tool", "expires_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    agent: str = Field(max_length=200)
+    tool: str = Field(max_length=200)
+    scope: str = Field(max_length=16)  # thread | duration | arguments
+    thread_id: str | None = Field(default=None, max_length=64)
+    digest: str | None = Field(default=None, max_length=64)
+    match: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    request_id: str = Field(max_length=64)  # the request whose approval gave it
+    given_by: str = Field(max_length=320)
+    given_by_voter: str = Field(max_length=400)  # one key per person (agent.events.voter_key)
+    identities: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
+    revoked_at: datetime | None = _ts(nullable=True)
+    revoked_by: str | None = Field(default=None, max_length=320)
+    uses: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    last_used_at: datetime | None = _ts(nullable=True)
+
+
 # The people directory's tables live in their own module; imported here so they register with the rest.
 from storage.people_models import ApiTokenRow, PersonIdentityRow, PersonRow  # noqa: E402
 
 __all__ = [
     "ApiTokenRow",
     "EventRow",
+    "GrantRow",
     "IntakeRow",
     "MailboxStateRow",
     "OutboxRow",

@@ -14,6 +14,7 @@ from agent.events import (
     ApprovalProgress,
     DecisionIdentity,
     Event,
+    GrantGiven,
     ProofMethod,
     QuestionAnswered,
     voter_key,
@@ -21,7 +22,8 @@ from agent.events import (
 from storage._sql import insert_receipt, request_row, thread_row
 from storage.db import Database
 from storage.event_log import OutboxDraft, append_events
-from storage.models import RequestRow, ThreadRow
+from storage.grants import GrantDraft, insert_grant
+from storage.models import RequestRow, ThreadRow, utcnow
 from storage.status import DecisionStatus, RequestKind, RequestStatus
 
 
@@ -62,6 +64,7 @@ class Requests:
         outbox: Sequence[OutboxDraft] | Callable[[ThreadRow, Sequence[Event]], Sequence[OutboxDraft]] = (),
         bind_digest: bool = False,
         requester: str | None = None,
+        grant: GrantDraft | None = None,
     ) -> DecisionResult:
         """Record a human's decision or answer; the first valid one wins, atomically.
 
@@ -76,6 +79,9 @@ class Requests:
         > 1 an approval is counted (`approval_progress`) until the count is reached, then it is the
         decision (`approval_decided` listing every counted approval); the same voter counts once;
         one denial decides.
+
+        `grant`: a standing grant asked for with an approval; recorded (its row and a `grant_given`
+        note) only with an approval that decides the request, never with a count toward N of M.
         """
         with self.db.write() as session:
             request = request_row(session, request_id, for_update=True)
@@ -119,11 +125,42 @@ class Requests:
                     recorded = event.model_copy(
                         update={"approvals": [*earlier, *([event.identity] if event.identity else [])]}
                     )
+            given: list[Event] = []
+            if grant is not None:
+                if not (isinstance(recorded, ApprovalDecided) and recorded.approved and request.tool):
+                    return DecisionResult(DecisionStatus.GRANT_REFUSED, request)
+                voter = recorded.identity.voter if recorded.identity else voter_key(recorded.by, None)
+                row = insert_grant(
+                    session,
+                    grant_id=grant.grant_id,
+                    agent=grant.agent,
+                    tool=request.tool,
+                    terms=grant.terms,
+                    request_id=request.id,
+                    given_by=recorded.by,
+                    given_by_voter=voter,
+                    identities=[recorded.by, *grant.identities],
+                    now=utcnow(),
+                )
+                given.append(
+                    GrantGiven(
+                        grant_id=row.id,
+                        request_id=request.id,
+                        tool=row.tool,
+                        scope=row.scope,
+                        until=row.expires_at.isoformat(),
+                        by=recorded.by,
+                        identity=recorded.identity,
+                        digest=row.digest or "",
+                        match=dict(row.match),
+                    )
+                )
             if receipt_key is not None and not insert_receipt(session, receipt_key, request.thread_id):
                 return DecisionResult(DecisionStatus.DUPLICATE, request)
             thread = thread_row(session, request.thread_id, for_update=True)
-            append_events(session, thread, [recorded], outbox(thread, [recorded]) if callable(outbox) else outbox)
-            return DecisionResult(status, request_row(session, request_id), thread, [recorded])
+            events = [recorded, *given]
+            append_events(session, thread, events, outbox(thread, events) if callable(outbox) else outbox)
+            return DecisionResult(status, request_row(session, request_id), thread, events)
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")

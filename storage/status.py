@@ -50,6 +50,7 @@ class DecisionStatus(StrEnum):
     SELF_APPROVAL = "self_approval"  # the person who asked may not approve their own request
     ALREADY_APPROVED = "already_approved"  # this person's approval already counts toward N of M
     PROGRESS = "progress"  # an approval counted toward N of M; the request still waits for more
+    GRANT_REFUSED = "grant_refused"  # a standing grant asked for with an approval that cannot be given
 
 
 # The `agent` of a thread that holds one standalone human request (`POST /api/approvals`,
