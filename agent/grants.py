@@ -95,10 +95,10 @@ def grant_terms(
         raise GrantRefused(f"{tool} allows no standing grant: approve this request alone")
     if scope not in SCOPES:
         raise GrantRefused(f"unknown grant scope {scope!r}; use one of {', '.join(grants.scopes())}")
-    longest = grants.longest(scope)  # type: ignore[arg-type]
+    longest = grants.longest(scope)
     if longest is None:
         raise GrantRefused(
-            f"{tool} does not allow a grant {SCOPE_LABELS[scope]}; it allows: "  # type: ignore[index]
+            f"{tool} does not allow a grant {SCOPE_LABELS[scope]}; it allows: "
             + ", ".join(SCOPE_LABELS[s] for s in grants.scopes())
         )
     if required > 1:
@@ -110,12 +110,12 @@ def grant_terms(
         raise GrantRefused(f"the grant would end at {end.isoformat()}, which is not in the future")
     if end > now + longest:
         raise GrantRefused(
-            f"{tool} allows a grant {SCOPE_LABELS[scope]} for at most {span(longest)}; "  # type: ignore[index]
+            f"{tool} allows a grant {SCOPE_LABELS[scope]} for at most {span(longest)}; "
             f"{end.isoformat()} is later than that"
         )
     fixed = {name: arguments.get(name) for name in grants.match} if scope != "arguments" else {}
     return GrantTerms(
-        scope=scope,  # type: ignore[arg-type]
+        scope=scope,
         until=end,
         thread_id=thread_id if scope == "thread" else None,
         digest=digest if scope == "arguments" else None,

@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -188,12 +189,19 @@ def _marked(event: Any) -> Any:
     return event.model_copy(update=update)
 
 
-def _resolve(request_id: str, *, approve: bool | None, text: str, by: str) -> None:
+def _resolve(
+    request_id: str, *, approve: bool | None, text: str, by: str, grant: str | None = None, until: str | None = None
+) -> None:
     from bot.agent_loader import load_agent
+    from bot.cli_people import parse_expiry
     from bot.core import SignoffCore
-    from channels.base import Proof
+    from channels.base import GrantAsk, Proof
     from storage.async_store import AsyncStore
 
+    ask = None
+    if grant is not None:
+        end = parse_expiry(until, datetime.now(UTC)) if until else None
+        ask = GrantAsk(grant, until=end)
     storage = AsyncStore(_store(), threads=1)
     settings = _settings()
     core = SignoffCore(storage, load_agent(settings.agent), default_approvers=settings.approver_list)
@@ -203,7 +211,9 @@ def _resolve(request_id: str, *, approve: bool | None, text: str, by: str) -> No
         if approve is None:
             decision = asyncio.run(core.answer(request_id, answer=text, by=by, proof=proof))
         else:
-            decision = asyncio.run(core.decide(request_id, approve=approve, by=by, comment=text, proof=proof))
+            decision = asyncio.run(
+                core.decide(request_id, approve=approve, by=by, comment=text, proof=proof, grant=ask)
+            )
     finally:
         storage.close()
     if decision.status != "accepted":
@@ -217,9 +227,16 @@ def _resolve(request_id: str, *, approve: bool | None, text: str, by: str) -> No
 @click.argument("request_id")
 @click.option("--by", required=True, help="Who approves (a Slack user id or an email address).")
 @click.option("--comment", default="", help="An optional note for the agent.")
-def approve(request_id: str, by: str, comment: str) -> None:
+@click.option(
+    "--grant",
+    type=click.Choice(["thread", "duration", "arguments"]),
+    default=None,
+    help="And allow the same for this thread, any thread, or these exact arguments (a standing grant).",
+)
+@click.option("--until", default=None, help="The grant's end: 1h, 7d, or a date (default: the longest allowed).")
+def approve(request_id: str, by: str, comment: str, grant: str | None, until: str | None) -> None:
     """Approve a pending request (for operators)."""
-    _resolve(request_id, approve=True, text=comment, by=by)
+    _resolve(request_id, approve=True, text=comment, by=by, grant=grant, until=until)
 
 
 @main.command()
@@ -242,11 +259,13 @@ def answer(request_id: str, answer_text: str, by: str) -> None:
 
 def _add_groups() -> None:
     from bot.cli_audit import audit
+    from bot.cli_grants import grants
     from bot.cli_people import people, tokens
 
     main.add_command(people)
     main.add_command(tokens)
     main.add_command(audit)
+    main.add_command(grants)
 
 
 _add_groups()

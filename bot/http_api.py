@@ -22,6 +22,7 @@ from bot.approvals_api import add_approval_routes
 from bot.audit import AuditFilter, AuditFilterError, parse_since
 from bot.audit import records as audit_records
 from bot.audit import render as render_audit
+from bot.grants_api import add_grant_routes
 from bot.http_auth import BearerGuard, bearer_problem
 from bot.http_identity import DECISION_RESPONSES, acting_as, caller_of, decider, personal_token_check
 from bot.humanlayer_api import add_humanlayer_routes
@@ -30,6 +31,7 @@ from bot.outage_log import OutageLog
 from bot.runtime import Runtime
 from bot.thread_watch import ThreadWatch
 from bot.views import request_json, thread_json
+from channels.base import GrantAsk
 from storage import migrate
 from storage.errors import DatabaseUnavailable
 
@@ -48,6 +50,15 @@ class LaunchBody(BaseModel):
     by: str | None = Field(default=None, min_length=1, max_length=320)
 
 
+class GrantBody(BaseModel):
+    """ "Approve, and allow the same ...": `thread` (this thread), `duration` (any thread) or
+    `arguments` (these exact arguments), until `until` (default: the longest the tool allows)."""
+
+    model_config = ConfigDict(extra="forbid")
+    scope: Literal["thread", "duration", "arguments"]
+    until: datetime | None = None
+
+
 class DecisionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "deny"]
@@ -55,6 +66,7 @@ class DecisionBody(BaseModel):
     # The token decides who decides: with a personal token `by` may be left out (if given, it must
     # name the token's owner); the service token needs it, where an operator allowed it to decide.
     by: str | None = Field(default=None, min_length=1, max_length=320)
+    grant: GrantBody | None = None
 
 
 class AnswerBody(BaseModel):
@@ -70,6 +82,8 @@ DECISION_STATUS = {
     "already_approved": 409,
     "unknown": 404,
     "invalid": 409,
+    "grant_refused": 422,
+    "self_grant": 403,
 }
 
 
@@ -226,8 +240,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     async def decide(request: Request, request_id: str, body: DecisionBody) -> dict[str, Any]:
         by, proof = decider(caller_of(request), body.by, may_decide)
+        grant = GrantAsk(body.grant.scope, until=body.grant.until) if body.grant else None
         decision = await core.decide(
-            request_id, approve=body.decision == "approve", by=by, comment=body.comment, proof=proof
+            request_id, approve=body.decision == "approve", by=by, comment=body.comment, proof=proof, grant=grant
         )
         if decision.status != "accepted":
             raise HTTPException(DECISION_STATUS.get(decision.status, 400), decision.message)
@@ -267,6 +282,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
         return Response("".join(render_audit(rows, format)), media_type=media)
 
+    add_grant_routes(app, runtime, api)
     if runtime.standalone is not None:
         add_approval_routes(app, runtime, runtime.standalone)
         add_humanlayer_routes(app, runtime, runtime.standalone)

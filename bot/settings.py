@@ -134,6 +134,7 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
             raise ValueError("must be the inbox's address as people open it, e.g. https://signoff.example.com")
         return value.rstrip("/")
+
     @field_validator("webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:

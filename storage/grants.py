@@ -97,7 +97,7 @@ def use_grant(
         return None  # a call whose outcome is unknown, or one needing several approvers: people decide
     grants = table(GrantRow).c
     candidates = session.execute(
-        core_select(grants)
+        core_select(table(GrantRow))
         .where(
             grants.agent == use.agent,
             grants.tool == request.tool,
@@ -175,7 +175,7 @@ class StandingGrants:
     def list_grants(self, *, active: bool = True, tool: str | None = None, limit: int = 100) -> list[GrantRow]:
         """Grants, newest first; `active`: only those unrevoked and unexpired now."""
         grants = table(GrantRow).c
-        query = core_select(grants).order_by(grants.created_at.desc()).limit(limit)
+        query = core_select(table(GrantRow)).order_by(grants.created_at.desc()).limit(limit)
         if active:
             query = query.where(grants.revoked_at.is_(None), grants.expires_at > utcnow())
         if tool:

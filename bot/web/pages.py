@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from bot.grant_rules import offers_for
 from bot.http_api import DECISION_STATUS, MAX_TEXT
 from bot.views import request_view
 from bot.web.context import Web, redirect
 from bot.web.people import Viewer, may_answer
 from bot.web.render import slack_link, where_sent
 from bot.web.sessions import Session
-from channels.base import Origin, Proof
+from channels.base import GrantAsk, Origin, Proof
 from storage.inbox import ListFilter
 from storage.models import RequestRow, ThreadRow
 from storage.status import RequestStatus, ThreadStatus
@@ -54,6 +55,8 @@ LABELS = {
     "question_answered": "Answer",
     "agent_reply": "Agent",
     "delivery_failed": "Not delivered",
+    "grant_given": "Standing grant",
+    "grant_used": "Allowed by a grant",
 }
 
 
@@ -63,6 +66,7 @@ class Pages:
         self.runtime = web.runtime
         self.storage = web.runtime.storage
         web.env.globals["ages"] = AGES
+        web.env.globals["grant_offers"] = lambda r: offers_for(self.runtime.agent, r.tool, r.required or 1)
 
     def routes(self) -> list[tuple[str, Any, list[str]]]:
         return [
@@ -257,6 +261,10 @@ class Pages:
                 409,
                 "This request's arguments are not the ones the page showed you; nothing was decided. Read them again.",
             )
+        scope = fields.get("grant", "")
+        grant = GrantAsk(scope, until=_grant_until(fields.get("grant_until", ""))) if scope else None
+        if grant is not None and choice != "approve":
+            return await self._refused(request, session, viewer, row, 422, "A standing grant comes with Approve.")
         decision = await self.runtime.core.decide(
             request_id,
             approve=choice == "approve",
@@ -264,6 +272,7 @@ class Pages:
             comment=comment,
             identities=viewer.identities,
             proof=_proof(viewer),
+            grant=grant,
         )
         if decision.status != "accepted":
             return await self._refused(
@@ -370,6 +379,18 @@ class Pages:
             receipt_key=f"web:{uuid.uuid4().hex}", origin=Origin("web", thread.origin_key), text=message, by=viewer.by
         )
         return redirect(f"/threads/{thread.id}")
+
+
+def _grant_until(text: str) -> datetime | None:
+    """The form's end of a grant: a date or time (UTC unless it says); empty, the longest allowed."""
+    text = text.strip()[:40]
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:  # refused by the grant's terms as ending in the past, with the reason shown
+        return datetime.min.replace(tzinfo=UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _proof(viewer: Viewer) -> Proof:

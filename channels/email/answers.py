@@ -10,7 +10,10 @@ approval runs a risky tool.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Literal
+
+from channels.base import GrantAsk
 
 DecisionWord = Literal["approve", "deny"]
 
@@ -44,6 +47,64 @@ def read_decision(reply_text: str) -> tuple[DecisionWord, str] | None:
     rest = [match.group("rest").strip(), *lines[index + 1 :]]
     comment = "\n".join(rest).strip()
     return decision, re.sub(r"\n{3,}", "\n\n", comment)
+
+
+_UNITS = {
+    "m": "minutes",
+    "min": "minutes",
+    "minute": "minutes",
+    "minutes": "minutes",
+    "h": "hours",
+    "hour": "hours",
+    "hours": "hours",
+    "d": "days",
+    "day": "days",
+    "days": "days",
+}
+_SPAN = r"(?P<amount>\d{1,4})\s*(?P<unit>minutes?|min|m|hours?|h|days?|d)"
+_GRANT = re.compile(
+    r"^for\s+(?:(?P<thread>this\s+thread)|(?P<args>these\s+(?:exact\s+)?arguments)|(?:the\s+next\s+)?" + _SPAN + r")"
+    r"(?:\s+(?:until\s+(?P<until>\d{4}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2})?)?(?:z|[+-]\d{2}:?\d{2})?)"
+    r"|for\s+" + _SPAN.replace("amount", "amount2").replace("unit", "unit2") + r"))?"
+    r"(?=$|[\s.,;!])[\s.,;!]*(?P<rest>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def read_grant(comment: str) -> tuple[GrantAsk | None, str]:
+    """A standing grant asked for after `approve`, and the comment left: `approve for this thread`,
+    `approve for 1h` (any thread, for an hour), `approve for these arguments until 2027-01-31`
+    (until a date or a time, UTC unless it says), each optionally `... for 8h` / `... until <date>`."""
+    match = _GRANT.match(comment.strip())
+    if match is None:
+        return None, comment
+    within = _within(match.group("amount"), match.group("unit")) or _within(
+        match.group("amount2"), match.group("unit2")
+    )
+    until = _until(match.group("until"))
+    if match.group("thread"):
+        scope = "thread"
+    elif match.group("args"):
+        scope = "arguments"
+    else:
+        scope = "duration"
+    return GrantAsk(scope, until=until, within=within), match.group("rest").strip()
+
+
+def _within(amount: str | None, unit: str | None) -> timedelta | None:
+    if amount is None or unit is None:
+        return None
+    return timedelta(**{_UNITS[unit.lower()]: int(amount)})
+
+
+def _until(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.upper().replace(" ", "T"))
+    except ValueError:  # 2027-13-45: a date that is none; the grant is refused as ending in the past
+        return datetime.min.replace(tzinfo=UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def read_answer(reply_text: str) -> str:

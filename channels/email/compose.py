@@ -150,6 +150,7 @@ def compose_approval_request(
         "",
         "    approve",
         "    deny <reason>",
+        *grant_lines(request),
         "",
         "A reason for a denial is passed to the agent, which will adapt.",
         _who_may_answer(request.allowed),
@@ -165,6 +166,20 @@ def compose_approval_request(
         now=now,
         message_id=message_id,
     )
+
+
+def grant_lines(request: HumanRequestView) -> list[str]:
+    """The standing grants this approver may give, as the reply words that give them."""
+    words = {
+        "thread": "approve for this thread",
+        "duration": "approve for 1h",
+        "arguments": "approve for these arguments until 2030-01-31",
+    }
+    offered = [o for o in request.grant_offers if o.scope in words]
+    if not offered:
+        return []
+    lines = ["", "Or approve and allow the same later calls without asking (a standing grant):", ""]
+    return lines + [f"    {words[o.scope]:<48} ({o.label})" for o in offered]
 
 
 def compose_question(

@@ -39,7 +39,7 @@ from email.message import EmailMessage
 
 from channels.base import Core, Decision, HumanRequestView, Origin, Proof
 from channels.email.addresses import Mailbox
-from channels.email.answers import read_answer, read_decision
+from channels.email.answers import read_answer, read_decision, read_grant
 from channels.email.auth import dkim_verify, sender_authenticated
 from channels.email.compose import ThreadRefs, compose_decision_notice, compose_reply
 from channels.email.errors import ParseFailed
@@ -182,17 +182,22 @@ class EmailInbound:
                 await self._hint(mail, message_id, request, "approval")
                 return
             word, comment = decision
+            grant, comment = read_grant(comment) if word == "approve" else (None, comment)
             result = await self.core.decide(
-                request.id, approve=word == "approve", by=claim.approver, comment=comment, receipt_key=key, proof=proof
+                request.id,
+                approve=word == "approve",
+                by=claim.approver,
+                comment=comment,
+                receipt_key=key,
+                proof=proof,
+                grant=grant,
             )
         else:
             answer = _with_attachments(read_answer(mail.reply_text), mail)
             if not answer:
                 await self._hint(mail, message_id, request, "question")
                 return
-            result = await self.core.answer(
-                request.id, answer=answer, by=claim.approver, receipt_key=key, proof=proof
-            )
+            result = await self.core.answer(request.id, answer=answer, by=claim.approver, receipt_key=key, proof=proof)
         await self._after_decision(mail, message_id, request, result)
 
     def _claim(self, mail: InboundEmail, tagged: Sequence[str]) -> TokenClaim | None:
@@ -236,7 +241,7 @@ class EmailInbound:
                 message_id=self.mailer.message_id("late", message_id),
             )
             await self._note(mail, notice, request.thread_id)
-        elif result.status in ("not_allowed", "self_approval", "already_approved"):
+        elif result.status in ("not_allowed", "self_approval", "already_approved", "grant_refused", "self_grant"):
             # The reply token was valid for this sender: they were asked, so they are told why not.
             await self._tell(mail, message_id, request, f"Your reply decided nothing: {result.message}.")
 

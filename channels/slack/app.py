@@ -83,6 +83,11 @@ def build_app(
         await ack()
         await interactions.approve(body)
 
+    @app.action(blocks.APPROVE_GRANT_ACTION_ID)
+    async def on_approve_grant(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await interactions.approve_with_grant(body)
+
     @app.action(blocks.REVIEW_ACTION_ID)
     async def on_review(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()

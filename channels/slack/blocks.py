@@ -31,6 +31,8 @@ from channels.invisible import is_hidden, marked
 from channels.marks import CLOSE, OPEN, mark, mark_value
 
 APPROVE_ACTION_ID = "signoff_approve"
+# "Approve and allow the same ...": a static_select whose option value is `<request id> <scope>`.
+APPROVE_GRANT_ACTION_ID = "signoff_approve_grant"
 DENY_ACTION_ID = "signoff_deny"
 REVIEW_ACTION_ID = "signoff_review"
 REVIEW_CALLBACK_ID = "signoff_review"
@@ -329,12 +331,39 @@ def approval_card(request: HumanRequestView, thread_link: str | None = None) -> 
         else _button(APPROVE_ACTION_ID, "Approve", request.id, "primary")
     )
     deny = _button(DENY_ACTION_ID, "Deny", request.id, "danger")
-    blocks.append({"type": "actions", "block_id": DECISION_BLOCK_ID, "elements": [first, deny]})
+    elements = [first, deny]
+    if request.grant_offers and not needs_full_view(request):
+        elements.append(grant_select(request))
+    blocks.append({"type": "actions", "block_id": DECISION_BLOCK_ID, "elements": elements})
     requester = _people([request.requested_by], 200, "someone")
     text = f"Approval needed to run {escape(tool, 100)}, requested by {requester}"
     if request.reason.strip():
         text += f": {escape(request.reason.strip(), FALLBACK_LIMIT - units(text) - 2)}"
     return {"text": text, "blocks": blocks}
+
+
+def grant_select(request: HumanRequestView) -> dict[str, Any]:
+    """Approve, and allow the same for a while (a standing grant): one option per grant the tool allows."""
+    options = [
+        {
+            "text": {"type": "plain_text", "text": plain(f"Approve {offer.label}", 75)},
+            "value": f"{request.id} {offer.scope}",
+        }
+        for offer in request.grant_offers
+    ]
+    return {
+        "type": "static_select",
+        "action_id": APPROVE_GRANT_ACTION_ID,
+        "placeholder": {"type": "plain_text", "text": "Approve and allow the same..."},
+        "options": options,
+    }
+
+
+def grant_choice(action: Mapping[str, Any]) -> tuple[str, str]:
+    """`(request id, scope)` from a grant select's action payload; ("", "") when it holds none."""
+    value = str((action.get("selected_option") or {}).get("value") or "")
+    request_id, _, scope = value.partition(" ")
+    return request_id, scope
 
 
 def policy_context(request: HumanRequestView) -> list[dict[str, Any]]:

@@ -14,13 +14,14 @@ they hold (`identity`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from channels.base import Core, Decision, HumanRequestView, Proof
+from channels.base import Core, Decision, GrantAsk, HumanRequestView, Proof
 from channels.slack import blocks, notes
 from channels.slack._background import Background
 from channels.slack.identity import GROUP_ID, GroupMembership, may_decide
@@ -52,7 +53,7 @@ def refusal(decision: Decision, request_id: str) -> str:
     request = decision.request
     if decision.status == "unknown" or request is None:
         return notes.unknown_request(request_id)
-    if decision.status in ("self_approval", "already_approved"):
+    if decision.status in ("self_approval", "already_approved", "grant_refused", "self_grant"):
         return notes.refused(decision.message)
     if decision.status == "not_allowed":
         return notes.not_allowed(request)
@@ -68,15 +69,26 @@ class Interactions:
         self.groups = groups
         self.background = background
 
-    async def approve(self, body: Mapping[str, Any]) -> None:
+    async def approve_with_grant(self, body: Mapping[str, Any]) -> None:
+        """Approve and give the standing grant chosen on the card's select."""
+        request_id, scope = blocks.grant_choice(body["actions"][0])
+        await self.approve(body, request_id=request_id, grant=GrantAsk(scope))
+
+    async def approve(
+        self, body: Mapping[str, Any], *, request_id: str | None = None, grant: GrantAsk | None = None
+    ) -> None:
         click = Click.of(body)
+        if request_id is not None:
+            click = dataclasses.replace(click, request_id=request_id)
         request = await self.core.get_request(click.request_id)
         if request is not None and request.status == "pending" and blocks.needs_full_view(request):
             self.background.spawn(self._tell(click, notes.review_first(request)), "ephemeral")
             return
         key = f"slack:action:{click.trigger_id}"
         proof = slack_proof(body)
-        decision = await self.core.decide(click.request_id, approve=True, by=click.user, receipt_key=key, proof=proof)
+        decision = await self.core.decide(
+            click.request_id, approve=True, by=click.user, receipt_key=key, proof=proof, grant=grant
+        )
         if decision.status == "not_allowed" and decision.request and _names_groups(decision.request):
             identities = await self.groups.identities(click.user, decision.request.allowed)
             if identities:
@@ -87,10 +99,11 @@ class Interactions:
                     receipt_key=key,
                     identities=identities,
                     proof=proof,
+                    grant=grant,
                 )
         if decision.status != "accepted":
             self.background.spawn(self._tell(click, refusal(decision, click.request_id)), "ephemeral")
-        elif decision.message:  # an approval counted toward N of M: the card shows it, the approver is told
+        elif decision.message:  # N of M progress, or the grant given: the approver is told
             self.background.spawn(self._tell(click, notes.progress(decision.message)), "ephemeral")
 
     def review(self, body: Mapping[str, Any]) -> None:
