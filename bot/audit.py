@@ -140,6 +140,10 @@ def _record(stored: AuditEvent, facts: dict[str, Any], requesters: dict[str, str
         outcome = "answered"
     elif data["type"] == "approval_progress":
         outcome = f"{data.get('count')} of {data.get('required')}"
+    elif data["type"] == "grant_used":
+        outcome = f"allowed by {data.get('by')}'s grant {data.get('grant_id')}, until {data.get('until')}"
+    elif data["type"] == "grant_given":
+        outcome = f"grant {data.get('grant_id')} ({data.get('scope')}) until {data.get('until')}"
     return {
         "at": stored.at.isoformat(),
         "thread_id": stored.thread_id,

@@ -53,7 +53,3 @@ def draft(agent: Agent, request: RequestRow, ask: GrantAsk, by: str, held: list[
     )
     return GrantDraft(grant_id=new_grant_id(), agent=agent.name, terms=terms, identities=tuple([by, *held]))
 
-
-def grant_line(grant_id: str, by: str, until: str) -> str:
-    """How a thread and the audit say it: `allowed by alice's grant g_..., until <time>`."""
-    return f"allowed by {by}'s grant {grant_id}, until {until}"
