@@ -24,7 +24,7 @@ from agent.grants import GrantRefused
 from bot import failpoints, refusals
 from bot.builder import ThreadBuilder
 from bot.grant_rules import draft as grant_draft
-from bot.grant_rules import with_offers
+from bot.grant_rules import may_offer, with_offers
 from bot.identity import decision_identity, held_by, voter
 from bot.logs import current_thread
 from bot.outbox_policy import outbox_for
@@ -156,14 +156,20 @@ class SignoffCore:
     async def pending_requests(self, thread_id: str) -> list[HumanRequestView]:
         rows = await self.storage.list_requests(status="pending", thread_id=thread_id)
         people = await self.storage.people_for([a for r in rows for a in r.allowed])
-        return [with_offers(request_view(r, people), self.agent) for r in rows]
+        return [await self._offered(request_view(r, people)) for r in rows]
 
     async def get_request(self, request_id: str) -> HumanRequestView | None:
         row = await self.storage.get_request(request_id)
         return await self._view(row) if row else None
 
     async def _view(self, row: RequestRow) -> HumanRequestView:
-        return with_offers(request_view(row, await self.storage.people_for(row.allowed)), self.agent)
+        return await self._offered(request_view(row, await self.storage.people_for(row.allowed)))
+
+    async def _offered(self, view: HumanRequestView) -> HumanRequestView:
+        if not may_offer(self.agent, view.tool):
+            return view
+        thread = await self.storage.get_thread(view.thread_id)
+        return with_offers(view, self.agent, thread.agent if thread else "")
 
     async def decide(
         self,
@@ -228,7 +234,9 @@ class SignoffCore:
                 return Decision(refused[0], await self._view(request), refused[1])  # type: ignore[arg-type]
             try:
                 held = [*identities, *held_by(event.by, person)]
-                granted = grant_draft(self.agent, request, grant, event.by, held, self.now())
+                thread = await self.storage.get_thread(request.thread_id)
+                agent_name = thread.agent if thread else ""
+                granted = grant_draft(self.agent, request, agent_name, grant, event.by, held, self.now())
             except GrantRefused as exc:
                 return Decision("grant_refused", await self._view(request), f"{exc}. Nothing was decided.")
         result: DecisionResult = await self.storage.resolve(

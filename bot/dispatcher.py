@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from agent.events import DeliveryFailed
@@ -24,7 +24,7 @@ from bot import failpoints
 from bot.metrics import Metrics
 from bot.outage_log import OutageLog
 from bot.views import origin_of, request_view
-from channels.base import Channel, Outbound
+from channels.base import Channel, HumanRequestView, Outbound
 from channels.errors import PermanentDeliveryError, RetryableDeliveryError
 from retry_backoff import Backoff
 from storage.async_store import AsyncStore
@@ -53,8 +53,12 @@ class Dispatcher:
         metrics: Metrics | None = None,
         claim: timedelta = CLAIM,
         backoff: Backoff = OUTBOX_BACKOFF,
+        view: Callable[[HumanRequestView, str], HumanRequestView] = lambda request, _agent: request,
     ) -> None:
         self.storage = storage
+        # What the agent adds to a request's view (and its thread's agent) before a channel renders
+        # it: the grants it allows.
+        self.view = view
         self.claim = claim
         self.backoff = backoff
         self.channels = channels
@@ -174,6 +178,8 @@ class Dispatcher:
             kind=row.kind,  # type: ignore[arg-type]
             origin=origin_of(thread),
             text=row.text,
-            request=request_view(request, store.people_for(request.allowed)) if request else None,
+            request=self.view(request_view(request, store.people_for(request.allowed)), thread.agent)
+            if request
+            else None,
             attempts=row.attempts,
         )

@@ -14,6 +14,11 @@ from storage.grants import GrantDraft, new_grant_id
 from storage.models import RequestRow
 
 
+def may_offer(agent: Agent, tool_name: str | None) -> bool:
+    tool = agent.tools.get(tool_name or "")
+    return tool is not None and tool.grants is not None and bool(tool.grants.scopes())
+
+
 def offers_for(agent: Agent, tool_name: str | None, required: int) -> tuple[GrantOffer, ...]:
     """The grants an approver may give with an approval of a call of this tool (none when it needs
     several approvers: one person cannot grant for it)."""
@@ -28,16 +33,20 @@ def offers_for(agent: Agent, tool_name: str | None, required: int) -> tuple[Gran
     return tuple(offers)
 
 
-def with_offers(view: HumanRequestView, agent: Agent) -> HumanRequestView:
-    if view.kind != "approval" or view.status != "pending":
+def with_offers(view: HumanRequestView, agent: Agent, thread_agent: str) -> HumanRequestView:
+    """The view with the grants its approver may give: only on the agent's own threads (a request
+    made through /api/approvals names an action, not this agent's tool, even when the names agree)."""
+    if view.kind != "approval" or view.status != "pending" or thread_agent != agent.name:
         return view
     return dataclasses.replace(view, grant_offers=offers_for(agent, view.tool, view.required))
 
 
-def draft(agent: Agent, request: RequestRow, ask: GrantAsk, by: str, held: list[str], now: datetime) -> GrantDraft:
+def draft(
+    agent: Agent, request: RequestRow, thread_agent: str, ask: GrantAsk, by: str, held: list[str], now: datetime
+) -> GrantDraft:
     """The grant to record with this approval, or GrantRefused saying why it cannot be given."""
-    if request.kind != "approval" or not request.tool:
-        raise GrantRefused("only an approval of a tool call can carry a standing grant")
+    if request.kind != "approval" or not request.tool or thread_agent != agent.name:
+        raise GrantRefused("only an approval of this agent's tool call can carry a standing grant")
     tool = agent.tools.get(request.tool)
     until = ask.until if ask.until is not None else (now + ask.within if ask.within is not None else None)
     terms = grant_terms(
@@ -52,4 +61,3 @@ def draft(agent: Agent, request: RequestRow, ask: GrantAsk, by: str, held: list[
         required=request.required or 1,
     )
     return GrantDraft(grant_id=new_grant_id(), agent=agent.name, terms=terms, identities=tuple([by, *held]))
-

@@ -25,6 +25,7 @@ from bot.approvals_api import StandaloneService, setup_standalone
 from bot.approver_check import named, require_approvers
 from bot.core import SignoffCore
 from bot.dispatcher import Dispatcher
+from bot.grant_rules import with_offers
 from bot.metrics import Metrics, TimedModel
 from bot.settings import Settings
 from bot.wake_bus import WakeHandlers, WakeSender, owner_of, receive_wakes
@@ -170,7 +171,14 @@ class Runtime:
         channels: dict[str, Channel] = {}
         # A claimed message whose sender died is sent again after this (the channel finds an earlier send).
         claim = timedelta(seconds=2 * settings.lease_seconds)
-        dispatcher = Dispatcher(storage, channels, poll_interval=settings.poll_interval, metrics=metrics, claim=claim)
+        dispatcher = Dispatcher(
+            storage,
+            channels,
+            poll_interval=settings.poll_interval,
+            metrics=metrics,
+            claim=claim,
+            view=lambda request, thread_agent: with_offers(request, agent, thread_agent),
+        )
         worker = Worker(
             storage.share(settings.worker_storage_share),
             agent,

@@ -66,7 +66,13 @@ class Pages:
         self.runtime = web.runtime
         self.storage = web.runtime.storage
         web.env.globals["ages"] = AGES
-        web.env.globals["grant_offers"] = lambda r: offers_for(self.runtime.agent, r.tool, r.required or 1)
+        web.env.globals["grant_offers"] = self._grant_offers
+
+    def _grant_offers(self, row: RequestRow, thread: ThreadRow | None) -> tuple[Any, ...]:
+        """The grants the decide form offers: on the agent's own threads only."""
+        if thread is None or thread.agent != self.runtime.agent.name:
+            return ()
+        return offers_for(self.runtime.agent, row.tool, row.required or 1)
 
     def routes(self) -> list[tuple[str, Any, list[str]]]:
         return [
