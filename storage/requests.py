@@ -125,10 +125,12 @@ class Requests:
                     recorded = event.model_copy(
                         update={"approvals": [*earlier, *([event.identity] if event.identity else [])]}
                     )
+            if grant is not None and not (isinstance(recorded, ApprovalDecided) and recorded.approved and request.tool):
+                return DecisionResult(DecisionStatus.GRANT_REFUSED, request)
+            if receipt_key is not None and not insert_receipt(session, receipt_key, request.thread_id):
+                return DecisionResult(DecisionStatus.DUPLICATE, request)
             given: list[Event] = []
-            if grant is not None:
-                if not (isinstance(recorded, ApprovalDecided) and recorded.approved and request.tool):
-                    return DecisionResult(DecisionStatus.GRANT_REFUSED, request)
+            if grant is not None and isinstance(recorded, ApprovalDecided) and request.tool:
                 voter = recorded.identity.voter if recorded.identity else voter_key(recorded.by, None)
                 row = insert_grant(
                     session,
@@ -155,8 +157,6 @@ class Requests:
                         match=dict(row.match),
                     )
                 )
-            if receipt_key is not None and not insert_receipt(session, receipt_key, request.thread_id):
-                return DecisionResult(DecisionStatus.DUPLICATE, request)
             thread = thread_row(session, request.thread_id, for_update=True)
             events = [recorded, *given]
             append_events(session, thread, events, outbox(thread, events) if callable(outbox) else outbox)
