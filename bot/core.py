@@ -20,7 +20,7 @@ from typing import Any
 
 from agent.definition import Agent
 from agent.events import ApprovalDecided, Event, GrantGiven, HumanMessage, QuestionAnswered
-from agent.grants import GrantRefused
+from agent.grants import SCOPE_LABELS, GrantRefused
 from bot import failpoints, refusals
 from bot.builder import ThreadBuilder
 from bot.grant_rules import draft as grant_draft
@@ -228,7 +228,12 @@ class SignoffCore:
         event = event.model_copy(update={"identity": decision_identity(event.by, person, proof, self.now())})
         requester = voter(request.requested_by, people.get(request.requested_by)) if request else None
         granted: GrantDraft | None = None
-        if grant is not None and request is not None and isinstance(event, ApprovalDecided):
+        if (
+            grant is not None
+            and request is not None
+            and request.status == "pending"
+            and isinstance(event, ApprovalDecided)
+        ):
             refused = self._grant_refusal(event, requester)
             if refused is not None:
                 return Decision(refused[0], await self._view(request), refused[1])  # type: ignore[arg-type]
@@ -262,8 +267,9 @@ class SignoffCore:
             given = next((e for e in result.events if isinstance(e, GrantGiven)), None)
             note = refusals.progress(view) if result.status == "progress" else ""
             if given is not None:
+                scope = SCOPE_LABELS.get(given.scope, given.scope)  # type: ignore[call-overload]
                 note = (
-                    f"approved, and standing grant {given.grant_id} allows the same {given.scope} until {given.until}"
+                    f"approved, and standing grant {given.grant_id} allows the same calls {scope} until {given.until}"
                 )
             return Decision("accepted", view, note)
         if result.status == "duplicate":
