@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -213,5 +214,59 @@ def test_grants_that_the_tool_or_its_policy_forbid_are_refused(tmp_path: Path, n
         assert service.get("/api/grants", params={"all": "true"}).json()["grants"] == []
     finally:
         for client in (service, alice, bob):
+            client.close()
+        server.stop()
+
+
+def _csrf(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def web_sign_in(server: SignoffProcess, client: httpx.Client, address: str) -> None:
+    """Sign in by the link `serve` prints when it has no mail server."""
+    asked = client.post("/signin/link", data={"csrf": _csrf(client.get("/signin")), "address": address, "next": "/"})
+    assert asked.status_code == 200
+    [link] = wait_until(
+        lambda: re.findall(r"http://127\.0\.0\.1:\d+/signin/link\?token=\S+", server.logs()), message="the link"
+    )
+    opened = client.get(link)
+    token = re.search(r'name="token" value="([^"]+)"', opened.text)
+    assert token, opened.text
+    used = client.post("/signin/link/use", data={"csrf": _csrf(opened), "token": token.group(1), "next": "/"})
+    assert used.status_code == 303
+
+
+def test_a_grant_from_the_web_inbox(tmp_path: Path, noted: FakeModelServer) -> None:
+    model = noted
+    people = directory(f"sqlite:///{tmp_path / 'signoff.db'}")
+    server = start(model, tmp_path)
+    service, bob = server.client(), server.client(people.tokens["bob"])
+    web = httpx.Client(base_url=server.url, timeout=10)
+    try:
+        model.script(
+            tool_call("restart", {"name": "web", "reason": "stuck"}),
+            tool_call("restart", {"name": "search", "reason": "stuck too"}),
+            text("Both restarted."),
+        )
+        thread_id = bob.post("/api/threads", json={"message": "restart web and search"}).json()["id"]
+        request = pending(service)
+        web_sign_in(server, web, "alice@example.com")
+        page = web.get(f"/threads/{thread_id}")
+        assert 'name="grant"' in page.text and "for this thread, up to 8 hours" in page.text
+        form = {"csrf": _csrf(page), "digest": request["digest"], "decision": "approve", "grant": "thread"}
+        wide = web.post(f"/requests/{request['id']}/decide", data={**form, "grant_until": "2099-01-01T00:00"})
+        assert wide.status_code == 422 and "at most 8 hours" in wide.text
+        decided = web.post(f"/requests/{request['id']}/decide", data=form)
+        assert decided.status_code == 303, decided.text
+        thread = settled(service, thread_id, "done")
+        assert types(thread).count("tool_result") == 2 and "grant_used" in types(thread)
+        [given] = [e for e in thread["events"] if e["type"] == "grant_given"]
+        assert given["identity"]["method"] == "web_link" and given["scope"] == "thread"
+        shown = web.get(f"/threads/{thread_id}").text
+        assert f"grant <code>{given['grant_id']}</code>" in shown and "Allowed" in shown
+    finally:
+        for client in (service, bob, web):
             client.close()
         server.stop()

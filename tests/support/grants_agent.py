@@ -1,7 +1,8 @@
 """A test agent for standing grants: `restart(name)` allows every kind of grant (this thread up to
 8 hours, any thread up to 1 hour, exact arguments up to 7 days); `deploy(service, env)` allows
 thread grants but needs two approvers for prod; `drop_database(name)` is destructive and allows
-none. alice, bob and carol (the directory's names) approve. Loaded by `signoff serve` through
+none. alice, bob and carol (the directory's names) approve; alice's address is named too, so that
+she may sign in to the web inbox. Loaded by `signoff serve` through
 `SIGNOFF_AGENT=tests.support.grants_agent:agent`.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 from agent import Agent, Grants, ToolContext
 from agent.policy import Rule
 
-APPROVERS = ["alice", "bob", "carol"]
+APPROVERS = ["alice", "bob", "carol", "alice@example.com"]
 
 agent = Agent("granter", description="Restarts and deploys services.", approvers=APPROVERS)
 
