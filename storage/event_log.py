@@ -24,6 +24,7 @@ from agent.events import (
     ApprovalRequested,
     DecisionIdentity,
     Event,
+    GrantUsed,
     QuestionAnswered,
     QuestionAsked,
     RequestExpired,
@@ -139,8 +140,13 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 .where(requests.c.id == event.request_id, requests.c.status == RequestStatus.PENDING)
                 .values(approvals=counted)
             )
-    elif isinstance(event, (ApprovalDecided, QuestionAnswered, RequestExpired)):
-        if isinstance(event, ApprovalDecided):
+    elif isinstance(event, (ApprovalDecided, QuestionAnswered, RequestExpired, GrantUsed)):
+        if isinstance(event, GrantUsed):  # decided by a standing grant, recorded as its giver's approval
+            outcome = {
+                "status": RequestStatus.APPROVED,
+                "comment": f"allowed by {event.by}'s grant {event.grant_id}, until {event.until}",
+            }
+        elif isinstance(event, ApprovalDecided):
             status = RequestStatus.APPROVED if event.approved else RequestStatus.DENIED
             outcome: dict[str, Any] = {"status": status, "comment": event.comment}
             if event.approved and event.approvals:
