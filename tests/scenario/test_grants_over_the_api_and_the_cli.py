@@ -125,7 +125,9 @@ def test_grants_are_given_used_revoked_and_expire(tmp_path: Path, noted: FakeMod
         # Revoked: at once, the next call asks.
         listed = {g["id"]: g for g in service.get("/api/grants").json()["grants"]}
         assert set(listed) == {thread_grant, hour_grant} and listed[hour_grant]["uses"] == 1
-        assert service.delete(f"/api/grants/{hour_grant}").status_code == 403  # the service token may not
+        assert service.delete(f"/api/grants/{hour_grant}").status_code == 422  # the service token names who
+        stranger = service.delete(f"/api/grants/{hour_grant}", params={"by": "mallory@example.com"})
+        assert stranger.status_code == 403 and "only its giver or an approver" in stranger.text
         revoked = carol.delete(f"/api/grants/{hour_grant}")
         assert revoked.status_code == 200 and revoked.json()["state"] == "revoked", revoked.text
         assert carol.delete(f"/api/grants/{hour_grant}").status_code == 409
