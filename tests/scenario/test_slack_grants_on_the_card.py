@@ -22,7 +22,6 @@ from tests.support.slack_signoff import (
     SlackSignoff,
     button_value,
     has_buttons,
-    posted,
     wait_for_card,
 )
 
@@ -75,6 +74,8 @@ def test_a_thread_grant_from_the_card(
     assert kinds_of.count("tool_result") == 2 and kinds_of.count("approval_decided") == 1
     [given] = [e for e in thread["events"] if e["type"] == "grant_given"]
     [used] = [e for e in thread["events"] if e["type"] == "grant_used"]
-    assert (given["scope"], given["by"], used["grant_id"]) == ("thread", "alice", given["grant_id"])
+    assert (given["scope"], given["by"], used["grant_id"]) == ("thread", ALICE, given["grant_id"])
+    assert (given["identity"]["person"], given["identity"]["method"]) == ("alice", "slack")
     assert "standing grant" in told(fake, ALICE)[0]
-    assert len(posted(fake, has_buttons)) == 1  # the covered call posted no card
+    cards = [p for p in fake.calls_to("chat.postMessage") if has_buttons(p)]
+    assert len(cards) == 1  # the covered call posted no card
