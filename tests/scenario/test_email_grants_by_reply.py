@@ -46,7 +46,7 @@ def test_approve_for_an_hour_by_email(make_email_bot: MakeEmailBot, model: FakeM
     bot.send(reply(asks[ALICE].message, ALICE, "approve for 1h\nthanks"))
     thread = bot.wait_status(request["thread_id"], "done")
     [given] = [e for e in thread["events"] if e["type"] == "grant_given"]
-    assert (given["scope"], given["by"]) == ("duration", "alice")
+    assert (given["scope"], given["by"], given["identity"]["person"]) == ("duration", ALICE, "alice")
     [decided] = [e for e in thread["events"] if e["type"] == "approval_decided"]
     assert decided["comment"] == "thanks"
 
@@ -55,6 +55,6 @@ def test_approve_for_an_hour_by_email(make_email_bot: MakeEmailBot, model: FakeM
     second = wait_until(lambda: [t for t in bot.threads() if t["id"] != request["thread_id"]], message="a 2nd thread")
     done = bot.wait_status(second[0]["id"], "done")
     [used] = [e for e in done["events"] if e["type"] == "grant_used"]
-    assert (used["grant_id"], used["by"]) == (given["grant_id"], "alice")
+    assert (used["grant_id"], used["by"]) == (given["grant_id"], ALICE)
     bot.wait_sent(1, saying(BOB, "Restarted search."))
     assert len(bot.sent(saying(ALICE, "Approval needed"))) == 1  # nobody was asked the second time
