@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
     slack_api_url: str | None = Field(None, validation_alias=_env("SLACK_API_URL"))
     slack_approvals_channel: str | None = Field(None, validation_alias=_env("SLACK_APPROVALS_CHANNEL"))
+    # The App Home tab is published at most once per person per this many seconds (bot/slack_home.py).
+    slack_home_interval: float = Field(5.0, ge=0.1, le=600, validation_alias=_env("SIGNOFF_SLACK_HOME_INTERVAL"))
 
     email_address: str | None = Field(None, validation_alias=_env("SIGNOFF_EMAIL_ADDRESS"))
     imap_host: str | None = Field(None, validation_alias=_env("SIGNOFF_IMAP_HOST"))

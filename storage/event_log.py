@@ -30,6 +30,7 @@ from agent.events import (
     voter_key,
 )
 from storage._sql import event_values, insert_row, table
+from storage.home_tabs import mark_home_tabs
 from storage.models import EventRow, OutboxRow, RequestRow, ThreadRow, utcnow
 from storage.status import STANDALONE_AGENT, RequestKind, RequestStatus, ThreadStatus
 
@@ -55,6 +56,9 @@ def append_events(session: Session, row: ThreadRow, events: Sequence[Event], out
         _index_request(session, row, event, now)
     if values:
         session.execute(insert(table(EventRow)), values)
+    touched = [str(r) for e in events if (r := getattr(e, "request_id", None))]
+    if touched:  # the Slack Home tabs of the people these requests concern show them afresh
+        mark_home_tabs(session, row, touched, now)
     changes: dict[str, Any] = {"last_seq": seq, "updated_at": now}
     last = t.last_agent_event(events)
     if last is not None:  # notes alone (a failed delivery) leave the status as it is

@@ -225,12 +225,35 @@ class WebSigninRow(SQLModel, table=True):
     ended_at: datetime | None = _ts(nullable=True)  # signed out
 
 
+class HomeTabRow(SQLModel, table=True):
+    """A Slack user's App Home tab: whether it needs publishing again, and what was published last.
+
+    A change to a request the user may see bumps `version` and sets `due_at` (in the transaction
+    that records it, `storage.home_tabs.mark_home_tabs`); a publisher claims the row, builds the tab
+    from the database and publishes it at most once per user per few seconds (bot/slack_home.py)."""
+
+    __tablename__ = "slack_home_tabs"
+    __table_args__ = (Index("ix_slack_home_tabs_due", "due_at"),)
+
+    user: str = Field(primary_key=True, max_length=64)  # the Slack user id
+    team: str = Field(default="", max_length=64)
+    version: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    due_at: datetime | None = _ts(nullable=True)  # None: the published tab is current
+    claimed_until: datetime | None = _ts(nullable=True)
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    digest: str = Field(default="", max_length=64)  # of the view last published: an equal one is not sent
+    published_at: datetime | None = _ts(nullable=True)
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_at: datetime = _ts(nullable=False)
+
+
 # The people directory's tables live in their own module; imported here so they register with the rest.
 from storage.people_models import ApiTokenRow, PersonIdentityRow, PersonRow  # noqa: E402
 
 __all__ = [
     "ApiTokenRow",
     "EventRow",
+    "HomeTabRow",
     "IntakeRow",
     "MailboxStateRow",
     "OutboxRow",
