@@ -19,11 +19,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from channels.base import Core
 from channels.slack import blocks
 from channels.slack._background import Background
-from channels.slack.commands import SHORTCUT_CALLBACK_ID, Commands, HomeSource
+from channels.slack.commands import Commands, HomeSource
 from channels.slack.home import ANSWER_ACTION_ID, ANSWER_CALLBACK_ID
 from channels.slack.identity import GroupMembership
 from channels.slack.inbound import Inbound
 from channels.slack.interactions import Interactions
+from channels.slack.manifest_requirements import SHORTCUT_CALLBACK_ID
 
 log = logging.getLogger(__name__)
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")

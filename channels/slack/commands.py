@@ -34,7 +34,6 @@ from channels.slack.home import HomeFacts, pending_message
 
 log = logging.getLogger(__name__)
 
-SHORTCUT_CALLBACK_ID = "signoff_ask_about"
 MAX_ASK = 4000  # characters of a question typed after `ask`
 MAX_QUOTED = 4000  # characters of a message quoted by the shortcut
 THREAD_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -113,6 +113,20 @@ def test_a_wrong_slack_token_fails_with_the_fix(healthy_env: dict[str, str], fak
     assert "invalid_auth" in line and "Bot User OAuth Token (xoxb-" in line and "reinstall the app" in line
 
 
+def test_a_slack_app_without_the_commands_scope_is_told_what_lacks_it(
+    healthy_env: dict[str, str], fake: FakeSlack, tmp_path: Path
+) -> None:
+    """An app created before the Home tab, /signoff and the shortcut: doctor names the scope and what needs it."""
+    healthy = doctor({**healthy_env, **slack_env(fake)}, tmp_path)
+    assert "ok    Slack scopes: the bot token holds every scope in manifest.yml" in healthy.stdout
+    assert "the slash command /signoff and the message shortcut" in healthy.stdout
+    fake.scopes = [s for s in fake.scopes if s != "commands"]
+    result = doctor({**healthy_env, **slack_env(fake)}, tmp_path)
+    assert result.returncode == 1
+    line = failure(result, "the Slack app lacks the scope commands")
+    assert "slash command /signoff" in line and "message shortcut" in line and "reinstall the app" in line
+
+
 def test_slack_checks_without_a_model(fake: FakeSlack, tmp_path: Path) -> None:
     """No model: doctor fails on that anyway, and each Slack line says what else is wrong."""
     socket_mode = doctor(slack_env(fake, SLACK_SIGNING_SECRET="", SLACK_APP_TOKEN=fake.app_token), tmp_path)
