@@ -62,7 +62,8 @@ def setup_slack(runtime: Runtime) -> None:
         client,
         home,
         interval=settings.slack_home_interval,
-        poll_interval=settings.poll_interval,
+        # Changes recorded by the workers are found by polling; an opened tab wakes it at once.
+        poll_interval=max(settings.poll_interval, min(settings.slack_home_interval, 1.0)),
     )
     runtime.services.append(publisher.run)
     app = build_app(

@@ -33,7 +33,7 @@ _GROUP = re.compile(r"S[A-Z0-9]{2,}")
 
 
 @dataclass(frozen=True)
-class HomeFacts:
+class HomeReads:
     """What a Home tab is built from: the oldest pending requests (at most `scan`, with their
     threads and the reminders each got), the open threads someone started, and counts."""
 
@@ -47,7 +47,7 @@ class HomeFacts:
 class HomeTabs:
     db: Database
 
-    def home_facts(self, names: Sequence[str], *, scan: int = 500, own_limit: int = 10) -> HomeFacts:
+    def home_facts(self, names: Sequence[str], *, scan: int = 500, own_limit: int = 10) -> HomeReads:
         """The facts for the Home tab of someone known by `names` (one read transaction)."""
         requests, threads, events = table(RequestRow).c, table(ThreadRow).c, table(EventRow).c
         with self.db.session() as session:
@@ -89,7 +89,7 @@ class HomeTabs:
                 own_total = session.execute(
                     core_select(func.count()).select_from(table(ThreadRow)).where(*open_threads)
                 ).scalar_one()
-        return HomeFacts(pending, int(total), reminders, own, int(own_total))
+        return HomeReads(pending, int(total), reminders, own, int(own_total))
 
     def home_opened(self, user: str, team: str) -> None:
         """A user opened their Home tab: publish it now (within the gap), creating their row."""

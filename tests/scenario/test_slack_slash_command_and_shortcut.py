@@ -17,7 +17,7 @@ import pytest
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
-from tests.support.slack_requests import app_mention, message_action, slash_command
+from tests.support.slack_requests import app_mention, event_callback, home_opened, message_action, slash_command
 from tests.support.slack_signoff import (
     ALICE,
     BOB,
@@ -133,16 +133,19 @@ def test_ask_starts_a_thread_in_the_channel_once(bot: SlackSignoff, fake: FakeSl
         assert said.startswith(":grey_question: There is no thread") and "<!here>" not in said
 
 
-def test_a_command_over_socket_mode_is_acked_and_answered(bot: SlackSignoff, fake: FakeSlack) -> None:
-    async def roundtrip() -> float:
+def test_a_command_and_an_opened_home_tab_over_socket_mode(bot: SlackSignoff, fake: FakeSlack) -> None:
+    async def roundtrip(kind: str, payload: dict[str, Any]) -> float:
         started = time.perf_counter()
-        payload = slash_command("pending", user=ALICE, response_url=fake.response_url("socket"))
-        envelope_id = await fake.send_envelope("slash_commands", payload)
+        envelope_id = await fake.send_envelope(kind, payload)
         await fake.wait_for_ack(envelope_id)
         return time.perf_counter() - started
 
-    assert asyncio.run(roundtrip()) < 3.0
+    command = slash_command("pending", user=ALICE, response_url=fake.response_url("socket"))
+    assert asyncio.run(roundtrip("slash_commands", command)) < 3.0
     assert answer(fake, "socket")["response_type"] == "ephemeral"
+    assert asyncio.run(roundtrip("events_api", event_callback(home_opened(ALICE), "Ev0HOMESOCKET"))) < 3.0
+    [publish] = fake.wait_for_sync("views.publish", where=lambda p: p["user_id"] == ALICE)
+    assert publish["view"]["type"] == "home"
 
 
 def test_the_shortcut_quotes_the_message_as_data_in_its_thread(
