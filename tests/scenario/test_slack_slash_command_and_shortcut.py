@@ -144,8 +144,8 @@ def test_a_command_and_an_opened_home_tab_over_socket_mode(bot: SlackSignoff, fa
     assert asyncio.run(roundtrip("slash_commands", command)) < 3.0
     assert answer(fake, "socket")["response_type"] == "ephemeral"
     assert asyncio.run(roundtrip("events_api", event_callback(home_opened(ALICE), "Ev0HOMESOCKET"))) < 3.0
-    [publish] = fake.wait_for_sync("views.publish", where=lambda p: p["user_id"] == ALICE)
-    assert publish["view"]["type"] == "home"
+    publishes = fake.wait_for_sync("views.publish", where=lambda p: p["user_id"] == ALICE)
+    assert publishes[-1]["view"]["type"] == "home"
 
 
 def test_the_shortcut_quotes_the_message_as_data_in_its_thread(
