@@ -21,6 +21,8 @@ from typing import Any
 
 from sqlalchemy import case, func, or_, update
 from sqlalchemy import select as core_select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from storage._sql import table
@@ -92,18 +94,27 @@ class HomeTabs:
         return HomeReads(pending, int(total), reminders, own, int(own_total))
 
     def home_opened(self, user: str, team: str) -> None:
-        """A user opened their Home tab: publish it now (within the gap), creating their row."""
+        """A user opened their Home tab: publish it now (within the gap), creating their row. Two
+        replicas hearing two openings at once make one row (an INSERT that does nothing if it is there)."""
         now = utcnow()
+        tabs = table(HomeTabRow)
         with self.db.write() as session:
-            row = session.get(HomeTabRow, user, with_for_update=True)
-            if row is None:
-                session.add(HomeTabRow(user=user, team=team, version=1, due_at=now, digest="", created_at=now))
-                return
-            row.version += 1
-            row.due_at = row.due_at or now
+            insert_for = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+            session.execute(
+                insert_for(tabs)
+                .values(user=user, team=team, version=0, attempts=0, digest="", last_error="", created_at=now)
+                .on_conflict_do_nothing(index_elements=["user"])
+            )
             # Opening the tab always shows it afresh, even when nothing changed since the last publish.
-            row.digest = ""
-            session.add(row)
+            session.execute(
+                update(tabs)
+                .where(tabs.c.user == user)
+                .values(
+                    version=tabs.c.version + 1,
+                    digest="",
+                    due_at=case((tabs.c.due_at.is_(None), now), else_=tabs.c.due_at),
+                )
+            )
 
     def home_tab(self, user: str) -> HomeTabRow | None:
         with self.db.session() as session:
