@@ -87,7 +87,7 @@ class Commands:
             await ack()
             self.background.spawn(self._status(user, rest, respond), "slash status")
         else:
-            await ack(text=usage(command))  # help, nothing, or an unknown subcommand: the usage
+            await ack(text=usage(command), response_type="ephemeral")  # help, nothing or an unknown subcommand
 
     async def _pending(self, user: str, team: str, respond: Respond) -> None:
         facts = await self.home.facts(user, team)

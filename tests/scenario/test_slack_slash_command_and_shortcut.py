@@ -80,6 +80,7 @@ def test_help_an_unknown_subcommand_and_nothing_get_the_usage(bot: SlackSignoff)
     for typed in ("help", "frobnicate the database", "", "ask", "status"):
         response = timed(bot, slash_command(typed, user=MALLORY))
         usage = response.json()["text"]
+        assert response.json()["response_type"] == "ephemeral"
         assert "/signoff pending" in usage and "/signoff ask" in usage and "/signoff status" in usage, typed
 
 
