@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from storage._sql import StoredEvent
 from storage.audit import AuditLog
+from storage.audit_chain import AuditChain
 from storage.db import Database
 from storage.event_log import OutboxDraft
 from storage.inbox import Inbox
@@ -49,7 +50,7 @@ __all__ = [
 
 
 class Store(
-    Threads, Requests, Receipts, Leases, Outbox, Mailboxes, People, AuditLog, WebSignins, Inbox, Standalone
+    Threads, Requests, Receipts, Leases, Outbox, Mailboxes, People, AuditLog, AuditChain, WebSignins, Inbox, Standalone
 ):
     def __init__(self, db: Database) -> None:
         self.db = db
