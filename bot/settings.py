@@ -65,6 +65,9 @@ class Settings(BaseSettings):
         None, ge=MIN_STORAGE_THREADS, le=512, validation_alias=_env("SIGNOFF_STORAGE_THREADS")
     )
     worker_processes: int | None = Field(None, ge=0, le=64, validation_alias=_env("SIGNOFF_WORKER_PROCESSES"))
+    # How much lower the worker processes' CPU priority is than the ingress's (Unix nice): when the
+    # cores are busy with agent work, a Slack ack or an API call still gets the CPU first.
+    worker_nice: int = Field(10, ge=0, le=19, validation_alias=_env("SIGNOFF_WORKER_NICE"))
     log_format: Literal["text", "json"] = Field("text", validation_alias=_env("SIGNOFF_LOG_FORMAT"))
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
@@ -136,6 +139,7 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
             raise ValueError("must be the inbox's address as people open it, e.g. https://signoff.example.com")
         return value.rstrip("/")
+
     @field_validator("webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:

@@ -74,7 +74,12 @@ class RequestRow(SQLModel, table=True):
     """A human request (approval or question): an index over the thread's events, plus delivery refs."""
 
     __tablename__ = "requests"
-    __table_args__ = (Index("ix_requests_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_requests_status_created", "status", "created_at"),
+        # A thread's pending requests, counted at every append: with only the index above, SQLite
+        # (no statistics) reads every pending request of every thread to count one thread's.
+        Index("ix_requests_thread_status", "thread_id", "status"),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     thread_id: str = Field(foreign_key="threads.id", index=True, max_length=64)
@@ -268,3 +273,20 @@ __all__ = [
     "WebSigninRow",
     "utcnow",
 ]
+
+
+class AuditChainRow(SQLModel, table=True):
+    """The audit's tamper-evident chain (storage/audit_chain.py): one row per audited event, in the
+    order appended, each holding the SHA-256 of its record and of the record before it."""
+
+    __tablename__ = "audit_chain"
+    __table_args__ = (UniqueConstraint("thread_id", "seq", name="uq_audit_chain_event"),)
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    )
+    thread_id: str = Field(max_length=64)
+    seq: int
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from storage._sql import StoredEvent
 from storage.audit import AuditLog
+from storage.audit_chain import AuditChain
 from storage.db import Database
 from storage.event_log import OutboxDraft
 from storage.home_tabs import HomeTabs
@@ -59,6 +60,7 @@ class Store(
     Mailboxes,
     People,
     AuditLog,
+    AuditChain,
     WebSignins,
     Inbox,
     Standalone,

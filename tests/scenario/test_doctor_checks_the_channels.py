@@ -3,13 +3,12 @@ a real Dovecot and aiosmtpd; each wrong setting is named with its fix, and fails
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import signoff_cli
 from tests.support.dovecot import DovecotServer, dovecot_available, free_port
 from tests.support.email_signoff import AGENT, AGENT_PASSWORD, SECRET
 from tests.support.fake_model import FakeModelServer
@@ -55,17 +54,6 @@ def email_env(imap_port: int, smtp_port: int, **overrides: str) -> dict[str, str
         "SIGNOFF_SMTP_TLS": "off",
         **overrides,
     }
-
-
-def signoff_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env={**os.environ, "SIGNOFF_ENV_FILE": str(cwd / "none.env"), **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def doctor(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

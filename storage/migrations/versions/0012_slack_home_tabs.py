@@ -1,10 +1,10 @@
 """slack_home_tabs: which Slack users' App Home tabs need publishing again, and what was published
 
 Expand-only: a new table; the previous release never reads it.
-(Written after 0008, main's head when it was made; the merge puts it after 0011.)
+(Written after 0010, main's head when it was merged; 0011 is another branch's: the merge puts it after that.)
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-07 01:45:00.000000
 """
 
@@ -13,12 +13,12 @@ import sqlmodel
 from alembic import op
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
 # An expand (new tables, nullable columns, columns with defaults): the release before it keeps working on it.
-oldest_compatible = "0008"
+oldest_compatible = "0010"
 
 
 def upgrade() -> None:
