@@ -3,7 +3,7 @@
 Expand-only: a new table; the previous release never reads it.
 (Written after 0010, main's head when it was merged; 0011 is another branch's: the merge puts it after that.)
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-07 01:45:00.000000
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0012"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
