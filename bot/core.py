@@ -21,6 +21,7 @@ from typing import Any
 from agent.definition import Agent
 from agent.events import ApprovalDecided, Event, GrantGiven, HumanMessage, QuestionAnswered
 from agent.grants import SCOPE_LABELS, GrantRefused
+from agent.policy import allows
 from bot import failpoints, refusals
 from bot.builder import ThreadBuilder
 from bot.grant_rules import draft as grant_draft
@@ -299,3 +300,9 @@ class SignoffCore:
 
     async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:
         await self.storage.outbox_sent(outbound_id, refs)
+
+    async def first_delivery(self, receipt_key: str) -> bool:
+        return await self.storage.record_receipt(receipt_key)
+
+    def may_decide(self, allowed: Sequence[str], names: Sequence[str]) -> bool:
+        return allows(allowed, names)

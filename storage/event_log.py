@@ -31,6 +31,8 @@ from agent.events import (
     voter_key,
 )
 from storage._sql import event_values, insert_row, table
+from storage.audit_chain import append_to_chain
+from storage.home_tabs import mark_home_tabs
 from storage.models import EventRow, OutboxRow, RequestRow, ThreadRow, utcnow
 from storage.status import STANDALONE_AGENT, RequestKind, RequestStatus, ThreadStatus
 
@@ -56,6 +58,9 @@ def append_events(session: Session, row: ThreadRow, events: Sequence[Event], out
         _index_request(session, row, event, now)
     if values:
         session.execute(insert(table(EventRow)), values)
+    touched = [str(r) for e in events if (r := getattr(e, "request_id", None))]
+    if touched:  # the Slack Home tabs of the people these requests concern show them afresh
+        mark_home_tabs(session, row, touched, now)
     changes: dict[str, Any] = {"last_seq": seq, "updated_at": now}
     last = t.last_agent_event(events)
     if last is not None:  # notes alone (a failed delivery) leave the status as it is
@@ -87,6 +92,8 @@ def append_events(session: Session, row: ThreadRow, events: Sequence[Event], out
                 for draft in outbox
             ],
         )
+    # Last, so that on PostgreSQL the chain's lock is held only from here to the commit.
+    append_to_chain(session, row.id, [(v["seq"], e, v["data"], now) for v, e in zip(values, events, strict=True)])
 
 
 def _index_request(session: Session, thread: ThreadRow, event: Event, now: datetime) -> None:
@@ -141,6 +148,7 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 .values(approvals=counted)
             )
     elif isinstance(event, (ApprovalDecided, QuestionAnswered, RequestExpired, GrantUsed)):
+        outcome: dict[str, Any]
         if isinstance(event, GrantUsed):  # decided by a standing grant, recorded as its giver's approval
             outcome = {
                 "status": RequestStatus.APPROVED,
@@ -148,7 +156,7 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
             }
         elif isinstance(event, ApprovalDecided):
             status = RequestStatus.APPROVED if event.approved else RequestStatus.DENIED
-            outcome: dict[str, Any] = {"status": status, "comment": event.comment}
+            outcome = {"status": status, "comment": event.comment}
             if event.approved and event.approvals:
                 outcome["approvals"] = [approval_entry(i.subject, i, now) for i in event.approvals]
         elif isinstance(event, RequestExpired):

@@ -14,6 +14,7 @@ It is the aggregates' methods under one name, so callers hold one object:
     inbox.py       the web inbox's lists: requests and threads, filtered and paged
     standalone.py  human requests made through the API with no agent (their creator, deadline, callback)
     grants.py      standing grants: given with an approval, used instead of asking, revoked
+    home_tabs.py   Slack App Home tabs due for publishing, marked with the request changes they show
 
 Appending events also maintains the tables derived from them (the thread's status, the human
 requests) and writes the outbox rows they cause, atomically (`event_log.py`). The queue of Slack
@@ -24,9 +25,11 @@ from __future__ import annotations
 
 from storage._sql import StoredEvent
 from storage.audit import AuditLog
+from storage.audit_chain import AuditChain
 from storage.db import Database
 from storage.event_log import OutboxDraft
 from storage.grants import StandingGrants
+from storage.home_tabs import HomeTabs
 from storage.inbox import Inbox
 from storage.leases import Leases, worker_identity
 from storage.mailboxes import Mailboxes
@@ -59,9 +62,11 @@ class Store(
     Mailboxes,
     People,
     AuditLog,
+    AuditChain,
     WebSignins,
     Inbox,
     Standalone,
+    HomeTabs,
     StandingGrants,
 ):
     def __init__(self, db: Database) -> None:

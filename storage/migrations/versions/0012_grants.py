@@ -2,8 +2,8 @@
 
 Expand-only: a new table; the previous release never reads it.
 
-Revision ID: 0015
-Revises: 0008 (the lead renumbers the chain at merge: the revision before 0015 on main)
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07 02:10:00.000000
 """
 
@@ -11,13 +11,13 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0015"
-down_revision = "0008"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
 # An expand (a new table): the release before it keeps working on it.
-oldest_compatible = "0008"
+oldest_compatible = "0011"
 
 
 def upgrade() -> None:
