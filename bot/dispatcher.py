@@ -21,10 +21,11 @@ from datetime import timedelta
 
 from agent.events import DeliveryFailed
 from bot import failpoints
+from bot.identity import expand
 from bot.metrics import Metrics
 from bot.outage_log import OutageLog
 from bot.views import origin_of, request_view
-from channels.base import Channel, Outbound
+from channels.base import CLOCK_KINDS, Channel, Outbound
 from channels.errors import PermanentDeliveryError, RetryableDeliveryError
 from retry_backoff import Backoff
 from storage.async_store import AsyncStore
@@ -168,6 +169,7 @@ class Dispatcher:
         thread = store.get_thread(row.thread_id)
         assert thread is not None and row.id is not None
         request = store.get_request(row.request_id) if row.request_id else None
+        people = [name for name in row.text.splitlines() if name.strip()] if row.kind in CLOCK_KINDS else []
         return Outbound(
             id=row.id,
             thread_id=row.thread_id,
@@ -176,4 +178,6 @@ class Dispatcher:
             text=row.text,
             request=request_view(request, store.people_for(request.allowed)) if request else None,
             attempts=row.attempts,
+            people=tuple(people),
+            reach=tuple(expand(people, store.people_for(people))) if people else (),
         )
