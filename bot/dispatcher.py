@@ -31,6 +31,7 @@ from retry_backoff import Backoff
 from storage.async_store import AsyncStore
 from storage.errors import DatabaseUnavailable
 from storage.models import OutboxRow, utcnow
+from storage.people_models import PersonRow
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,11 @@ OUTBOX_BACKOFF = Backoff(initial=2.0, cap=600.0)
 # A wait the other side asks for (Slack's Retry-After, our own hourly mail limits) is kept when it
 # is longer than the schedule's, up to an hour: a remote server cannot park a message for days.
 MAX_RETRY_AFTER = 3600.0
+
+
+def _aliases(names: list[str], people: Mapping[str, PersonRow]) -> dict[str, tuple[str, ...]]:
+    """Each name with every name its person goes by (itself first)."""
+    return {name: tuple(expand([name], people)) for name in names}
 
 
 class Dispatcher:
@@ -179,5 +185,5 @@ class Dispatcher:
             request=request_view(request, store.people_for(request.allowed)) if request else None,
             attempts=row.attempts,
             people=tuple(people),
-            reach=tuple(expand(people, store.people_for(people))) if people else (),
+            aliases=_aliases(people, store.people_for(people) if people else {}),
         )

@@ -7,7 +7,7 @@ to the outbox. Both sides speak only the small dataclasses below.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -83,10 +83,14 @@ class Outbound:
     text: str = ""
     request: HumanRequestView | None = None
     attempts: int = 0  # earlier tries to send it: one of them may have gone out before a crash
-    # A reminder's or an escalation's people: as the request names them, and (`reach`) with every
-    # name the directory knows each of them by (their Slack ids and addresses).
+    # A reminder's or an escalation's people, as the request names them, and for each of them every
+    # name the directory knows them by (their Slack ids and addresses; the name itself first).
     people: tuple[str, ...] = ()
-    reach: tuple[str, ...] = ()
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def reach(self) -> list[str]:
+        """Every name of every one of `people`."""
+        return list(dict.fromkeys(a for name in self.people for a in self.aliases.get(name, (name,))))
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from agent import thread as t
 from agent.events import ApprovalRequested, Event, QuestionAsked
-from storage._sql import insert_receipt, insert_row, request_row
+from storage._sql import insert_receipt, insert_row, request_row, table
 from storage.db import Database
 from storage.event_log import OutboxDraft, append_events
 from storage.models import RequestRow, StandaloneRow, ThreadRow, utcnow
 from storage.status import STANDALONE_AGENT, RequestKind, RequestStatus
+from storage.timer_models import RequestTimerRow
 
 CALLBACK_CHANNEL = "callback"
 
@@ -146,6 +148,13 @@ class Standalone:
                 kind = "question"
             drafts = [OutboxDraft(channel, kind, request_id=request_id) for channel in spec.channels]
             append_events(session, thread, [first_event], drafts)
+            if spec.expires_at is not None:  # exactly the deadline the API answers with
+                timers = table(RequestTimerRow)
+                session.execute(
+                    update(timers)
+                    .where(timers.c.request_id == request_id, timers.c.kind == "expire")
+                    .values(due_at=spec.expires_at)
+                )
             row = StandaloneRow(
                 request_id=request_id,
                 thread_id=thread.id,

@@ -259,7 +259,7 @@ class SmtpChannel:
         """A reminder to the people the request still waits for, or the request to those it was
         escalated to: its own mail again, each with their own reply address."""
         escalated = message.kind == "escalation"
-        people = email_addresses(list(message.reach))
+        people = email_addresses(message.reach())
         if not people and not escalated and not message.people:  # waiting for anyone it names
             people = self.approvers(request, thread) if request.kind == "approval" else email_addresses(request.allowed)
         people = self._capped(message, people)

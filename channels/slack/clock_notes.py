@@ -7,10 +7,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from channels.base import HumanRequestView
-from channels.slack.blocks import _people, escape
+from channels.base import HumanRequestView, Outbound
+from channels.slack.blocks import _GROUP_ID, _USER_ID, _people, escape
 
 PEOPLE_LIMIT = 1500
+
+
+def shown(message: Outbound) -> list[str]:
+    """Each of the message's people as Slack shows them best: their Slack user (or group) id, so
+    the mention notifies them, else the name the request gives."""
+    out = []
+    for name in message.people:
+        ids = [a for a in message.aliases.get(name, (name,)) if _USER_ID.fullmatch(a) or _GROUP_ID.fullmatch(a)]
+        out.append(ids[0] if ids else name)
+    return list(dict.fromkeys(out))
 
 
 def _subject(request: HumanRequestView) -> str:

@@ -172,8 +172,9 @@ class SlackChannel:
             if request.kind == "approval" and card.get("channel") and card.get("ts"):
                 content = blocks.approval_card(request)
                 await self.client.chat_update(channel=card["channel"], ts=card["ts"], **content)
-            return await self._post(message, channel, thread_ts, clock_notes.escalation(request, message.people))
-        return await self._post(message, channel, thread_ts, clock_notes.reminder(request, message.people))
+            content = clock_notes.escalation(request, clock_notes.shown(message))
+            return await self._post(message, channel, thread_ts, content)
+        return await self._post(message, channel, thread_ts, clock_notes.reminder(request, clock_notes.shown(message)))
 
     def _decided(self, request: HumanRequestView) -> dict[str, Any]:
         return blocks.decided_card(
