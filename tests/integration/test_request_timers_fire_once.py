@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from agent.events import ApprovalDecided, ApprovalRequested, HumanMessage, QuestionAsked
-from bot.identity import decision_identity
+from bot.identity import decision_identity, held_by
 from bot.timer_service import timer_outbox
 from storage.models import utcnow
 from storage.standalone import StandaloneSpec
@@ -107,7 +107,8 @@ def test_a_reminder_names_only_who_has_not_approved_yet(store: Store) -> None:
     progress = ApprovalDecided(request_id=request_id, approved=True, by="carol@example.com", digest="d")
     carol = store.person_for("carol@example.com")
     progress = progress.model_copy(update={"identity": decision_identity("carol@example.com", carol, None, utcnow())})
-    assert store.resolve(request_id, progress).status == "progress"
+    held = held_by("carol@example.com", carol)
+    assert store.resolve(request_id, progress, identities=held).status == "progress"
     store.fire_due_timers(utcnow() + timedelta(minutes=2), timer_outbox)
     reminded = store.snapshot(thread_id).events[-1]
     assert reminded.type == "request_reminded"
