@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from storage.store import Store
+from tests.support.clock_agent import agent as clock_agent
 from tests.support.clock_file import ClockFile
 from tests.support.fake_model import FakeModelServer, Response, text, tool_call
 from tests.support.people import directory
+from tests.support.replay import database_problems
 from tests.support.signoff_process import SignoffProcess, wait_until
 
 THREADS = 6
@@ -79,6 +81,7 @@ def test_two_replicas_on_postgresql_fire_each_timer_once(database_url: str, tmp_
                     ("escalate", "fired"),
                     ("expire", "fired"),
                 ]
+            assert database_problems(people.store.db, clock_agent) == {}  # every thread replays
         finally:
             for server in servers:
                 server.stop()
@@ -112,6 +115,7 @@ def test_timers_due_while_the_server_was_down_fire_once_at_its_next_start(tmp_pa
                 ("escalate", "superseded"),
                 ("expire", "fired"),
             ]
+            assert database_problems(people.store.db, clock_agent) == {}
             assert store.snapshot(thread_id).events[-1].text == "Nobody approved in time; nothing was restarted."  # type: ignore[union-attr]
         finally:
             server.stop()
