@@ -29,7 +29,7 @@ from bot.metrics import TimeSlackAcks
 from bot.outage_log import OutageLog
 from bot.runtime import Runtime
 from bot.thread_watch import ThreadWatch
-from bot.views import request_json, thread_json
+from bot.views import clock_json, request_json, thread_json
 from storage import migrate
 from storage.errors import DatabaseUnavailable
 
@@ -215,7 +215,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         row = await storage.get_request(request_id)
         if row is None:
             raise HTTPException(404, f"no request {request_id}")
-        return request_json(row)
+        return {**request_json(row), "clock": clock_json(await storage.timers_for(request_id))}
 
     may_decide = runtime.settings.api_token_may_decide
 

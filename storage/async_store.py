@@ -144,6 +144,7 @@ class AsyncStore:
     standalone_by_key = _Mirror(Store.standalone_by_key)
     decided_among = _Mirror(Store.decided_among)
     fire_due_timers = _Mirror(Store.fire_due_timers)
+    timers_for = _Mirror(Store.timers_for)
 
 
 def _name(call: Callable[..., Any]) -> str:

@@ -46,6 +46,8 @@ def test_a_waiting_request_reminds_who_it_waits_for_then_escalates_to_dave(
     assert bot.event(app_mention("<@UBOT> restart payments", user=BOB, ts="1700000000.000100")).status_code == 200
     [(card_at, card)] = wait_for_card(fake)
     request_id = button_value(card)
+    clock_of = bot.request(request_id)["clock"]  # the API shows when it reminds, escalates, expires
+    assert [(t["kind"], t["fired_at"]) for t in clock_of] == [("remind", None), ("escalate", None), ("expire", None)]
     bot.click(APPROVE_ACTION_ID, request_id, user=ALICE, card=card_at)
     wait_until(lambda: bot.request(request_id)["progress"] == "1 of 2", message="alice's approval counted")
 
