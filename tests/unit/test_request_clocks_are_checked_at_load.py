@@ -16,6 +16,7 @@ from agent.errors import AgentDefinitionError
 from agent.events import ApprovalRequested, QuestionAsked, RequestReminded, parse_event
 from agent.policy import Rule
 from agent.reducer import ModelOutput, ModelToolCall, on_model_output
+from agent.testing import Conversation, ScriptedModel, call, reply
 from agent.timers import DurationError, parse_duration
 
 
@@ -141,3 +142,22 @@ def test_events_recorded_before_the_clock_still_load_and_the_new_ones_round_trip
         {"type": "request_reminded", "request_id": "r", "awaiting": ["carol"], "count": 1, "required": 2}
     )
     assert reminded == RequestReminded(request_id="r", awaiting=["carol"], count=1, required=2)
+
+
+async def test_an_agent_author_tests_what_the_model_does_when_a_request_expires() -> None:
+    agent = Agent("ops", approvers=["alice"], expire_after="1h")
+
+    @agent.tool(needs_approval=True)
+    def restart(name: str) -> str:
+        """Restart a service."""
+        return name
+
+    model = ScriptedModel(
+        call("restart", name="payments", reason="stuck"),
+        lambda messages, _tools: reply(f"told: {'<request_expired ' in messages[-1]['content']}"),
+    )
+    talk = Conversation(agent, model)
+    await talk.say("restart payments", by="bob@example.com")
+    assert talk.waiting_for_approval().expire_after == 3600
+    await talk.expire()
+    assert talk.last_reply() == "told: True" and talk.status == "done"
