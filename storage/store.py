@@ -35,7 +35,7 @@ from storage.receipts import Receipts
 from storage.requests import DecisionResult, Requests
 from storage.standalone import Standalone
 from storage.threads import Threads, ThreadSnapshot, new_thread_id
-from storage.timers import Clock
+from storage.timers import RequestClock
 from storage.web_signins import WebSignins
 
 __all__ = [
@@ -62,7 +62,7 @@ class Store(
     WebSignins,
     Inbox,
     Standalone,
-    Clock,
+    RequestClock,
 ):
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -43,7 +43,7 @@ class FiredTimer:
     messages: int = 0  # outbox rows written
 
 
-class Clock:
+class RequestClock:
     db: Database
 
     def fire_due_timers(self, now: datetime, outbox: TimerOutbox, *, limit: int = 50) -> list[FiredTimer]:
