@@ -190,7 +190,9 @@ class EmailInbound:
             if not answer:
                 await self._hint(mail, message_id, request, "question")
                 return
-            result = await self.core.answer(request.id, answer=answer, by=claim.approver, receipt_key=key, proof=proof)
+            result = await self.core.answer(
+                request.id, answer=answer, by=claim.approver, receipt_key=key, proof=proof
+            )
         await self._after_decision(mail, message_id, request, result)
 
     def _claim(self, mail: InboundEmail, tagged: Sequence[str]) -> TokenClaim | None:

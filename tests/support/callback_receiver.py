@@ -72,3 +72,4 @@ class CallbackReceiver:
     def __exit__(self, *_exc: Any) -> None:
         self.server.shutdown()
         self.server.server_close()
+
