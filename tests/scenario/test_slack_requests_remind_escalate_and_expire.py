@@ -17,7 +17,15 @@ from tests.support.fake_slack import FakeSlack
 from tests.support.people import directory
 from tests.support.signoff_process import wait_until
 from tests.support.slack_requests import app_mention
-from tests.support.slack_signoff import ALICE, BOB, MakeSlackBot, SlackSignoff, button_value, wait_for_card
+from tests.support.slack_signoff import (
+    ALICE,
+    BOB,
+    MakeSlackBot,
+    SlackSignoff,
+    button_value,
+    posted,
+    wait_for_card,
+)
 
 DAVE = "U0DAVE"
 
@@ -111,3 +119,33 @@ def test_a_request_nobody_answers_expires_and_the_model_tells_the_requester(
 
     bot.click(APPROVE_ACTION_ID, request_id, user=ALICE, card=card_at)  # a late click changes nothing
     assert bot.request(request_id)["status"] == "expired"
+
+
+def test_a_question_reminds_and_expires_on_the_agents_clock(
+    make_slack_bot: MakeSlackBot, fake: FakeSlack, model: FakeModelServer, tmp_path: Path
+) -> None:
+    bot, clock = start(make_slack_bot, tmp_path)
+    model.script(
+        tool_call("ask_human", {"question": "Which service do you mean?"}),
+        lambda body: (
+            text("Nobody answered my question, so I did nothing.")
+            if "request_expired" in json.dumps(body)
+            else text("I was not told.")
+        ),
+    )
+    bot.event(app_mention("<@UBOT> restart the thing", user=BOB, ts="1700000000.000300"))
+    [(question_at, _question)] = wait_until(
+        lambda: posted(fake, lambda m: "Question from the agent" in str(m.get("text"))), message="the question"
+    )
+    [request] = wait_until(lambda: bot.pending(), message="the pending question")
+
+    clock.advance(minutes=11)
+    [reminder] = wait_until(lambda: posts_saying(fake, "Reminder"), message="a reminder in the thread")
+    assert "The agent's question is still waiting for" in reminder["text"] and f"<@{BOB}>" in reminder["text"]
+    assert "reply in this thread" in reminder["text"] and reminder["thread_ts"] == "1700000000.000300"
+
+    clock.advance(minutes=50)
+    thread = bot.wait_status(request["thread_id"], "done")
+    assert thread["events"][-1]["text"] == "Nobody answered my question, so I did nothing."
+    assert bot.request(request["id"])["status"] == "expired"
+    wait_until(lambda: "Expired" in str(fake.messages[question_at].get("text")), message="the question says expired")
