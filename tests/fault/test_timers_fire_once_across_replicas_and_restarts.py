@@ -5,6 +5,10 @@ once, the late reminder superseded by an expiry due as well."""
 
 from __future__ import annotations
 
+import csv
+import io
+import subprocess
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -116,6 +120,21 @@ def test_timers_due_while_the_server_was_down_fire_once_at_its_next_start(tmp_pa
                 ("expire", "fired"),
             ]
             assert database_problems(people.store.db, clock_agent) == {}
+            # The operator's audit lists what the clock did, filtered by type, as CSV.
+            audit = subprocess.run(
+                [sys.executable, "-m", "bot", "audit", "--type", "request_reminded,request_expired", "--format", "csv"],
+                env={**server.env},
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
+            rows = list(csv.DictReader(io.StringIO(audit.stdout)))
+            assert [(r["type"], r["request_id"], r["outcome"]) for r in rows] == [
+                ("request_reminded", request.id, "reminded alice, carol"),
+                ("request_expired", request.id, "expired"),
+            ]
             assert store.snapshot(thread_id).events[-1].text == "Nobody approved in time; nothing was restarted."  # type: ignore[union-attr]
         finally:
             server.stop()
