@@ -118,6 +118,7 @@ class Agent(Generic[DepsT]):
         escalate_after: Duration | None = None,
         escalate_to: Sequence[str] | None = None,
         expire_after: Duration | None = None,
+        escalate_channel: str | None = None,
     ) -> None:
         # Every problem is gathered, then raised together by `check()` (when the agent loads, or at
         # its first use), so a newcomer fixes them in one round rather than one per start.
@@ -156,6 +157,7 @@ class Agent(Generic[DepsT]):
             escalate_after=escalate_after,
             escalate_to=escalate_to,
             expire_after=expire_after,
+            escalate_channel=escalate_channel,
         )
         self.problems.extend(clock_problems or self.timers.problems(f"agent {name}"))
         self.max_steps_per_turn = max_steps_per_turn
@@ -184,6 +186,7 @@ class Agent(Generic[DepsT]):
         escalate_after: Duration | None = None,
         escalate_to: Sequence[str] | None = None,
         expire_after: Duration | None = None,
+        escalate_channel: str | None = None,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -201,6 +204,7 @@ class Agent(Generic[DepsT]):
         escalate_after: Duration | None = None,
         escalate_to: Sequence[str] | None = None,
         expire_after: Duration | None = None,
+        escalate_channel: str | None = None,
     ) -> F | Callable[[F], F]:
         """Register a typed function as a tool; `needs_approval=True` gates it behind a human.
 
@@ -234,6 +238,7 @@ class Agent(Generic[DepsT]):
                 escalate_after=escalate_after,
                 escalate_to=escalate_to,
                 expire_after=expire_after,
+                escalate_channel=escalate_channel,
             )
             if own != Timers() and not needs_approval:
                 clock_problems.append(

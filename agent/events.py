@@ -145,6 +145,7 @@ class ApprovalRequested(_Event):
     escalate_after: float | None = None
     escalate_to: list[str] = Field(default_factory=list)
     expire_after: float | None = None
+    escalate_channel: str | None = None  # a Slack channel the request is posted to when it escalates
 
 
 class ApprovalProgress(_Event):
@@ -187,6 +188,7 @@ class QuestionAsked(_Event):
     escalate_after: float | None = None
     escalate_to: list[str] = Field(default_factory=list)
     expire_after: float | None = None
+    escalate_channel: str | None = None
 
 
 class QuestionAnswered(_Event):
@@ -227,6 +229,7 @@ class RequestEscalated(_Event):
     request_id: str
     to: list[str] = Field(default_factory=list)
     by: str = "signoff"
+    channel: str | None = None  # the Slack channel it was posted to as well
 
 
 class AgentReply(_Event):

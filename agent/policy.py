@@ -53,6 +53,7 @@ class Rule:
     escalate_after: Duration | None = None
     escalate_to: Sequence[str] | None = None
     expire_after: Duration | None = None
+    escalate_channel: str | None = None
 
 
 PolicyFunction = Callable[[dict[str, Any]], "Rule | None"]
@@ -104,6 +105,7 @@ def requirement(agent: Agent, tool: Tool, arguments: dict[str, Any]) -> Requirem
             escalate_after=rule.escalate_after,
             escalate_to=rule.escalate_to,
             expire_after=rule.expire_after,
+            escalate_channel=rule.escalate_channel,
         )
         timers = own.over(timers)
         problems = problems or timers.problems(where)

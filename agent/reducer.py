@@ -152,6 +152,7 @@ def _outcome_unknown(request: ApprovalRequested, started: int, new_id: NewId) ->
         escalate_after=request.escalate_after,
         escalate_to=list(request.escalate_to),
         expire_after=request.expire_after,
+        escalate_channel=request.escalate_channel,
     )
     unknown = ToolOutcomeUnknown(
         call_id=request.call_id, tool=request.tool, attempts=started, rerun_request_id=rerun.request_id

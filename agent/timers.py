@@ -24,6 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 Duration = timedelta | int | float | str
 MAX_DURATION = timedelta(days=90)
 MAX_ESCALATE_TO = 50
+SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{2,30}")
 _SHORT = re.compile(r"(?:(\d{1,7})d)?(?:(\d{1,7})h)?(?:(\d{1,9})m)?(?:(\d{1,10})s)?")
 _ISO = TypeAdapter(timedelta)
 
@@ -34,6 +35,7 @@ class ClockFields(TypedDict):
     remind_after: float | None
     escalate_after: float | None
     escalate_to: list[str]
+    escalate_channel: str | None
     expire_after: float | None
 
 
@@ -79,12 +81,14 @@ def _parse_text(text: str, what: str, accepted: str) -> timedelta:
 @dataclass(frozen=True)
 class Timers:
     """When a request reminds the people it still waits for, escalates to `escalate_to` (who may
-    then decide too), and expires (closed, nothing runs, the model is told). None: never."""
+    then decide too) and posts it to `escalate_channel` (a Slack channel id), and expires (closed,
+    nothing runs, the model is told). None: never."""
 
     remind_after: timedelta | None = None
     escalate_after: timedelta | None = None
     escalate_to: tuple[str, ...] = ()
     expire_after: timedelta | None = None
+    escalate_channel: str | None = None
 
     def over(self, base: Timers) -> Timers:
         """These timers, with `base`'s where these leave a field unset."""
@@ -93,15 +97,16 @@ class Timers:
             escalate_after=self.escalate_after if self.escalate_after is not None else base.escalate_after,
             escalate_to=self.escalate_to or base.escalate_to,
             expire_after=self.expire_after if self.expire_after is not None else base.expire_after,
+            escalate_channel=self.escalate_channel or base.escalate_channel,
         )
 
     def problems(self, where: str) -> list[str]:
         """What makes this clock useless or contradictory, each naming `where` it was declared."""
         found: list[str] = []
-        if self.escalate_after is not None and not self.escalate_to:
-            found.append(f"{where}: escalate_after needs escalate_to (who is asked next)")
-        if self.escalate_to and self.escalate_after is None:
-            found.append(f"{where}: escalate_to needs escalate_after (when they are asked)")
+        if self.escalate_after is not None and not (self.escalate_to or self.escalate_channel):
+            found.append(f"{where}: escalate_after needs escalate_to (who is asked next) or escalate_channel")
+        if (self.escalate_to or self.escalate_channel) and self.escalate_after is None:
+            found.append(f"{where}: escalate_to and escalate_channel need escalate_after (when they are asked)")
         if self.expire_after is not None:
             for name in ("remind_after", "escalate_after"):
                 value = getattr(self, name)
@@ -115,6 +120,7 @@ class Timers:
             remind_after=_seconds(self.remind_after),
             escalate_after=_seconds(self.escalate_after),
             escalate_to=list(self.escalate_to),
+            escalate_channel=self.escalate_channel,
             expire_after=_seconds(self.expire_after),
         )
 
@@ -130,6 +136,7 @@ def timers_from(
     escalate_after: Duration | None = None,
     escalate_to: Sequence[str] | None = None,
     expire_after: Duration | None = None,
+    escalate_channel: str | None = None,
 ) -> tuple[Timers, list[str]]:
     """Timers from declared values, and every problem with them (each naming `where`)."""
     problems: list[str] = []
@@ -151,7 +158,13 @@ def timers_from(
             people = tuple(dict.fromkeys(p.strip() for p in escalate_to if p.strip()))
             if len(people) > MAX_ESCALATE_TO:
                 problems.append(f"{where}: escalate_to names {len(people)} people; at most {MAX_ESCALATE_TO}")
+    if escalate_channel is not None and not (
+        isinstance(escalate_channel, str) and SLACK_CHANNEL.fullmatch(escalate_channel)
+    ):
+        problems.append(f"{where}: escalate_channel={escalate_channel!r} is not a Slack channel id, e.g. C0ONCALL")
+        escalate_channel = None
     timers = Timers(
+        escalate_channel=escalate_channel,
         remind_after=duration(remind_after, "remind_after"),
         escalate_after=duration(escalate_after, "escalate_after"),
         escalate_to=people,

@@ -16,6 +16,7 @@ from agent.events import Event, RequestEscalated, RequestExpired, RequestReminde
 from bot.clock import Clock
 from bot.outage_log import OutageLog
 from bot.outbox_policy import outbox_for
+from channels.base import clock_text
 from storage.async_store import AsyncStore
 from storage.errors import DatabaseUnavailable
 from storage.event_log import OutboxDraft
@@ -39,11 +40,18 @@ def timer_outbox(thread: ThreadRow, events: Sequence[Event]) -> list[OutboxDraft
         if isinstance(event, RequestExpired):
             drafts.extend(outcome_outbox(thread, event.request_id))
         elif isinstance(event, RequestReminded):
-            text = "\n".join(event.awaiting)
+            text = clock_text(event.awaiting)
             drafts.extend(OutboxDraft(c, "reminder", request_id=event.request_id, text=text) for c in channels)
         elif isinstance(event, RequestEscalated):
-            text = "\n".join(event.to)
-            drafts.extend(OutboxDraft(c, "escalation", request_id=event.request_id, text=text) for c in channels)
+            drafts.extend(
+                OutboxDraft(
+                    c,
+                    "escalation",
+                    request_id=event.request_id,
+                    text=clock_text(event.to, event.channel if c == "slack" else None),
+                )
+                for c in channels
+            )
     return drafts
 
 

@@ -26,6 +26,7 @@ def schedule_timers(session: Session, thread_id: str, event: ApprovalRequested |
             "fired_at": None,
             "outcome": "",
             "escalate_to": list(event.escalate_to) if kind == "escalate" else [],
+            "escalate_channel": event.escalate_channel if kind == "escalate" else None,
             "created_at": now,
         }
         for kind in KINDS

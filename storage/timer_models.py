@@ -31,4 +31,5 @@ class RequestTimerRow(SQLModel, table=True):
     # an escalation found the request's expiry due as well (a start after a long stop), so only that fires.
     outcome: str = Field(default="", max_length=16)
     escalate_to: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    escalate_channel: str | None = Field(default=None, max_length=64)  # a Slack channel it is posted to
     created_at: datetime = _ts(nullable=False)

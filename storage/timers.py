@@ -103,7 +103,7 @@ class RequestClock:
         if timer.kind == "expire":
             event = RequestExpired(request_id=request.id)
         elif timer.kind == "escalate":
-            event = RequestEscalated(request_id=request.id, to=list(timer.escalate_to))
+            event = RequestEscalated(request_id=request.id, to=list(timer.escalate_to), channel=timer.escalate_channel)
         else:
             event = RequestReminded(
                 request_id=request.id,

@@ -139,10 +139,21 @@ class SlackChannel:
             return await self._post(message, channel, thread_ts, note)
         # An update is the same however often it is sent: no need to look for an earlier one.
         updated = await self.client.chat_update(channel=card["channel"], ts=card["ts"], **self._decided(request))
+        await self._update_escalation_card(request)
         if card.get("routed"):
             note = notes.outcome_note(request, request.decided_by or "", request.comment)
             await self._best_effort(message, channel, thread_ts, note)
         return {"channel": str(updated.get("channel") or card["channel"]), "ts": str(card["ts"])}
+
+    async def _update_escalation_card(self, request: HumanRequestView) -> None:
+        """The card an escalation posted in another channel shows the outcome too (best effort)."""
+        extra = request.delivery.get("slack:escalation")
+        if not isinstance(extra, dict) or not extra.get("card") or not extra.get("channel") or not extra.get("ts"):
+            return
+        try:
+            await self.client.chat_update(channel=extra["channel"], ts=extra["ts"], **self._decided(request))
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("could not update the escalation's card in %s: %s", extra["channel"], exc)
 
     async def _progress(
         self, message: Outbound, request: HumanRequestView, channel: str, thread_ts: str | None
@@ -172,8 +183,15 @@ class SlackChannel:
             if request.kind == "approval" and card.get("channel") and card.get("ts"):
                 content = blocks.approval_card(request)
                 await self.client.chat_update(channel=card["channel"], ts=card["ts"], **content)
-            content = clock_notes.escalation(request, clock_notes.shown(message))
-            return await self._post(message, channel, thread_ts, content)
+            note = clock_notes.escalation(request, clock_notes.shown(message))
+            if message.slack_channel and request.kind == "approval":
+                # The card again, in the escalation's channel; the decision updates it too.
+                link = await self._permalink(channel, thread_ts) if thread_ts else None
+                where = message.slack_channel
+                posted = await self._post(message, where, None, blocks.approval_card(request, link), part="card")
+                await self._best_effort(message, channel, thread_ts, note)
+                return {**posted, "card": True}
+            return await self._post(message, channel, thread_ts, note)
         return await self._post(message, channel, thread_ts, clock_notes.reminder(request, clock_notes.shown(message)))
 
     def _decided(self, request: HumanRequestView) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The clock on Slack, through signed requests to the real endpoint and the fake Web API, with a
 test clock moved forward (never a sleep): a request that waits reminds in its thread the people it
-still waits for (N of M aware), escalates to Dave (the card then names him and his click counts),
-and, left alone, expires: the card says so, the model is told and tells the requester. Each
+still waits for (N of M aware), escalates to Dave and the on-call channel (the card then names him,
+is posted there too, and his click there counts; both cards show the outcome), and, left alone, expires: the card says so, the model is told and tells the requester. Each
 appears in the audit, filtered by type."""
 
 from __future__ import annotations
@@ -70,13 +70,17 @@ def test_a_waiting_request_reminds_who_it_waits_for_then_escalates_to_dave(
     assert f"<@{DAVE}>" in escalated["text"] and escalated["thread_ts"] == "1700000000.000100"
     wait_until(lambda: DAVE in str(fake.messages[card_at]["blocks"]), message="the card names Dave")
     assert len(posts_saying(fake, "Reminder")) == 1  # a timer fires once
+    [_, (oncall_at, oncall_card)] = wait_for_card(fake, 2)  # and the card again, in the on-call channel
+    assert oncall_at[0] == "C0ONCALL" and button_value(oncall_card) == request_id
 
-    bot.click(APPROVE_ACTION_ID, request_id, user=DAVE, card=card_at)  # escalated to: he may decide
+    bot.click(APPROVE_ACTION_ID, request_id, user=DAVE, card=oncall_at)  # escalated to: he may decide
     thread = bot.wait_status(bot.request(request_id)["thread_id"], "done")
     events = thread["events"]
     assert [e["type"] for e in events].count("tool_result") == 1
     [decided] = [e for e in events if e["type"] == "approval_decided"]
     assert [a["subject"] for a in decided["approvals"]] == [ALICE, DAVE]
+    for at in (card_at, oncall_at):  # both cards show the outcome, neither can be clicked again
+        wait_until(lambda at=at: "Approved" in str(fake.messages[at].get("text")), message=f"{at} decided")
 
     records = audit(bot, "request_reminded,request_escalated,request_expired")
     assert [(r["type"], r["request_id"]) for r in records] == [

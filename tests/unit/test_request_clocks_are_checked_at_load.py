@@ -69,7 +69,7 @@ def test_an_agent_with_a_bad_clock_does_not_load() -> None:
     message = str(raised.value)
     assert "agent ops: remind_after=-60: a duration must be more than 0 and at most 90 days" in message
     assert "agent ops: expire_after='forever' is not a duration" in message
-    assert "tool restart: escalate_after needs escalate_to" in message
+    assert "tool restart: escalate_after needs escalate_to (who is asked next) or escalate_channel" in message
     assert "tool status: remind_after, escalate_after and expire_after need needs_approval=True" in message
 
 
@@ -161,3 +161,22 @@ async def test_an_agent_author_tests_what_the_model_does_when_a_request_expires(
     assert talk.waiting_for_approval().expire_after == 3600
     await talk.expire()
     assert talk.last_reply() == "told: True" and talk.status == "done"
+
+
+def test_an_escalation_channel_must_be_a_slack_channel_id_and_comes_with_a_time() -> None:
+    agent = Agent("ops", approvers=["alice"], escalate_channel="#oncall")
+
+    @agent.tool(needs_approval=True, escalate_channel="C0ONCALL")  # and no escalate_after
+    def restart(name: str) -> str:
+        """Restart a service."""
+        return name
+
+    with pytest.raises(AgentDefinitionError) as raised:
+        agent.check()
+    message = str(raised.value)
+    assert "agent ops: escalate_channel='#oncall' is not a Slack channel id, e.g. C0ONCALL" in message
+    assert "tool restart: escalate_to and escalate_channel need escalate_after" in message
+
+    fine = Agent("ops", approvers=["alice"], escalate_after="1h", escalate_channel="C0ONCALL")
+    fine.check()
+    assert fine.question_clock()["escalate_channel"] == "C0ONCALL"

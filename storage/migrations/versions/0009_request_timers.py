@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("fired_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("escalate_to", sa.JSON(), nullable=False),
+        sa.Column("escalate_channel", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["request_id"], ["requests.id"]),
         sa.ForeignKeyConstraint(["thread_id"], ["threads.id"]),
