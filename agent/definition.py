@@ -93,7 +93,8 @@ class Agent(Generic[DepsT]):
     through the people directory) may not approve their own request; a tool may say otherwise.
 
     The clock of its requests (agent/timers.py): `remind_after` reminds the people a request still
-    waits for, `escalate_after` adds `escalate_to` to who may decide and asks them, `expire_after`
+    waits for, `escalate_after` adds `escalate_to` to who may decide and asks them (and posts the
+    card to the Slack channel `escalate_channel`), `expire_after`
     closes it as expired (nothing runs; the model is told). A gated tool or a policy's Rule may say
     otherwise for its calls; questions take the agent's.
     """
