@@ -50,12 +50,22 @@ class RequestClock:
         """Fire at most `limit` timers due at `now`, oldest first; what each did."""
         fired: list[FiredTimer] = []
         for _ in range(limit):
+            if not self._any_due(now):  # a read: an idle tick never takes SQLite's write lock
+                break
             with self.db.write() as session:
                 done = self._fire_one(session, now, outbox)
             if done is None:
                 break
             fired.append(done)
         return fired
+
+    def _any_due(self, now: datetime) -> bool:
+        timers = table(RequestTimerRow).c
+        with self.db.session() as session:
+            found = session.execute(
+                core_select(timers.kind).where(timers.fired_at.is_(None), timers.due_at <= now).limit(1)
+            ).first()
+            return found is not None
 
     def timers_for(self, request_id: str) -> list[RequestTimerRow]:
         with self.db.session() as session:
