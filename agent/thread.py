@@ -23,7 +23,9 @@ from agent.events import (
     HumanMessage,
     QuestionAnswered,
     QuestionAsked,
+    RequestEscalated,
     RequestExpired,
+    RequestReminded,
     ToolCall,
     ToolOutcomeUnknown,
     ToolResult,
@@ -44,7 +46,7 @@ def arguments_digest(tool: str, arguments: dict[str, Any]) -> str:
 
 
 # Events recorded for the humans and operators only: the agent's state and next step ignore them.
-NOTES = (DeliveryFailed, ApprovalProgress, GrantGiven)
+NOTES = (DeliveryFailed, ApprovalProgress, RequestReminded, RequestEscalated, GrantGiven)
 # What lets a gated call run: a human's approval of its request, or a standing grant used for it.
 Approval = ApprovalDecided | GrantUsed
 

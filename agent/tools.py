@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from agent.errors import AgentDefinitionError, ToolArgumentsError
 from agent.grants import Grants
+from agent.timers import Timers
 
 REASON_FIELD = "reason"
 REASON_DESCRIPTION = "Why you want to run this now; shown to the humans who approve it."
@@ -66,6 +67,8 @@ class Tool:
     # tool whose effects cannot be undone: it never allows a grant by default.
     grants: Grants | None = None
     destructive: bool = False
+    # When its approval requests remind, escalate and expire (over the agent's; agent/timers.py).
+    timers: Timers = field(default_factory=Timers)
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI-style function schema the model sees."""

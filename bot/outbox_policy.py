@@ -18,13 +18,16 @@ from agent.events import (
     HumanMessage,
     QuestionAnswered,
     QuestionAsked,
+    RequestEscalated,
     RequestExpired,
+    RequestReminded,
     ToolCall,
     ToolOutcomeUnknown,
     ToolResult,
     ToolStarted,
 )
 from agent.io.model import PROVIDER_SAID
+from channels.base import clock_text
 from storage.store import OutboxDraft
 
 # Threads started through the HTTP API, the CLI or the web inbox have no channel to answer in: their
@@ -58,6 +61,11 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
                 who = (identity.person if identity else None) or by
                 text = f"{who} approved ({count} of {required}); waiting for {required - count} more approval(s)."
                 drafts.append(OutboxDraft(channel, "progress", request_id=request_id, text=text))
+            case RequestReminded(request_id=request_id, awaiting=awaiting):
+                drafts.append(OutboxDraft(channel, "reminder", request_id=request_id, text=clock_text(awaiting)))
+            case RequestEscalated(request_id=request_id, to=to, channel=where):
+                text = clock_text(to, where if channel == "slack" else None)
+                drafts.append(OutboxDraft(channel, "escalation", request_id=request_id, text=text))
             case Error(fatal=True, message=message, source=source):
                 drafts.append(OutboxDraft(channel, "notice", text=stop_notice(source, message)))
             case Error() | HumanMessage() | ToolCall() | ToolResult():

@@ -7,12 +7,37 @@ to the outbox. Both sides speak only the small dataclasses below.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-OutboundKind = Literal["reply", "approval_request", "question", "decision", "notice", "progress"]
+OutboundKind = Literal[
+    "reply", "approval_request", "question", "decision", "notice", "progress", "reminder", "escalation"
+]
+# What a request's clock sends (bot/timer_service.py): a reminder to who it still waits for, and
+# the news that it was escalated to more people; `Outbound.people` names them. The outbox row's
+# text holds them as JSON: {"people": [...], "slack_channel": "C..." or null} (`clock_text`).
+CLOCK_KINDS = frozenset({"reminder", "escalation"})
+MAX_CLOCK_PEOPLE = 100
+
+
+def clock_text(people: Sequence[str], slack_channel: str | None = None) -> str:
+    return json.dumps({"people": list(people)[:MAX_CLOCK_PEOPLE], "slack_channel": slack_channel})
+
+
+def clock_people(text: str) -> tuple[list[str], str | None]:
+    """The people and the Slack channel of a clock message's text (older rows: one name a line)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return [n for n in text.splitlines() if n.strip()][:MAX_CLOCK_PEOPLE], None
+    if not isinstance(data, dict):
+        return [], None
+    people = [p for p in data.get("people") or [] if isinstance(p, str) and p.strip()][:MAX_CLOCK_PEOPLE]
+    channel = data.get("slack_channel")
+    return people, channel if isinstance(channel, str) and channel else None
 
 
 @dataclass(frozen=True)
@@ -101,6 +126,16 @@ class Outbound:
     text: str = ""
     request: HumanRequestView | None = None
     attempts: int = 0  # earlier tries to send it: one of them may have gone out before a crash
+    # A reminder's or an escalation's people, as the request names them, and for each of them every
+    # name the directory knows them by (their Slack ids and addresses; the name itself first).
+    people: tuple[str, ...] = ()
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # An escalation's Slack channel, where the request is posted as well (None: only its thread).
+    slack_channel: str | None = None
+
+    def reach(self) -> list[str]:
+        """Every name of every one of `people`."""
+        return list(dict.fromkeys(a for name in self.people for a in self.aliases.get(name, (name,))))
 
 
 @dataclass(frozen=True)

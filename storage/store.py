@@ -15,6 +15,7 @@ It is the aggregates' methods under one name, so callers hold one object:
     standalone.py  human requests made through the API with no agent (their creator, deadline, callback)
     grants.py      standing grants: given with an approval, used instead of asking, revoked
     home_tabs.py   Slack App Home tabs due for publishing, marked with the request changes they show
+    timers.py      the clock of requests: reminders, escalations, expiry, each fired once
 
 Appending events also maintains the tables derived from them (the thread's status, the human
 requests) and writes the outbox rows they cause, atomically (`event_log.py`). The queue of Slack
@@ -39,6 +40,7 @@ from storage.receipts import Receipts
 from storage.requests import DecisionResult, Requests
 from storage.standalone import Standalone
 from storage.threads import Threads, ThreadSnapshot, new_thread_id
+from storage.timers import RequestClock
 from storage.web_signins import WebSignins
 
 __all__ = [
@@ -68,6 +70,7 @@ class Store(
     Standalone,
     HomeTabs,
     StandingGrants,
+    RequestClock,
 ):
     def __init__(self, db: Database) -> None:
         self.db = db

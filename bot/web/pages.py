@@ -57,6 +57,9 @@ LABELS = {
     "delivery_failed": "Not delivered",
     "grant_given": "Standing grant",
     "grant_used": "Allowed by a grant",
+    "request_reminded": "Reminder",
+    "request_escalated": "Escalated",
+    "request_expired": "Expired",
 }
 
 

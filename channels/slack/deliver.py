@@ -32,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.base import HumanRequestView, Outbound
 from channels.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
-from channels.slack import blocks, notes
+from channels.slack import blocks, clock_notes, notes
 from channels.slack.sent_before import find_post, outbox_metadata
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,8 @@ class SlackChannel:
                 return await self._decision(message, _need(request), channel, thread_ts)
             case "progress":
                 return await self._progress(message, _need(request), channel, thread_ts)
+            case "reminder" | "escalation":
+                return await self._clock_note(message, _need(request), channel, thread_ts)
         raise PermanentDeliveryError(f"the Slack channel cannot send {message.kind!r} messages")
 
     def route_for(self, request: HumanRequestView) -> str | None:
@@ -137,10 +139,21 @@ class SlackChannel:
             return await self._post(message, channel, thread_ts, note)
         # An update is the same however often it is sent: no need to look for an earlier one.
         updated = await self.client.chat_update(channel=card["channel"], ts=card["ts"], **self._decided(request))
+        await self._update_escalation_card(request)
         if card.get("routed"):
             note = notes.outcome_note(request, request.decided_by or "", request.comment)
             await self._best_effort(message, channel, thread_ts, note)
         return {"channel": str(updated.get("channel") or card["channel"]), "ts": str(card["ts"])}
+
+    async def _update_escalation_card(self, request: HumanRequestView) -> None:
+        """The card an escalation posted in another channel shows the outcome too (best effort)."""
+        extra = request.delivery.get("slack:escalation")
+        if not isinstance(extra, dict) or not extra.get("card") or not extra.get("channel") or not extra.get("ts"):
+            return
+        try:
+            await self.client.chat_update(channel=extra["channel"], ts=extra["ts"], **self._decided(request))
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("could not update the escalation's card in %s: %s", extra["channel"], exc)
 
     async def _progress(
         self, message: Outbound, request: HumanRequestView, channel: str, thread_ts: str | None
@@ -154,6 +167,32 @@ class SlackChannel:
         content = blocks.approval_card(request)
         await self.client.chat_update(channel=card["channel"], ts=card["ts"], **content)
         return {"channel": str(card["channel"]), "ts": str(card["ts"])}
+
+    async def _clock_note(
+        self, message: Outbound, request: HumanRequestView, channel: str, thread_ts: str | None
+    ) -> dict[str, Any]:
+        """A reminder or an escalation, in the thread where the request waits: under its card when
+        the card lives elsewhere (routed, or a request made through the API), else in the
+        conversation. An escalation also updates the card, which then names who may decide."""
+        if request.status != "pending":
+            return {}  # decided meanwhile: the decision says so
+        card = _card_refs(request)
+        if card.get("channel") and card.get("ts") and (card.get("routed") or thread_ts is None):
+            channel, thread_ts = str(card["channel"]), str(card.get("thread_ts") or card["ts"])
+        if message.kind == "escalation":
+            if request.kind == "approval" and card.get("channel") and card.get("ts"):
+                content = blocks.approval_card(request)
+                await self.client.chat_update(channel=card["channel"], ts=card["ts"], **content)
+            note = clock_notes.escalation(request, clock_notes.shown(message))
+            if message.slack_channel and request.kind == "approval":
+                # The card again, in the escalation's channel; the decision updates it too.
+                link = await self._permalink(channel, thread_ts) if thread_ts else None
+                where = message.slack_channel
+                posted = await self._post(message, where, None, blocks.approval_card(request, link), part="card")
+                await self._best_effort(message, channel, thread_ts, note)
+                return {**posted, "card": True}
+            return await self._post(message, channel, thread_ts, note)
+        return await self._post(message, channel, thread_ts, clock_notes.reminder(request, clock_notes.shown(message)))
 
     def _decided(self, request: HumanRequestView) -> dict[str, Any]:
         return blocks.decided_card(
@@ -221,6 +260,16 @@ def _place(message: Outbound) -> tuple[str, str | None]:
     if not channel or not (thread_ts or data.get("standalone")):
         raise PermanentDeliveryError(f"thread {message.thread_id} has no Slack channel and thread to answer in")
     return str(channel), str(thread_ts) if thread_ts else None
+
+
+def _card_refs(request: HumanRequestView) -> dict[str, Any]:
+    """Where the request's card (or question) was posted, if it was."""
+    delivery = request.delivery
+    for key in ("slack:approval_request", "slack:question", "approval_request", "question"):
+        refs = delivery.get(key)
+        if isinstance(refs, dict) and refs.get("channel") and refs.get("ts"):
+            return refs
+    return {}
 
 
 def _need(request: HumanRequestView | None) -> HumanRequestView:

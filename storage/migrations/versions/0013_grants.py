@@ -2,8 +2,8 @@
 
 Expand-only: a new table; the previous release never reads it.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-07 02:10:00.000000
 """
 
@@ -11,13 +11,13 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
 # An expand (a new table): the release before it keeps working on it.
-oldest_compatible = "0011"
+oldest_compatible = "0012"
 
 
 def upgrade() -> None:
