@@ -7,7 +7,7 @@ to the outbox. Both sides speak only the small dataclasses below.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -94,9 +94,13 @@ class Decision:
 
 
 class Core(Protocol):
-    async def receive_message(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> str | None:
+    async def receive_message(
+        self, *, receipt_key: str, origin: Origin, text: str, by: str, details: Mapping[str, Any] | None = None
+    ) -> str | None:
         """Record a human's message once per delivery key; start or continue the origin's thread.
 
+        `details`: what the channel knows of the message beyond its text, for an agent that lives
+        elsewhere (email: `subject`, `body`, `message_id`, `to`, `raw`); never kept with the thread.
         Returns the thread id, or None when this delivery was already recorded.
         """
 

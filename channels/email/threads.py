@@ -81,11 +81,18 @@ def reference_chain(origin: Origin, thread: ThreadMail) -> tuple[str | None, tup
     answered message last (unless it is the root), everything we know in between, oldest first."""
     root_refs = [r for r in origin.data.get("references", []) if isinstance(r, str)]
     known = [origin.key, *thread.message_ids] if origin.key.startswith("<") else list(thread.message_ids)
-    parent = thread.last_received or (origin.key if origin.key.startswith("<") else None)
+    # A request asked through the API may name the message it answers (`in_reply_to`): a thread of
+    # its own, in the human's mail thread.
+    parent = thread.last_received or (origin.key if origin.key.startswith("<") else None) or _message_id(origin)
     chain = list(dict.fromkeys([*root_refs, *known]))
     if parent is not None and chain and chain[0] != parent:  # the answered message comes last
         chain = [m for m in chain if m != parent] + [parent]
     return parent, tuple(_bounded(chain))
+
+
+def _message_id(origin: Origin) -> str | None:
+    value = origin.data.get("in_reply_to")
+    return value if isinstance(value, str) and value.startswith("<") else None
 
 
 def _bounded(chain: Sequence[str], limit: int = 20) -> list[str]:
