@@ -25,7 +25,9 @@ from agent.events import (
     HumanMessage,
     QuestionAnswered,
     QuestionAsked,
+    RequestEscalated,
     RequestExpired,
+    RequestReminded,
     ToolCall,
     ToolOutcomeUnknown,
     ToolResult,
@@ -99,7 +101,14 @@ def render_event(event: Event, *, elide: bool = False, short_ids: bool = False) 
             head = f'<question_answered request="{ref(request_id)}" by="{_attr(by)}">'
             return f"{head}\n{_escape(answer)}\n</question_answered>"
         case RequestExpired(request_id=request_id):
-            return f'<request_expired request="{ref(request_id)}">nobody answered in time</request_expired>'
+            return (
+                f'<request_expired request="{ref(request_id)}">nobody answered in time: it is closed and '
+                "nothing it asked for runs; tell the requester</request_expired>"
+            )
+        case RequestReminded(request_id=request_id, awaiting=awaiting):
+            return f'<request_reminded request="{ref(request_id)}" awaiting="{_attr(", ".join(awaiting))}"/>'
+        case RequestEscalated(request_id=request_id, to=to):
+            return f'<request_escalated request="{ref(request_id)}" to="{_attr(", ".join(to))}"/>'
         case AgentReply(text=text):
             return f"<agent_reply>\n{_escape(text)}\n</agent_reply>"
         case ApprovalProgress(by=by, count=count, required=required, request_id=request_id):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Generic, TypeVar, overload
 from agent.errors import AgentDefinitionError
 from agent.policy import PolicyFunction
 from agent.prompt_template import PromptTemplate
+from agent.timers import ClockFields, Duration, Timers, timers_from
 from agent.tools import DepsT, Tool, make_tool
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,6 +91,11 @@ class Agent(Generic[DepsT]):
     an approver can read them in full on every surface.
     `self_approval=False` (the default): the person who asked (matched across Slack and email
     through the people directory) may not approve their own request; a tool may say otherwise.
+
+    The clock of its requests (agent/timers.py): `remind_after` reminds the people a request still
+    waits for, `escalate_after` adds `escalate_to` to who may decide and asks them, `expire_after`
+    closes it as expired (nothing runs; the model is told). A gated tool or a policy's Rule may say
+    otherwise for its calls; questions take the agent's.
     """
 
     def __init__(
@@ -107,6 +114,10 @@ class Agent(Generic[DepsT]):
         max_approval_argument_chars: int = MAX_APPROVAL_ARGUMENT_CHARS,
         ask_human: bool = True,
         self_approval: bool = False,
+        remind_after: Duration | None = None,
+        escalate_after: Duration | None = None,
+        escalate_to: Sequence[str] | None = None,
+        expire_after: Duration | None = None,
     ) -> None:
         # Every problem is gathered, then raised together by `check()` (when the agent loads, or at
         # its first use), so a newcomer fixes them in one round rather than one per start.
@@ -139,6 +150,14 @@ class Agent(Generic[DepsT]):
         self.ask_human = ask_human
         # Whether the person who asked may approve their own request (a tool may say otherwise).
         self.self_approval = self_approval
+        self.timers, clock_problems = timers_from(
+            f"agent {name}",
+            remind_after=remind_after,
+            escalate_after=escalate_after,
+            escalate_to=escalate_to,
+            expire_after=expire_after,
+        )
+        self.problems.extend(clock_problems or self.timers.problems(f"agent {name}"))
         self.max_steps_per_turn = max_steps_per_turn
         self.max_consecutive_errors = max_consecutive_errors
         self.context_token_budget = context_token_budget
@@ -161,6 +180,10 @@ class Agent(Generic[DepsT]):
         required: int = 1,
         self_approval: bool | None = None,
         policy: PolicyFunction | None = None,
+        remind_after: Duration | None = None,
+        escalate_after: Duration | None = None,
+        escalate_to: Sequence[str] | None = None,
+        expire_after: Duration | None = None,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -174,6 +197,10 @@ class Agent(Generic[DepsT]):
         required: int = 1,
         self_approval: bool | None = None,
         policy: PolicyFunction | None = None,
+        remind_after: Duration | None = None,
+        escalate_after: Duration | None = None,
+        escalate_to: Sequence[str] | None = None,
+        expire_after: Duration | None = None,
     ) -> F | Callable[[F], F]:
         """Register a typed function as a tool; `needs_approval=True` gates it behind a human.
 
@@ -181,7 +208,9 @@ class Agent(Generic[DepsT]):
         `ctx.call_id`): an approved call interrupted after it started is then retried, where other
         tools ask the approvers whether to run it again. `required=N` needs N distinct approvers;
         `self_approval` overrides the agent's; `policy` is a function of the arguments returning an
-        `agent.policy.Rule` (or None) for each call (see agent/policy.py)."""
+        `agent.policy.Rule` (or None) for each call (see agent/policy.py). `remind_after`,
+        `escalate_after` with `escalate_to`, and `expire_after` set the clock of its approval
+        requests, over the agent's (see agent/timers.py)."""
 
         def register(f: F) -> F:
             try:
@@ -198,7 +227,20 @@ class Agent(Generic[DepsT]):
             except AgentDefinitionError as exc:
                 self.problems.extend(exc.problems)
                 return f
-            self.add_tool(tool)
+            where = f"tool {tool.name}"
+            own, clock_problems = timers_from(
+                where,
+                remind_after=remind_after,
+                escalate_after=escalate_after,
+                escalate_to=escalate_to,
+                expire_after=expire_after,
+            )
+            if own != Timers() and not needs_approval:
+                clock_problems.append(
+                    f"{where}: remind_after, escalate_after and expire_after need needs_approval=True"
+                )
+            self.problems.extend(clock_problems or own.over(self.timers).problems(where))
+            self.add_tool(dataclasses.replace(tool, timers=own))
             return f
 
         return register(func) if func is not None else register
@@ -223,6 +265,14 @@ class Agent(Generic[DepsT]):
         """Build the dependencies, once, when Signoff starts (a no-op without `setup`)."""
         if self.setup is not None:
             self.deps = self.setup(startup)
+
+    def timers_for(self, tool: Tool) -> Timers:
+        """The clock of the tool's approval requests: its own, else the agent's."""
+        return tool.timers.over(self.timers)
+
+    def question_clock(self) -> ClockFields:
+        """What a question's event carries of the agent's clock."""
+        return self.timers.event_fields()
 
     def approvers_for(self, tool: Tool) -> tuple[str, ...]:
         return tool.approvers or self.approvers

@@ -140,6 +140,11 @@ class ApprovalRequested(_Event):
     required: int = 1
     no_self_approval: bool = False
     rule: str = ""
+    # The request's clock (agent/timers.py), in seconds from when it is recorded; None: never.
+    remind_after: float | None = None
+    escalate_after: float | None = None
+    escalate_to: list[str] = Field(default_factory=list)
+    expire_after: float | None = None
 
 
 class ApprovalProgress(_Event):
@@ -177,6 +182,11 @@ class QuestionAsked(_Event):
     question: str
     options: list[str] = Field(default_factory=list)
     answerers: list[str] = Field(default_factory=list)
+    # The request's clock, as on `approval_requested`.
+    remind_after: float | None = None
+    escalate_after: float | None = None
+    escalate_to: list[str] = Field(default_factory=list)
+    expire_after: float | None = None
 
 
 class QuestionAnswered(_Event):
@@ -193,6 +203,29 @@ class RequestExpired(_Event):
 
     type: Literal["request_expired"] = "request_expired"
     request_id: str
+    by: str = "signoff"
+
+
+class RequestReminded(_Event):
+    """A request's `remind_after` came while it was still pending: the people it still waits for
+    (`awaiting`; with N of M, those whose approval does not count yet) were reminded where it was
+    asked. A note: the status, the next step and the model's context ignore it."""
+
+    type: Literal["request_reminded"] = "request_reminded"
+    request_id: str
+    awaiting: list[str] = Field(default_factory=list)
+    count: int = 0
+    required: int = 1
+    by: str = "signoff"
+
+
+class RequestEscalated(_Event):
+    """A request's `escalate_after` came while it was still pending: `to` may now decide it too,
+    and were asked. A note, like a reminder."""
+
+    type: Literal["request_escalated"] = "request_escalated"
+    request_id: str
+    to: list[str] = Field(default_factory=list)
     by: str = "signoff"
 
 
@@ -227,6 +260,8 @@ Event = Annotated[
     | QuestionAsked
     | QuestionAnswered
     | RequestExpired
+    | RequestReminded
+    | RequestEscalated
     | AgentReply
     | DeliveryFailed,
     Field(discriminator="type"),
@@ -247,6 +282,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "question_asked",
     "question_answered",
     "request_expired",
+    "request_reminded",
+    "request_escalated",
     "agent_reply",
     "delivery_failed",
 )

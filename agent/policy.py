@@ -24,8 +24,10 @@ exactly these arguments lets it run.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from agent.timers import Duration, Timers, timers_from
 
 if TYPE_CHECKING:
     from agent.definition import Agent
@@ -39,13 +41,18 @@ class Rule:
     """What one gated call needs. `name` says why (shown to approvers and recorded); `approvers`
     None keeps the tool's (or the agent's); `required` is how many distinct people must approve;
     `self_approval` None keeps the tool's (or the agent's) setting; `needs_approval=False` lets the
-    call run without asking anyone."""
+    call run without asking anyone. `remind_after`, `escalate_after` with `escalate_to`, and
+    `expire_after` set this call's clock (None keeps the tool's, then the agent's)."""
 
     name: str
     approvers: Sequence[str] | None = None
     required: int | None = None
     needs_approval: bool = True
     self_approval: bool | None = None
+    remind_after: Duration | None = None
+    escalate_after: Duration | None = None
+    escalate_to: Sequence[str] | None = None
+    expire_after: Duration | None = None
 
 
 PolicyFunction = Callable[[dict[str, Any]], "Rule | None"]
@@ -60,6 +67,7 @@ class Requirement:
     required: int
     no_self_approval: bool
     rule: str
+    timers: Timers = field(default_factory=Timers)
 
 
 class PolicyError(Exception):
@@ -87,12 +95,27 @@ def requirement(agent: Agent, tool: Tool, arguments: dict[str, Any]) -> Requirem
     if needs and not approvers:
         raise PolicyError(f"the approval policy of {tool.name} names nobody to approve this call")
     name = (rule.name if rule is not None else "").strip()[:MAX_RULE_CHARS]
+    timers = agent.timers_for(tool)
+    if rule is not None:
+        where = f"the rule {name!r} of {tool.name}"
+        own, problems = timers_from(
+            where,
+            remind_after=rule.remind_after,
+            escalate_after=rule.escalate_after,
+            escalate_to=rule.escalate_to,
+            expire_after=rule.expire_after,
+        )
+        timers = own.over(timers)
+        problems = problems or timers.problems(where)
+        if needs and problems:
+            raise PolicyError("; ".join(problems))
     return Requirement(
         needs_approval=needs,
         approvers=tuple(approvers),
         required=required,
         no_self_approval=not self_approval,
         rule=name,
+        timers=timers,
     )
 
 

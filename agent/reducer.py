@@ -122,6 +122,7 @@ def next_step(agent: Agent, events: Sequence[Event], new_id: NewId) -> Step:
                         "Should I keep going, or what should I do differently?"
                     ),
                     answerers=agent.answerers_for(t.participants(events)),
+                    **agent.question_clock(),
                 ),
             )
         )
@@ -147,6 +148,10 @@ def _outcome_unknown(request: ApprovalRequested, started: int, new_id: NewId) ->
         required=request.required,
         no_self_approval=request.no_self_approval,
         rule=request.rule,
+        remind_after=request.remind_after,
+        escalate_after=request.escalate_after,
+        escalate_to=list(request.escalate_to),
+        expire_after=request.expire_after,
     )
     unknown = ToolOutcomeUnknown(
         call_id=request.call_id, tool=request.tool, attempts=started, rerun_request_id=rerun.request_id
@@ -187,6 +192,7 @@ def on_error(
             f"I ran into {consecutive} errors in a row and stopped (last: {error.message}). How should I proceed?"
         ),
         answerers=agent.answerers_for(t.participants(events)),
+        **agent.question_clock(),
     )
     return [error, question]
 
@@ -289,6 +295,7 @@ def on_model_output(agent: Agent, events: Sequence[Event], output: ModelOutput, 
             required=needs.required,
             no_self_approval=needs.no_self_approval,
             rule=needs.rule,
+            **needs.timers.event_fields(),
         )
     ]
 
@@ -315,7 +322,15 @@ def _ask_human(agent: Agent, events: Sequence[Event], arguments: dict[str, Any],
             message="ask_human 'options' must be a list of strings",
         )
     answerers = agent.answerers_for(t.participants(events))
-    return [QuestionAsked(request_id=new_id(), question=question.strip(), options=options, answerers=answerers)]
+    return [
+        QuestionAsked(
+            request_id=new_id(),
+            question=question.strip(),
+            options=options,
+            answerers=answerers,
+            **agent.question_clock(),
+        )
+    ]
 
 
 def on_tool_result(step: RunTool, result: str) -> list[Event]:

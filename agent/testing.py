@@ -33,6 +33,7 @@ from agent.events import (
     HumanMessage,
     QuestionAnswered,
     QuestionAsked,
+    RequestExpired,
 )
 from agent.io.runner import advance
 from agent.reducer import Idle, ModelOutput, ModelToolCall, Wait
@@ -125,6 +126,15 @@ class Conversation:
         if target is None:
             raise AssertionError("the thread is not waiting for an answer")
         return await self._append_and_run(QuestionAnswered(request_id=target, answer=text, by=by))
+
+    async def expire(self, *, request_id: str | None = None) -> list[Event]:
+        """The request's `expire_after` passes (the oldest pending request, else `request_id`): it
+        closes as expired, as `serve`'s clock closes it, and the agent takes its turn."""
+        pending = t.pending_requests(self.events)
+        target = request_id or (pending[0].request_id if pending else None)
+        if target is None or target not in {r.request_id for r in pending}:
+            raise AssertionError(f"no pending request {request_id or ''} to expire (status {self.status})")
+        return await self._append_and_run(RequestExpired(request_id=target))
 
     def waiting_for_approval(self) -> ApprovalRequested:
         pending = [r for r in t.pending_requests(self.events) if isinstance(r, ApprovalRequested)]

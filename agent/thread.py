@@ -21,7 +21,9 @@ from agent.events import (
     HumanMessage,
     QuestionAnswered,
     QuestionAsked,
+    RequestEscalated,
     RequestExpired,
+    RequestReminded,
     ToolCall,
     ToolOutcomeUnknown,
     ToolResult,
@@ -42,7 +44,7 @@ def arguments_digest(tool: str, arguments: dict[str, Any]) -> str:
 
 
 # Events recorded for the humans and operators only: the agent's state and next step ignore them.
-NOTES = (DeliveryFailed, ApprovalProgress)
+NOTES = (DeliveryFailed, ApprovalProgress, RequestReminded, RequestEscalated)
 
 
 def is_note(event: Event) -> bool:

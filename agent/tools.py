@@ -18,6 +18,7 @@ import typing_extensions
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from agent.errors import AgentDefinitionError, ToolArgumentsError
+from agent.timers import Timers
 
 REASON_FIELD = "reason"
 REASON_DESCRIPTION = "Why you want to run this now; shown to the humans who approve it."
@@ -61,6 +62,8 @@ class Tool:
     required: int = 1
     self_approval: bool | None = None
     policy: Callable[[dict[str, Any]], Any] | None = None
+    # When its approval requests remind, escalate and expire (over the agent's; agent/timers.py).
+    timers: Timers = field(default_factory=Timers)
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI-style function schema the model sees."""

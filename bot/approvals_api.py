@@ -18,11 +18,9 @@ owner's. Deciding is the people's: over the API with their own token (`/api/requ
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request
@@ -35,7 +33,6 @@ from bot.http_identity import caller_of
 from bot.long_poll import TooManyWaiters, Waiters
 from bot.views import standalone_json
 from channels.email.addresses import email_addresses
-from storage.errors import DatabaseUnavailable
 from storage.models import utcnow
 from storage.standalone import StandaloneSpec
 from storage.status import RequestKind
@@ -87,30 +84,15 @@ class QuestionBody(_Common):
 
 
 class StandaloneService:
-    """What the routes share with the rest of the server: the long polls and the expiry clock."""
+    """What the routes share with the rest of the server: the long polls. (Deadlines are expire
+    timers, fired by the one clock: bot/timer_service.py.)"""
 
-    def __init__(self, runtime: Any, *, now: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.storage = runtime.storage
-        self.now = now
         self.waiters = Waiters(self.storage.decided_among, interval=max(self.settings.poll_interval, 0.5))
         runtime.core.on_decided = self.waiters.notify
-
-    async def expire_loop(self) -> None:
-        """Close the requests past their deadline, on every replica (each request once)."""
-        interval = max(self.settings.poll_interval, 0.5)
-        while True:
-            try:
-                for request_id in await self.storage.expire_due(self.now()):
-                    log.info("standalone request %s expired", request_id)
-                    self.waiters.notify(request_id)
-                    self.runtime.core.wake_outbox()
-            except DatabaseUnavailable as exc:
-                log.warning("expiry: %s", exc)
-            await asyncio.sleep(interval)
-
-    expire_loop.__name__ = "standalone-expiry"
 
     def people(self, names: list[str] | None, policy: str | None, what: str) -> list[str]:
         """Who may decide: the names given, or the default policy's (SIGNOFF_APPROVERS); 422 otherwise."""
@@ -156,7 +138,7 @@ class StandaloneService:
 
 
 def setup_standalone(runtime: Any) -> StandaloneService:
-    """The callback channel, the long polls and the expiry clock (called by Runtime.build)."""
+    """The callback channel and the long polls (called by Runtime.build)."""
     service = StandaloneService(runtime)
     runtime.add_channel(
         "callback",
@@ -175,7 +157,6 @@ def setup_standalone(runtime: Any) -> StandaloneService:
                 settings.webhook_url, settings.webhook_secret.get_secret_value(), timeout=settings.callback_timeout
             ),
         )
-    runtime.services.append(service.expire_loop)
     return service
 
 

@@ -39,9 +39,10 @@ def nobody_to_approve(agent: Agent, default_approvers: Sequence[str]) -> str | N
 
 
 def named(agent: Agent, default_approvers: Sequence[str]) -> list[str]:
-    """Every name in the agent's approver and answerer lists and SIGNOFF_APPROVERS."""
-    tools = [a for t in agent.tools.values() for a in t.approvers]
-    return list(dict.fromkeys([*default_approvers, *agent.approvers, *tools, *agent.answerers]))
+    """Every name in the agent's approver, answerer and escalation lists and SIGNOFF_APPROVERS."""
+    tools = [a for t in agent.tools.values() for a in (*t.approvers, *t.timers.escalate_to)]
+    escalate = agent.timers.escalate_to
+    return list(dict.fromkeys([*default_approvers, *agent.approvers, *tools, *agent.answerers, *escalate]))
 
 
 def nobody_by_that_name(agent: Agent, default_approvers: Sequence[str], people: Mapping[str, PersonRow]) -> str | None:

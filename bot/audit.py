@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from agent.events import ToolCall, dump_event
+from agent.events import EVENT_TYPES, ToolCall, dump_event
 from storage.audit import AuditEvent
 from storage.people import names_of
 from storage.store import Store
@@ -56,6 +56,7 @@ class AuditFilter:
     tool: str | None = None
     thread_id: str | None = None
     limit: int = 10_000
+    types: frozenset[str] | None = None  # only these event types (`parse_types`)
 
 
 def parse_since(value: str | None, now: datetime) -> datetime | None:
@@ -74,6 +75,18 @@ def parse_since(value: str | None, now: datetime) -> datetime | None:
             "2026-12-01T09:00Z)"
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def parse_types(value: str | None) -> frozenset[str] | None:
+    """`request_reminded,request_escalated`: event types, comma-separated; AuditFilterError names
+    the ones that are not."""
+    if not value or not value.strip():
+        return None
+    types = frozenset(t.strip() for t in value.split(",") if t.strip())
+    unknown = sorted(types - set(EVENT_TYPES))
+    if unknown:
+        raise AuditFilterError(f"type={','.join(unknown)}: not an event type; one of {', '.join(EVENT_TYPES)}")
+    return types
 
 
 def records(store: Store, wanted: AuditFilter) -> list[dict[str, Any]]:
@@ -97,6 +110,8 @@ def records(store: Store, wanted: AuditFilter) -> list[dict[str, Any]]:
     for stored in found:
         record = _record(stored, facts, requesters)
         if wanted.tool and record["tool"] != wanted.tool:
+            continue
+        if wanted.types is not None and record["type"] not in wanted.types:
             continue
         if person_names is not None and not _involves(record, person_names):
             continue
@@ -140,6 +155,12 @@ def _record(stored: AuditEvent, facts: dict[str, Any], requesters: dict[str, str
         outcome = "answered"
     elif data["type"] == "approval_progress":
         outcome = f"{data.get('count')} of {data.get('required')}"
+    elif data["type"] == "request_expired":
+        outcome = "expired"
+    elif data["type"] == "request_reminded":
+        outcome = "reminded " + ", ".join(data.get("awaiting") or [])
+    elif data["type"] == "request_escalated":
+        outcome = "escalated to " + ", ".join(data.get("to") or [])
     return {
         "at": stored.at.isoformat(),
         "thread_id": stored.thread_id,

@@ -14,15 +14,25 @@ import click
 @click.option("--thread", "thread_id", default=None, help="Only this thread.")
 @click.option("--format", "form", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--limit", default=10_000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--type", "types", default=None, help="Only these event types, comma-separated: request_reminded,request_expired."
+)
 def audit(
-    since: str | None, person: str | None, tool: str | None, thread_id: str | None, form: str, limit: int
+    since: str | None,
+    person: str | None,
+    tool: str | None,
+    thread_id: str | None,
+    form: str,
+    limit: int,
+    types: str | None,
 ) -> None:
     """Print the audit as JSON Lines or CSV (append-only: derived from the threads' events)."""
-    from bot.audit import AuditFilter, AuditFilterError, parse_since, records, render
+    from bot.audit import AuditFilter, AuditFilterError, parse_since, parse_types, records, render
     from bot.cli import _store
 
     try:
-        wanted = AuditFilter(parse_since(since, datetime.now(UTC)), person, tool, thread_id, limit)
+        when = parse_since(since, datetime.now(UTC))
+        wanted = AuditFilter(when, person, tool, thread_id, limit, types=parse_types(types))
         rows = records(_store(), wanted)
     except AuditFilterError as exc:
         raise click.ClickException(str(exc)) from exc

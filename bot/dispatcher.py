@@ -21,15 +21,17 @@ from datetime import timedelta
 
 from agent.events import DeliveryFailed
 from bot import failpoints
+from bot.identity import expand
 from bot.metrics import Metrics
 from bot.outage_log import OutageLog
 from bot.views import origin_of, request_view
-from channels.base import Channel, Outbound
+from channels.base import CLOCK_KINDS, Channel, Outbound
 from channels.errors import PermanentDeliveryError, RetryableDeliveryError
 from retry_backoff import Backoff
 from storage.async_store import AsyncStore
 from storage.errors import DatabaseUnavailable
 from storage.models import OutboxRow, utcnow
+from storage.people_models import PersonRow
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,11 @@ OUTBOX_BACKOFF = Backoff(initial=2.0, cap=600.0)
 # A wait the other side asks for (Slack's Retry-After, our own hourly mail limits) is kept when it
 # is longer than the schedule's, up to an hour: a remote server cannot park a message for days.
 MAX_RETRY_AFTER = 3600.0
+
+
+def _aliases(names: list[str], people: Mapping[str, PersonRow]) -> dict[str, tuple[str, ...]]:
+    """Each name with every name its person goes by (itself first)."""
+    return {name: tuple(expand([name], people)) for name in names}
 
 
 class Dispatcher:
@@ -168,6 +175,7 @@ class Dispatcher:
         thread = store.get_thread(row.thread_id)
         assert thread is not None and row.id is not None
         request = store.get_request(row.request_id) if row.request_id else None
+        people = [name for name in row.text.splitlines() if name.strip()] if row.kind in CLOCK_KINDS else []
         return Outbound(
             id=row.id,
             thread_id=row.thread_id,
@@ -176,4 +184,6 @@ class Dispatcher:
             text=row.text,
             request=request_view(request, store.people_for(request.allowed)) if request else None,
             attempts=row.attempts,
+            people=tuple(people),
+            aliases=_aliases(people, store.people_for(people) if people else {}),
         )

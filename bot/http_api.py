@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.approvals_api import add_approval_routes
-from bot.audit import AuditFilter, AuditFilterError, parse_since
+from bot.audit import AuditFilter, AuditFilterError, parse_since, parse_types
 from bot.audit import records as audit_records
 from bot.audit import render as render_audit
 from bot.http_auth import BearerGuard, bearer_problem
@@ -30,7 +30,7 @@ from bot.metrics import TimeSlackAcks
 from bot.outage_log import OutageLog
 from bot.runtime import Runtime
 from bot.thread_watch import ThreadWatch
-from bot.views import request_json, thread_json
+from bot.views import clock_json, request_json, thread_json
 from storage import migrate
 from storage.errors import DatabaseUnavailable
 
@@ -206,7 +206,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         row = await storage.get_request(request_id)
         if row is None:
             raise HTTPException(404, f"no request {request_id}")
-        return request_json(row)
+        return {**request_json(row), "clock": clock_json(await storage.timers_for(request_id))}
 
     may_decide = runtime.settings.api_token_may_decide
 
@@ -249,9 +249,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         thread: Annotated[str | None, Query(max_length=64)] = None,
         format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl",  # noqa: A002 (the query's name)
         limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+        type: Annotated[  # noqa: A002 (the query's name)
+            str | None, Query(max_length=400, description="event types, e.g. request_reminded,request_expired")
+        ] = None,
     ) -> Response:
         try:
-            wanted = AuditFilter(parse_since(since, datetime.now(UTC)), person, tool, thread, limit)
+            when = parse_since(since, datetime.now(UTC))
+            wanted = AuditFilter(when, person, tool, thread, limit, types=parse_types(type))
             rows = await storage.run(audit_records, storage.store, wanted)
         except AuditFilterError as exc:
             raise HTTPException(422, str(exc)) from exc

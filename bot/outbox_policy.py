@@ -16,7 +16,9 @@ from agent.events import (
     HumanMessage,
     QuestionAnswered,
     QuestionAsked,
+    RequestEscalated,
     RequestExpired,
+    RequestReminded,
     ToolCall,
     ToolOutcomeUnknown,
     ToolResult,
@@ -52,6 +54,10 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
                 who = (identity.person if identity else None) or by
                 text = f"{who} approved ({count} of {required}); waiting for {required - count} more approval(s)."
                 drafts.append(OutboxDraft(channel, "progress", request_id=request_id, text=text))
+            case RequestReminded(request_id=request_id, awaiting=awaiting):
+                drafts.append(OutboxDraft(channel, "reminder", request_id=request_id, text="\n".join(awaiting)))
+            case RequestEscalated(request_id=request_id, to=to):
+                drafts.append(OutboxDraft(channel, "escalation", request_id=request_id, text="\n".join(to)))
             case Error(fatal=True, message=message, source=source):
                 drafts.append(OutboxDraft(channel, "notice", text=stop_notice(source, message)))
             case Error() | HumanMessage() | ToolCall() | ToolResult():

@@ -23,10 +23,12 @@ from agent.io.model import LiteLLMClient, ModelClient, ModelConfig, Unconfigured
 from bot.agent_loader import load_agent
 from bot.approvals_api import StandaloneService, setup_standalone
 from bot.approver_check import named, require_approvers
+from bot.clock import Clock, clock_from
 from bot.core import SignoffCore
 from bot.dispatcher import Dispatcher
 from bot.metrics import Metrics, TimedModel
 from bot.settings import Settings
+from bot.timer_service import TimerService
 from bot.wake_bus import WakeHandlers, WakeSender, owner_of, receive_wakes
 from bot.worker import Worker
 from channels.base import Channel
@@ -142,6 +144,8 @@ class Runtime:
     mounts: list[Callable[[Any], None]] = field(default_factory=list)
     # Requests made through /api/approvals and /api/questions: long polls, expiry (bot/approvals_api.py).
     standalone: StandaloneService | None = None
+    # The requests' timers (remind, escalate, expire), fired in the processes that run the agent.
+    timers: TimerService | None = None
     role: Role = Role.ALL
     group: ProcessGroup | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -154,6 +158,7 @@ class Runtime:
         upgrade_schema: bool = True,
         role: Role = Role.ALL,
         group: ProcessGroup | None = None,
+        clock: Clock | None = None,
     ) -> Runtime:
         if role != Role.ALL and group is None:
             raise ValueError(f"a {role} process needs its process group")
@@ -202,6 +207,14 @@ class Runtime:
         runtime.role, runtime.group = role, group
         setup_channels(runtime)
         runtime.standalone = setup_standalone(runtime)
+        runtime.timers = TimerService(
+            storage,
+            clock or clock_from(settings.test_clock_file),
+            poll_interval=settings.poll_interval,
+            wake_thread=lambda thread_id: core.wake_thread(thread_id),
+            wake_outbox=dispatcher.wake,
+            on_closed=lambda request_id: core.on_decided(request_id),
+        )
         return runtime
 
     def add_channel(self, name: str, channel: Channel) -> None:
@@ -218,6 +231,8 @@ class Runtime:
                 asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
                 asyncio.create_task(self.core.builder.run(), name="thread-builder"),
             ]
+            if self.timers is not None:
+                tasks.append(asyncio.create_task(_logged(self.timers.run), name="timers"))
         if self.role == Role.WORKER:
             assert self.group is not None
             handlers = WakeHandlers(self.worker.wake, self.core.builder.wake, self.dispatcher.wake)

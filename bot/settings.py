@@ -12,9 +12,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.clock import LOOPBACK_HOSTS
 from bot.errors import ConfigError
 
 TlsMode = Literal["off", "starttls", "ssl"]
@@ -108,6 +117,9 @@ class Settings(BaseSettings):
     web_signin_rate_limit: int = Field(5, ge=0, validation_alias=_env("SIGNOFF_WEB_SIGNIN_RATE_LIMIT"))
     web_signin_ip_rate_limit: int = Field(20, ge=0, validation_alias=_env("SIGNOFF_WEB_SIGNIN_IP_RATE_LIMIT"))
 
+    # Tests only (bot/clock.py): the timers' clock runs ahead of the system's by the file's offset.
+    test_clock_file: Path | None = Field(None, validation_alias=_env("SIGNOFF_TEST_CLOCK_FILE"))
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -134,6 +146,19 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
             raise ValueError("must be the inbox's address as people open it, e.g. https://signoff.example.com")
         return value.rstrip("/")
+
+    @field_validator("test_clock_file")
+    @classmethod
+    def _test_clock(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None or str(value) == "":
+            return None
+        if info.data.get("host") not in LOOPBACK_HOSTS:
+            raise ValueError(
+                "the test clock is for tests only, and a server listening beyond loopback (SIGNOFF_HOST) "
+                "refuses it: unset SIGNOFF_TEST_CLOCK_FILE"
+            )
+        return value
+
     @field_validator("webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:
@@ -255,6 +280,7 @@ FIXES = {
     "SIGNOFF_SHUTDOWN_GRACE": "seconds a stop waits for steps in flight, 0 to 3600, e.g. 30",
     "SIGNOFF_WORKER_PROCESSES": "worker processes beside the ingress, 0 to 64; 0 runs everything in one process",
     "SIGNOFF_LOG_FORMAT": "text or json",
+    "SIGNOFF_TEST_CLOCK_FILE": "unset it: it is for tests on loopback only",
     "SIGNOFF_STORAGE_THREADS": (
         f"threads for database calls, {MIN_STORAGE_THREADS} to 512; unset for SIGNOFF_WORKERS + {MIN_STORAGE_THREADS}"
     ),

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agent.events import dump_event
 from bot.identity import expand
 from channels.base import HumanRequestView, Origin
-from storage.models import RequestRow, StandaloneRow, ThreadRow
+from storage.models import RequestRow, RequestTimerRow, StandaloneRow, ThreadRow
 from storage.people_models import PersonRow
 from storage.store import StoredEvent
 
@@ -83,6 +83,21 @@ def request_json(row: RequestRow) -> dict[str, Any]:
         "approvals": [{k: a.get(k) for k in ("by", "person", "at")} for a in row.approvals or []],
         "progress": f"{len(row.approvals or [])} of {row.required or 1}",
     }
+
+
+def clock_json(timers: Sequence[RequestTimerRow]) -> list[dict[str, Any]]:
+    """A request's timers: when each is due, and when it fired and what it did (`fired`; `decided`:
+    the request was no longer pending; `superseded`: its expiry was due as well)."""
+    return [
+        {
+            "kind": t.kind,
+            "due_at": t.due_at.isoformat(),
+            "fired_at": t.fired_at.isoformat() if t.fired_at else None,
+            "outcome": t.outcome or None,
+            **({"escalate_to": list(t.escalate_to)} if t.kind == "escalate" else {}),
+        }
+        for t in timers
+    ]
 
 
 def standalone_json(standalone: StandaloneRow, row: RequestRow) -> dict[str, Any]:

@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-OutboundKind = Literal["reply", "approval_request", "question", "decision", "notice", "progress"]
+OutboundKind = Literal[
+    "reply", "approval_request", "question", "decision", "notice", "progress", "reminder", "escalation"
+]
+# What a request's clock sends (bot/timer_service.py): a reminder to who it still waits for, and
+# the news that it was escalated to more people; `Outbound.people` names them.
+CLOCK_KINDS = frozenset({"reminder", "escalation"})
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,14 @@ class Outbound:
     text: str = ""
     request: HumanRequestView | None = None
     attempts: int = 0  # earlier tries to send it: one of them may have gone out before a crash
+    # A reminder's or an escalation's people, as the request names them, and for each of them every
+    # name the directory knows them by (their Slack ids and addresses; the name itself first).
+    people: tuple[str, ...] = ()
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def reach(self) -> list[str]:
+        """Every name of every one of `people`."""
+        return list(dict.fromkeys(a for name in self.people for a in self.aliases.get(name, (name,))))
 
 
 @dataclass(frozen=True)

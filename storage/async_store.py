@@ -143,7 +143,8 @@ class AsyncStore:
     get_standalone = _Mirror(Store.get_standalone)
     standalone_by_key = _Mirror(Store.standalone_by_key)
     decided_among = _Mirror(Store.decided_among)
-    expire_due = _Mirror(Store.expire_due)
+    fire_due_timers = _Mirror(Store.fire_due_timers)
+    timers_for = _Mirror(Store.timers_for)
 
 
 def _name(call: Callable[..., Any]) -> str:

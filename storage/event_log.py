@@ -26,10 +26,12 @@ from agent.events import (
     Event,
     QuestionAnswered,
     QuestionAsked,
+    RequestEscalated,
     RequestExpired,
     voter_key,
 )
 from storage._sql import event_values, insert_row, table
+from storage._timers import schedule_timers
 from storage.models import EventRow, OutboxRow, RequestRow, ThreadRow, utcnow
 from storage.status import STANDALONE_AGENT, WEBHOOK_AGENT, RequestKind, RequestStatus, ThreadStatus
 
@@ -114,6 +116,7 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 rule=event.rule,
             ),
         )
+        schedule_timers(session, thread.id, event, now)
     elif isinstance(event, QuestionAsked):
         insert_row(
             session,
@@ -128,6 +131,19 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 created_at=now,
             ),
         )
+        schedule_timers(session, thread.id, event, now)
+    elif isinstance(event, RequestEscalated):
+        # Those escalated to may decide from now on, on every surface (the allowed check reads this).
+        row = session.execute(
+            core_select(requests.c.allowed).where(requests.c.id == event.request_id, requests.c.thread_id == thread.id)
+        ).first()
+        if row is not None and row[0]:  # an empty list lets anyone answer: escalating keeps that
+            allowed = list(dict.fromkeys([*row[0], *event.to]))
+            session.execute(
+                update(requests)
+                .where(requests.c.id == event.request_id, requests.c.status == RequestStatus.PENDING)
+                .values(allowed=allowed)
+            )
     elif isinstance(event, ApprovalProgress):
         row = session.execute(
             core_select(requests.c.approvals).where(

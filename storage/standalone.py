@@ -9,6 +9,8 @@ thread's audit trail are the agents' own paths. No agent ever runs on such a thr
 `standalone_requests`: the token that made it (only it may read it), its idempotency key, the
 channels it went to, its deadline and the URL its outcome is posted to. The outcome's POST is an
 outbox row of its own (channel `callback`), written in the transaction that decides the request.
+Its deadline is an expire timer like an agent's request's (`expire_after` on its first event,
+storage/timers.py): the one clock closes it.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from agent import thread as t
-from agent.events import ApprovalRequested, Event, QuestionAsked, RequestExpired
-from storage._sql import insert_receipt, insert_row, request_row, thread_row
+from agent.events import ApprovalRequested, Event, QuestionAsked
+from storage._sql import insert_receipt, insert_row, request_row, table
 from storage.db import Database
 from storage.event_log import OutboxDraft, append_events
 from storage.models import RequestRow, StandaloneRow, ThreadRow, utcnow
 from storage.status import STANDALONE_AGENT, RequestKind, RequestStatus
+from storage.timer_models import RequestTimerRow
 
 CALLBACK_CHANNEL = "callback"
 
@@ -119,6 +123,7 @@ class Standalone:
                     assert first is not None
                     return Created(existing, first, created=False, same=_fingerprint(first) == spec.fingerprint())
             insert_row(session, thread)
+            expire_after = (spec.expires_at - now).total_seconds() if spec.expires_at is not None else None
             first_event: Event
             if spec.kind == RequestKind.APPROVAL:
                 first_event = ApprovalRequested(
@@ -129,15 +134,27 @@ class Standalone:
                     digest=t.arguments_digest(spec.action, dict(spec.arguments)),
                     reason=spec.reason,
                     approvers=list(spec.allowed),
+                    expire_after=expire_after,
                 )
                 kind = "approval_request"
             else:
                 first_event = QuestionAsked(
-                    request_id=request_id, question=spec.question, options=list(spec.options), answerers=spec.allowed
+                    request_id=request_id,
+                    question=spec.question,
+                    options=list(spec.options),
+                    answerers=spec.allowed,
+                    expire_after=expire_after,
                 )
                 kind = "question"
             drafts = [OutboxDraft(channel, kind, request_id=request_id) for channel in spec.channels]
             append_events(session, thread, [first_event], drafts)
+            if spec.expires_at is not None:  # exactly the deadline the API answers with
+                timers = table(RequestTimerRow)
+                session.execute(
+                    update(timers)
+                    .where(timers.c.request_id == request_id, timers.c.kind == "expire")
+                    .values(due_at=spec.expires_at)
+                )
             row = StandaloneRow(
                 request_id=request_id,
                 thread_id=thread.id,
@@ -183,33 +200,3 @@ class Standalone:
                     )
                 )
             )
-
-    def expire_due(self, now: datetime, *, limit: int = 50) -> list[str]:
-        """Close the pending standalone requests whose deadline has passed (`request_expired`, with
-        their outcome's messages); the ids of those this call closed. Safe on several replicas: a
-        request is closed once, under its row's lock."""
-        with self.db.session() as session:
-            due = list(
-                session.exec(
-                    select(StandaloneRow.request_id)
-                    .join(RequestRow, col(RequestRow.id) == col(StandaloneRow.request_id))
-                    .where(
-                        col(StandaloneRow.expires_at) <= now,
-                        RequestRow.status == RequestStatus.PENDING,
-                    )
-                    .order_by(col(StandaloneRow.expires_at))
-                    .limit(limit)
-                )
-            )
-        closed = []
-        for request_id in due:
-            with self.db.write() as session:
-                request = request_row(session, request_id, for_update=True)
-                if request is None or request.status != RequestStatus.PENDING:
-                    continue
-                thread = thread_row(session, request.thread_id, for_update=True)
-                append_events(
-                    session, thread, [RequestExpired(request_id=request_id)], outcome_outbox(thread, request_id)
-                )
-                closed.append(request_id)
-        return closed

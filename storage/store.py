@@ -13,6 +13,7 @@ It is the aggregates' methods under one name, so callers hold one object:
     web_signins.py sign-ins to the web inbox: links, their limits, sessions
     inbox.py       the web inbox's lists: requests and threads, filtered and paged
     standalone.py  human requests made through the API with no agent (their creator, deadline, callback)
+    timers.py      the clock of requests: reminders, escalations, expiry, each fired once
 
 Appending events also maintains the tables derived from them (the thread's status, the human
 requests) and writes the outbox rows they cause, atomically (`event_log.py`). The queue of Slack
@@ -34,6 +35,7 @@ from storage.receipts import Receipts
 from storage.requests import DecisionResult, Requests
 from storage.standalone import Standalone
 from storage.threads import Threads, ThreadSnapshot, new_thread_id
+from storage.timers import RequestClock
 from storage.web_signins import WebSignins
 
 __all__ = [
@@ -49,7 +51,18 @@ __all__ = [
 
 
 class Store(
-    Threads, Requests, Receipts, Leases, Outbox, Mailboxes, People, AuditLog, WebSignins, Inbox, Standalone
+    Threads,
+    Requests,
+    Receipts,
+    Leases,
+    Outbox,
+    Mailboxes,
+    People,
+    AuditLog,
+    WebSignins,
+    Inbox,
+    Standalone,
+    RequestClock,
 ):
     def __init__(self, db: Database) -> None:
         self.db = db

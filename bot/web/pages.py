@@ -54,6 +54,9 @@ LABELS = {
     "question_answered": "Answer",
     "agent_reply": "Agent",
     "delivery_failed": "Not delivered",
+    "request_reminded": "Reminder",
+    "request_escalated": "Escalated",
+    "request_expired": "Expired",
 }
 
 

@@ -11,6 +11,9 @@ many people), the earliest people in the thread first; the rest are left out and
     question            to the people who may answer, each with their own reply token
     decision            a notice of the outcome (who decided, the comment) to the thread's people
                         and the approvers
+    reminder            the request's mail again, to each of the people it still waits for (with
+                        their own reply address), under a line saying it is a reminder
+    escalation          the request's mail to each person it was escalated to, who may now decide
 
 Every message is threaded (In-Reply-To, References, "Re:" subject), says Auto-Submitted:
 auto-replied, and has a Message-ID derived from the outbox row and its recipient: a retry sends
@@ -27,8 +30,9 @@ import logging
 from email.message import EmailMessage
 from typing import Any
 
-from channels.base import HumanRequestView, Outbound
+from channels.base import CLOCK_KINDS, HumanRequestView, Outbound
 from channels.email.addresses import email_addresses
+from channels.email.clock_mail import escalation_intro, reminder_intro, waiting_note, with_intro
 from channels.email.compose import (
     ThreadRefs,
     compose_approval_request,
@@ -54,6 +58,8 @@ class SmtpChannel:
         self.config = mailer.config
 
     async def deliver(self, message: Outbound) -> dict[str, Any]:
+        if message.kind in CLOCK_KINDS and (message.request is None or message.request.status != "pending"):
+            return {}  # decided meanwhile: a reminder would ask for what is no longer wanted
         thread = await self.index.thread_mail(message.thread_id, message.origin)
         outgoing = self._compose(message, thread, self._refs(message, thread))
         own = {str(msg["Message-ID"]) for msg in outgoing}
@@ -100,6 +106,8 @@ class SmtpChannel:
                     return self._question(message, _need(message), thread, refs)
                 case "decision":
                     return self._decision(message, _need(message), thread, refs)
+                case "reminder" | "escalation":
+                    return self._clock(message, _need(message), thread, refs)
         except ValueError as exc:  # an address compose refuses, a token that cannot be made
             raise PermanentDeliveryError(f"{message.kind} message {message.id}: {exc}") from exc
         raise PermanentDeliveryError(f"the email channel cannot send {message.kind!r} messages")
@@ -244,6 +252,39 @@ class SmtpChannel:
                 message_id=self._id(message, "all"),
             )
         ]
+
+    def _clock(
+        self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
+    ) -> list[EmailMessage]:
+        """A reminder to the people the request still waits for, or the request to those it was
+        escalated to: its own mail again, each with their own reply address."""
+        escalated = message.kind == "escalation"
+        people = email_addresses(message.reach())
+        if not people and not escalated and not message.people:  # waiting for anyone it names
+            people = self.approvers(request, thread) if request.kind == "approval" else email_addresses(request.allowed)
+        people = self._capped(message, people)
+        intro = escalation_intro(request) if escalated else reminder_intro(request, message.people)
+        compose = compose_question if request.kind == "question" else compose_approval_request
+        out = [
+            with_intro(
+                compose(
+                    request,
+                    agent_address=self.config.address,
+                    to=[person],
+                    reply_to=self._reply_address(request, person),
+                    thread=refs,
+                    agent_name=self.config.agent_name,
+                    now=self.mailer.now(),
+                    message_id=self._id(message, person),
+                ),
+                intro,
+            )
+            for person in people
+        ]
+        if out:
+            return out
+        text = waiting_note(request, list(message.people), escalated)
+        return self._note_to_onlookers(message, refs, self._capped(message, thread.participants), text)
 
     # -- helpers --------------------------------------------------------------------------------
 

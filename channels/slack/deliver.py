@@ -32,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.base import HumanRequestView, Outbound
 from channels.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
-from channels.slack import blocks, notes
+from channels.slack import blocks, clock_notes, notes
 from channels.slack.sent_before import find_post, outbox_metadata
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,8 @@ class SlackChannel:
                 return await self._decision(message, _need(request), channel, thread_ts)
             case "progress":
                 return await self._progress(message, _need(request), channel, thread_ts)
+            case "reminder" | "escalation":
+                return await self._clock_note(message, _need(request), channel, thread_ts)
         raise PermanentDeliveryError(f"the Slack channel cannot send {message.kind!r} messages")
 
     def route_for(self, request: HumanRequestView) -> str | None:
@@ -154,6 +156,25 @@ class SlackChannel:
         content = blocks.approval_card(request)
         await self.client.chat_update(channel=card["channel"], ts=card["ts"], **content)
         return {"channel": str(card["channel"]), "ts": str(card["ts"])}
+
+    async def _clock_note(
+        self, message: Outbound, request: HumanRequestView, channel: str, thread_ts: str | None
+    ) -> dict[str, Any]:
+        """A reminder or an escalation, in the thread where the request waits: under its card when
+        the card lives elsewhere (routed, or a request made through the API), else in the
+        conversation. An escalation also updates the card, which then names who may decide."""
+        if request.status != "pending":
+            return {}  # decided meanwhile: the decision says so
+        card = _card_refs(request)
+        if card.get("channel") and card.get("ts") and (card.get("routed") or thread_ts is None):
+            channel, thread_ts = str(card["channel"]), str(card.get("thread_ts") or card["ts"])
+        if message.kind == "escalation":
+            if request.kind == "approval" and card.get("channel") and card.get("ts"):
+                content = blocks.approval_card(request)
+                await self.client.chat_update(channel=card["channel"], ts=card["ts"], **content)
+            content = clock_notes.escalation(request, clock_notes.shown(message))
+            return await self._post(message, channel, thread_ts, content)
+        return await self._post(message, channel, thread_ts, clock_notes.reminder(request, clock_notes.shown(message)))
 
     def _decided(self, request: HumanRequestView) -> dict[str, Any]:
         return blocks.decided_card(
@@ -221,6 +242,16 @@ def _place(message: Outbound) -> tuple[str, str | None]:
     if not channel or not (thread_ts or data.get("standalone")):
         raise PermanentDeliveryError(f"thread {message.thread_id} has no Slack channel and thread to answer in")
     return str(channel), str(thread_ts) if thread_ts else None
+
+
+def _card_refs(request: HumanRequestView) -> dict[str, Any]:
+    """Where the request's card (or question) was posted, if it was."""
+    delivery = request.delivery
+    for key in ("slack:approval_request", "slack:question", "approval_request", "question"):
+        refs = delivery.get(key)
+        if isinstance(refs, dict) and refs.get("channel") and refs.get("ts"):
+            return refs
+    return {}
 
 
 def _need(request: HumanRequestView | None) -> HumanRequestView:

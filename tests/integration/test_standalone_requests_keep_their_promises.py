@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from agent.events import ApprovalDecided, QuestionAnswered
+from bot.timer_service import timer_outbox
 from storage.models import utcnow
 from storage.standalone import StandaloneSpec, outcome_outbox
 from storage.status import RequestKind
@@ -85,7 +86,8 @@ def test_an_expiry_is_recorded_once_with_its_messages(store: Store) -> None:
         _spec(None, kind=RequestKind.QUESTION, action="", arguments={}, question="which?", expires_at=now)
     )
     with ThreadPoolExecutor(4) as pool:
-        closed = [i for ids in pool.map(lambda _: store.expire_due(now), range(4)) for i in ids]
+        batches = list(pool.map(lambda _: store.fire_due_timers(now, timer_outbox), range(4)))
+    closed = [t.request_id for batch in batches for t in batch if t.outcome == "fired"]
     assert sorted(closed) == sorted([due.request.id, question.request.id])
     for request_id in (due.request.id, question.request.id):
         request = store.get_request(request_id)
@@ -96,5 +98,7 @@ def test_an_expiry_is_recorded_once_with_its_messages(store: Store) -> None:
         assert kinds.count("decision") == 2 and kinds.count("callback") == 1
     assert store.get_request(later.request.id).status == "pending"  # type: ignore[union-attr]
     # An expired request takes no late answer.
-    late = store.resolve(question.request.id, QuestionAnswered(request_id=question.request.id, answer="a", by="U0ALICE"))
+    late = store.resolve(
+        question.request.id, QuestionAnswered(request_id=question.request.id, answer="a", by="U0ALICE")
+    )
     assert late.status == "already_decided"

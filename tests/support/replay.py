@@ -33,6 +33,7 @@ from agent.events import (
     HumanMessage,
     QuestionAnswered,
     QuestionAsked,
+    RequestExpired,
     ToolCall,
     ToolResult,
     ToolStarted,
@@ -61,6 +62,11 @@ def sequence_problems(agent: Agent, events: Sequence[Event]) -> list[str]:
         prefix = events[:i]
         where = f"event {i + 1} ({event.type})"
         if isinstance(event, HumanMessage) or t.is_note(event):  # notes: written by the dispatcher, any time
+            i += 1
+            continue
+        if isinstance(event, RequestExpired):  # the clock closes a pending request of either kind
+            if event.request_id not in {r.request_id for r in t.pending_requests(prefix)}:
+                problems.append(f"{where}: expires request {event.request_id}, which was not pending")
             i += 1
             continue
         if isinstance(event, (ApprovalDecided, QuestionAnswered)):
@@ -161,6 +167,8 @@ def request_outcomes(events: Sequence[Event]) -> dict[str, str]:
             outcomes[event.request_id] = "approved" if event.approved else "denied"
         elif isinstance(event, QuestionAnswered) and outcomes.get(event.request_id) == "pending":
             outcomes[event.request_id] = "answered"
+        elif isinstance(event, RequestExpired) and outcomes.get(event.request_id) == "pending":
+            outcomes[event.request_id] = "expired"
     return outcomes
 
 
