@@ -227,6 +227,9 @@ class RequestEscalated(_Event):
     request_id: str
     to: list[str] = Field(default_factory=list)
     by: str = "signoff"
+    # What the escalation says to them, when someone escalated it by hand (HumanLayer's
+    # `escalate_email` and its `escalation_msg`); empty for the clock's.
+    message: str = ""
 
 
 class AgentReply(_Event):

@@ -175,7 +175,9 @@ class Dispatcher:
         thread = store.get_thread(row.thread_id)
         assert thread is not None and row.id is not None
         request = store.get_request(row.request_id) if row.request_id else None
-        people = [name for name in row.text.splitlines() if name.strip()] if row.kind in CLOCK_KINDS else []
+        # A clock message's text: its people, a line each, then (after a blank line) a person's note.
+        head, _, note = row.text.partition("\n\n") if row.kind in CLOCK_KINDS else ("", "", "")
+        people = [name for name in head.splitlines() if name.strip()]
         return Outbound(
             id=row.id,
             thread_id=row.thread_id,
@@ -186,4 +188,5 @@ class Dispatcher:
             attempts=row.attempts,
             people=tuple(people),
             aliases=_aliases(people, store.people_for(people) if people else {}),
+            note=note.strip(),
         )

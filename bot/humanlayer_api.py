@@ -29,9 +29,10 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.approvals_api import StandaloneService, caller
+from bot.approvals_api import StandaloneService, caller, requester
 from bot.http_identity import DECISION_STATUS, caller_of, decider
 from bot.humanlayer_views import function_call_json, human_contact_json
+from channels.email.addresses import email_addresses
 from storage.standalone import StandaloneSpec
 from storage.status import RequestKind
 
@@ -77,6 +78,12 @@ class ChannelIn(_Lenient):
     email: EmailChannelIn | None = None
     sms: dict[str, Any] | None = None
     whatsapp: dict[str, Any] | None = None
+
+
+class EscalationIn(_Lenient):
+    escalation_msg: str = Field(min_length=1, max_length=MAX_TEXT)
+    additional_recipients: list[EmailRecipientIn] | None = Field(default=None, max_length=20)
+    channel: ChannelIn | None = None
 
 
 class CallIn(_Lenient):
@@ -269,10 +276,45 @@ def add_humanlayer_routes(app: FastAPI, runtime: Any, service: StandaloneService
     async def respond_human_contact(call_id: str, body: dict[str, Any], request: Request) -> dict[str, Any]:
         return await respond(call_id, RequestKind.QUESTION, body, request)
 
+    async def escalate(call_id: str, kind: RequestKind, body: dict[str, Any], request: Request) -> dict[str, Any]:
+        """Mail the request to more people, in its mail thread, with the escalation's message; they
+        may decide from now on (a `request_escalated` event on its thread)."""
+        who = caller(request)
+        found = await storage.standalone_by_key(who, _key(call_id))
+        if found is None or found[1].kind != kind:
+            raise HTTPException(404, f"no {'function call' if kind == RequestKind.APPROVAL else 'contact'} {call_id}")
+        escalation = _parsed(EscalationIn, body, "escalation")
+        refuse_unsupported(escalation.channel)
+        if escalation.channel is not None and escalation.channel.slack is not None:
+            raise HTTPException(422, "escalation.channel.slack: escalate_email escalates by email only")
+        recipients = [r.address for r in escalation.additional_recipients or []]
+        if escalation.channel is not None and escalation.channel.email is not None:
+            email = escalation.channel.email
+            recipients += [email.address, *(r.address for r in email.additional_recipients or [])]
+        recipients = list(dict.fromkeys(a.strip() for a in recipients if a.strip()))
+        if not recipients:
+            raise HTTPException(422, "escalation.additional_recipients: name who to escalate to (or channel.email)")
+        bad = [a for a in recipients if not email_addresses([a])]
+        if bad:
+            raise HTTPException(422, f"escalation.additional_recipients: not email addresses: {', '.join(bad)[:300]}")
+        if not settings.email_enabled:
+            raise HTTPException(422, "escalate_email: email is not configured here (SIGNOFF_EMAIL_ADDRESS, IMAP, SMTP)")
+        outcome = await storage.escalate_standalone(
+            found[1].id, recipients, message=escalation.escalation_msg, by=requester(request) or who
+        )
+        if outcome != "escalated":
+            raise HTTPException(409, f"{call_id} was already decided; there is nothing to escalate")
+        log.info("humanlayer %s %s escalated to %s", kind, call_id, ", ".join(recipients))
+        runtime.core.wake_outbox()
+        return await read(call_id, kind, who)
+
     @app.post(f"{PREFIX}/agent/function_calls/{{call_id}}/escalate_email")
+    async def escalate_function_call(call_id: str, body: dict[str, Any], request: Request) -> dict[str, Any]:
+        return await escalate(call_id, RequestKind.APPROVAL, body, request)
+
     @app.post(f"{PREFIX}/agent/human_contacts/{{call_id}}/escalate_email")
-    async def escalate_email(call_id: str, body: dict[str, Any]) -> None:
-        raise HTTPException(422, "escalate_email: escalations are not supported by this Signoff yet")
+    async def escalate_human_contact(call_id: str, body: dict[str, Any], request: Request) -> dict[str, Any]:
+        return await escalate(call_id, RequestKind.QUESTION, body, request)
 
     @app.get(f"{PREFIX}/project")
     async def project() -> dict[str, Any]:

@@ -87,6 +87,8 @@ class Outbound:
     # name the directory knows them by (their Slack ids and addresses; the name itself first).
     people: tuple[str, ...] = ()
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # What a person said to go with it: an escalation's message (HumanLayer's `escalation_msg`).
+    note: str = ""
 
     def reach(self) -> list[str]:
         """Every name of every one of `people`."""
