@@ -23,6 +23,7 @@ from typing import Any
 
 from agent.definition import Agent
 from channels.base import Origin
+from channels.invisible import clean_inbound
 from storage.event_log import OutboxDraft
 from storage.status import WEBHOOK_AGENT
 
@@ -54,8 +55,8 @@ def inbound_drafts(
             "event": {
                 "from_address": by,
                 "to_address": str(details.get("to") or agent_address),
-                "subject": str(details.get("subject", "")),
-                "body": str(details.get("body", text)),
+                "subject": clean_inbound(str(details.get("subject", ""))),
+                "body": clean_inbound(str(details.get("body", text))),
                 "message_id": str(details.get("message_id", "")),
                 "previous_thread": None,
                 "raw_email": raw,
