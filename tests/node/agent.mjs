@@ -81,4 +81,5 @@ server.listen(0, '127.0.0.1', async () => {
   }
   server.close()
   lines.close()
+  process.stdin.destroy()
 })

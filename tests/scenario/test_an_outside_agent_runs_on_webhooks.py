@@ -97,7 +97,7 @@ def test_the_workshop_loop_mail_in_question_back_answer_out_in_one_mail_thread(
     assert ids(asked, "In-Reply-To") == [first_id] and first_id in ids(asked, "References")
     assert str(asked.message["Subject"]) == "Re: Deploy the pricing page"
 
-    bot.send(reply(asked.message, BOB, "v2.3, after 5pm\n\nBob"))
+    bot.send(reply(asked.message, BOB, "v2.3, after 5pm"))
     [completed] = outside.wait_for("human_contact.completed")
     contact = completed.event.event
     assert contact.status is not None and contact.status.response == "v2.3, after 5pm"
