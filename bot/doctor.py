@@ -78,7 +78,9 @@ async def run_checks(echo: Echo) -> bool:
     except BotError as exc:
         bad("agent", str(exc))
 
-    if not settings.model:
+    if settings.agent_is_webhook:  # no model here: the agent that lives elsewhere has its own
+        good(f"the agent lives elsewhere: what people send it is posted to {settings.webhook_url}")
+    elif not settings.model:
         bad(
             "no model configured",
             "set SIGNOFF_MODEL (a litellm model string, e.g. openai/gpt-4o-mini) "
