@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from bot.errors import BotError
 
@@ -79,7 +80,8 @@ async def run_checks(echo: Echo) -> bool:
         bad("agent", str(exc))
 
     if settings.agent_is_webhook:  # no model here: the agent that lives elsewhere has its own
-        good(f"the agent lives elsewhere: what people send it is posted to {settings.webhook_url}")
+        where = urlsplit(settings.webhook_url or "").netloc  # never its path or query: they may hold a token
+        good(f"the agent lives elsewhere: what people send it is posted to {where} (SIGNOFF_WEBHOOK_URL)")
     elif not settings.model:
         bad(
             "no model configured",
