@@ -231,6 +231,9 @@ class RequestEscalated(_Event):
     to: list[str] = Field(default_factory=list)
     by: str = "signoff"
     channel: str | None = None  # the Slack channel it was posted to as well
+    # What the escalation says to them, when someone escalated it by hand (HumanLayer's
+    # `escalate_email` and its `escalation_msg`); empty for the clock's.
+    message: str = ""
 
 
 class AgentReply(_Event):

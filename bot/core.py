@@ -14,7 +14,7 @@ and the API and the CLI have no other gate.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from agent.definition import Agent
 from agent.events import ApprovalDecided, Event, HumanMessage, QuestionAnswered
 from agent.policy import allows
 from bot import failpoints, refusals
+from bot.agent_webhook import inbound_drafts
 from bot.builder import ThreadBuilder
 from bot.identity import decision_identity, held_by, voter
 from bot.logs import current_thread
@@ -56,8 +57,14 @@ class SignoffCore:
         wake_intake: Callable[[], None] | None = None,
         poll_interval: float = 0.5,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        forward_to_webhook: bool = False,
+        agent_address: str = "",
     ) -> None:
         self.storage = storage
+        # SIGNOFF_AGENT=webhook: what people send is posted to the agent that lives elsewhere
+        # (bot/agent_webhook.py), in the transaction that records it; `agent_address` is its mail's To.
+        self.forward_to_webhook = forward_to_webhook
+        self.agent_address = agent_address
         self.now = now
         self.agent = agent
         self.default_approvers = default_approvers or []
@@ -87,6 +94,7 @@ class SignoffCore:
         channel: str = "api",
         origin: Origin | None = None,
         receipt_key: str | None = None,
+        outbox: Sequence[OutboxDraft] = (),
     ) -> ThreadRow | None:
         first = HumanMessage(text=clean_inbound(message), by=by, channel=channel)
         row = await self.storage.create_thread(
@@ -97,6 +105,7 @@ class SignoffCore:
             origin_key=origin.key if origin else None,
             origin_data=dict(origin.data) if origin else None,
             receipt_key=receipt_key,
+            outbox=outbox,
         )
         if row is not None:
             failpoints.hit("after_inbound_recorded")
@@ -106,6 +115,9 @@ class SignoffCore:
         return row
 
     async def open_conversation(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> None:
+        if self.forward_to_webhook:  # its webhook is written with it: the thread now, in one transaction
+            await self.receive_message(receipt_key=receipt_key, origin=origin, text=text, by=by)
+            return
         await self.storage.run(
             self.storage.intake.record,
             key=receipt_key,
@@ -130,20 +142,45 @@ class SignoffCore:
             row = await self.storage.get_thread(thread_id) if thread_id else None
         return row
 
-    async def receive_message(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> str | None:
+    async def receive_message(
+        self,
+        *,
+        receipt_key: str,
+        origin: Origin,
+        text: str,
+        by: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        drafts: list[OutboxDraft] = []
+        if self.forward_to_webhook:
+            drafts = inbound_drafts(
+                receipt_key=receipt_key,
+                origin=origin,
+                text=clean_inbound(text),
+                by=by,
+                agent_address=self.agent_address,
+                details=details or {},
+            )
         existing = await self._thread_by_origin(origin.channel, origin.key)
         if existing is None:
-            row = await self.launch(text, by=by, channel=origin.channel, origin=origin, receipt_key=receipt_key)
+            row = await self.launch(
+                text, by=by, channel=origin.channel, origin=origin, receipt_key=receipt_key, outbox=drafts
+            )
+            if row is not None and drafts:
+                self.wake_outbox()
             return row.id if row else None
         appended = await self.storage.append(
             existing.id,
             [HumanMessage(text=clean_inbound(text), by=by, channel=origin.channel)],
             receipt_key=receipt_key,
+            outbox=drafts,
         )
         if appended is None:
             return None
         failpoints.hit("after_inbound_recorded")
         self.wake_thread(existing.id)
+        if drafts:
+            self.wake_outbox()
         return existing.id
 
     async def thread_for(self, channel: str, key: str) -> str | None:

@@ -24,6 +24,7 @@ from bot.audit import records as audit_records
 from bot.audit import render as render_audit
 from bot.http_auth import BearerGuard, bearer_problem
 from bot.http_identity import DECISION_RESPONSES, acting_as, caller_of, decider, personal_token_check
+from bot.http_identity import DECISION_STATUS as DECISION_STATUS  # where bot/web reads it
 from bot.humanlayer_api import add_humanlayer_routes
 from bot.metrics import TimeSlackAcks
 from bot.outage_log import OutageLog
@@ -61,16 +62,6 @@ class AnswerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     answer: str = Field(min_length=1, max_length=MAX_TEXT)
     by: str | None = Field(default=None, min_length=1, max_length=320)
-
-
-DECISION_STATUS = {
-    "not_allowed": 403,
-    "self_approval": 403,
-    "already_decided": 409,
-    "already_approved": 409,
-    "unknown": 404,
-    "invalid": 409,
-}
 
 
 def create_app(runtime: Runtime) -> FastAPI:

@@ -32,12 +32,24 @@ def clock_people(text: str) -> tuple[list[str], str | None]:
     try:
         data = json.loads(text)
     except ValueError:
-        return [n for n in text.splitlines() if n.strip()][:MAX_CLOCK_PEOPLE], None
+        head = text.partition("\n\n")[0]
+        return [n for n in head.splitlines() if n.strip()][:MAX_CLOCK_PEOPLE], None
     if not isinstance(data, dict):
         return [], None
     people = [p for p in data.get("people") or [] if isinstance(p, str) and p.strip()][:MAX_CLOCK_PEOPLE]
     channel = data.get("slack_channel")
     return people, channel if isinstance(channel, str) and channel else None
+
+
+def clock_note(text: str) -> str:
+    """What a person said to go with a clock message (an escalation's `escalation_msg`), if anything:
+    `note` in its JSON (older rows: the text after the first blank line)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text.partition("\n\n")[2].strip()
+    note = data.get("note") if isinstance(data, dict) else None
+    return note.strip() if isinstance(note, str) else ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,8 @@ class Outbound:
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # An escalation's Slack channel, where the request is posted as well (None: only its thread).
     slack_channel: str | None = None
+    # What a person said to go with it: an escalation's message (HumanLayer's `escalation_msg`).
+    note: str = ""
 
     def reach(self) -> list[str]:
         """Every name of every one of `people`."""
@@ -129,9 +143,13 @@ class Decision:
 
 
 class Core(Protocol):
-    async def receive_message(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> str | None:
+    async def receive_message(
+        self, *, receipt_key: str, origin: Origin, text: str, by: str, details: Mapping[str, Any] | None = None
+    ) -> str | None:
         """Record a human's message once per delivery key; start or continue the origin's thread.
 
+        `details`: what the channel knows of the message beyond its text, for an agent that lives
+        elsewhere (email: `subject`, `body`, `message_id`, `to`, `raw`); never kept with the thread.
         Returns the thread id, or None when this delivery was already recorded.
         """
 

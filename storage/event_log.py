@@ -35,7 +35,7 @@ from storage._timers import schedule_timers
 from storage.audit_chain import append_to_chain
 from storage.home_tabs import mark_home_tabs
 from storage.models import EventRow, OutboxRow, RequestRow, ThreadRow, utcnow
-from storage.status import STANDALONE_AGENT, RequestKind, RequestStatus, ThreadStatus
+from storage.status import STANDALONE_AGENT, WEBHOOK_AGENT, RequestKind, RequestStatus, ThreadStatus
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ def append_events(session: Session, row: ThreadRow, events: Sequence[Event], out
         changes["status"] = t.status_from(has_pending=has_pending, last=last)
         if row.agent == STANDALONE_AGENT:  # no agent runs on it: it waits, then it is done
             changes["status"] = ThreadStatus.WAITING if has_pending else ThreadStatus.DONE
+        elif row.agent == WEBHOOK_AGENT:  # its agent lives elsewhere: the thread waits on it
+            changes["status"] = ThreadStatus.WAITING
     threads = table(ThreadRow)
     session.execute(update(threads).where(threads.c.id == row.id).values(**changes))
     for key, value in changes.items():  # written above: the row (possibly the session's) says so

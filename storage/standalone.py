@@ -15,6 +15,7 @@ storage/timers.py): the one clock closes it.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,8 +26,8 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from agent import thread as t
-from agent.events import ApprovalRequested, Event, QuestionAsked
-from storage._sql import insert_receipt, insert_row, request_row, table
+from agent.events import ApprovalRequested, Event, QuestionAsked, RequestEscalated
+from storage._sql import insert_receipt, insert_row, request_row, table, thread_row
 from storage.db import Database
 from storage.event_log import OutboxDraft, append_events
 from storage.models import RequestRow, StandaloneRow, ThreadRow, utcnow
@@ -187,6 +188,22 @@ class Standalone:
             ).first()
             request = request_row(session, row.request_id) if row is not None else None
             return (row, request) if row is not None and request is not None else None
+
+    def escalate_standalone(self, request_id: str, to: Sequence[str], *, message: str, by: str) -> str:
+        """Escalate a pending request by email to `to` (HumanLayer's `escalate_email`): a
+        `request_escalated` event on its thread (they may decide from now on) and their mail, in one
+        transaction. `escalated`, or `decided` when it no longer waits (nothing is written)."""
+        with self.db.write() as session:
+            request = request_row(session, request_id, for_update=True)
+            if request is None or request.status != RequestStatus.PENDING:
+                return "decided"
+            thread = thread_row(session, request.thread_id, for_update=True)
+            event = RequestEscalated(request_id=request_id, to=list(to), by=by, message=message)
+            # A clock message's text (channels.base.clock_people, clock_note): its people and the note.
+            text = json.dumps({"people": list(to), "note": message})
+            draft = OutboxDraft("email", "escalation", request_id=request_id, text=text)
+            append_events(session, thread, [event], [draft])
+            return "escalated"
 
     def decided_among(self, request_ids: Sequence[str]) -> list[str]:
         """Which of these requests are no longer pending (one query, for every long poll at once)."""

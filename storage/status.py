@@ -55,3 +55,7 @@ class DecisionStatus(StrEnum):
 # The `agent` of a thread that holds one standalone human request (`POST /api/approvals`,
 # `/api/questions`): no agent runs on it; its status is `waiting`, then `done` once decided.
 STANDALONE_AGENT = "signoff:standalone"
+
+# The `agent` of a thread whose agent lives elsewhere (SIGNOFF_AGENT=webhook): what people send is
+# posted to SIGNOFF_WEBHOOK_URL and the thread waits on that agent; no worker ever steps it.
+WEBHOOK_AGENT = "signoff:webhook"

@@ -325,8 +325,15 @@ class EmailInbound:
             log.info("email %s from %s has nothing new in it; recorded", message_id, mail.from_addr)
             await self.index.record_received(message_id)
             return
+        details = {
+            "subject": mail.subject,
+            "body": _with_attachments(body, mail),
+            "message_id": message_id,
+            "to": self.config.address,
+            "raw": raw.decode("utf-8", errors="replace"),
+        }
         thread_id = await self.core.receive_message(
-            receipt_key=received_key(message_id), origin=origin, text=text, by=mail.from_addr
+            receipt_key=received_key(message_id), origin=origin, text=text, by=mail.from_addr, details=details
         )
         log.info("email %s from %s -> thread %s", message_id, mail.from_addr, thread_id or "(already recorded)")
         if conversation is not None and thread_id is not None:
