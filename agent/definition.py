@@ -59,6 +59,10 @@ ASK_HUMAN_SCHEMA: dict[str, Any] = {
                     "items": {"type": "string"},
                     "description": "Suggested answers, if the choice is closed.",
                 },
+                "allow_free_text": {
+                    "type": "boolean",
+                    "description": "With options: whether an answer other than the options is accepted (default true).",
+                },
             },
             "required": ["question"],
         },
@@ -161,6 +165,7 @@ class Agent(Generic[DepsT]):
         required: int = 1,
         self_approval: bool | None = None,
         policy: PolicyFunction | None = None,
+        editable: bool = True,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -174,6 +179,7 @@ class Agent(Generic[DepsT]):
         required: int = 1,
         self_approval: bool | None = None,
         policy: PolicyFunction | None = None,
+        editable: bool = True,
     ) -> F | Callable[[F], F]:
         """Register a typed function as a tool; `needs_approval=True` gates it behind a human.
 
@@ -181,7 +187,8 @@ class Agent(Generic[DepsT]):
         `ctx.call_id`): an approved call interrupted after it started is then retried, where other
         tools ask the approvers whether to run it again. `required=N` needs N distinct approvers;
         `self_approval` overrides the agent's; `policy` is a function of the arguments returning an
-        `agent.policy.Rule` (or None) for each call (see agent/policy.py)."""
+        `agent.policy.Rule` (or None) for each call (see agent/policy.py). `editable=False`: an
+        approver may approve or deny a call as asked, never change its arguments first."""
 
         def register(f: F) -> F:
             try:
@@ -194,6 +201,7 @@ class Agent(Generic[DepsT]):
                     required=required,
                     self_approval=self_approval,
                     policy=policy,
+                    editable=editable,
                 )
             except AgentDefinitionError as exc:
                 self.problems.extend(exc.problems)

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from agent import thread as t
 from agent.events import (
     ApprovalDecided,
+    ApprovalEdited,
     ApprovalProgress,
     ApprovalRequested,
     DecisionIdentity,
@@ -110,6 +111,7 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 approvals=[],
                 no_self_approval=event.no_self_approval,
                 rule=event.rule,
+                edit_schema=event.edit_schema,
             ),
         )
     elif isinstance(event, QuestionAsked):
@@ -124,7 +126,19 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 allowed=list(event.answerers),
                 requested_by=thread.requested_by,
                 created_at=now,
+                allow_free_text=event.allow_free_text,
             ),
+        )
+    elif isinstance(event, ApprovalEdited):
+        # What runs from now on; the request's event and this one keep both versions.
+        session.execute(
+            update(requests)
+            .where(
+                requests.c.id == event.request_id,
+                requests.c.thread_id == thread.id,
+                requests.c.status == RequestStatus.PENDING,
+            )
+            .values(arguments=dict(event.arguments), digest=event.digest)
         )
     elif isinstance(event, ApprovalProgress):
         row = session.execute(
