@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_EDIT_CHARS = 10_000  # an edited call must stay as readable as the one asked for
-JSON_TYPES: dict[str, type | tuple[type, ...]] = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
+JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "array": list,
+    "object": dict,
+}
 
 
 class EditError(ValueError):
