@@ -10,6 +10,7 @@ no ack) and Slack delivers again. Requests over HTTP are verified with the signi
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -92,6 +93,21 @@ def build_app(
     async def on_review_approved(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         response = await interactions.review_submitted(body, view)
         await ack(**(response or {}))
+
+    @app.action(blocks.EDIT_ACTION_ID)
+    async def on_edit(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        interactions.edit(body)
+
+    @app.view(blocks.EDIT_CALLBACK_ID)
+    async def on_edit_approved(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        response = await interactions.edit_submitted(body, view)
+        await ack(**(response or {}))
+
+    @app.action(re.compile(blocks.CHOICE_ACTION_PATTERN))
+    async def on_choice(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await interactions.choose(body)
 
     @app.action(blocks.DENY_ACTION_ID)
     async def on_deny(ack: AsyncAck, body: dict[str, Any]) -> None:
