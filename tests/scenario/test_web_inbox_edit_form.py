@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.scenario import test_web_inbox_in_a_browser as web
 from tests.scenario.test_web_inbox_in_a_browser import ALICE_MAIL, mention, sign_in
-from tests.scenario.test_web_inbox_in_a_browser import browser, chromium_browser  # noqa: F401 (fixtures)
 from tests.support.edit_agent import EDIT_AGENT
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
@@ -20,6 +20,10 @@ from tests.support.signoff_process import wait_until
 from tests.support.slack_requests import app_mention
 from tests.support.slack_signoff import ALICE, BOB, MakeSlackBot, SlackSignoff
 from tests.support.smtp_server import SmtpServer
+
+# The browser fixtures of the web inbox's tests: one Chromium per module, a context per test.
+chromium_browser = web.chromium_browser
+browser = web.browser
 
 
 @pytest.fixture
