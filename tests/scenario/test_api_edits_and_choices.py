@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from tests.scenario.test_cli_as_an_operator_uses_it import signoff_cli
 from tests.support.edit_agent import EDIT_AGENT
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.signoff_process import SignoffProcess, wait_until
@@ -157,6 +158,19 @@ def test_edits_refused_where_they_do_not_apply_and_closed_questions(tmp_path: Pa
         [event] = [e for e in answered["events"] if e["type"] == "question_answered"]
         assert (event["answer"], event["choice"]) == ("us", "us")
         assert 'choice="us"' in model.requests[-1]["messages"][-1]["content"]
+
+        # At the console: `signoff approve --set NAME=VALUE`, checked the same way.
+        model.script(tool_call("scale", {"service": "web", "replicas": 2, "reason": "load"}), text("Scaled."))
+        thread_id = api.post("/api/threads", json={"message": "scale again", "by": "bob"}).json()["id"]
+        request = pending(api, thread_id)
+        env = {k: server.env[k] for k in ("SIGNOFF_DATABASE_URL", "SIGNOFF_AGENT", "PYTHONPATH", "SIGNOFF_APPROVERS")}
+        approve = ("approve", request["id"], "--by", "alice@example.com")
+        bad = signoff_cli(*approve, "--set", "replicas=twelve", env=env, cwd=tmp_path)
+        assert bad.returncode == 1 and "whole number" in bad.stderr
+        good = signoff_cli(*approve, "--set", "replicas=12", env=env, cwd=tmp_path)
+        assert good.returncode == 0, good.stderr
+        scaled = done(api, thread_id)
+        assert [e["result"][:19] for e in scaled["events"] if e["type"] == "tool_result"] == ["scaled web to 12 (d"]
     finally:
         api.close()
         server.stop()
