@@ -466,7 +466,7 @@ def question_message(request: HumanRequestView) -> dict[str, Any]:
     options = request.options[:MAX_OPTIONS]
     how = "*Reply in this thread to answer.*"
     if options:
-        how = "*Pick an answer, or reply in this thread.*" if request.allow_free_text else "*Pick one of the answers.*"
+        how = "*Reply in this thread to answer, or use a button.*" if request.allow_free_text else "*Pick an answer.*"
     blocks = [_header(":question: The agent has a question"), *_summary_blocks(request)]
     for start in range(0, len(options), 5):  # an actions block holds at most 25 elements; rows of 5 read well
         buttons = [
