@@ -23,6 +23,7 @@ from agent.events import (
     parse_event,
 )
 from agent.reducer import ModelOutput, ModelToolCall, RunTool, is_gated_call_approved, next_step, on_model_output
+from agent.testing import Conversation, ScriptedModel, call, events_of, reply
 from agent.thread import arguments_digest
 
 
@@ -165,3 +166,24 @@ def test_ask_human_with_closed_options() -> None:
     assert closed.options == ["eu", "us"] and closed.allow_free_text is False  # type: ignore[attr-defined]
     assert ask({"question": "Region?"}).allow_free_text is True  # type: ignore[attr-defined]
     assert ask({"question": "Region?", "allow_free_text": False}).type == "error"  # type: ignore[attr-defined]
+
+
+async def test_the_conversation_double_runs_an_edited_approval() -> None:
+    agent = Agent("t", approvers=["alice"])
+    ran: list[int] = []
+
+    @agent.tool(needs_approval=True)
+    def scale(replicas: int) -> str:
+        """Scale."""
+        ran.append(replicas)
+        return f"scaled to {replicas}"
+
+    model = ScriptedModel(call("scale", replicas=2, reason="load"), reply("Done."))
+    talk = Conversation(agent, model)
+    await talk.say("scale", by="bob")
+    with pytest.raises(edits.EditError):
+        await talk.approve(by="alice", arguments={"replicas": "two"})
+    await talk.approve(by="alice", arguments={"replicas": 3})
+    assert ran == [3] and talk.last_reply() == "Done."
+    [edit] = events_of(talk.events, ApprovalEdited)
+    assert edit.previous_arguments == {"replicas": 2} and edit.arguments == {"replicas": 3}
