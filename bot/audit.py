@@ -140,6 +140,8 @@ def _record(stored: AuditEvent, facts: dict[str, Any], requesters: dict[str, str
         outcome = "answered"
     elif data["type"] == "approval_progress":
         outcome = f"{data.get('count')} of {data.get('required')}"
+    elif data["type"] == "approval_edited":  # both versions are in `event`: previous_arguments, arguments
+        outcome = "edited"
     return {
         "at": stored.at.isoformat(),
         "thread_id": stored.thread_id,

@@ -102,6 +102,7 @@ def test_an_edit_runs_exactly_what_was_approved(tmp_path: Path, model: FakeModel
 
         audit = [json.loads(line) for line in api.get("/api/audit", params={"thread": thread_id}).text.splitlines()]
         assert [r["type"] for r in audit] == ["approval_requested", "approval_edited", "approval_decided"]
+        assert audit[1]["outcome"] == "edited" and audit[1]["method"] == "service_token"
         assert audit[0]["event"]["arguments"]["replicas"] == 2 and audit[1]["event"]["arguments"]["replicas"] == 5
     finally:
         api.close()
