@@ -63,7 +63,7 @@ def test_the_modal_is_valid_prefilled_and_read_back() -> None:
     assert inputs["arg:service"]["element"]["initial_option"]["value"] == "web"
     assert inputs["arg:replicas"]["element"]["initial_value"] == "2" and inputs["arg:replicas"]["optional"] is False
     assert inputs["arg:labels"]["element"]["multiline"] is True and inputs["arg:labels"]["optional"] is True
-    assert "<!channel>" not in json.dumps(view)  # a description is plain text, shown literally
+    assert inputs["arg:service"]["hint"]["type"] == "plain_text"  # untrusted text shown literally, never as mrkdwn
     state = {
         "arg:service": {"value": {"type": "static_select", "selected_option": {"value": "search"}}},
         "arg:replicas": {"value": " 4 "},
@@ -94,5 +94,6 @@ def test_a_question_shows_its_options_as_buttons() -> None:
     buttons = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert [b["action_id"] for b in buttons] == [f"signoff_choice_{n}" for n in range(1, 8)]
     assert {b["value"] for b in buttons} == {"req-1"}
-    assert "Pick an answer" in json.dumps(message["blocks"]) and "<!here>" not in json.dumps(message["blocks"])
+    assert {b["text"]["type"] for b in buttons} == {"plain_text"}  # an option is shown literally, never as mrkdwn
+    assert "Pick an answer" in json.dumps(message["blocks"])
     assert "Reply in this thread" in json.dumps(question_message(replace(question, allow_free_text=True))["blocks"])
