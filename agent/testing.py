@@ -161,6 +161,7 @@ class Conversation:
         request = self.waiting_for_approval() if request_id is None else t.find_approval(self.events, request_id)
         if request is None:
             raise AssertionError(f"no approval request {request_id}")
+        request = t.as_edited(self.events, request)
         if arguments is not None:
             request = self._edit(request, by, arguments)
         if approved:

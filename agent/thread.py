@@ -132,6 +132,16 @@ def edited(request: ApprovalRequested, edit: ApprovalEdited) -> ApprovalRequeste
     return request.model_copy(update={"arguments": dict(edit.arguments), "digest": edit.digest})
 
 
+def as_edited(events: Sequence[Event], request: ApprovalRequested) -> ApprovalRequested:
+    """The request as the edits recorded on it left it (before its decision)."""
+    for event in events:
+        if isinstance(event, ApprovalEdited) and event.request_id == request.request_id:
+            request = edited(request, event)
+        elif isinstance(event, ApprovalDecided) and event.request_id == request.request_id:
+            break
+    return request
+
+
 def approval_for_call(events: Sequence[Event], call_id: str) -> tuple[ApprovalRequested, ApprovalDecided] | None:
     """The request (as edited, if an approver edited it) and the approving decision for a gated call,
     if a human approved it.
