@@ -137,7 +137,7 @@ class Conversation:
         pending = [r for r in t.pending_requests(self.events) if isinstance(r, ApprovalRequested)]
         if not pending:
             raise AssertionError(f"the thread waits for no approval (status {self.status})")
-        return pending[0]
+        return t.as_edited(self.events, pending[0])
 
     def waiting_for_answer(self) -> QuestionAsked:
         pending = [r for r in t.pending_requests(self.events) if isinstance(r, QuestionAsked)]
