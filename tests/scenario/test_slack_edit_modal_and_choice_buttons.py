@@ -40,10 +40,10 @@ def test_edit_in_a_modal_then_approve(make_slack_bot: MakeSlackBot, fake: FakeSl
     request_id = button_value(card)
     assert [b["action_id"] for b in actions(card)] == ["signoff_approve", EDIT_ACTION_ID, "signoff_deny"]
 
-    assert bot.click(EDIT_ACTION_ID, request_id, user=ALICE, card=card_at, trigger_id="9.1.edit").status_code == 200
+    assert bot.click(EDIT_ACTION_ID, request_id, user=ALICE, card=card_at, trigger_id="91.1700000000.abc123").status_code == 200
     [opened] = fake.wait_for_sync("views.open")
     view = opened["view"]
-    assert opened["trigger_id"] == "9.1.edit" and view["callback_id"] == EDIT_CALLBACK_ID
+    assert opened["trigger_id"] == "91.1700000000.abc123" and view["callback_id"] == EDIT_CALLBACK_ID
     inputs = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
     assert inputs["arg:replicas"]["initial_value"] == "2"
     assert (
@@ -70,7 +70,7 @@ def test_edit_in_a_modal_then_approve(make_slack_bot: MakeSlackBot, fake: FakeSl
     assert edited["previous_arguments"] == {"service": "web", "replicas": 2, "dry_run": False}
     assert edited["identity"]["method"] == "slack" and edited["by"] == ALICE
     wait_until(lambda: "Approved" in json.dumps(fake.messages[card_at]["blocks"]), message="the decided card")
-    assert '"search"' in json.dumps(fake.messages[card_at]["blocks"])  # the card shows what ran
+    assert 'service = \\"search\\"' in json.dumps(fake.messages[card_at]["blocks"])  # the card shows what ran
 
 
 def test_a_question_offers_its_options_as_buttons(
