@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from tests.scenario import test_web_inbox_in_a_browser as web
-from tests.scenario.test_web_inbox_in_a_browser import ALICE_MAIL, mention, sign_in
+from tests.scenario.test_web_inbox_in_a_browser import ALICE_MAIL, sign_in
 from tests.support.edit_agent import EDIT_AGENT
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
 from tests.support.slack_requests import app_mention
-from tests.support.slack_signoff import ALICE, BOB, MakeSlackBot, SlackSignoff
+from tests.support.slack_signoff import ALICE, BOB, MakeSlackBot, SlackSignoff, button_value, wait_for_card
 from tests.support.smtp_server import SmtpServer
 
 # The browser fixtures of the web inbox's tests: one Chromium per module, a context per test.
@@ -43,7 +43,10 @@ def test_edit_on_the_page_then_approve(
     bot: SlackSignoff, browser: Any, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
 ) -> None:
     model.script(tool_call("scale", {"service": "web", "replicas": 2, "reason": "traffic"}), text("Scaled."))
-    request_id, _card_at = mention(bot, fake, "<@UBOT> scale web")
+    assert bot.event(app_mention("<@UBOT> scale web", user=BOB, channel="C1")).status_code == 200
+    # The first model call loads litellm in the worker: slow on a loaded machine.
+    [(_card_at, card)] = wait_for_card(fake, timeout=120)
+    request_id = button_value(card)
     page = sign_in(browser, bot, smtp, ALICE_MAIL)
     card = page.locator(f"#request-{request_id}")
     card.get_by_text("Edit the arguments, then approve").click()
@@ -77,7 +80,7 @@ def test_a_closed_question_offers_buttons_only(
         text("Going to eu."),
     )
     assert bot.event(app_mention("<@UBOT> pick a region", user=BOB, channel="C1")).status_code == 200
-    [question] = wait_until(lambda: bot.pending(), message="the question")
+    [question] = wait_until(lambda: bot.pending(), timeout=120, message="the question")
     page = sign_in(browser, bot, smtp, ALICE_MAIL)
     card = page.locator(f"#request-{question['id']}")
     assert card.locator("textarea[name=answer]").count() == 0
