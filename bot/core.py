@@ -184,6 +184,10 @@ class SignoffCore:
         row = await self.storage.get_request(request_id)
         if row is None:
             return Decision("unknown", None, refusals.message("unknown", request_id, by, None))
+        if row.status != "pending" or not await self._may_decide(row, by, identities):
+            # Refused as it would be without an edit (already decided, not allowed), before the
+            # edit is looked at: whoever may not decide learns nothing about the arguments.
+            return await self._resolve(request_id, event, receipt_key, identities, proof)
         thread = await self.storage.get_thread(row.thread_id)
         tool = self.agent.tools.get(row.tool or "") if thread is not None and thread.agent == self.agent.name else None
         try:
@@ -191,6 +195,14 @@ class SignoffCore:
         except EditRefused as exc:
             return Decision(exc.status, await self._view(row), str(exc), dict(exc.problems))
         return await self._resolve(request_id, event, receipt_key, identities, proof, (edited, row.digest or ""))
+
+    async def _may_decide(self, row: RequestRow, by: str, identities: Sequence[str]) -> bool:
+        """The allowed check the store makes (it makes it again when it records the decision)."""
+        if not row.allowed:
+            return True
+        person = (await self.storage.people_for([by])).get(by)
+        held = {_ascii_lower(name) for name in (by, *identities, *held_by(by, person))}
+        return bool(held & {_ascii_lower(name) for name in row.allowed})
 
     async def answer(
         self,
@@ -272,3 +284,10 @@ class SignoffCore:
 
     async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:
         await self.storage.outbox_sent(outbound_id, refs)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(name: str) -> str:
+    return name.translate(_ASCII_LOWER)

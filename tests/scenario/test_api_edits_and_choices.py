@@ -60,6 +60,8 @@ def test_an_edit_runs_exactly_what_was_approved(tmp_path: Path, model: FakeModel
         assert request["editable"] is True and request["edit_schema"]["properties"]["replicas"]["type"] == "integer"
         decision = f"/api/requests/{request['id']}/decision"
 
+        stranger = {"decision": "approve", "by": "mallory@example.com", "arguments": {"replicas": "many"}}
+        assert api.post(decision, json=stranger).status_code == 403  # refused before the edit is read
         for bad, field in (
             ({"replicas": "many"}, "replicas"),
             ({"service": "mail"}, "service"),
