@@ -75,12 +75,27 @@ class ApprovalBody(_Common):
     arguments: dict[str, Any] = Field(default_factory=dict)
     reason: str = Field(default="", max_length=MAX_TEXT)
     approvers: list[Identity] | None = Field(default=None, min_length=1, max_length=50)
+    # An approver may change the arguments before approving (each keeps the JSON type it was given
+    # as); the program must then run the `arguments` it reads back, as signoff_client does.
+    editable: bool = False
 
 
 class QuestionBody(_Common):
     question: str = Field(min_length=1, max_length=MAX_TEXT)
     options: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list, max_length=20)
     answerers: list[Identity] | None = Field(default=None, min_length=1, max_length=50)
+    # With options: whether an answer that is none of them is taken (false: only an option is).
+    allow_free_text: bool = True
+
+    @field_validator("options")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        stripped = [o.strip() for o in value]
+        if any(not o for o in stripped):
+            raise ValueError("an option may not be blank")
+        if len({o.casefold() for o in stripped}) != len(stripped):
+            raise ValueError("options must differ from each other")
+        return stripped
 
 
 class StandaloneService:
@@ -187,6 +202,8 @@ def add_approval_routes(app: FastAPI, runtime: Any, service: StandaloneService) 
             problem = callback_url_problem(body.callback_url, settings.callback_host_list)
             if problem is not None:
                 raise HTTPException(422, problem)
+        if isinstance(body, QuestionBody) and not body.allow_free_text and not body.options:
+            raise HTTPException(422, "allow_free_text false needs options to choose from")
         if isinstance(body, ApprovalBody):
             people = service.people(body.approvers, body.policy, "approvers")
         else:
@@ -215,6 +232,8 @@ def add_approval_routes(app: FastAPI, runtime: Any, service: StandaloneService) 
             callback_url=body.callback_url,
             callback_secret=secret,
             expires_at=utcnow() + body.expire_after if body.expire_after else None,
+            editable=body.editable if isinstance(body, ApprovalBody) else False,
+            allow_free_text=body.allow_free_text if isinstance(body, QuestionBody) else True,
         )
         created = await storage.create_standalone(spec)
         if not created.same:

@@ -188,10 +188,12 @@ def _marked(event: Any) -> Any:
     return event.model_copy(update=update)
 
 
-def _resolve(request_id: str, *, approve: bool | None, text: str, by: str) -> None:
+def _resolve(
+    request_id: str, *, approve: bool | None, text: str, by: str, changes: dict[str, str] | None = None
+) -> None:
     from bot.agent_loader import load_agent
     from bot.core import SignoffCore
-    from channels.base import Proof
+    from channels.base import Edit, Proof
     from storage.async_store import AsyncStore
 
     storage = AsyncStore(_store(), threads=1)
@@ -203,7 +205,10 @@ def _resolve(request_id: str, *, approve: bool | None, text: str, by: str) -> No
         if approve is None:
             decision = asyncio.run(core.answer(request_id, answer=text, by=by, proof=proof))
         else:
-            decision = asyncio.run(core.decide(request_id, approve=approve, by=by, comment=text, proof=proof))
+            edit = Edit(dict(changes), text=True) if changes else None
+            decision = asyncio.run(
+                core.decide(request_id, approve=approve, by=by, comment=text, proof=proof, edit=edit)
+            )
     finally:
         storage.close()
     if decision.status != "accepted":
@@ -217,9 +222,22 @@ def _resolve(request_id: str, *, approve: bool | None, text: str, by: str) -> No
 @click.argument("request_id")
 @click.option("--by", required=True, help="Who approves (a Slack user id or an email address).")
 @click.option("--comment", default="", help="An optional note for the agent.")
-def approve(request_id: str, by: str, comment: str) -> None:
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Approve with this argument changed (repeatable); checked against the tool's schema.",
+)
+def approve(request_id: str, by: str, comment: str, settings: tuple[str, ...]) -> None:
     """Approve a pending request (for operators)."""
-    _resolve(request_id, approve=True, text=comment, by=by)
+    changes: dict[str, str] = {}
+    for setting in settings:
+        name, sep, value = setting.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{setting!r}: write NAME=VALUE", param_hint="--set")
+        changes[name.strip()] = value
+    _resolve(request_id, approve=True, text=comment, by=by, changes=changes)
 
 
 @main.command()

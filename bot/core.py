@@ -18,17 +18,19 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from agent import choices
 from agent.definition import Agent
 from agent.events import ApprovalDecided, Event, HumanMessage, QuestionAnswered
 from agent.policy import allows
 from bot import failpoints, refusals
 from bot.agent_webhook import inbound_drafts
 from bot.builder import ThreadBuilder
+from bot.edit_check import EditRefused, check_edit
 from bot.identity import decision_identity, held_by, voter
 from bot.logs import current_thread
 from bot.outbox_policy import outbox_for
 from bot.views import request_view
-from channels.base import Decision, HumanRequestView, Origin, Proof
+from channels.base import Decision, Edit, HumanRequestView, Origin, Proof
 from channels.invisible import clean_inbound
 from storage.async_store import AsyncStore
 from storage.models import RequestRow, ThreadRow
@@ -209,11 +211,35 @@ class SignoffCore:
         receipt_key: str | None = None,
         identities: Sequence[str] = (),
         proof: Proof | None = None,
+        edit: Edit | None = None,
     ) -> Decision:
         # Bound to what the human was shown: the request's tool and arguments, as a digest (taken
-        # by the store, in the transaction that records the decision).
+        # by the store, in the transaction that records the decision). An edit is checked here
+        # against the request's schema (and the agent's tool), then recorded with the approval.
         event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=clean_inbound(comment))
-        return await self._resolve(request_id, event, receipt_key, identities, proof)
+        if edit is None:
+            return await self._resolve(request_id, event, receipt_key, identities, proof)
+        row = await self.storage.get_request(request_id)
+        if row is None:
+            return Decision("unknown", None, refusals.message("unknown", request_id, by, None))
+        if row.status != "pending" or not await self._may_decide(row, by, identities):
+            # Refused as it would be without an edit (already decided, not allowed), before the
+            # edit is looked at: whoever may not decide learns nothing about the arguments.
+            return await self._resolve(request_id, event, receipt_key, identities, proof)
+        thread = await self.storage.get_thread(row.thread_id)
+        tool = self.agent.tools.get(row.tool or "") if thread is not None and thread.agent == self.agent.name else None
+        try:
+            edited = check_edit(self.agent, tool, row, edit, approve=approve)
+        except EditRefused as exc:
+            return Decision(exc.status, await self._view(row), str(exc), dict(exc.problems))
+        return await self._resolve(request_id, event, receipt_key, identities, proof, (edited, row.digest or ""))
+
+    async def _may_decide(self, row: RequestRow, by: str, identities: Sequence[str]) -> bool:
+        """The allowed check the store makes (it makes it again when it records the decision)."""
+        if not row.allowed:
+            return True
+        person = (await self.storage.people_for([by])).get(by)
+        return allows(row.allowed, [by, *identities, *held_by(by, person)])
 
     async def answer(
         self,
@@ -225,7 +251,15 @@ class SignoffCore:
         identities: Sequence[str] = (),
         proof: Proof | None = None,
     ) -> Decision:
-        event = QuestionAnswered(request_id=request_id, answer=clean_inbound(answer), by=by)
+        answer = clean_inbound(answer)
+        choice: str | None = None
+        row = await self.storage.get_request(request_id)
+        if row is not None and row.kind == "question" and row.options and row.status == "pending":
+            choice = choices.pick(row.options, answer)
+            if choice is None and row.allow_free_text is False:
+                message = f"answer with one of the options: {choices.numbered(row.options)}; nothing was recorded"
+                return Decision("not_an_option", await self._view(row), message)
+        event = QuestionAnswered(request_id=request_id, answer=choice or answer, by=by, choice=choice)
         return await self._resolve(request_id, event, receipt_key, identities, proof)
 
     async def _resolve(
@@ -235,6 +269,7 @@ class SignoffCore:
         receipt_key: str | None,
         identities: Sequence[str] = (),
         proof: Proof | None = None,
+        edited: tuple[dict[str, Any], str] | None = None,
     ) -> Decision:
         # One transaction: the messages depend on the thread's channel, read there.
         drafts: list[OutboxDraft] = []
@@ -261,6 +296,8 @@ class SignoffCore:
             outbox=outbox,
             bind_digest=True,
             requester=requester,
+            edited=edited[0] if edited else None,
+            edited_from=edited[1] if edited else None,
         )
         view = await self._view(result.request) if result.request else None
         if result.request is not None:

@@ -31,6 +31,7 @@ from bot.outage_log import OutageLog
 from bot.runtime import Runtime
 from bot.thread_watch import ThreadWatch
 from bot.views import clock_json, request_json, thread_json
+from channels.base import Edit
 from storage import migrate
 from storage.errors import DatabaseUnavailable
 
@@ -56,6 +57,9 @@ class DecisionBody(BaseModel):
     # The token decides who decides: with a personal token `by` may be left out (if given, it must
     # name the token's owner); the service token needs it, where an operator allowed it to decide.
     by: str | None = Field(default=None, min_length=1, max_length=320)
+    # Approve with these arguments changed (the others keep their values): checked against the
+    # request's `edit_schema`; what runs is the edited call (422 when they do not fit).
+    arguments: dict[str, Any] | None = Field(default=None, max_length=100)
 
 
 class AnswerBody(BaseModel):
@@ -217,8 +221,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     async def decide(request: Request, request_id: str, body: DecisionBody) -> dict[str, Any]:
         by, proof = decider(caller_of(request), body.by, may_decide)
+        edit = Edit(dict(body.arguments)) if body.arguments is not None else None
         decision = await core.decide(
-            request_id, approve=body.decision == "approve", by=by, comment=body.comment, proof=proof
+            request_id, approve=body.decision == "approve", by=by, comment=body.comment, proof=proof, edit=edit
         )
         if decision.status != "accepted":
             raise HTTPException(DECISION_STATUS.get(decision.status, 400), decision.message)

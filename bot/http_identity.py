@@ -39,6 +39,9 @@ DECISION_STATUS = {
     "already_approved": 409,
     "unknown": 404,
     "invalid": 409,
+    "invalid_edit": 422,
+    "not_editable": 409,
+    "not_an_option": 422,
 }
 
 

@@ -121,6 +121,20 @@ def _parsed(model: type[_M], body: dict[str, Any], where: str = "spec") -> _M:
     except ValidationError as exc:
         problems = "; ".join(f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise HTTPException(422, problems) from exc
+def response_options(given: list[dict[str, Any]]) -> list[str]:
+    """A contact request's `response_options` as the choices people see (each one's title, else its
+    name); 422 for one with no name or two that read the same. HumanLayer takes free text as well."""
+    shown: list[str] = []
+    for n, option in enumerate(given):
+        name = option.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise HTTPException(422, f"spec.response_options.{n}.name: a name of 1 to 200 characters is required")
+        title = option.get("title")
+        text = (title if isinstance(title, str) and title.strip() else name).strip()[:200]
+        if text.casefold() in {s.casefold() for s in shown}:
+            raise HTTPException(422, f"spec.response_options.{n}: another option already reads {text!r}")
+        shown.append(text)
+    return shown
 
 
 def _key(call_id: str) -> str:
@@ -187,7 +201,7 @@ def add_humanlayer_routes(app: FastAPI, runtime: Any, service: StandaloneService
             data.setdefault("subject", f"Approval needed: {spec.fn}")
             fields: dict[str, Any] = {"action": spec.fn, "arguments": dict(spec.kwargs), "reason": context or ""}
         else:
-            options = [str(o.get("title") or o.get("name") or "") for o in spec.response_options or []]
+            options = response_options(spec.response_options or [])
             data.setdefault("subject", spec.subject or f"Question: {spec.msg.splitlines()[0][:120]}")
             fields = {"question": spec.msg, "options": [o for o in options if o]}
         created = await storage.create_standalone(

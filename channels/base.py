@@ -88,6 +88,33 @@ class HumanRequestView:
     required: int = 1  # distinct approvals needed (N of M)
     approved_by: list[str] = field(default_factory=list)  # who approved so far, toward `required`
     rule: str = ""  # the policy rule that matched, shown to approvers
+    # The arguments an approver may change before approving (empty: no edits), and a question's rule
+    # for answers that are none of its options.
+    edit_fields: list[EditField] = field(default_factory=list)
+    allow_free_text: bool = True
+
+
+@dataclass(frozen=True)
+class EditField:
+    """One argument as an edit form shows it. `kind`: string, integer, number, boolean, choice (one
+    of `choices`) or json (typed as JSON); `value` is the current value as text."""
+
+    name: str
+    kind: str
+    required: bool
+    value: str
+    description: str = ""
+    choices: tuple[str, ...] = ()
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Edit:
+    """An approver's change of some arguments, given with an approval: JSON values (`text=False`, the
+    HTTP API) or text typed into a form or a mail, read by each field's type (`text=True`)."""
+
+    values: dict[str, Any]
+    text: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,11 +162,23 @@ class Decision:
 
     # self_approval: the person who asked may not approve it; already_approved: their approval
     # already counts toward N of M. `message` says so (and, when accepted, the progress toward N).
+    # invalid_edit: edited arguments that do not fit (`problems`, per field); not_editable: the request
+    # takes no edit; not_an_option: an answer none of a closed question's options.
     status: Literal[
-        "accepted", "not_allowed", "already_decided", "unknown", "invalid", "self_approval", "already_approved"
+        "accepted",
+        "not_allowed",
+        "already_decided",
+        "unknown",
+        "invalid",
+        "self_approval",
+        "already_approved",
+        "invalid_edit",
+        "not_editable",
+        "not_an_option",
     ]
     request: HumanRequestView | None = None
     message: str = ""
+    problems: dict[str, str] = field(default_factory=dict)
 
 
 class Core(Protocol):
@@ -176,8 +215,10 @@ class Core(Protocol):
         receipt_key: str | None = None,
         identities: Sequence[str] = (),
         proof: Proof | None = None,
+        edit: Edit | None = None,
     ) -> Decision:
-        """Approve or deny. `identities`: other names `by` holds (Slack user groups) for the allowed check;
+        """Approve or deny (`edit`: approve with these arguments changed). `identities`: other names
+        `by` holds (Slack user groups) for the allowed check;
         `proof`: how `by` was authenticated, recorded with the decision."""
 
     async def answer(

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from agent import thread as t
 from agent.events import (
     ApprovalDecided,
+    ApprovalEdited,
     ApprovalProgress,
     ApprovalRequested,
     DecisionIdentity,
@@ -121,6 +122,7 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 approvals=[],
                 no_self_approval=event.no_self_approval,
                 rule=event.rule,
+                edit_schema=event.edit_schema,
             ),
         )
         schedule_timers(session, thread.id, event, now)
@@ -136,6 +138,7 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 allowed=list(event.answerers),
                 requested_by=thread.requested_by,
                 created_at=now,
+                allow_free_text=event.allow_free_text,
             ),
         )
         schedule_timers(session, thread.id, event, now)
@@ -151,6 +154,17 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 .where(requests.c.id == event.request_id, requests.c.status == RequestStatus.PENDING)
                 .values(allowed=allowed)
             )
+    elif isinstance(event, ApprovalEdited):
+        # What runs from now on; the request's event and this one keep both versions.
+        session.execute(
+            update(requests)
+            .where(
+                requests.c.id == event.request_id,
+                requests.c.thread_id == thread.id,
+                requests.c.status == RequestStatus.PENDING,
+            )
+            .values(arguments=dict(event.arguments), digest=event.digest)
+        )
     elif isinstance(event, ApprovalProgress):
         row = session.execute(
             core_select(requests.c.approvals).where(

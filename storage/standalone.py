@@ -22,15 +22,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select as core_select
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
+from agent import edits
 from agent import thread as t
-from agent.events import ApprovalRequested, Event, QuestionAsked, RequestEscalated
+from agent.events import ApprovalRequested, Event, QuestionAsked, RequestEscalated, parse_event
 from storage._sql import insert_receipt, insert_row, request_row, table, thread_row
 from storage.db import Database
 from storage.event_log import OutboxDraft, append_events
-from storage.models import RequestRow, StandaloneRow, ThreadRow, utcnow
+from storage.models import EventRow, RequestRow, StandaloneRow, ThreadRow, utcnow
 from storage.status import STANDALONE_AGENT, RequestKind, RequestStatus
 from storage.timer_models import RequestTimerRow
 
@@ -57,6 +59,10 @@ class StandaloneSpec:
     callback_secret: str | None = None
     expires_at: datetime | None = None
     external: dict[str, Any] | None = None
+    # An approver may change the arguments before approving (the program runs what comes back);
+    # a question's answer may be none of its options.
+    editable: bool = False
+    allow_free_text: bool = True
 
     def fingerprint(self) -> str:
         """What a retry with the same idempotency key must ask again."""
@@ -83,9 +89,15 @@ def outcome_outbox(thread: ThreadRow, request_id: str) -> list[OutboxDraft]:
     return drafts
 
 
-def _fingerprint(request: RequestRow) -> str:
+def _fingerprint(session: Session, request: RequestRow) -> str:
     if request.kind == RequestKind.APPROVAL:
-        return request.digest or ""
+        # As asked: an approver's edit changes the row's digest, not what the program asked for.
+        events = table(EventRow).c
+        first = session.execute(
+            core_select(events.data).where(events.thread_id == request.thread_id, events.seq == 1)
+        ).scalar_one_or_none()
+        asked = parse_event(first) if first is not None else None
+        return asked.digest if isinstance(asked, ApprovalRequested) else request.digest or ""
     return t.arguments_digest("?", {"question": request.question, "options": list(request.options)})
 
 
@@ -122,7 +134,8 @@ class Standalone:
                     ).one()
                     first = request_row(session, existing.request_id)
                     assert first is not None
-                    return Created(existing, first, created=False, same=_fingerprint(first) == spec.fingerprint())
+                    same = _fingerprint(session, first) == spec.fingerprint()
+                    return Created(existing, first, created=False, same=same)
             insert_row(session, thread)
             expire_after = (spec.expires_at - now).total_seconds() if spec.expires_at is not None else None
             first_event: Event
@@ -136,6 +149,7 @@ class Standalone:
                     reason=spec.reason,
                     approvers=list(spec.allowed),
                     expire_after=expire_after,
+                    edit_schema=edits.infer_schema(spec.arguments) if spec.editable else None,
                 )
                 kind = "approval_request"
             else:
@@ -145,6 +159,7 @@ class Standalone:
                     options=list(spec.options),
                     answerers=spec.allowed,
                     expire_after=expire_after,
+                    allow_free_text=spec.allow_free_text or not spec.options,
                 )
                 kind = "question"
             drafts = [OutboxDraft(channel, kind, request_id=request_id) for channel in spec.channels]

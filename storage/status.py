@@ -50,6 +50,8 @@ class DecisionStatus(StrEnum):
     SELF_APPROVAL = "self_approval"  # the person who asked may not approve their own request
     ALREADY_APPROVED = "already_approved"  # this person's approval already counts toward N of M
     PROGRESS = "progress"  # an approval counted toward N of M; the request still waits for more
+    NOT_EDITABLE = "not_editable"  # an edit of a request that takes none (the tool opted out, or approvals counted)
+    NOT_AN_OPTION = "not_an_option"  # an answer that is none of a closed question's options
 
 
 # The `agent` of a thread that holds one standalone human request (`POST /api/approvals`,

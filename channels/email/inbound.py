@@ -37,9 +37,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-from channels.base import Core, Decision, HumanRequestView, Origin, Proof
+from channels.base import Core, Decision, Edit, HumanRequestView, Origin, Proof
 from channels.email.addresses import Mailbox
-from channels.email.answers import read_answer, read_decision
+from channels.email.answers import read_answer, read_decision, read_edits
 from channels.email.auth import dkim_verify, sender_authenticated
 from channels.email.compose import ThreadRefs, compose_decision_notice, compose_reply
 from channels.email.errors import ParseFailed
@@ -182,8 +182,15 @@ class EmailInbound:
                 await self._hint(mail, message_id, request, "approval")
                 return
             word, comment = decision
+            changes, rest = read_edits(comment) if word == "approve" else ({}, comment)
             result = await self.core.decide(
-                request.id, approve=word == "approve", by=claim.approver, comment=comment, receipt_key=key, proof=proof
+                request.id,
+                approve=word == "approve",
+                by=claim.approver,
+                comment=rest if changes else comment,
+                receipt_key=key,
+                proof=proof,
+                edit=Edit(dict(changes), text=True) if changes else None,
             )
         else:
             answer = _with_attachments(read_answer(mail.reply_text), mail)
@@ -236,7 +243,14 @@ class EmailInbound:
                 message_id=self.mailer.message_id("late", message_id),
             )
             await self._note(mail, notice, request.thread_id)
-        elif result.status in ("not_allowed", "self_approval", "already_approved"):
+        elif result.status in (
+            "not_allowed",
+            "self_approval",
+            "already_approved",
+            "invalid_edit",
+            "not_editable",
+            "not_an_option",
+        ):
             # The reply token was valid for this sender: they were asked, so they are told why not.
             await self._tell(mail, message_id, request, f"Your reply decided nothing: {result.message}.")
 
