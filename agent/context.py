@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, assert_never
 
+from agent import edits
 from agent import thread as t
 from agent.definition import Agent
 from agent.events import (
     AgentReply,
     ApprovalDecided,
+    ApprovalEdited,
     ApprovalProgress,
     ApprovalRequested,
     DeliveryFailed,
@@ -92,6 +94,16 @@ def render_event(event: Event, *, elide: bool = False, short_ids: bool = False) 
                 f'<approval_requested request="{ref(request_id)}" tool="{tool}">{_arguments(arguments)}'
                 f"\nreason: {_escape(reason)}</approval_requested>"
             )
+        case ApprovalEdited(request_id=request_id, by=by, previous_arguments=before, arguments=after):
+            changed = "\n".join(
+                f"{_escape(name)}: {_escape(json.dumps(old, ensure_ascii=False))} -> "
+                f"{_escape(json.dumps(new, ensure_ascii=False))}"
+                for name, (old, new) in edits.changes(before, after).items()
+            )
+            return (
+                f'<approval_edited request="{ref(request_id)}" by="{_attr(by)}">the approver changed the '
+                f"arguments; what runs is the edited call\n{changed}\nnow: {_arguments(after)}</approval_edited>"
+            )
         case ApprovalDecided(approved=approved, by=by, comment=comment, request_id=request_id):
             tag = "approval_granted" if approved else "approval_denied"
             note = f"\n{_escape(comment)}\n" if comment else ""
@@ -99,8 +111,9 @@ def render_event(event: Event, *, elide: bool = False, short_ids: bool = False) 
         case QuestionAsked(question=question, options=options, request_id=request_id):
             opts = f' options="{_attr(" | ".join(options))}"' if options else ""
             return f'<question_asked request="{ref(request_id)}"{opts}>{_escape(question)}</question_asked>'
-        case QuestionAnswered(answer=answer, by=by, request_id=request_id):
-            head = f'<question_answered request="{ref(request_id)}" by="{_attr(by)}">'
+        case QuestionAnswered(answer=answer, by=by, request_id=request_id, choice=choice):
+            picked = f' choice="{_attr(choice)}"' if choice is not None else ""
+            head = f'<question_answered request="{ref(request_id)}" by="{_attr(by)}"{picked}>'
             return f"{head}\n{_escape(answer)}\n</question_answered>"
         case RequestExpired(request_id=request_id):
             return (

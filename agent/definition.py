@@ -62,6 +62,10 @@ ASK_HUMAN_SCHEMA: dict[str, Any] = {
                     "items": {"type": "string"},
                     "description": "Suggested answers, if the choice is closed.",
                 },
+                "allow_free_text": {
+                    "type": "boolean",
+                    "description": "With options: whether an answer other than the options is accepted (default true).",
+                },
             },
             "required": ["question"],
         },
@@ -191,6 +195,7 @@ class Agent(Generic[DepsT]):
         escalate_to: Sequence[str] | None = None,
         expire_after: Duration | None = None,
         escalate_channel: str | None = None,
+        editable: bool = True,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -211,6 +216,7 @@ class Agent(Generic[DepsT]):
         escalate_to: Sequence[str] | None = None,
         expire_after: Duration | None = None,
         escalate_channel: str | None = None,
+        editable: bool = True,
     ) -> F | Callable[[F], F]:
         """Register a typed function as a tool; `needs_approval=True` gates it behind a human.
 
@@ -220,9 +226,10 @@ class Agent(Generic[DepsT]):
         `self_approval` overrides the agent's; `policy` is a function of the arguments returning an
         `agent.policy.Rule` (or None) for each call (see agent/policy.py). `remind_after`,
         `escalate_after` with `escalate_to`, and `expire_after` set the clock of its approval
-        requests, over the agent's (see agent/timers.py). `grants` says which standing grants its
-        approvers may give (agent/grants.py; none by default); `destructive=True` marks effects
-        that cannot be undone."""
+        requests, over the agent's (see agent/timers.py). `editable=False`: an approver may approve
+        or deny a call as asked, never change its arguments first. `grants` says which standing
+        grants its approvers may give (agent/grants.py; none by default); `destructive=True` marks
+        effects that cannot be undone."""
 
         def register(f: F) -> F:
             try:
@@ -237,6 +244,7 @@ class Agent(Generic[DepsT]):
                     policy=policy,
                     grants=grants,
                     destructive=destructive,
+                    editable=editable,
                 )
             except AgentDefinitionError as exc:
                 self.problems.extend(exc.problems)

@@ -147,6 +147,25 @@ class ApprovalRequested(_Event):
     escalate_to: list[str] = Field(default_factory=list)
     expire_after: float | None = None
     escalate_channel: str | None = None  # a Slack channel the request is posted to when it escalates
+    # The JSON schema an approver's edit of the arguments must fit (agent/edits.py); None: the
+    # arguments cannot be edited (the tool opted out, or a request recorded before edits).
+    edit_schema: dict[str, Any] | None = None
+
+
+class ApprovalEdited(_Event):
+    """An approver changed the arguments before approving: what runs from now on is `arguments`
+    (bound by `digest`), and both versions stay in the log. Recorded with the approval it came with."""
+
+    type: Literal["approval_edited"] = "approval_edited"
+    request_id: str
+    call_id: str
+    tool: str
+    by: str
+    arguments: dict[str, Any]
+    digest: str
+    previous_arguments: dict[str, Any]
+    previous_digest: str
+    identity: DecisionIdentity | None = None
 
 
 class ApprovalProgress(_Event):
@@ -222,6 +241,8 @@ class QuestionAsked(_Event):
     escalate_to: list[str] = Field(default_factory=list)
     expire_after: float | None = None
     escalate_channel: str | None = None
+    # With options: whether an answer that is none of them is taken (False: only an option is).
+    allow_free_text: bool = True
 
 
 class QuestionAnswered(_Event):
@@ -230,6 +251,8 @@ class QuestionAnswered(_Event):
     answer: str
     by: str
     identity: DecisionIdentity | None = None
+    # The option the answer picked (as offered), when the question offered options and it is one.
+    choice: str | None = None
 
 
 class RequestExpired(_Event):
@@ -263,6 +286,9 @@ class RequestEscalated(_Event):
     to: list[str] = Field(default_factory=list)
     by: str = "signoff"
     channel: str | None = None  # the Slack channel it was posted to as well
+    # What the escalation says to them, when someone escalated it by hand (HumanLayer's
+    # `escalate_email` and its `escalation_msg`); empty for the clock's.
+    message: str = ""
 
 
 class AgentReply(_Event):
@@ -291,6 +317,7 @@ Event = Annotated[
     | ToolOutcomeUnknown
     | Error
     | ApprovalRequested
+    | ApprovalEdited
     | ApprovalDecided
     | ApprovalProgress
     | GrantGiven
@@ -315,6 +342,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "tool_outcome_unknown",
     "error",
     "approval_requested",
+    "approval_edited",
     "approval_decided",
     "approval_progress",
     "grant_given",

@@ -34,6 +34,8 @@ from agent.tools import REASON_FIELD
 NewId = Callable[[], str]
 MAX_RESULT_CHARS = 4000
 MAX_ERROR_CHARS = 400
+MAX_OPTIONS = 20  # a question's choices: as many as a Slack message shows as buttons
+MAX_OPTION_CHARS = 200
 # An idempotent call interrupted this often (each time after it started) is not retried again: a
 # tool that kills its process every time must not loop forever. Its approvers are asked instead.
 MAX_IDEMPOTENT_STARTS = 3
@@ -298,6 +300,7 @@ def on_model_output(agent: Agent, events: Sequence[Event], output: ModelOutput, 
             no_self_approval=needs.no_self_approval,
             rule=needs.rule,
             **needs.timers.event_fields(),
+            edit_schema=tool.edit_schema(),
         )
     ]
 
@@ -323,6 +326,20 @@ def _ask_human(agent: Agent, events: Sequence[Event], arguments: dict[str, Any],
             tool=ASK_HUMAN,
             message="ask_human 'options' must be a list of strings",
         )
+    free_text = arguments.get("allow_free_text", True)
+    if not isinstance(free_text, bool):
+        message = "ask_human 'allow_free_text' must be true or false"
+        return on_error(agent, events, new_id, source="tool_call", tool=ASK_HUMAN, message=message)
+    options = list(dict.fromkeys(o.strip()[:MAX_OPTION_CHARS] for o in options if o.strip()))[:MAX_OPTIONS]
+    if not free_text and not options:
+        return on_error(
+            agent,
+            events,
+            new_id,
+            source="tool_call",
+            tool=ASK_HUMAN,
+            message="ask_human with allow_free_text false needs 'options' to choose from",
+        )
     answerers = agent.answerers_for(t.participants(events))
     return [
         QuestionAsked(
@@ -331,6 +348,7 @@ def _ask_human(agent: Agent, events: Sequence[Event], arguments: dict[str, Any],
             options=options,
             answerers=answerers,
             **agent.question_clock(),
+            allow_free_text=free_text or not options,
         )
     ]
 

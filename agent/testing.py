@@ -21,12 +21,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agent import edits
 from agent import thread as t
 from agent.definition import Agent
 from agent.errors import ModelCallFailed
 from agent.events import (
     AgentReply,
     ApprovalDecided,
+    ApprovalEdited,
     ApprovalProgress,
     ApprovalRequested,
     Event,
@@ -114,8 +116,13 @@ class Conversation:
         """A human writes; returns the events the agent recorded until it waits or finishes."""
         return await self._append_and_run(HumanMessage(text=text, by=by, channel=channel))
 
-    async def approve(self, *, by: str, comment: str = "", request_id: str | None = None) -> list[Event]:
-        return await self._decide(True, by=by, comment=comment, request_id=request_id)
+    async def approve(
+        self, *, by: str, comment: str = "", request_id: str | None = None, arguments: dict[str, Any] | None = None
+    ) -> list[Event]:
+        """Approve; `arguments` changes those arguments first, as an approver's edit (checked
+        against the request's schema and the tool, raising `agent.edits.EditError` or
+        `ToolArgumentsError` when they do not fit)."""
+        return await self._decide(True, by=by, comment=comment, request_id=request_id, arguments=arguments)
 
     async def deny(self, *, by: str, comment: str = "", request_id: str | None = None) -> list[Event]:
         return await self._decide(False, by=by, comment=comment, request_id=request_id)
@@ -140,7 +147,7 @@ class Conversation:
         pending = [r for r in t.pending_requests(self.events) if isinstance(r, ApprovalRequested)]
         if not pending:
             raise AssertionError(f"the thread waits for no approval (status {self.status})")
-        return pending[0]
+        return t.as_edited(self.events, pending[0])
 
     def waiting_for_answer(self) -> QuestionAsked:
         pending = [r for r in t.pending_requests(self.events) if isinstance(r, QuestionAsked)]
@@ -152,10 +159,21 @@ class Conversation:
         replies = [e for e in self.events if isinstance(e, AgentReply)]
         return replies[-1].text if replies else None
 
-    async def _decide(self, approved: bool, *, by: str, comment: str, request_id: str | None) -> list[Event]:
+    async def _decide(
+        self,
+        approved: bool,
+        *,
+        by: str,
+        comment: str,
+        request_id: str | None,
+        arguments: dict[str, Any] | None = None,
+    ) -> list[Event]:
         request = self.waiting_for_approval() if request_id is None else t.find_approval(self.events, request_id)
         if request is None:
             raise AssertionError(f"no approval request {request_id}")
+        request = t.as_edited(self.events, request)
+        if arguments is not None:
+            request = self._edit(request, by, arguments)
         if approved:
             # The request's policy, as `serve` holds it (by name here: there is no people directory).
             if request.no_self_approval and by.lower() == t.requested_by(self.events).lower():
@@ -175,6 +193,32 @@ class Conversation:
             request_id=request.request_id, approved=approved, by=by, comment=comment, digest=request.digest
         )
         return await self._append_and_run(decision)
+
+    def _edit(self, request: ApprovalRequested, by: str, arguments: dict[str, Any]) -> ApprovalRequested:
+        """Record an approver's edit (as `serve` does, before the approval) and return the request as edited."""
+        if request.edit_schema is None:
+            raise PermissionError(f"the arguments of {request.tool} cannot be edited")
+        if any(isinstance(e, ApprovalProgress) and e.request_id == request.request_id for e in self.events):
+            raise PermissionError("an approval already counts for these arguments; they can no longer be edited")
+        edited = edits.apply(request.edit_schema, dict(request.arguments), arguments)
+        tool = self.agent.tools.get(request.tool)
+        if tool is not None:
+            edited = tool.validate(edited)
+        digest = t.arguments_digest(request.tool, edited)
+        if digest == request.digest:
+            return request
+        edit = ApprovalEdited(
+            request_id=request.request_id,
+            call_id=request.call_id,
+            tool=request.tool,
+            by=by,
+            arguments=edited,
+            digest=digest,
+            previous_arguments=dict(request.arguments),
+            previous_digest=request.digest,
+        )
+        self.events.append(edit)
+        return t.edited(request, edit)
 
     async def _append_and_run(self, event: Event) -> list[Event]:
         start = len(self.events)

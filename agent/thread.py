@@ -13,6 +13,7 @@ from typing import Any, Literal
 from agent.events import (
     AgentReply,
     ApprovalDecided,
+    ApprovalEdited,
     ApprovalProgress,
     ApprovalRequested,
     DeliveryFailed,
@@ -132,9 +133,24 @@ def find_approval(events: Sequence[Event], request_id: str) -> ApprovalRequested
     return None
 
 
+def edited(request: ApprovalRequested, edit: ApprovalEdited) -> ApprovalRequested:
+    """The request as an approver's edit left it: what runs is the edited call, bound by its digest."""
+    return request.model_copy(update={"arguments": dict(edit.arguments), "digest": edit.digest})
+
+
+def as_edited(events: Sequence[Event], request: ApprovalRequested) -> ApprovalRequested:
+    """The request as the edits recorded on it left it (before its decision)."""
+    for event in events:
+        if isinstance(event, ApprovalEdited) and event.request_id == request.request_id:
+            request = edited(request, event)
+        elif isinstance(event, ApprovalDecided) and event.request_id == request.request_id:
+            break
+    return request
+
+
 def approval_for_call(events: Sequence[Event], call_id: str) -> tuple[ApprovalRequested, Approval] | None:
-    """The request and the approving decision for a gated call, if a human approved it (or a
-    standing grant was used for it, `grant_used`).
+    """The request (as edited, if an approver edited it) and the approving decision for a gated call,
+    if a human approved it (or a standing grant was used for it, `grant_used`).
 
     The first decision on a request is the decision: a later one (which storage never records, but
     a log may carry) changes nothing, so a denial followed by an approval is still a denial.
@@ -143,6 +159,8 @@ def approval_for_call(events: Sequence[Event], call_id: str) -> tuple[ApprovalRe
     for event in events:
         if isinstance(event, ApprovalRequested) and event.call_id == call_id:
             requested = event
+        elif isinstance(event, ApprovalEdited) and requested is not None and event.request_id == requested.request_id:
+            requested = edited(requested, event)
         elif requested is not None and isinstance(event, ApprovalDecided) and event.request_id == requested.request_id:
             return (requested, event) if event.approved else None
         elif requested is not None and isinstance(event, GrantUsed) and event.request_id == requested.request_id:
@@ -207,6 +225,8 @@ def unfinished_call(events: Sequence[Event]) -> ToolCall | tuple[ApprovalRequest
                 return event
         elif isinstance(event, ApprovalRequested):
             requests[event.request_id] = event
+        elif isinstance(event, ApprovalEdited) and event.request_id in requests and event.request_id not in decided:
+            requests[event.request_id] = edited(requests[event.request_id], event)
         elif isinstance(event, ApprovalDecided) and event.request_id not in decided:
             decided.add(event.request_id)  # the first decision on a request is the decision
             request = requests.get(event.request_id)

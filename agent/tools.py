@@ -17,6 +17,7 @@ import docstring_parser
 import typing_extensions
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from agent import edits
 from agent.errors import AgentDefinitionError, ToolArgumentsError
 from agent.grants import Grants
 from agent.timers import Timers
@@ -69,6 +70,18 @@ class Tool:
     destructive: bool = False
     # When its approval requests remind, escalate and expire (over the agent's; agent/timers.py).
     timers: Timers = field(default_factory=Timers)
+    # Whether an approver may change a gated call's arguments before approving (agent/edits.py).
+    editable: bool = True
+
+    def edit_schema(self) -> dict[str, Any] | None:
+        """The schema an approver's edit must fit; None when the tool does not take edits."""
+        if not (self.needs_approval and self.editable):
+            return None
+        parameters = self.arguments_model.model_json_schema()
+        parameters.pop("title", None)
+        for prop in parameters.get("properties", {}).values():
+            prop.pop("title", None)
+        return edits.tool_schema(parameters)
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI-style function schema the model sees."""
@@ -122,6 +135,7 @@ def make_tool(
     policy: Callable[[dict[str, Any]], Any] | None = None,
     grants: Grants | None = None,
     destructive: bool = False,
+    editable: bool = True,
 ) -> Tool:
     tool_name = name or func.__name__
     problems: list[str] = []
@@ -200,4 +214,5 @@ def make_tool(
         policy=policy,
         grants=grants,
         destructive=destructive,
+        editable=editable,
     )

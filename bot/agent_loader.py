@@ -1,4 +1,4 @@
-"""Load the agent named by SIGNOFF_AGENT (`module:attribute`)."""
+"""Load the agent named by SIGNOFF_AGENT (`module:attribute`, or `webhook` for one that lives elsewhere)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import importlib
 
 from agent.definition import Agent, Startup
 from agent.errors import AgentDefinitionError
+from bot.agent_webhook import WEBHOOK_SPEC, webhook_agent
 from bot.errors import AgentLoadError
 from storage.db import Database
 
@@ -16,6 +17,8 @@ def load_agent(spec: str, db: Database | None = None) -> Agent:
     An agent built with `setup=` gets it called once with a `Startup`. A module-level `bind(db)`
     (how agents were given the database before `setup`) is still called, after `setup`.
     """
+    if spec == WEBHOOK_SPEC:  # the agent lives elsewhere: a stand-in that never runs
+        return webhook_agent()
     module_name, _, attribute = spec.partition(":")
     try:
         module = importlib.import_module(module_name)

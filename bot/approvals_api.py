@@ -11,7 +11,9 @@ wins, bound to the digest of what was shown), and its outcome comes back by poll
     POST /api/questions   {question, options?, answerers | policy, ...the same}
     GET  /api/approvals/{id}?wait=30, GET /api/questions/{id}?wait=30
 
-A token reads only the requests it made (another's answer 404, as if they did not exist).
+A token reads only the requests it made (another's answer 404, as if they did not exist): the
+service token (SIGNOFF_API_TOKEN) its own, each personal token (`signoff tokens create NAME`) its
+owner's. Deciding is the people's: over the API with their own token (`/api/requests/{id}/decision`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.callbacks import CallbackChannel, callback_url_problem
+from bot.agent_webhook import WEBHOOK_CHANNEL
+from bot.callbacks import AgentWebhookChannel, CallbackChannel, callback_url_problem
+from bot.http_identity import caller_of
 from bot.long_poll import TooManyWaiters, Waiters
 from bot.views import standalone_json
 from channels.email.addresses import email_addresses
@@ -71,12 +75,27 @@ class ApprovalBody(_Common):
     arguments: dict[str, Any] = Field(default_factory=dict)
     reason: str = Field(default="", max_length=MAX_TEXT)
     approvers: list[Identity] | None = Field(default=None, min_length=1, max_length=50)
+    # An approver may change the arguments before approving (each keeps the JSON type it was given
+    # as); the program must then run the `arguments` it reads back, as signoff_client does.
+    editable: bool = False
 
 
 class QuestionBody(_Common):
     question: str = Field(min_length=1, max_length=MAX_TEXT)
     options: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list, max_length=20)
     answerers: list[Identity] | None = Field(default=None, min_length=1, max_length=50)
+    # With options: whether an answer that is none of them is taken (false: only an option is).
+    allow_free_text: bool = True
+
+    @field_validator("options")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        stripped = [o.strip() for o in value]
+        if any(not o for o in stripped):
+            raise ValueError("an option may not be blank")
+        if len({o.casefold() for o in stripped}) != len(stripped):
+            raise ValueError("options must differ from each other")
+        return stripped
 
 
 class StandaloneService:
@@ -145,12 +164,30 @@ def setup_standalone(runtime: Any) -> StandaloneService:
             webhook_secret=secret.get_secret_value() if (secret := runtime.settings.webhook_secret) else None,
         ),
     )
+    settings = runtime.settings
+    if settings.webhook_url and settings.webhook_secret is not None:  # what people send an outside agent
+        runtime.add_channel(
+            WEBHOOK_CHANNEL,
+            AgentWebhookChannel(
+                settings.webhook_url, settings.webhook_secret.get_secret_value(), timeout=settings.callback_timeout
+            ),
+        )
     return service
 
 
 def caller(request: Request) -> str:
-    """Who the bearer token is: the deployment's service token (SIGNOFF_API_TOKEN) for now."""
-    return "service"
+    """Who made a request, for "only its creator reads it": the deployment's service token
+    (SIGNOFF_API_TOKEN) is `service`; a personal token (`signoff tokens create NAME`, one per person
+    or per program) is its owner, `person:<id>`, so two programs with tokens of their own never see
+    each other's requests."""
+    who = caller_of(request)
+    return f"person:{who.person.id}" if who.kind == "person" else "service"
+
+
+def requester(request: Request) -> str | None:
+    """Who asks, shown to the approvers: a personal token's owner by name; None for the service token."""
+    who = caller_of(request)
+    return str(who.person.name) if who.kind == "person" else None
 
 
 def add_approval_routes(app: FastAPI, runtime: Any, service: StandaloneService) -> None:
@@ -158,12 +195,15 @@ def add_approval_routes(app: FastAPI, runtime: Any, service: StandaloneService) 
     storage = runtime.storage
 
     async def create(
-        kind: RequestKind, body: ApprovalBody | QuestionBody, who: str, header_key: str | None
+        kind: RequestKind, body: ApprovalBody | QuestionBody, request: Request, header_key: str | None
     ) -> JSONResponse:
+        who = caller(request)
         if body.callback_url is not None:
             problem = callback_url_problem(body.callback_url, settings.callback_host_list)
             if problem is not None:
                 raise HTTPException(422, problem)
+        if isinstance(body, QuestionBody) and not body.allow_free_text and not body.options:
+            raise HTTPException(422, "allow_free_text false needs options to choose from")
         if isinstance(body, ApprovalBody):
             people = service.people(body.approvers, body.policy, "approvers")
         else:
@@ -181,7 +221,7 @@ def add_approval_routes(app: FastAPI, runtime: Any, service: StandaloneService) 
             creator=who,
             allowed=people,
             channels=chosen,
-            requested_by=body.requested_by or who,
+            requested_by=body.requested_by or requester(request) or who,
             action=body.action if isinstance(body, ApprovalBody) else "",
             arguments=dict(body.arguments) if isinstance(body, ApprovalBody) else {},
             reason=body.reason if isinstance(body, ApprovalBody) else "",
@@ -192,6 +232,8 @@ def add_approval_routes(app: FastAPI, runtime: Any, service: StandaloneService) 
             callback_url=body.callback_url,
             callback_secret=secret,
             expires_at=utcnow() + body.expire_after if body.expire_after else None,
+            editable=body.editable if isinstance(body, ApprovalBody) else False,
+            allow_free_text=body.allow_free_text if isinstance(body, QuestionBody) else True,
         )
         created = await storage.create_standalone(spec)
         if not created.same:
@@ -224,11 +266,11 @@ def add_approval_routes(app: FastAPI, runtime: Any, service: StandaloneService) 
 
     @app.post("/api/approvals", status_code=201, responses=created_responses)
     async def create_approval(body: ApprovalBody, request: Request, idempotency_key: Key = None) -> JSONResponse:
-        return await create(RequestKind.APPROVAL, body, caller(request), idempotency_key)
+        return await create(RequestKind.APPROVAL, body, request, idempotency_key)
 
     @app.post("/api/questions", status_code=201, responses=created_responses)
     async def create_question(body: QuestionBody, request: Request, idempotency_key: Key = None) -> JSONResponse:
-        return await create(RequestKind.QUESTION, body, caller(request), idempotency_key)
+        return await create(RequestKind.QUESTION, body, request, idempotency_key)
 
     @app.get("/api/approvals/{request_id}")
     async def get_approval(request_id: str, request: Request, wait: Wait = 0) -> dict[str, Any]:

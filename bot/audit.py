@@ -165,6 +165,8 @@ def _record(stored: AuditEvent, facts: dict[str, Any], requesters: dict[str, str
         outcome = "reminded " + ", ".join(data.get("awaiting") or [])
     elif data["type"] == "request_escalated":
         outcome = "escalated to " + ", ".join(data.get("to") or [])
+    elif data["type"] == "approval_edited":  # both versions are in `event`: previous_arguments, arguments
+        outcome = "edited"
     return {
         "at": stored.at.isoformat(),
         "thread_id": stored.thread_id,

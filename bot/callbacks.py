@@ -124,15 +124,7 @@ class CallbackChannel:
                 raise PermanentDeliveryError("SIGNOFF_WEBHOOK_SECRET is no longer set: cannot sign the webhook")
             text = json.dumps(completion_json(standalone, request), separators=(",", ":"))
             body = text.encode()
-            event_id = f"msg_{request.id}"
-            sent_at = datetime.fromtimestamp(int(self.clock()), UTC)
-            headers.update(
-                {
-                    "webhook-id": event_id,
-                    "webhook-timestamp": str(int(sent_at.timestamp())),
-                    "webhook-signature": self.webhook.sign(event_id, sent_at, text),
-                }
-            )
+            headers.update(standard_headers(self.webhook, f"msg_{request.id}", text, self.clock))
         else:
             problem = callback_url_problem(url, self.allowed_hosts)
             if problem is not None:  # the allowlist may have changed since it was accepted
@@ -140,20 +132,62 @@ class CallbackChannel:
             body = json.dumps(standalone_json(standalone, request), separators=(",", ":")).encode()
             headers[DELIVERY_HEADER] = str(message.id)
             headers[SIGNATURE_HEADER] = sign(standalone.callback_secret or "", body, int(self.clock()))
-        timeout = aiohttp.ClientTimeout(total=self.timeout)
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.post(url, data=body, headers=headers, allow_redirects=False) as response,
-            ):
-                await response.content.read(READ_LIMIT)  # bounded: the answer's body is not ours to keep
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise RetryableDeliveryError(f"callback to {_where(url)} failed: {exc!r}") from exc
-        if not 200 <= status < 300:
-            raise RetryableDeliveryError(f"callback to {_where(url)} answered HTTP {status}")
+        status = await post(url, body, headers, self.timeout)
         log.info("callback for request %s delivered to %s (HTTP %d)", request.id, _where(url), status)
         return {"status": status}
+
+
+class AgentWebhookChannel:
+    """What people sent an agent that lives elsewhere (bot/agent_webhook.py), posted to
+    SIGNOFF_WEBHOOK_URL signed per Standard Webhooks; the row's text is `{"id", "payload"}`."""
+
+    name = "webhook"
+
+    def __init__(self, url: str, secret: str, *, timeout: float = 10.0, clock: Callable[[], float] = time.time) -> None:
+        self.url = url
+        self.webhook = Webhook(secret)
+        self.timeout = timeout
+        self.clock = clock
+
+    async def deliver(self, message: Outbound) -> dict[str, Any]:
+        try:
+            stored = json.loads(message.text)
+            event_id, payload = str(stored["id"]), stored["payload"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PermanentDeliveryError(f"webhook {message.id}: its payload cannot be read: {exc}") from exc
+        text = json.dumps(payload, separators=(",", ":"))
+        headers = {"Content-Type": "application/json", "User-Agent": "signoff-webhook"}
+        headers.update(standard_headers(self.webhook, event_id, text, self.clock))
+        status = await post(self.url, text.encode(), headers, self.timeout)
+        log.info("%s %s delivered to %s (HTTP %d)", payload.get("type"), event_id, _where(self.url), status)
+        return {"status": status, "webhook_id": event_id}
+
+
+def standard_headers(webhook: Webhook, event_id: str, text: str, clock: Callable[[], float]) -> dict[str, str]:
+    """`webhook-id`, `webhook-timestamp` and `webhook-signature` for `text` (Standard Webhooks)."""
+    sent_at = datetime.fromtimestamp(int(clock()), UTC)
+    return {
+        "webhook-id": event_id,
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": webhook.sign(event_id, sent_at, text),
+    }
+
+
+async def post(url: str, body: bytes, headers: dict[str, str], seconds: float) -> int:
+    """POST once, redirects never followed, the answer read at most READ_LIMIT bytes; its status
+    when 2xx, else RetryableDeliveryError (the outbox tries again with its backoff)."""
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds)) as session,
+            session.post(url, data=body, headers=headers, allow_redirects=False) as response,
+        ):
+            await response.content.read(READ_LIMIT)  # bounded: the answer's body is not ours to keep
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise RetryableDeliveryError(f"POST to {_where(url)} failed: {exc!r}") from exc
+    if not 200 <= status < 300:
+        raise RetryableDeliveryError(f"POST to {_where(url)} answered HTTP {status}")
+    return status
 
 
 def _where(url: str) -> str:

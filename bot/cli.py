@@ -190,12 +190,19 @@ def _marked(event: Any) -> Any:
 
 
 def _resolve(
-    request_id: str, *, approve: bool | None, text: str, by: str, grant: str | None = None, until: str | None = None
+    request_id: str,
+    *,
+    approve: bool | None,
+    text: str,
+    by: str,
+    changes: dict[str, str] | None = None,
+    grant: str | None = None,
+    until: str | None = None,
 ) -> None:
     from bot.agent_loader import load_agent
     from bot.cli_people import parse_expiry
     from bot.core import SignoffCore
-    from channels.base import GrantAsk, Proof
+    from channels.base import Edit, GrantAsk, Proof
     from storage.async_store import AsyncStore
 
     ask = None
@@ -211,8 +218,9 @@ def _resolve(
         if approve is None:
             decision = asyncio.run(core.answer(request_id, answer=text, by=by, proof=proof))
         else:
+            edit = Edit(dict(changes), text=True) if changes else None
             decision = asyncio.run(
-                core.decide(request_id, approve=approve, by=by, comment=text, proof=proof, grant=ask)
+                core.decide(request_id, approve=approve, by=by, comment=text, proof=proof, edit=edit, grant=ask)
             )
     finally:
         storage.close()
@@ -228,15 +236,30 @@ def _resolve(
 @click.option("--by", required=True, help="Who approves (a Slack user id or an email address).")
 @click.option("--comment", default="", help="An optional note for the agent.")
 @click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Approve with this argument changed (repeatable); checked against the tool's schema.",
+)
+@click.option(
     "--grant",
     type=click.Choice(["thread", "duration", "arguments"]),
     default=None,
     help="And allow the same for this thread, any thread, or these exact arguments (a standing grant).",
 )
 @click.option("--until", default=None, help="The grant's end: 1h, 7d, or a date (default: the longest allowed).")
-def approve(request_id: str, by: str, comment: str, grant: str | None, until: str | None) -> None:
+def approve(
+    request_id: str, by: str, comment: str, settings: tuple[str, ...], grant: str | None, until: str | None
+) -> None:
     """Approve a pending request (for operators)."""
-    _resolve(request_id, approve=True, text=comment, by=by, grant=grant, until=until)
+    changes: dict[str, str] = {}
+    for setting in settings:
+        name, sep, value = setting.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{setting!r}: write NAME=VALUE", param_hint="--set")
+        changes[name.strip()] = value
+    _resolve(request_id, approve=True, text=comment, by=by, changes=changes, grant=grant, until=until)
 
 
 @main.command()

@@ -14,23 +14,26 @@ and the API and the CLI have no other gate.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from agent import choices
 from agent.definition import Agent
 from agent.events import ApprovalDecided, Event, GrantGiven, HumanMessage, QuestionAnswered
 from agent.grants import SCOPE_LABELS, GrantRefused
 from agent.policy import allows
 from bot import failpoints, refusals
+from bot.agent_webhook import inbound_drafts
 from bot.builder import ThreadBuilder
+from bot.edit_check import EditRefused, check_edit
 from bot.grant_rules import draft as grant_draft
 from bot.grant_rules import may_offer, with_offers
 from bot.identity import decision_identity, held_by, voter
 from bot.logs import current_thread
 from bot.outbox_policy import outbox_for
 from bot.views import request_view
-from channels.base import Decision, GrantAsk, HumanRequestView, Origin, Proof
+from channels.base import Decision, Edit, GrantAsk, HumanRequestView, Origin, Proof
 from channels.invisible import clean_inbound
 from storage.async_store import AsyncStore
 from storage.grants import GrantDraft
@@ -60,8 +63,14 @@ class SignoffCore:
         wake_intake: Callable[[], None] | None = None,
         poll_interval: float = 0.5,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        forward_to_webhook: bool = False,
+        agent_address: str = "",
     ) -> None:
         self.storage = storage
+        # SIGNOFF_AGENT=webhook: what people send is posted to the agent that lives elsewhere
+        # (bot/agent_webhook.py), in the transaction that records it; `agent_address` is its mail's To.
+        self.forward_to_webhook = forward_to_webhook
+        self.agent_address = agent_address
         self.now = now
         self.agent = agent
         self.default_approvers = default_approvers or []
@@ -91,6 +100,7 @@ class SignoffCore:
         channel: str = "api",
         origin: Origin | None = None,
         receipt_key: str | None = None,
+        outbox: Sequence[OutboxDraft] = (),
     ) -> ThreadRow | None:
         first = HumanMessage(text=clean_inbound(message), by=by, channel=channel)
         row = await self.storage.create_thread(
@@ -101,6 +111,7 @@ class SignoffCore:
             origin_key=origin.key if origin else None,
             origin_data=dict(origin.data) if origin else None,
             receipt_key=receipt_key,
+            outbox=outbox,
         )
         if row is not None:
             failpoints.hit("after_inbound_recorded")
@@ -110,6 +121,9 @@ class SignoffCore:
         return row
 
     async def open_conversation(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> None:
+        if self.forward_to_webhook:  # its webhook is written with it: the thread now, in one transaction
+            await self.receive_message(receipt_key=receipt_key, origin=origin, text=text, by=by)
+            return
         await self.storage.run(
             self.storage.intake.record,
             key=receipt_key,
@@ -134,20 +148,45 @@ class SignoffCore:
             row = await self.storage.get_thread(thread_id) if thread_id else None
         return row
 
-    async def receive_message(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> str | None:
+    async def receive_message(
+        self,
+        *,
+        receipt_key: str,
+        origin: Origin,
+        text: str,
+        by: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        drafts: list[OutboxDraft] = []
+        if self.forward_to_webhook:
+            drafts = inbound_drafts(
+                receipt_key=receipt_key,
+                origin=origin,
+                text=clean_inbound(text),
+                by=by,
+                agent_address=self.agent_address,
+                details=details or {},
+            )
         existing = await self._thread_by_origin(origin.channel, origin.key)
         if existing is None:
-            row = await self.launch(text, by=by, channel=origin.channel, origin=origin, receipt_key=receipt_key)
+            row = await self.launch(
+                text, by=by, channel=origin.channel, origin=origin, receipt_key=receipt_key, outbox=drafts
+            )
+            if row is not None and drafts:
+                self.wake_outbox()
             return row.id if row else None
         appended = await self.storage.append(
             existing.id,
             [HumanMessage(text=clean_inbound(text), by=by, channel=origin.channel)],
             receipt_key=receipt_key,
+            outbox=drafts,
         )
         if appended is None:
             return None
         failpoints.hit("after_inbound_recorded")
         self.wake_thread(existing.id)
+        if drafts:
+            self.wake_outbox()
         return existing.id
 
     async def thread_for(self, channel: str, key: str) -> str | None:
@@ -182,12 +221,40 @@ class SignoffCore:
         receipt_key: str | None = None,
         identities: Sequence[str] = (),
         proof: Proof | None = None,
+        edit: Edit | None = None,
         grant: GrantAsk | None = None,
     ) -> Decision:
         # Bound to what the human was shown: the request's tool and arguments, as a digest (taken
-        # by the store, in the transaction that records the decision).
+        # by the store, in the transaction that records the decision). An edit is checked here
+        # against the request's schema (and the agent's tool), then recorded with the approval.
         event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=clean_inbound(comment))
-        return await self._resolve(request_id, event, receipt_key, identities, proof, grant)
+        if edit is None:
+            return await self._resolve(request_id, event, receipt_key, identities, proof, grant=grant)
+        if grant is not None:  # a grant covers the call as asked; an edited call is approved alone
+            row = await self.storage.get_request(request_id)
+            message = "a standing grant is given with an approval as asked, not with edited arguments"
+            return Decision("grant_refused", await self._view(row) if row else None, f"{message}. Nothing was decided.")
+        row = await self.storage.get_request(request_id)
+        if row is None:
+            return Decision("unknown", None, refusals.message("unknown", request_id, by, None))
+        if row.status != "pending" or not await self._may_decide(row, by, identities):
+            # Refused as it would be without an edit (already decided, not allowed), before the
+            # edit is looked at: whoever may not decide learns nothing about the arguments.
+            return await self._resolve(request_id, event, receipt_key, identities, proof)
+        thread = await self.storage.get_thread(row.thread_id)
+        tool = self.agent.tools.get(row.tool or "") if thread is not None and thread.agent == self.agent.name else None
+        try:
+            edited = check_edit(self.agent, tool, row, edit, approve=approve)
+        except EditRefused as exc:
+            return Decision(exc.status, await self._view(row), str(exc), dict(exc.problems))
+        return await self._resolve(request_id, event, receipt_key, identities, proof, (edited, row.digest or ""))
+
+    async def _may_decide(self, row: RequestRow, by: str, identities: Sequence[str]) -> bool:
+        """The allowed check the store makes (it makes it again when it records the decision)."""
+        if not row.allowed:
+            return True
+        person = (await self.storage.people_for([by])).get(by)
+        return allows(row.allowed, [by, *identities, *held_by(by, person)])
 
     async def answer(
         self,
@@ -199,7 +266,15 @@ class SignoffCore:
         identities: Sequence[str] = (),
         proof: Proof | None = None,
     ) -> Decision:
-        event = QuestionAnswered(request_id=request_id, answer=clean_inbound(answer), by=by)
+        answer = clean_inbound(answer)
+        choice: str | None = None
+        row = await self.storage.get_request(request_id)
+        if row is not None and row.kind == "question" and row.options and row.status == "pending":
+            choice = choices.pick(row.options, answer)
+            if choice is None and row.allow_free_text is False:
+                message = f"answer with one of the options: {choices.numbered(row.options)}; nothing was recorded"
+                return Decision("not_an_option", await self._view(row), message)
+        event = QuestionAnswered(request_id=request_id, answer=choice or answer, by=by, choice=choice)
         return await self._resolve(request_id, event, receipt_key, identities, proof)
 
     async def _resolve(
@@ -209,6 +284,7 @@ class SignoffCore:
         receipt_key: str | None,
         identities: Sequence[str] = (),
         proof: Proof | None = None,
+        edited: tuple[dict[str, Any], str] | None = None,
         grant: GrantAsk | None = None,
     ) -> Decision:
         # One transaction: the messages depend on the thread's channel, read there.
@@ -253,6 +329,8 @@ class SignoffCore:
             outbox=outbox,
             bind_digest=True,
             requester=requester,
+            edited=edited[0] if edited else None,
+            edited_from=edited[1] if edited else None,
             grant=granted,
         )
         view = await self._view(result.request) if result.request else None

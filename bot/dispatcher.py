@@ -25,7 +25,7 @@ from bot.identity import expand
 from bot.metrics import Metrics
 from bot.outage_log import OutageLog
 from bot.views import origin_of, request_view
-from channels.base import CLOCK_KINDS, Channel, HumanRequestView, Outbound, clock_people
+from channels.base import CLOCK_KINDS, Channel, HumanRequestView, Outbound, clock_note, clock_people
 from channels.errors import PermanentDeliveryError, RetryableDeliveryError
 from retry_backoff import Backoff
 from storage.async_store import AsyncStore
@@ -180,6 +180,7 @@ class Dispatcher:
         assert thread is not None and row.id is not None
         request = store.get_request(row.request_id) if row.request_id else None
         people, slack_channel = clock_people(row.text) if row.kind in CLOCK_KINDS else ([], None)
+        note = clock_note(row.text) if row.kind in CLOCK_KINDS else ""
         return Outbound(
             id=row.id,
             thread_id=row.thread_id,
@@ -193,4 +194,5 @@ class Dispatcher:
             people=tuple(people),
             aliases=_aliases(people, store.people_for(people) if people else {}),
             slack_channel=slack_channel,
+            note=note,
         )

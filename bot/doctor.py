@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from bot.errors import BotError
 
@@ -78,7 +79,10 @@ async def run_checks(echo: Echo) -> bool:
     except BotError as exc:
         bad("agent", str(exc))
 
-    if not settings.model:
+    if settings.agent_is_webhook:  # no model here: the agent that lives elsewhere has its own
+        where = urlsplit(settings.webhook_url or "").netloc  # never its path or query: they may hold a token
+        good(f"the agent lives elsewhere: what people send it is posted to {where} (SIGNOFF_WEBHOOK_URL)")
+    elif not settings.model:
         bad(
             "no model configured",
             "set SIGNOFF_MODEL (a litellm model string, e.g. openai/gpt-4o-mini) "

@@ -25,13 +25,14 @@ from bot.audit import render as render_audit
 from bot.grants_api import add_grant_routes
 from bot.http_auth import BearerGuard, bearer_problem
 from bot.http_identity import DECISION_RESPONSES, acting_as, caller_of, decider, personal_token_check
+from bot.http_identity import DECISION_STATUS as DECISION_STATUS  # where bot/web reads it
 from bot.humanlayer_api import add_humanlayer_routes
 from bot.metrics import TimeSlackAcks
 from bot.outage_log import OutageLog
 from bot.runtime import Runtime
 from bot.thread_watch import ThreadWatch
 from bot.views import clock_json, request_json, thread_json
-from channels.base import GrantAsk
+from channels.base import Edit, GrantAsk
 from storage import migrate
 from storage.errors import DatabaseUnavailable
 
@@ -67,24 +68,15 @@ class DecisionBody(BaseModel):
     # name the token's owner); the service token needs it, where an operator allowed it to decide.
     by: str | None = Field(default=None, min_length=1, max_length=320)
     grant: GrantBody | None = None
+    # Approve with these arguments changed (the others keep their values): checked against the
+    # request's `edit_schema`; what runs is the edited call (422 when they do not fit).
+    arguments: dict[str, Any] | None = Field(default=None, max_length=100)
 
 
 class AnswerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     answer: str = Field(min_length=1, max_length=MAX_TEXT)
     by: str | None = Field(default=None, min_length=1, max_length=320)
-
-
-DECISION_STATUS = {
-    "not_allowed": 403,
-    "self_approval": 403,
-    "already_decided": 409,
-    "already_approved": 409,
-    "unknown": 404,
-    "invalid": 409,
-    "grant_refused": 422,
-    "self_grant": 403,
-}
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -241,8 +233,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def decide(request: Request, request_id: str, body: DecisionBody) -> dict[str, Any]:
         by, proof = decider(caller_of(request), body.by, may_decide)
         grant = GrantAsk(body.grant.scope, until=body.grant.until) if body.grant else None
+        edit = Edit(dict(body.arguments)) if body.arguments is not None else None
         decision = await core.decide(
-            request_id, approve=body.decision == "approve", by=by, comment=body.comment, proof=proof, grant=grant
+            request_id,
+            approve=body.decision == "approve",
+            by=by,
+            comment=body.comment,
+            proof=proof,
+            edit=edit,
+            grant=grant,
         )
         if decision.status != "accepted":
             raise HTTPException(DECISION_STATUS.get(decision.status, 400), decision.message)

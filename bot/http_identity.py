@@ -31,6 +31,21 @@ DECISION_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"description": "Already decided, or this person's approval already counts toward N of M"},
 }
 
+# A refused decision's HTTP status, by `channels.base.Decision.status`.
+DECISION_STATUS = {
+    "not_allowed": 403,
+    "self_approval": 403,
+    "already_decided": 409,
+    "already_approved": 409,
+    "unknown": 404,
+    "invalid": 409,
+    "invalid_edit": 422,
+    "not_editable": 409,
+    "not_an_option": 422,
+    "grant_refused": 422,
+    "self_grant": 403,
+}
+
 
 def personal_token_check(storage: AsyncStore) -> Any:
     async def check(token: str) -> tuple[str, Any, str | None]:

@@ -48,9 +48,22 @@ def human_contact_json(standalone: StandaloneRow, request: RequestRow) -> dict[s
             "requested_at": _at(request.created_at),
             "responded_at": _at(request.decided_at) if answered else None,
             "response": request.comment if answered else None,
-            "response_option_name": None,
+            "response_option_name": _option_name(external.get("spec"), request) if answered else None,
         },
     }
+
+
+def _option_name(spec: Any, request: RequestRow) -> str | None:
+    """The `name` of the response option the answer picked (answers that pick one are its text)."""
+    given = spec.get("response_options") if isinstance(spec, dict) else None
+    for option in given if isinstance(given, list) else []:
+        if not isinstance(option, dict):
+            continue
+        title, name = option.get("title"), option.get("name")
+        shown = title if isinstance(title, str) and title.strip() else name
+        if isinstance(shown, str) and shown.strip()[:200] == request.comment:
+            return name if isinstance(name, str) else None
+    return None
 
 
 def completion_json(standalone: StandaloneRow, request: RequestRow) -> dict[str, Any]:

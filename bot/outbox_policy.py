@@ -8,6 +8,7 @@ from typing import assert_never
 from agent.events import (
     AgentReply,
     ApprovalDecided,
+    ApprovalEdited,
     ApprovalProgress,
     ApprovalRequested,
     DeliveryFailed,
@@ -70,6 +71,8 @@ def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
                 drafts.append(OutboxDraft(channel, "notice", text=stop_notice(source, message)))
             case Error() | HumanMessage() | ToolCall() | ToolResult():
                 pass
+            case ApprovalEdited():
+                pass  # the approval that comes with it updates the card and the mail, edited arguments shown
             case ToolStarted() | ToolOutcomeUnknown():
                 pass  # the approvers hear of an unknown outcome through the request it adds
             case GrantUsed() | GrantGiven():

@@ -33,6 +33,10 @@ def message(status: str, request_id: str, by: str, view: HumanRequestView | None
         "invalid": "this request does not take that kind of answer",
         "not_allowed": f"{by} may not answer this request",
         "changed": "this request's arguments do not match what it was created with; it cannot be approved",
+        "not_editable": (
+            "this request's arguments can no longer be edited (an approval already counts for them, or it takes "
+            "no edits); approve or deny them as they are. Nothing was decided."
+        ),
         "already_decided": (f"already {view.status} by {view.decided_by}" if view else "already decided"),
     }
     return texts.get(status, status)

@@ -202,6 +202,8 @@ class Runtime:
             wake_thread=worker.wake,
             wake_outbox=dispatcher.wake,
             poll_interval=settings.poll_interval,
+            forward_to_webhook=settings.agent_is_webhook,
+            agent_address=settings.email_address or "",
         )
         if group is not None:
             sender = WakeSender(group.wake_dir, group.workers)
@@ -227,7 +229,7 @@ class Runtime:
         self.channels[name] = channel
 
     async def start(self) -> None:
-        if not self.settings.model and self.role != Role.INGRESS:
+        if not self.settings.model and self.role != Role.INGRESS and not self.settings.agent_is_webhook:
             log.warning(UnconfiguredModel.MESSAGE)
         tasks: list[asyncio.Task[None]] = []
         if self.role != Role.INGRESS:

@@ -189,13 +189,23 @@ class Settings(BaseSettings):
     def _webhook_pair(self) -> Settings:
         if self.webhook_url and self.webhook_secret is None:
             raise ValueError("SIGNOFF_WEBHOOK_URL needs SIGNOFF_WEBHOOK_SECRET to sign what it posts")
+        if self.agent_is_webhook and not self.webhook_url:
+            raise ValueError(
+                "SIGNOFF_AGENT=webhook needs SIGNOFF_WEBHOOK_URL (and SIGNOFF_WEBHOOK_SECRET): where what people "
+                "send the agent is posted"
+            )
         return self
+
+    @property
+    def agent_is_webhook(self) -> bool:
+        """SIGNOFF_AGENT=webhook: the agent lives elsewhere (bot/agent_webhook.py)."""
+        return self.agent == "webhook"
 
     @field_validator("agent")
     @classmethod
     def _agent(cls, value: str) -> str:
-        if ":" not in value:
-            raise ValueError("must be module:attribute, e.g. myagents.ops:agent")
+        if ":" not in value and value != "webhook":
+            raise ValueError("must be module:attribute, e.g. myagents.ops:agent, or webhook")
         return value
 
     @property
@@ -242,7 +252,7 @@ class Settings(BaseSettings):
 
 FIXES = {
     "SIGNOFF_DATABASE_URL": "e.g. sqlite:///signoff.db or postgresql://user@127.0.0.1/signoff",
-    "SIGNOFF_AGENT": "the agent as module:attribute, e.g. bot.example_agent:agent",
+    "SIGNOFF_AGENT": "the agent as module:attribute, e.g. bot.example_agent:agent, or webhook (it lives elsewhere)",
     "SIGNOFF_PORT": "a TCP port between 0 and 65535",
     "SIGNOFF_MAX_BODY_BYTES": "the largest HTTP request body read, in bytes, at least 1024, e.g. 1048576",
     "SIGNOFF_IMAP_TLS": "one of off, starttls, ssl",
@@ -263,7 +273,10 @@ FIXES = {
     "SIGNOFF_WEB_LINK_MINUTES": "how long a sign-in link stays valid, in minutes, e.g. 15",
     "SIGNOFF_WEB_SIGNIN_RATE_LIMIT": "sign-in links per address per hour; 0 for no limit",
     "SIGNOFF_WEB_SIGNIN_IP_RATE_LIMIT": "sign-in links per client address per hour; 0 for no limit",
-    "SIGNOFF_WEBHOOK_URL": "the URL decided HumanLayer requests are posted to, e.g. https://agent.example.com/webhook",
+    "SIGNOFF_WEBHOOK_URL": (
+        "the URL decided HumanLayer requests (and, with SIGNOFF_AGENT=webhook, what people send the agent) are "
+        "posted to, e.g. https://agent.example.com/webhook"
+    ),
     "SIGNOFF_WEBHOOK_SECRET": (
         "the Standard Webhooks secret: whsec_ and base64, e.g. "
         "whsec_$(python3 -c 'import base64,os;print(base64.b64encode(os.urandom(24)).decode())')"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agent import edits
 from agent.events import dump_event
 from bot.identity import expand
-from channels.base import HumanRequestView, Origin
+from channels.base import EditField, HumanRequestView, Origin
 from storage.models import RequestRow, RequestTimerRow, StandaloneRow, ThreadRow
 from storage.people_models import PersonRow
 from storage.store import StoredEvent
@@ -35,7 +36,32 @@ def request_view(row: RequestRow, people: Mapping[str, PersonRow] | None = None)
         required=row.required or 1,
         approved_by=[str(a.get("person") or a.get("by") or "") for a in row.approvals or []],
         rule=row.rule or "",
+        edit_fields=edit_fields(row),
+        allow_free_text=row.allow_free_text is not False,
     )
+
+
+def edit_fields(row: RequestRow) -> list[EditField]:
+    """The arguments an approver may edit, prefilled with what would run now (none: no edits)."""
+    if not row.edit_schema or row.kind != "approval":
+        return []
+    return [
+        EditField(
+            name=f.name,
+            kind=f.kind,
+            required=f.required,
+            value=edits.as_text(row.arguments[f.name]) if f.name in row.arguments else "",
+            description=f.description,
+            choices=f.choices,
+            nullable=f.nullable,
+        )
+        for f in edits.fields(row.edit_schema)
+    ]
+
+
+def chosen(row: RequestRow) -> str | None:
+    """The option an answered question's answer is (answers that pick one are recorded as it)."""
+    return row.comment if row.status == "answered" and row.comment in (row.options or []) else None
 
 
 def origin_of(row: ThreadRow) -> Origin:
@@ -82,6 +108,12 @@ def request_json(row: RequestRow) -> dict[str, Any]:
         "rule": row.rule or "",
         "approvals": [{k: a.get(k) for k in ("by", "person", "at")} for a in row.approvals or []],
         "progress": f"{len(row.approvals or [])} of {row.required or 1}",
+        # Edits: whether an approver may change the arguments first (`arguments` on the decision),
+        # and the schema they must fit; a question's options, whether other answers are taken, the pick.
+        "editable": bool(row.edit_schema) and row.kind == "approval",
+        "edit_schema": row.edit_schema if row.kind == "approval" else None,
+        "allow_free_text": row.allow_free_text is not False,
+        "choice": chosen(row),
     }
 
 
@@ -118,9 +150,21 @@ def standalone_json(standalone: StandaloneRow, row: RequestRow) -> dict[str, Any
     }
     if row.kind == "approval":
         body.update(
-            action=row.tool, arguments=row.arguments, digest=row.digest, reason=row.reason, approvers=row.allowed
+            action=row.tool,
+            arguments=row.arguments,
+            digest=row.digest,
+            reason=row.reason,
+            approvers=row.allowed,
+            editable=bool(row.edit_schema),
         )
     else:
         answer = row.comment if row.status == "answered" else None
-        body.update(question=row.question, options=row.options, answerers=row.allowed, answer=answer)
+        body.update(
+            question=row.question,
+            options=row.options,
+            answerers=row.allowed,
+            answer=answer,
+            allow_free_text=row.allow_free_text is not False,
+            choice=chosen(row),
+        )
     return body

@@ -32,12 +32,24 @@ def clock_people(text: str) -> tuple[list[str], str | None]:
     try:
         data = json.loads(text)
     except ValueError:
-        return [n for n in text.splitlines() if n.strip()][:MAX_CLOCK_PEOPLE], None
+        head = text.partition("\n\n")[0]
+        return [n for n in head.splitlines() if n.strip()][:MAX_CLOCK_PEOPLE], None
     if not isinstance(data, dict):
         return [], None
     people = [p for p in data.get("people") or [] if isinstance(p, str) and p.strip()][:MAX_CLOCK_PEOPLE]
     channel = data.get("slack_channel")
     return people, channel if isinstance(channel, str) and channel else None
+
+
+def clock_note(text: str) -> str:
+    """What a person said to go with a clock message (an escalation's `escalation_msg`), if anything:
+    `note` in its JSON (older rows: the text after the first blank line)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text.partition("\n\n")[2].strip()
+    note = data.get("note") if isinstance(data, dict) else None
+    return note.strip() if isinstance(note, str) else ""
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,34 @@ class HumanRequestView:
     required: int = 1  # distinct approvals needed (N of M)
     approved_by: list[str] = field(default_factory=list)  # who approved so far, toward `required`
     rule: str = ""  # the policy rule that matched, shown to approvers
+    # The arguments an approver may change before approving (empty: no edits), and a question's rule
+    # for answers that are none of its options.
+    edit_fields: list[EditField] = field(default_factory=list)
+    allow_free_text: bool = True
     grant_offers: tuple[GrantOffer, ...] = ()  # the standing grants its approver may give with an approval
+
+
+@dataclass(frozen=True)
+class EditField:
+    """One argument as an edit form shows it. `kind`: string, integer, number, boolean, choice (one
+    of `choices`) or json (typed as JSON); `value` is the current value as text."""
+
+    name: str
+    kind: str
+    required: bool
+    value: str
+    description: str = ""
+    choices: tuple[str, ...] = ()
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Edit:
+    """An approver's change of some arguments, given with an approval: JSON values (`text=False`, the
+    HTTP API) or text typed into a form or a mail, read by each field's type (`text=True`)."""
+
+    values: dict[str, Any]
+    text: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,6 +171,8 @@ class Outbound:
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # An escalation's Slack channel, where the request is posted as well (None: only its thread).
     slack_channel: str | None = None
+    # What a person said to go with it: an escalation's message (HumanLayer's `escalation_msg`).
+    note: str = ""
 
     def reach(self) -> list[str]:
         """Every name of every one of `people`."""
@@ -144,6 +185,8 @@ class Decision:
 
     # self_approval: the person who asked may not approve it; already_approved: their approval
     # already counts toward N of M. `message` says so (and, when accepted, the progress toward N).
+    # invalid_edit: edited arguments that do not fit (`problems`, per field); not_editable: the request
+    # takes no edit; not_an_option: an answer none of a closed question's options.
     status: Literal[
         "accepted",
         "not_allowed",
@@ -154,15 +197,23 @@ class Decision:
         "already_approved",
         "grant_refused",
         "self_grant",
+        "invalid_edit",
+        "not_editable",
+        "not_an_option",
     ]
     request: HumanRequestView | None = None
     message: str = ""
+    problems: dict[str, str] = field(default_factory=dict)
 
 
 class Core(Protocol):
-    async def receive_message(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> str | None:
+    async def receive_message(
+        self, *, receipt_key: str, origin: Origin, text: str, by: str, details: Mapping[str, Any] | None = None
+    ) -> str | None:
         """Record a human's message once per delivery key; start or continue the origin's thread.
 
+        `details`: what the channel knows of the message beyond its text, for an agent that lives
+        elsewhere (email: `subject`, `body`, `message_id`, `to`, `raw`); never kept with the thread.
         Returns the thread id, or None when this delivery was already recorded.
         """
 
@@ -189,11 +240,13 @@ class Core(Protocol):
         receipt_key: str | None = None,
         identities: Sequence[str] = (),
         proof: Proof | None = None,
+        edit: Edit | None = None,
         grant: GrantAsk | None = None,
     ) -> Decision:
-        """Approve or deny. `identities`: other names `by` holds (Slack user groups) for the allowed check;
-        `proof`: how `by` was authenticated, recorded with the decision; `grant`: a standing grant
-        given with the approval (refused, with nothing decided, where it may not be given)."""
+        """Approve or deny (`edit`: approve with these arguments changed). `identities`: other names
+        `by` holds (Slack user groups) for the allowed check; `proof`: how `by` was authenticated,
+        recorded with the decision; `grant`: a standing grant given with the approval (refused,
+        with nothing decided, where it may not be given)."""
 
     async def answer(
         self,

@@ -60,6 +60,7 @@ class Answer:
     answer: str | None = None
     decided_by: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    choice: str | None = None  # the option the answer picked, as offered
 
     @classmethod
     def of(cls, body: dict[str, Any]) -> Answer:
@@ -68,6 +69,7 @@ class Answer:
             status=str(body["status"]),
             question=str(body.get("question") or ""),
             answer=body.get("answer"),
+            choice=body.get("choice"),
             decided_by=body.get("decided_by"),
             raw=body,
         )
@@ -121,14 +123,21 @@ class Signoff:
         answerers: Sequence[str] | None = None,
         policy: str | None = None,
         options_offered: Sequence[str] = (),
+        allow_free_text: bool = True,
         wait: bool = True,
         timeout: float | None = None,
         idempotency_key: str | None = None,
         **options: Any,
     ) -> Answer:
         """Ask `answerers` a question and (with `wait`) return their answer; raises Expired when
-        nobody answered before `expire_after`, TimedOut when `timeout` ran out first."""
-        body: dict[str, Any] = {"question": question, "options": list(options_offered), **options}
+        nobody answered before `expire_after`, TimedOut when `timeout` ran out first. With
+        `options_offered`, `.choice` is the option picked; `allow_free_text=False` takes only those."""
+        body: dict[str, Any] = {
+            "question": question,
+            "options": list(options_offered),
+            "allow_free_text": allow_free_text,
+            **options,
+        }
         body.update(_people("answerers", answerers, policy))
         created = Answer.of(self._create("/api/questions", body, idempotency_key))
         if not wait:
@@ -190,6 +199,8 @@ class Signoff:
                     "policy": policy,
                     "timeout": timeout,
                     "idempotency_key": uuid.uuid4().hex,
+                    # It runs what comes back, so an approver may edit the arguments first.
+                    "editable": True,
                     **options,
                 }
                 return payload, bound

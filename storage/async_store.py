@@ -142,6 +142,7 @@ class AsyncStore:
     create_standalone = _Mirror(Store.create_standalone)
     get_standalone = _Mirror(Store.get_standalone)
     standalone_by_key = _Mirror(Store.standalone_by_key)
+    escalate_standalone = _Mirror(Store.escalate_standalone)
     decided_among = _Mirror(Store.decided_among)
     fire_due_timers = _Mirror(Store.fire_due_timers)
     timers_for = _Mirror(Store.timers_for)

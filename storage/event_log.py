@@ -20,6 +20,7 @@ from sqlmodel import Session
 from agent import thread as t
 from agent.events import (
     ApprovalDecided,
+    ApprovalEdited,
     ApprovalProgress,
     ApprovalRequested,
     DecisionIdentity,
@@ -36,7 +37,7 @@ from storage._timers import schedule_timers
 from storage.audit_chain import append_to_chain
 from storage.home_tabs import mark_home_tabs
 from storage.models import EventRow, OutboxRow, RequestRow, ThreadRow, utcnow
-from storage.status import STANDALONE_AGENT, RequestKind, RequestStatus, ThreadStatus
+from storage.status import STANDALONE_AGENT, WEBHOOK_AGENT, RequestKind, RequestStatus, ThreadStatus
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ def append_events(session: Session, row: ThreadRow, events: Sequence[Event], out
         changes["status"] = t.status_from(has_pending=has_pending, last=last)
         if row.agent == STANDALONE_AGENT:  # no agent runs on it: it waits, then it is done
             changes["status"] = ThreadStatus.WAITING if has_pending else ThreadStatus.DONE
+        elif row.agent == WEBHOOK_AGENT:  # its agent lives elsewhere: the thread waits on it
+            changes["status"] = ThreadStatus.WAITING
     threads = table(ThreadRow)
     session.execute(update(threads).where(threads.c.id == row.id).values(**changes))
     for key, value in changes.items():  # written above: the row (possibly the session's) says so
@@ -120,6 +123,7 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 approvals=[],
                 no_self_approval=event.no_self_approval,
                 rule=event.rule,
+                edit_schema=event.edit_schema,
             ),
         )
         schedule_timers(session, thread.id, event, now)
@@ -135,6 +139,7 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 allowed=list(event.answerers),
                 requested_by=thread.requested_by,
                 created_at=now,
+                allow_free_text=event.allow_free_text,
             ),
         )
         schedule_timers(session, thread.id, event, now)
@@ -150,6 +155,17 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 .where(requests.c.id == event.request_id, requests.c.status == RequestStatus.PENDING)
                 .values(allowed=allowed)
             )
+    elif isinstance(event, ApprovalEdited):
+        # What runs from now on; the request's event and this one keep both versions.
+        session.execute(
+            update(requests)
+            .where(
+                requests.c.id == event.request_id,
+                requests.c.thread_id == thread.id,
+                requests.c.status == RequestStatus.PENDING,
+            )
+            .values(arguments=dict(event.arguments), digest=event.digest)
+        )
     elif isinstance(event, ApprovalProgress):
         row = session.execute(
             core_select(requests.c.approvals).where(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, Text, UniqueConstraint, false
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, Text, UniqueConstraint, false, true
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -106,6 +106,11 @@ class RequestRow(SQLModel, table=True):
     approvals: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     no_self_approval: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     rule: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # The schema an approver's edit must fit (agent/edits.py); null: the arguments cannot be edited.
+    # `arguments` and `digest` are the call as it will run: an edit changes them (its event keeps both).
+    edit_schema: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # A question with options: whether an answer that is none of them is taken.
+    allow_free_text: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, server_default=true()))
 
 
 class ReceiptRow(SQLModel, table=True):

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from agent import thread as t
 from agent.events import (
     ApprovalDecided,
+    ApprovalEdited,
     ApprovalProgress,
     DecisionIdentity,
     Event,
@@ -66,6 +67,8 @@ class Requests:
         bind_digest: bool = False,
         requester: str | None = None,
         grant: GrantDraft | None = None,
+        edited: dict[str, Any] | None = None,
+        edited_from: str | None = None,
     ) -> DecisionResult:
         """Record a human's decision or answer; the first valid one wins, atomically.
 
@@ -83,6 +86,10 @@ class Requests:
 
         `grant`: a standing grant asked for with an approval; recorded (its row and a `grant_given`
         note) only with an approval that decides the request, never with a count toward N of M.
+        `edited`: the arguments an approver approves instead of the request's (checked against its
+        `edit_schema` by the caller), made from the request as it was at `edited_from` (its digest).
+        Recorded as `approval_edited` before the approval, which is bound to the new digest. Refused
+        (`not_editable`) on a request that takes no edits or once an approval is counted toward N of M.
         """
         with self.db.write() as session:
             request = request_row(session, request_id, for_update=True)
@@ -100,6 +107,28 @@ class Requests:
                 return DecisionResult(DecisionStatus.NOT_ALLOWED, request)
             if isinstance(event, ApprovalDecided) and event.approved and event.digest not in ("", request.digest):
                 return DecisionResult(DecisionStatus.CHANGED, request)
+            before: list[Event] = []
+            if edited is not None and isinstance(event, ApprovalDecided):
+                if not event.approved or request.edit_schema is None or request.approvals:
+                    return DecisionResult(DecisionStatus.NOT_EDITABLE, request)
+                if edited_from is not None and edited_from != request.digest:
+                    return DecisionResult(DecisionStatus.CHANGED, request)
+                digest = t.arguments_digest(request.tool or "", edited)
+                if digest != request.digest:
+                    before.append(
+                        ApprovalEdited(
+                            request_id=request.id,
+                            call_id=request.call_id or "",
+                            tool=request.tool or "",
+                            by=event.by,
+                            arguments=edited,
+                            digest=digest,
+                            previous_arguments=dict(request.arguments),
+                            previous_digest=request.digest or "",
+                            identity=event.identity,
+                        )
+                    )
+                    event = event.model_copy(update={"digest": digest})
             recorded: Event = event
             status = DecisionStatus.ACCEPTED
             if isinstance(event, ApprovalDecided) and event.approved:
@@ -157,9 +186,9 @@ class Requests:
                     )
                 )
             thread = thread_row(session, request.thread_id, for_update=True)
-            events = [recorded, *given]
-            append_events(session, thread, events, outbox(thread, events) if callable(outbox) else outbox)
-            return DecisionResult(status, request_row(session, request_id), thread, events)
+            written = [*before, recorded, *given]
+            append_events(session, thread, written, outbox(thread, written) if callable(outbox) else outbox)
+            return DecisionResult(status, request_row(session, request_id), thread, written)
 
 
 def _identity_of(entry: dict[str, Any]) -> DecisionIdentity:

@@ -15,21 +15,24 @@ storage/timers.py): the one clock closes it.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select as core_select
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
+from agent import edits
 from agent import thread as t
-from agent.events import ApprovalRequested, Event, QuestionAsked
-from storage._sql import insert_receipt, insert_row, request_row, table
+from agent.events import ApprovalRequested, Event, QuestionAsked, RequestEscalated, parse_event
+from storage._sql import insert_receipt, insert_row, request_row, table, thread_row
 from storage.db import Database
 from storage.event_log import OutboxDraft, append_events
-from storage.models import RequestRow, StandaloneRow, ThreadRow, utcnow
+from storage.models import EventRow, RequestRow, StandaloneRow, ThreadRow, utcnow
 from storage.status import STANDALONE_AGENT, RequestKind, RequestStatus
 from storage.timer_models import RequestTimerRow
 
@@ -56,6 +59,10 @@ class StandaloneSpec:
     callback_secret: str | None = None
     expires_at: datetime | None = None
     external: dict[str, Any] | None = None
+    # An approver may change the arguments before approving (the program runs what comes back);
+    # a question's answer may be none of its options.
+    editable: bool = False
+    allow_free_text: bool = True
 
     def fingerprint(self) -> str:
         """What a retry with the same idempotency key must ask again."""
@@ -82,9 +89,15 @@ def outcome_outbox(thread: ThreadRow, request_id: str) -> list[OutboxDraft]:
     return drafts
 
 
-def _fingerprint(request: RequestRow) -> str:
+def _fingerprint(session: Session, request: RequestRow) -> str:
     if request.kind == RequestKind.APPROVAL:
-        return request.digest or ""
+        # As asked: an approver's edit changes the row's digest, not what the program asked for.
+        events = table(EventRow).c
+        first = session.execute(
+            core_select(events.data).where(events.thread_id == request.thread_id, events.seq == 1)
+        ).scalar_one_or_none()
+        asked = parse_event(first) if first is not None else None
+        return asked.digest if isinstance(asked, ApprovalRequested) else request.digest or ""
     return t.arguments_digest("?", {"question": request.question, "options": list(request.options)})
 
 
@@ -121,7 +134,8 @@ class Standalone:
                     ).one()
                     first = request_row(session, existing.request_id)
                     assert first is not None
-                    return Created(existing, first, created=False, same=_fingerprint(first) == spec.fingerprint())
+                    same = _fingerprint(session, first) == spec.fingerprint()
+                    return Created(existing, first, created=False, same=same)
             insert_row(session, thread)
             expire_after = (spec.expires_at - now).total_seconds() if spec.expires_at is not None else None
             first_event: Event
@@ -135,6 +149,7 @@ class Standalone:
                     reason=spec.reason,
                     approvers=list(spec.allowed),
                     expire_after=expire_after,
+                    edit_schema=edits.infer_schema(spec.arguments) if spec.editable else None,
                 )
                 kind = "approval_request"
             else:
@@ -144,6 +159,7 @@ class Standalone:
                     options=list(spec.options),
                     answerers=spec.allowed,
                     expire_after=expire_after,
+                    allow_free_text=spec.allow_free_text or not spec.options,
                 )
                 kind = "question"
             drafts = [OutboxDraft(channel, kind, request_id=request_id) for channel in spec.channels]
@@ -187,6 +203,22 @@ class Standalone:
             ).first()
             request = request_row(session, row.request_id) if row is not None else None
             return (row, request) if row is not None and request is not None else None
+
+    def escalate_standalone(self, request_id: str, to: Sequence[str], *, message: str, by: str) -> str:
+        """Escalate a pending request by email to `to` (HumanLayer's `escalate_email`): a
+        `request_escalated` event on its thread (they may decide from now on) and their mail, in one
+        transaction. `escalated`, or `decided` when it no longer waits (nothing is written)."""
+        with self.db.write() as session:
+            request = request_row(session, request_id, for_update=True)
+            if request is None or request.status != RequestStatus.PENDING:
+                return "decided"
+            thread = thread_row(session, request.thread_id, for_update=True)
+            event = RequestEscalated(request_id=request_id, to=list(to), by=by, message=message)
+            # A clock message's text (channels.base.clock_people, clock_note): its people and the note.
+            text = json.dumps({"people": list(to), "note": message})
+            draft = OutboxDraft("email", "escalation", request_id=request_id, text=text)
+            append_events(session, thread, [event], [draft])
+            return "escalated"
 
     def decided_among(self, request_ids: Sequence[str]) -> list[str]:
         """Which of these requests are no longer pending (one query, for every long poll at once)."""

@@ -51,8 +51,14 @@ class DecisionStatus(StrEnum):
     ALREADY_APPROVED = "already_approved"  # this person's approval already counts toward N of M
     PROGRESS = "progress"  # an approval counted toward N of M; the request still waits for more
     GRANT_REFUSED = "grant_refused"  # a standing grant asked for with an approval that cannot be given
+    NOT_EDITABLE = "not_editable"  # an edit of a request that takes none (the tool opted out, or approvals counted)
+    NOT_AN_OPTION = "not_an_option"  # an answer that is none of a closed question's options
 
 
 # The `agent` of a thread that holds one standalone human request (`POST /api/approvals`,
 # `/api/questions`): no agent runs on it; its status is `waiting`, then `done` once decided.
 STANDALONE_AGENT = "signoff:standalone"
+
+# The `agent` of a thread whose agent lives elsewhere (SIGNOFF_AGENT=webhook): what people send is
+# posted to SIGNOFF_WEBHOOK_URL and the thread waits on that agent; no worker ever steps it.
+WEBHOOK_AGENT = "signoff:webhook"

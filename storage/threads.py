@@ -25,6 +25,7 @@ from storage.db import Database
 from storage.errors import Conflict
 from storage.event_log import OutboxDraft, append_events
 from storage.models import EventRow, ThreadRow, utcnow
+from storage.status import WEBHOOK_AGENT
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Threads:
             )
             if receipt_key is not None and not insert_receipt(session, receipt_key, row.id):
                 return None
-            if isinstance(first, HumanMessage) and not outbox:
+            if isinstance(first, HumanMessage) and not outbox and agent != WEBHOOK_AGENT:
                 # How every thread starts (a person's message): two plain INSERTs. This runs before
                 # a Slack ack, where the ORM's unit of work cost several times the database's time.
                 row.last_seq = 1

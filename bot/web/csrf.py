@@ -20,7 +20,7 @@ from starlette.requests import Request
 from bot.web.sessions import Session
 
 FIELD = "csrf"
-MAX_FIELDS = 20
+MAX_FIELDS = 120  # a decision with an edit form: one field per argument
 
 
 class CsrfRefused(Exception):

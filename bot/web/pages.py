@@ -25,7 +25,7 @@ from bot.web.context import Web, redirect
 from bot.web.people import Viewer, may_answer
 from bot.web.render import slack_link, where_sent
 from bot.web.sessions import Session
-from channels.base import GrantAsk, Origin, Proof
+from channels.base import Edit, GrantAsk, Origin, Proof
 from storage.inbox import ListFilter
 from storage.models import RequestRow, ThreadRow
 from storage.status import RequestStatus, ThreadStatus
@@ -50,6 +50,7 @@ LABELS = {
     "tool_outcome_unknown": "Outcome unknown",
     "error": "Error",
     "approval_requested": "Approval requested",
+    "approval_edited": "Edited",
     "approval_decided": "Decision",
     "question_asked": "Question",
     "question_answered": "Answer",
@@ -259,8 +260,12 @@ class Pages:
             return self.web.message(request, session, viewer, 404, "Not found", "There is no such request.", back="/")
         choice = fields.get("decision")
         comment = fields.get("comment", "")[:MAX_TEXT]
-        if choice not in ("approve", "deny"):
+        if choice not in ("approve", "deny", "approve_edited"):
             return await self._refused(request, session, viewer, row, 400, "Choose Approve or Deny.")
+        edit = None
+        if choice == "approve_edited":  # the edit form's fields, `arg:<name>`, as typed
+            edit = Edit({k.removeprefix("arg:"): v for k, v in fields.items() if k.startswith("arg:")}, text=True)
+            choice = "approve"
         if choice == "approve" and row.status == RequestStatus.PENDING and fields.get("digest") != row.digest:
             return await self._refused(
                 request,
@@ -281,6 +286,7 @@ class Pages:
             comment=comment,
             identities=viewer.identities,
             proof=_proof(viewer),
+            edit=edit,
             grant=grant,
         )
         if decision.status != "accepted":

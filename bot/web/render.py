@@ -19,7 +19,10 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from bot import views
+from channels.base import EditField
 from channels.marks import CLOSE, OPEN, mark, mark_value
+from storage.models import RequestRow
 
 TEMPLATES = Path(__file__).with_name("templates")
 _MARK = re.compile(f"({OPEN}[^{OPEN}{CLOSE}]*{CLOSE})")
@@ -107,6 +110,11 @@ def where_sent(refs: Mapping[str, Any] | None) -> list[dict[str, str]]:
     return found
 
 
+def edit_fields(row: RequestRow) -> list[EditField]:
+    """The fields of an approval's edit form; none once an approval counts (edits are refused then)."""
+    return [] if row.approvals else views.edit_fields(row)
+
+
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -115,5 +123,5 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(text=text, age=age, when=when, argument_lines=argument_lines)
-    env.globals.update(has_marks=has_marks, OPEN=OPEN, CLOSE=CLOSE)
+    env.globals.update(has_marks=has_marks, OPEN=OPEN, CLOSE=CLOSE, edit_fields=edit_fields)
     return env

@@ -5,6 +5,9 @@ Decisions are strict on purpose: the first non-empty line must start with one of
 punctuation). Everything after the word, and any following lines, is the comment (for a denial:
 the reason the agent reads). "yes", "ok", "lgtm" and the like are not decisions: a misread
 approval runs a risky tool.
+
+Under `approve`, lines of the form `name: value` (up to the first line that is not one) change
+those arguments before approving (`read_edits`); a comment follows after them.
 """
 
 from __future__ import annotations
@@ -111,3 +114,21 @@ def read_answer(reply_text: str) -> str:
     """The free-text answer to a question: the whole new part, trimmed."""
     text = reply_text.replace("\r\n", "\n").strip()
     return re.sub(r"\n{3,}", "\n\n", text)
+
+
+_EDIT_LINE = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_.\-]{0,199})\s*:\s?(?P<value>.*?)\s*$")
+MAX_EDIT_LINES = 100
+
+
+def read_edits(comment: str) -> tuple[dict[str, str], str]:
+    """The `name: value` lines at the top of an approval's comment, and the comment after them."""
+    lines = comment.split("\n")
+    edits: dict[str, str] = {}
+    taken = 0
+    for line in lines[:MAX_EDIT_LINES]:
+        match = _EDIT_LINE.match(line)
+        if match is None:
+            break
+        edits[match.group("name")] = match.group("value")
+        taken += 1
+    return edits, "\n".join(lines[taken:]).strip()

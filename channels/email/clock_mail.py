@@ -29,9 +29,12 @@ def reminder_intro(request: HumanRequestView, awaiting: Sequence[str]) -> str:
     return line + "."
 
 
-def escalation_intro(request: HumanRequestView) -> str:
+def escalation_intro(request: HumanRequestView, note: str = "") -> str:
+    """Why it comes to them: the clock's words, or those of whoever escalated it (`note`)."""
     what = "question" if request.kind == "question" else "approval request"
     verb = "answer" if request.kind == "question" else "decide"
+    if note:
+        return f"{strip_hidden(note).strip()}\n\n(This {what} was escalated to you: you may now {verb} it too.)"
     return f"Escalated to you: nobody answered this {what} in time, so you may now {verb} it too."
 
 

@@ -153,6 +153,7 @@ def compose_approval_request(
         *grant_lines(request),
         "",
         "A reason for a denial is passed to the agent, which will adapt.",
+        *edit_lines(request),
         _who_may_answer(request.allowed),
         f"Request {request.id}",
     ]
@@ -201,9 +202,14 @@ def compose_question(
         "",
     ]
     if request.options:
-        lines += ["Options:", *(f"    - {_clean_header(option)}" for option in request.options), ""]
+        lines += ["Options:", *(f"    {n}) {_clean_header(option)}" for n, option in enumerate(request.options, 1)), ""]
+        how = "To answer, reply to this email with the number or the text of an option at the top" + (
+            ", or write your own answer." if request.allow_free_text else " (other answers are not taken)."
+        )
+    else:
+        how = "To answer, reply to this email; write your answer at the top."
     lines += [
-        "To answer, reply to this email; write your answer at the top.",
+        how,
         _who_may_answer(request.allowed),
         f"Request {request.id}",
     ]
@@ -312,6 +318,24 @@ def _unique(addresses: Iterable[str]) -> list[str]:
     for addr in addresses:
         seen.setdefault(addr.strip().lower(), addr.strip())
     return list(seen.values())
+
+
+def edit_lines(request: HumanRequestView) -> list[str]:
+    """How to approve with changed arguments, when the request takes edits."""
+    if not request.edit_fields or request.approved_by:
+        return []
+    first = request.edit_fields[0]
+    return [
+        "",
+        "To approve with changed arguments, put one `name: value` line per change right under approve",
+        f"(the arguments are {', '.join(_clean_header(f.name) for f in request.edit_fields[:30])}), e.g.:",
+        "",
+        "    approve",
+        f"    {_clean_header(first.name)}: {_clean_header(first.value)[:60] or '...'}",
+        "",
+        "What runs is exactly what you approved. A comment goes after a blank line.",
+        "",
+    ]
 
 
 def policy_lines(request: HumanRequestView) -> list[str]:

@@ -263,7 +263,7 @@ class SmtpChannel:
         if not people and not escalated and not message.people:  # waiting for anyone it names
             people = self.approvers(request, thread) if request.kind == "approval" else email_addresses(request.allowed)
         people = self._capped(message, people)
-        intro = escalation_intro(request) if escalated else reminder_intro(request, message.people)
+        intro = escalation_intro(request, message.note) if escalated else reminder_intro(request, message.people)
         compose = compose_question if request.kind == "question" else compose_approval_request
         out = [
             with_intro(

@@ -37,9 +37,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-from channels.base import Core, Decision, HumanRequestView, Origin, Proof
+from channels.base import Core, Decision, Edit, HumanRequestView, Origin, Proof
 from channels.email.addresses import Mailbox
-from channels.email.answers import read_answer, read_decision, read_grant
+from channels.email.answers import read_answer, read_decision, read_edits, read_grant
 from channels.email.auth import dkim_verify, sender_authenticated
 from channels.email.compose import ThreadRefs, compose_decision_notice, compose_reply
 from channels.email.errors import ParseFailed
@@ -183,13 +183,15 @@ class EmailInbound:
                 return
             word, comment = decision
             grant, comment = read_grant(comment) if word == "approve" else (None, comment)
+            changes, rest = read_edits(comment) if word == "approve" else ({}, comment)
             result = await self.core.decide(
                 request.id,
                 approve=word == "approve",
                 by=claim.approver,
-                comment=comment,
+                comment=rest if changes else comment,
                 receipt_key=key,
                 proof=proof,
+                edit=Edit(dict(changes), text=True) if changes else None,
                 grant=grant,
             )
         else:
@@ -241,7 +243,16 @@ class EmailInbound:
                 message_id=self.mailer.message_id("late", message_id),
             )
             await self._note(mail, notice, request.thread_id)
-        elif result.status in ("not_allowed", "self_approval", "already_approved", "grant_refused", "self_grant"):
+        elif result.status in (
+            "grant_refused",
+            "self_grant",
+            "not_allowed",
+            "self_approval",
+            "already_approved",
+            "invalid_edit",
+            "not_editable",
+            "not_an_option",
+        ):
             # The reply token was valid for this sender: they were asked, so they are told why not.
             await self._tell(mail, message_id, request, f"Your reply decided nothing: {result.message}.")
 
@@ -330,8 +341,15 @@ class EmailInbound:
             log.info("email %s from %s has nothing new in it; recorded", message_id, mail.from_addr)
             await self.index.record_received(message_id)
             return
+        details = {
+            "subject": mail.subject,
+            "body": _with_attachments(body, mail),
+            "message_id": message_id,
+            "to": self.config.address,
+            "raw": raw.decode("utf-8", errors="replace"),
+        }
         thread_id = await self.core.receive_message(
-            receipt_key=received_key(message_id), origin=origin, text=text, by=mail.from_addr
+            receipt_key=received_key(message_id), origin=origin, text=text, by=mail.from_addr, details=details
         )
         log.info("email %s from %s -> thread %s", message_id, mail.from_addr, thread_id or "(already recorded)")
         if conversation is not None and thread_id is not None:

@@ -81,11 +81,23 @@ def reference_chain(origin: Origin, thread: ThreadMail) -> tuple[str | None, tup
     answered message last (unless it is the root), everything we know in between, oldest first."""
     root_refs = [r for r in origin.data.get("references", []) if isinstance(r, str)]
     known = [origin.key, *thread.message_ids] if origin.key.startswith("<") else list(thread.message_ids)
-    parent = thread.last_received or (origin.key if origin.key.startswith("<") else None)
+    # A thread that began elsewhere (Slack, the API) answers what it names (`in_reply_to`: a request
+    # asked through the API in the human's mail thread), else the first mail it sent.
+    parent = (
+        thread.last_received
+        or (origin.key if origin.key.startswith("<") else None)
+        or _message_id(origin)
+        or (thread.message_ids[0] if thread.message_ids else None)
+    )
     chain = list(dict.fromkeys([*root_refs, *known]))
     if parent is not None and chain and chain[0] != parent:  # the answered message comes last
         chain = [m for m in chain if m != parent] + [parent]
     return parent, tuple(_bounded(chain))
+
+
+def _message_id(origin: Origin) -> str | None:
+    value = origin.data.get("in_reply_to")
+    return value if isinstance(value, str) and value.startswith("<") else None
 
 
 def _bounded(chain: Sequence[str], limit: int = 20) -> list[str]:

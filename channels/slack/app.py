@@ -107,6 +107,21 @@ def build_app(
         response = await interactions.review_submitted(body, view)
         await ack(**(response or {}))
 
+    @app.action(blocks.EDIT_ACTION_ID)
+    async def on_edit(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        interactions.edit(body)
+
+    @app.view(blocks.EDIT_CALLBACK_ID)
+    async def on_edit_approved(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        response = await interactions.edit_submitted(body, view)
+        await ack(**(response or {}))
+
+    @app.action(re.compile(blocks.CHOICE_ACTION_PATTERN))
+    async def on_choice(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await interactions.choose(body)
+
     @app.action(blocks.DENY_ACTION_ID)
     async def on_deny(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from channels.base import HumanRequestView
+from channels.base import EditField, HumanRequestView
 from channels.invisible import is_hidden, marked
 from channels.marks import CLOSE, OPEN, mark, mark_value
 
@@ -40,6 +40,15 @@ DECISION_BLOCK_ID = "signoff_decision"
 DENY_CALLBACK_ID = "signoff_deny_reason"
 DENY_REASON_BLOCK_ID = "signoff_deny_reason"
 DENY_REASON_ACTION_ID = "reason"
+EDIT_ACTION_ID = "signoff_edit"
+EDIT_CALLBACK_ID = "signoff_edit"
+EDIT_FIELD_BLOCK_PREFIX = "arg:"
+EDIT_FIELD_ACTION_ID = "value"
+CHOICE_ACTION_PREFIX = "signoff_choice_"  # + the option's number from 1: a question's option buttons
+CHOICE_ACTION_PATTERN = r"^signoff_choice_\d+$"
+INPUT_LIMIT = 3000  # a plain_text_input's value
+OPTION_TEXT_LIMIT = 75  # a static_select option's text
+BLOCK_ID_LIMIT = 255
 
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
@@ -332,6 +341,8 @@ def approval_card(request: HumanRequestView, thread_link: str | None = None) -> 
     )
     deny = _button(DENY_ACTION_ID, "Deny", request.id, "danger")
     elements = [first, deny]
+    if can_edit(request):
+        elements.insert(1, _button(EDIT_ACTION_ID, "Edit", request.id))
     if request.grant_offers and not needs_full_view(request):
         elements.append(grant_select(request))
     blocks.append({"type": "actions", "block_id": DECISION_BLOCK_ID, "elements": elements})
@@ -477,15 +488,125 @@ def decided_card(request: HumanRequestView, outcome: str, by: str, at: datetime,
 
 
 def question_message(request: HumanRequestView) -> dict[str, Any]:
-    """A question from the agent, answered by replying in the thread."""
+    """A question from the agent, answered by replying in the thread or, when it offers options, by
+    their buttons (`CHOICE_ACTION_PREFIX` + the option's number; the value is the request id)."""
     allowed = _people(request.allowed, 1000, "anyone in this conversation")
-    blocks = [
-        _header(":question: The agent has a question"),
-        *_summary_blocks(request),
-        _context(f"*Reply in this thread to answer.* Who may answer: {allowed}"),
-    ]
+    options = request.options[:MAX_OPTIONS]
+    how = "*Reply in this thread to answer.*"
+    if options:
+        how = "*Reply in this thread to answer, or use a button.*" if request.allow_free_text else "*Pick an answer.*"
+    blocks = [_header(":question: The agent has a question"), *_summary_blocks(request)]
+    for start in range(0, len(options), 5):  # an actions block holds at most 25 elements; rows of 5 read well
+        buttons = [
+            _button(f"{CHOICE_ACTION_PREFIX}{n}", plain(option, OPTION_TEXT_LIMIT) or f"Option {n}", request.id)
+            for n, option in enumerate(options[start : start + 5], start + 1)
+        ]
+        blocks.append({"type": "actions", "block_id": f"signoff_choices_{start // 5}", "elements": buttons})
+    blocks.append(_context(f"{how} Who may answer: {allowed}"))
     text = f"Question from the agent: {escape(request.question, FALLBACK_LIMIT)} (reply in this thread)"
     return {"text": text, "blocks": blocks}
+
+
+def can_edit(request: HumanRequestView) -> bool:
+    """Whether the card offers Edit: the request takes edits, no approval counts yet (an edit then is
+    refused), and every field fits a modal's input."""
+    fields = request.edit_fields
+    return (
+        bool(fields)
+        and not request.approved_by
+        and len(fields) <= MAX_MODAL_BLOCKS - 5
+        and all(units(f.value) <= INPUT_LIMIT for f in fields)
+        and all(units(EDIT_FIELD_BLOCK_PREFIX + f.name) <= BLOCK_ID_LIMIT for f in fields)
+    )
+
+
+def edit_modal(request: HumanRequestView) -> dict[str, Any]:
+    """The arguments as a form, prefilled with what would run now; submitting it (`EDIT_CALLBACK_ID`)
+    approves the call with the arguments as edited, checked by the core first."""
+    if units(request.id) > PRIVATE_METADATA_LIMIT:
+        raise ValueError("request id too long for private_metadata")
+    tool = request.tool or "(unknown tool)"
+    blocks: list[dict[str, Any]] = [
+        _section(f"*Tool* {_inline_code(tool)}\n*Requested by* {_people([request.requested_by], 500, 'unknown')}")
+    ]
+    for field in request.edit_fields:
+        blocks.append(_edit_input(field))
+    blocks.append(_context("Approve runs exactly the arguments above; the agent is told what you changed."))
+    return {
+        "type": "modal",
+        "callback_id": EDIT_CALLBACK_ID,
+        "private_metadata": request.id,
+        "title": {"type": "plain_text", "text": "Edit and approve"},
+        "submit": {"type": "plain_text", "text": "Approve"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
+
+
+def _edit_input(field: EditField) -> dict[str, Any]:
+    element: dict[str, Any]
+    choices = list(field.choices) if field.kind == "choice" else ["true", "false"] if field.kind == "boolean" else []
+    if choices and len(choices) <= 100 and all(units(c) <= OPTION_TEXT_LIMIT for c in choices):
+        options = [_select_option(c) for c in choices]
+        element = {"type": "static_select", "action_id": EDIT_FIELD_ACTION_ID, "options": options}
+        initial = next((o for o in options if o["value"] == field.value), None)
+        if initial is not None:
+            element["initial_option"] = initial
+    else:
+        element = {
+            "type": "plain_text_input",
+            "action_id": EDIT_FIELD_ACTION_ID,
+            "multiline": field.kind == "json" or "\n" in field.value or units(field.value) > 150,
+            "max_length": INPUT_LIMIT,
+        }
+        if field.value:
+            element["initial_value"] = field.value
+    kind = {"json": "JSON", "choice": "one of the options"}.get(field.kind, field.kind)
+    hint = f"{field.description} ({kind})" if field.description else f"({kind})"
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": EDIT_FIELD_BLOCK_PREFIX + field.name,
+        "label": {"type": "plain_text", "text": plain(field.name, HEADER_LIMIT) or "?"},
+        "hint": {"type": "plain_text", "text": plain(hint, HEADER_LIMIT)},
+        "optional": not field.required or field.nullable,
+        "element": element,
+    }
+    return block
+
+
+def _select_option(choice: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": plain(choice, OPTION_TEXT_LIMIT) or "?"}, "value": choice}
+
+
+def edit_values_from(view: Mapping[str, Any]) -> dict[str, str]:
+    """What was typed into a submitted `edit_modal`, by argument name, as text."""
+    values: dict[str, str] = {}
+    state = view.get("state", {}).get("values", {})
+    for block_id, actions in state.items() if isinstance(state, Mapping) else ():
+        if not isinstance(block_id, str) or not block_id.startswith(EDIT_FIELD_BLOCK_PREFIX):
+            continue
+        action = actions.get(EDIT_FIELD_ACTION_ID) if isinstance(actions, Mapping) else None
+        if not isinstance(action, Mapping):
+            continue
+        if action.get("type") == "static_select":
+            selected = action.get("selected_option") or {}
+            value = selected.get("value") if isinstance(selected, Mapping) else None
+        else:
+            value = action.get("value")
+        values[block_id[len(EDIT_FIELD_BLOCK_PREFIX) :]] = value if isinstance(value, str) else ""
+    return values
+
+
+def edit_errors(problems: Mapping[str, str], fields: Iterable[str]) -> dict[str, Any]:
+    """`response_action: errors` for a submitted `edit_modal`: each problem under its field (one
+    that names no field goes under the first)."""
+    names = list(fields)
+    errors: dict[str, str] = {}
+    for name, why in problems.items():
+        target = name if name in names else (names[0] if names else name)
+        key = EDIT_FIELD_BLOCK_PREFIX + target
+        errors[key] = plain((errors[key] + "; " if key in errors else "") + why, 150)
+    return {"response_action": "errors", "errors": errors}
 
 
 def reply_message(text: str) -> dict[str, Any]:

@@ -120,20 +120,22 @@ class Inbound:
             )
             return
         thread_id = await self.core.thread_for("slack", message.conversation)
-        refused: HumanRequestView | None = None
+        refusal: str | None = None
         if thread_id is not None:
-            answered, refused = await self._answer(thread_id, message)
+            answered, refusal = await self._answer(thread_id, message)
             if answered:
                 return
         recorded = await self.core.receive_message(
             receipt_key=message.receipt_key, origin=message.origin(), text=message.text, by=message.user
         )
-        if refused is not None and recorded is not None:  # not for a redelivery of the same message
-            self.background.spawn(self._tell(message, notes.not_an_answerer(refused)), "ephemeral")
+        if refusal is not None and recorded is not None:  # not for a redelivery of the same message
+            self.background.spawn(self._tell(message, refusal), "ephemeral")
 
-    async def _answer(self, thread_id: str, message: SlackMessage) -> tuple[bool, HumanRequestView | None]:
-        """Whether the message answered a pending question; if not, a question it may not answer."""
+    async def _answer(self, thread_id: str, message: SlackMessage) -> tuple[bool, str | None]:
+        """Whether the message answered a pending question; if not, what to tell its author (a
+        question they may not answer, or an answer that is none of a closed question's options)."""
         refused: HumanRequestView | None = None
+        not_an_option: str | None = None
         for request in await self.core.pending_requests(thread_id):
             if request.kind != "question":
                 continue
@@ -151,9 +153,13 @@ class Inbound:
             )
             if decision.status == "accepted":
                 return True, None
+            if decision.status == "not_an_option":
+                not_an_option = notes.refused(decision.message)
             refused = None  # one they may answer, decided meanwhile or a replay: nothing to tell
         # Not an answer (or a replay of one): an ordinary message, recorded once by its key.
-        return False, refused
+        if not_an_option is not None:
+            return False, not_an_option
+        return False, notes.not_an_answerer(refused) if refused is not None else None
 
     async def _tell(self, message: SlackMessage, text: str) -> None:
         await self.client.chat_postEphemeral(

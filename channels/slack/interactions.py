@@ -12,6 +12,10 @@ Whoever clicks is checked against the request's allowed list by the core, with t
 they hold (`identity`). The same buttons in the Home tab (`home`) come here too; a click there has
 no conversation to answer in, so what would be an ephemeral message opens a small modal instead.
 Answer (Home tab, questions only) opens a modal whose submission is the answer.
+Edit: acknowledged at once, then the edit modal opens (`blocks.edit_modal`); its submission approves
+with the arguments as typed, checked by the core: a field that does not fit is shown under it
+(`response_action: errors`) and nothing is decided.
+A question's option button answers it with that option, recorded under `slack:action:<trigger_id>`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from channels.base import Core, Decision, GrantAsk, HumanRequestView, Proof
+from channels.base import Core, Decision, Edit, GrantAsk, HumanRequestView, Proof
 from channels.slack import blocks, home, notes
 from channels.slack._background import Background
 from channels.slack.blocks import plain
@@ -62,6 +66,8 @@ def refusal(decision: Decision, request_id: str) -> str:
         return notes.not_allowed(request)
     if decision.status == "invalid":
         return notes.not_an_approval()
+    if decision.status in ("not_an_option", "not_editable", "invalid_edit"):
+        return notes.refused(decision.message)
     return notes.already_decided(request)
 
 
@@ -138,6 +144,66 @@ class Interactions:
             await self._tell(click, problem or notes.unknown_request(click.request_id))
             return
         await self.client.views_open(trigger_id=click.trigger_id, view=blocks.review_modal(request))
+
+    def edit(self, body: Mapping[str, Any]) -> None:
+        self.background.spawn(self._open_edit_modal(Click.of(body)), "edit modal")
+
+    async def _open_edit_modal(self, click: Click) -> None:
+        request = await self.core.get_request(click.request_id)
+        problem = await self._why_not(click, request)
+        if problem is None and request is not None and not blocks.can_edit(request):
+            problem = notes.not_editable(request)
+        if problem is not None or request is None:
+            await self._tell(click, problem or notes.unknown_request(click.request_id))
+            return
+        await self.client.views_open(trigger_id=click.trigger_id, view=blocks.edit_modal(request))
+
+    async def edit_submitted(self, body: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Approve with the arguments as edited; returns the `response_action` for the modal (the
+        problems under their fields), None to close it."""
+        request_id = str(view.get("private_metadata") or "")
+        user = str(body["user"]["id"])
+        typed = blocks.edit_values_from(view)
+        request = await self.core.get_request(request_id)
+        identities = await self.groups.identities(user, request.allowed) if request else []
+        decision = await self.core.decide(
+            request_id,
+            approve=True,
+            by=user,
+            receipt_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
+            identities=identities,
+            proof=slack_proof(body),
+            edit=Edit(typed, text=True),
+        )
+        if decision.status == "accepted" or _decided_by(decision.request, user, "approved"):
+            return None  # the card shows the outcome, or the progress toward N of M
+        if decision.status == "invalid_edit":
+            return blocks.edit_errors(decision.problems or {"arguments": decision.message}, typed)
+        text = notes.refused(decision.message) if decision.message else refusal(decision, request_id)
+        return {"response_action": "update", "view": blocks.review_outcome_modal(text)}
+
+    async def choose(self, body: Mapping[str, Any]) -> None:
+        """A question's option button: the answer is that option."""
+        click = Click.of(body)
+        action_id = str(body["actions"][0].get("action_id") or "")
+        number = int(action_id.removeprefix(blocks.CHOICE_ACTION_PREFIX) or 0)
+        request = await self.core.get_request(click.request_id)
+        if request is None or request.kind != "question" or not 1 <= number <= len(request.options):
+            self.background.spawn(self._tell(click, notes.unknown_request(click.request_id)), "ephemeral")
+            return
+        identities = await self.groups.identities(click.user, request.allowed)
+        decision = await self.core.answer(
+            click.request_id,
+            answer=request.options[number - 1],
+            by=click.user,
+            receipt_key=f"slack:action:{click.trigger_id}",
+            identities=identities,
+            proof=slack_proof(body),
+        )
+        if decision.status not in ("accepted", "already_decided") or (
+            decision.status == "already_decided" and not _decided_by(decision.request, click.user, "answered")
+        ):
+            self.background.spawn(self._tell(click, refusal(decision, click.request_id)), "ephemeral")
 
     def deny(self, body: Mapping[str, Any]) -> None:
         self.background.spawn(self._open_deny_modal(Click.of(body)), "deny modal")

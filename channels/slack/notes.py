@@ -54,6 +54,13 @@ def not_a_question() -> str:
     return ":grey_question: This request is not a question; nothing was done."
 
 
+def not_editable(request: HumanRequestView) -> str:
+    return (
+        f":lock: The arguments of {_subject(request)} cannot be edited here (it takes no edits, an approval "
+        "already counts for them, or they are too long for a form): approve or deny them as they are."
+    )
+
+
 def not_an_approval() -> str:
     return ":grey_question: This message does not take an approval; nothing was done."
 

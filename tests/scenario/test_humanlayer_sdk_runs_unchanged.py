@@ -19,7 +19,10 @@ from humanlayer import (
     AsyncHumanLayer,
     ContactChannel,
     EmailContactChannel,
+    EmailRecipient,
+    Escalation,
     FunctionCallSpec,
+    HumanContactSpec,
     HumanLayer,
     SlackContactChannel,
 )
@@ -40,6 +43,7 @@ from tests.support.slack_signoff import ALICE, BOB, MakeSlackBot, SlackSignoff, 
 from tests.support.smtp_server import SmtpServer
 
 ALICE_MAIL = "alice@example.com"
+CAROL_MAIL = "carol@example.com"
 APPROVALS = "C0APPROVALS"
 
 
@@ -260,3 +264,49 @@ def test_the_async_client_and_what_is_refused(
         HumanLayer(api_key="wrong").create_function_call(FunctionCallSpec(fn="x", kwargs={}))
     assert len(bot.api.get("/api/requests").json()["requests"]) == 1  # nothing else was made
     wait_until(lambda: len(posted(fake)) == 1, message="one card")
+
+
+def test_escalate_email_asks_more_people_in_the_same_mail_thread_and_they_may_decide(
+    bot: SlackSignoff, smtp: SmtpServer, dovecot: DovecotServer, hl: HumanLayer
+) -> None:
+    mail = EmailSignoff(bot.process, dovecot, smtp)
+    try:
+        by_mail = ContactChannel(email=EmailContactChannel(address=ALICE_MAIL))
+        hl.create_function_call(FunctionCallSpec(fn="rotate_keys", kwargs={"env": "prod"}, channel=by_mail), "esc-1")
+        [asked] = mail.wait_sent(1, sent_to(ALICE_MAIL))
+        escalation = Escalation(
+            escalation_msg="Alice is away this week; Carol, please decide.",
+            additional_recipients=[EmailRecipient(address=CAROL_MAIL, field="to")],
+        )
+        escalated = hl.escalate_email_function_call("esc-1", escalation)
+        assert escalated.call_id == "esc-1" and escalated.status is not None and escalated.status.approved is None
+
+        [to_carol] = mail.wait_sent(1, sent_to(CAROL_MAIL))
+        assert body_of(to_carol).startswith("Alice is away this week; Carol, please decide.")
+        assert "rotate_keys" in body_of(to_carol)
+        assert str(to_carol.message["In-Reply-To"]) == str(asked.message["Message-ID"])
+        assert str(asked.message["Message-ID"]) in str(to_carol.message["References"])
+        [request] = bot.api.get("/api/requests").json()["requests"]
+        events = bot.thread(request["thread_id"])["events"]
+        [recorded] = [e for e in events if e["type"] == "request_escalated"]
+        assert recorded["to"] == [CAROL_MAIL] and recorded["message"] == escalation.escalation_msg
+        assert CAROL_MAIL in request["allowed"]
+
+        mail.send(reply(to_carol.message, CAROL_MAIL, "approve"))
+        decided = wait_until(
+            lambda: (c := hl.get_function_call("esc-1")).status and c.status.approved is not None and c, timeout=60
+        )
+        assert decided.status.approved is True and bot.request(request["id"])["decided_by"] == CAROL_MAIL
+
+        # A decided request is not escalated again; an unknown one, or one with no recipient, is refused.
+        with pytest.raises(HumanLayerException, match="409"):
+            hl.escalate_email_function_call("esc-1", escalation)
+        with pytest.raises(HumanLayerException, match="404"):
+            hl.escalate_email_function_call("no-such-call", escalation)
+        hl.create_human_contact(HumanContactSpec(msg="Which region?", channel=by_mail), "esc-2")
+        with pytest.raises(HumanLayerException, match="additional_recipients"):
+            hl.escalate_email_human_contact("esc-2", Escalation(escalation_msg="anyone?"))
+        outcome = mail.wait_sent(2, sent_to(CAROL_MAIL))[1]  # the request, then its outcome; nothing more
+        assert "Approved by" in body_of(outcome) and len(mail.sent(sent_to(CAROL_MAIL))) == 2
+    finally:
+        mail.close()

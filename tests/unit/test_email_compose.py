@@ -186,7 +186,7 @@ def test_a_question_lists_the_options():
         thread=THREAD,
     )
     body = msg.get_content()
-    assert "Which region?" in body and "- eu" in body and "- us" in body
+    assert "Which region?" in body and "1) eu" in body and "2) us" in body
 
 
 def test_a_decision_notice_says_who_decided_and_why():

@@ -63,6 +63,20 @@ def test_our_next_message_answers_the_newest_human_message_with_the_root_first()
     assert len(long_chain) == 20 and long_chain[0] == "<m0@x>" and long_chain[-1] == "<m39@x>"
 
 
+def test_a_thread_begun_elsewhere_answers_the_message_it_names_else_its_first_mail() -> None:
+    asked_in_reply = Origin("standalone", "t1", {"in_reply_to": "<bob1@x>", "references": ["<root@x>", "<bob1@x>"]})
+    assert reference_chain(asked_in_reply, ThreadMail()) == ("<bob1@x>", ("<root@x>", "<bob1@x>"))
+    sent = ThreadMail(["<ours1@a>"], None, [])
+    assert reference_chain(asked_in_reply, sent) == ("<bob1@x>", ("<root@x>", "<ours1@a>", "<bob1@x>"))
+    assert reference_chain(Origin("standalone", "t2"), ThreadMail()) == (None, ())
+    assert reference_chain(Origin("slack", "T:C:1.2"), ThreadMail(["<ours1@a>", "<ours2@a>"])) == (
+        "<ours1@a>",
+        ("<ours1@a>", "<ours2@a>"),
+    )
+    not_an_id = Origin("standalone", "t3", {"in_reply_to": "bob1@x"})
+    assert reference_chain(not_an_id, ThreadMail()) == (None, ())
+
+
 def test_the_headers_of_a_message_too_large_to_parse_are_still_read() -> None:
     raw = (
         b"Return-Path: <>\r\nFrom: Bob <bob@x.example>\r\nTo: agent@example.com\r\nSubject: huge\r\n"

@@ -15,7 +15,9 @@ GOOD = "whsec_" + base64.b64encode(b"a webhook secret, 32 bytes long").decode()
 
 def test_a_url_with_its_secret_is_accepted() -> None:
     settings = load_settings(webhook_url="https://agent.example.com/hook", webhook_secret=GOOD)
-    assert settings.webhook_url == "https://agent.example.com/hook"
+    assert settings.webhook_url == "https://agent.example.com/hook" and not settings.agent_is_webhook
+    elsewhere = load_settings(agent="webhook", webhook_url="https://agent.example.com/hook", webhook_secret=GOOD)
+    assert elsewhere.agent_is_webhook
 
 
 @pytest.mark.parametrize(
@@ -25,6 +27,8 @@ def test_a_url_with_its_secret_is_accepted() -> None:
         ({"webhook_url": "ftp://agent.example.com/hook", "webhook_secret": GOOD}, "SIGNOFF_WEBHOOK_URL"),
         ({"webhook_secret": "not-whsec"}, "SIGNOFF_WEBHOOK_SECRET"),
         ({"webhook_secret": "whsec_c2hvcnQ="}, "SIGNOFF_WEBHOOK_SECRET"),  # 5 bytes
+        ({"agent": "webhook"}, "SIGNOFF_WEBHOOK_URL"),  # an agent that lives elsewhere needs its URL
+        ({"agent": "webhooks"}, "SIGNOFF_AGENT"),
     ],
 )
 def test_wrong_values_name_the_variable(values: dict[str, str], named: str) -> None:
