@@ -1,5 +1,5 @@
 """Standing grants on Slack, through signed requests to the real endpoint and the fake Web API: the
-card keeps its Approve and Deny buttons and adds a select of the grants the tool allows; the person
+card keeps its Approve, Edit and Deny buttons and adds a select of the grants the tool allows; the person
 who asked picks one and is told they cannot grant (nothing decided); alice picks "for this thread",
 and the thread's next restart runs on her grant without a second card."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from channels.slack.blocks import APPROVE_ACTION_ID, APPROVE_GRANT_ACTION_ID, DENY_ACTION_ID
+from channels.slack.blocks import APPROVE_ACTION_ID, APPROVE_GRANT_ACTION_ID, DENY_ACTION_ID, EDIT_ACTION_ID
 from tests.scenario.test_grants_over_the_api_and_the_cli import GRANTS_AGENT
 from tests.scenario.test_slack_policies_hold_on_the_card import told
 from tests.support.fake_model import FakeModelServer, text, tool_call
@@ -57,10 +57,11 @@ def test_a_thread_grant_from_the_card(
     kinds = [(e["type"], e["action_id"]) for e in actions["elements"]]
     assert kinds == [
         ("button", APPROVE_ACTION_ID),
+        ("button", EDIT_ACTION_ID),
         ("button", DENY_ACTION_ID),
         ("static_select", APPROVE_GRANT_ACTION_ID),
     ]
-    values = [o["value"] for o in actions["elements"][2]["options"]]
+    values = [o["value"] for o in actions["elements"][-1]["options"]]
     assert values == [f"{request_id} thread", f"{request_id} duration", f"{request_id} arguments"]
 
     assert choose(bot, card_at, request_id, "thread", BOB) == 200
