@@ -21,6 +21,7 @@ from typing import Any
 from agent.definition import Agent
 from agent.events import ApprovalDecided, Event, HumanMessage, QuestionAnswered
 from bot import failpoints, refusals
+from bot.agent_set import Agents
 from bot.builder import ThreadBuilder
 from bot.identity import decision_identity, held_by, voter
 from bot.logs import current_thread
@@ -29,6 +30,7 @@ from bot.views import request_view
 from channels.base import Decision, HumanRequestView, Origin, Proof
 from channels.invisible import clean_inbound
 from storage.async_store import AsyncStore
+from storage.intake import Queued
 from storage.models import RequestRow, ThreadRow
 from storage.standalone import outcome_outbox
 from storage.status import STANDALONE_AGENT
@@ -55,28 +57,35 @@ class SignoffCore:
         wake_intake: Callable[[], None] | None = None,
         poll_interval: float = 0.5,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        agents: Agents | None = None,
     ) -> None:
         self.storage = storage
         self.now = now
         self.agent = agent
+        # A new conversation is routed to one of them (bot/routing.py); a thread keeps its agent.
+        self.agents = agents or Agents.single(agent)
         self.default_approvers = default_approvers or []
         self.wake_thread = wake_thread
         self.wake_outbox = wake_outbox
         # Told of every decision this process records (the long polls of /api/approvals wait on it).
         self.on_decided: Callable[[str], None] = lambda _request_id: None
-        if self.default_approvers and not agent.approvers:
-            agent.approvers = tuple(self.default_approvers)
+        for each in {*self.agents.values(), agent}:
+            if self.default_approvers and not each.approvers:
+                each.approvers = tuple(self.default_approvers)
         # Deliveries from people never queue behind the worker's storage calls: the worker holds at
         # most its share of the storage threads (bot/runtime.py), so a busy agent delays no Slack ack.
         self.builder = ThreadBuilder(
             storage,
-            agent.name,
+            self._route_queued,
             wake_thread=lambda thread_id: self.wake_thread(thread_id),
             receive=self.receive_message,
             poll_interval=poll_interval,
         )
         # In the ingress process, the builder runs in a worker process: this wakes one there.
         self.wake_intake = wake_intake or self.builder.wake
+
+    def _route_queued(self, row: Queued) -> str:
+        return self.agents.router.route(row.origin_channel, row.origin_data, row.text)
 
     async def launch(
         self,
@@ -86,10 +95,15 @@ class SignoffCore:
         channel: str = "api",
         origin: Origin | None = None,
         receipt_key: str | None = None,
+        agent: str | None = None,
     ) -> ThreadRow | None:
+        """Start a thread for `agent` (a name of `self.agents`), else for the one its origin routes to."""
         first = HumanMessage(text=clean_inbound(message), by=by, channel=channel)
+        if agent is None:
+            where = origin or Origin(channel, "")
+            agent = self.agents.router.route(where.channel, where.data, message)
         row = await self.storage.create_thread(
-            agent=self.agent.name,
+            agent=agent,
             first=first,
             requested_by=by,
             origin_channel=origin.channel if origin else channel,
@@ -100,7 +114,7 @@ class SignoffCore:
         if row is not None:
             failpoints.hit("after_inbound_recorded")
             current_thread.set(row.id)
-            log.info("thread %s started by %s via %s", row.id, by, channel)
+            log.info("thread %s started by %s via %s for agent %s", row.id, by, channel, agent)
             self.wake_thread(row.id)
         return row
 
@@ -129,10 +143,15 @@ class SignoffCore:
             row = await self.storage.get_thread(thread_id) if thread_id else None
         return row
 
-    async def receive_message(self, *, receipt_key: str, origin: Origin, text: str, by: str) -> str | None:
+    async def receive_message(
+        self, *, receipt_key: str, origin: Origin, text: str, by: str, agent: str | None = None
+    ) -> str | None:
+        """Continue the origin's thread, or start one (for `agent`, else the one the origin routes to)."""
         existing = await self._thread_by_origin(origin.channel, origin.key)
         if existing is None:
-            row = await self.launch(text, by=by, channel=origin.channel, origin=origin, receipt_key=receipt_key)
+            row = await self.launch(
+                text, by=by, channel=origin.channel, origin=origin, receipt_key=receipt_key, agent=agent
+            )
             return row.id if row else None
         appended = await self.storage.append(
             existing.id,

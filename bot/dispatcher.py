@@ -53,8 +53,11 @@ class Dispatcher:
         metrics: Metrics | None = None,
         claim: timedelta = CLAIM,
         backoff: Backoff = OUTBOX_BACKOFF,
+        speakers: bool = False,
     ) -> None:
         self.storage = storage
+        # Several agents: each message names the one that speaks (the thread's).
+        self.speakers = speakers
         self.claim = claim
         self.backoff = backoff
         self.channels = channels
@@ -176,4 +179,5 @@ class Dispatcher:
             text=row.text,
             request=request_view(request, store.people_for(request.allowed)) if request else None,
             attempts=row.attempts,
+            speaker=thread.agent if self.speakers else "",
         )

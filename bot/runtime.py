@@ -20,13 +20,14 @@ from typing import Any
 
 from agent.definition import Agent
 from agent.io.model import LiteLLMClient, ModelClient, ModelConfig, UnconfiguredModel
-from bot.agent_loader import load_agent
+from bot.agent_set import Agents, load_agents
 from bot.approvals_api import StandaloneService, setup_standalone
 from bot.approver_check import named, require_approvers
 from bot.core import SignoffCore
 from bot.dispatcher import Dispatcher
 from bot.metrics import Metrics, TimedModel
 from bot.settings import Settings
+from bot.trigger_wiring import setup_triggers
 from bot.wake_bus import WakeHandlers, WakeSender, owner_of, receive_wakes
 from bot.worker import Worker
 from channels.base import Channel
@@ -144,6 +145,8 @@ class Runtime:
     standalone: StandaloneService | None = None
     role: Role = Role.ALL
     group: ProcessGroup | None = None
+    # Every agent of the deployment by name (`agent` is the default one).
+    agents: Agents | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -162,15 +165,24 @@ class Runtime:
             migrate.prepare_for_serving(db)
         store = Store(db)
         storage = AsyncStore(store, threads=settings.storage_pool)
-        agent = load_agent(settings.agent, db)
-        require_approvers(agent, settings.approver_list, store.people_for(named(agent, settings.approver_list)))
+        agents = load_agents(settings, db)
+        for each in agents.values():
+            require_approvers(each, settings.approver_list, store.people_for(named(each, settings.approver_list)))
+        agent = agents.default
         metrics = Metrics()
         model: ModelClient = TimedModel(model_client(settings), metrics.model_call_seconds)
         metrics.track_status(lambda: status_counts(store))
         channels: dict[str, Channel] = {}
         # A claimed message whose sender died is sent again after this (the channel finds an earlier send).
         claim = timedelta(seconds=2 * settings.lease_seconds)
-        dispatcher = Dispatcher(storage, channels, poll_interval=settings.poll_interval, metrics=metrics, claim=claim)
+        dispatcher = Dispatcher(
+            storage,
+            channels,
+            poll_interval=settings.poll_interval,
+            metrics=metrics,
+            claim=claim,
+            speakers=agents.several,
+        )
         worker = Worker(
             storage.share(settings.worker_storage_share),
             agent,
@@ -181,6 +193,7 @@ class Runtime:
             tool_threads=settings.tool_threads,
             metrics=metrics,
             on_outbox=dispatcher.wake,
+            agents=agents,
         )
         core = SignoffCore(
             storage,
@@ -189,6 +202,7 @@ class Runtime:
             wake_thread=worker.wake,
             wake_outbox=dispatcher.wake,
             poll_interval=settings.poll_interval,
+            agents=agents,
         )
         if group is not None:
             sender = WakeSender(group.wake_dir, group.workers)
@@ -197,8 +211,9 @@ class Runtime:
             else:
                 core.wake_thread = _owned_here(group, worker.wake, sender.thread)
         runtime = cls(settings, db, store, storage, agent, model, core, worker, dispatcher, metrics, channels)
-        runtime.role, runtime.group = role, group
+        runtime.role, runtime.group, runtime.agents = role, group, agents
         setup_channels(runtime)
+        setup_triggers(runtime)
         runtime.standalone = setup_standalone(runtime)
         return runtime
 

@@ -78,6 +78,7 @@ class Outbound:
     text: str = ""
     request: HumanRequestView | None = None
     attempts: int = 0  # earlier tries to send it: one of them may have gone out before a crash
+    speaker: str = ""  # the agent that speaks, where a deployment runs several; shown with the message
 
 
 @dataclass(frozen=True)

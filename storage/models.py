@@ -227,6 +227,7 @@ class WebSigninRow(SQLModel, table=True):
 
 # The people directory's tables live in their own module; imported here so they register with the rest.
 from storage.people_models import ApiTokenRow, PersonIdentityRow, PersonRow  # noqa: E402
+from storage.schedule_models import ScheduleRow  # noqa: E402
 
 __all__ = [
     "ApiTokenRow",
@@ -238,6 +239,7 @@ __all__ = [
     "PersonRow",
     "ReceiptRow",
     "RequestRow",
+    "ScheduleRow",
     "SchemaCompatRow",
     "StandaloneRow",
     "ThreadRow",
