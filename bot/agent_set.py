@@ -14,6 +14,7 @@ from agent.definition import Agent
 from bot.agent_loader import load_agent
 from bot.deployment import Deployment, load_deployment
 from bot.errors import AgentLoadError, ConfigError
+from bot.mcp_tools import McpTools
 from bot.routing import Router
 from bot.settings import Settings
 from storage.db import Database
@@ -92,4 +93,22 @@ def load_agents(settings: Settings, db: Database | None = None) -> Agents:
             f"SIGNOFF_CONFIG={settings.config}: agents {', '.join(shared)} are the same Agent object; "
             "give each entry its own Agent (each keeps its own tools and approvers)"
         )
+    for name, entry in deployment.agents.items():
+        for server, mcp in entry.mcp.items():
+            # Its tools are known only once it runs: any one not listed read_only needs someone to approve it.
+            if not (mcp.approvers or loaded[name].approvers or settings.approver_list):
+                problems.append(
+                    f"[agents.{name}.mcp.{server}]: nobody may approve its tools (every one not listed in "
+                    "read_only needs approval): set approvers = [...] there, on the agent, or SIGNOFF_APPROVERS"
+                )
+    if problems:
+        raise ConfigError(f"SIGNOFF_CONFIG={settings.config}: " + "; ".join(problems))
     return Agents(loaded, router_for(deployment), deployment, {n: e.agent for n, e in deployment.agents.items()})
+
+
+def mcp_tools_of(agents: Agents) -> McpTools | None:
+    """The MCP connections of every agent that uses MCP servers, or None."""
+    if agents.deployment is None:
+        return None
+    used = {n: (agents[n], dict(e.mcp)) for n, e in agents.deployment.agents.items() if e.mcp}
+    return McpTools(used) if used else None

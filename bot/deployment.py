@@ -47,11 +47,34 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class McpToolPolicy(_Strict):
+    """One MCP tool's approval policy, overriding its server's."""
+
+    needs_approval: bool = True
+    approvers: list[str] = []
+    required: int = Field(1, ge=1, le=20)
+
+
+class McpEntry(_Strict):
+    """An MCP server whose tools an agent uses: a stdio `command`, or a streamable HTTP `url`.
+
+    Every tool needs approval unless `read_only` lists it (or `tools.NAME.needs_approval = false`)."""
+
+    command: list[str] = []
+    url: str | None = Field(None, pattern=r"^https?://")
+    env: dict[str, str] = {}
+    read_only: list[str] = []
+    approvers: list[str] = []
+    tools: dict[str, McpToolPolicy] = {}
+    timeout_seconds: float = Field(30.0, gt=0, le=3600)
+
+
 class AgentEntry(_Strict):
     agent: str = Field(pattern=r"^[\w.]+:\w+$")
     slack_channels: list[str] = []
     emails: list[str] = []
     keywords: list[str] = []
+    mcp: dict[str, McpEntry] = {}
 
 
 class HookEntry(_Strict):
@@ -142,6 +165,11 @@ def problems(deployment: Deployment) -> list[str]:
             if other != name:
                 found.append(f"{route[0]} {route[1]!r} is claimed by two agents: {other} and {name}")
         found += [f"[agents.{name}] keyword {k!r}: one word, no spaces" for k in entry.keywords if len(k.split()) != 1]
+        for server, mcp in entry.mcp.items():
+            if bool(mcp.command) == bool(mcp.url):
+                found.append(f"[agents.{name}.mcp.{server}]: give exactly one of command (stdio) or url (HTTP)")
+            if not re.match(r"^[a-z0-9][a-z0-9_]{0,30}$", server):
+                found.append(f"[agents.{name}.mcp.{server}]: the name must be lowercase letters, digits or _")
     for kind, entries in (("hooks", deployment.hooks), ("schedules", deployment.schedules)):
         for name, trigger in entries.items():
             if trigger.agent not in names:

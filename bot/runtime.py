@@ -20,11 +20,12 @@ from typing import Any
 
 from agent.definition import Agent
 from agent.io.model import LiteLLMClient, ModelClient, ModelConfig, UnconfiguredModel
-from bot.agent_set import Agents, load_agents
+from bot.agent_set import Agents, load_agents, mcp_tools_of
 from bot.approvals_api import StandaloneService, setup_standalone
 from bot.approver_check import named, require_approvers
 from bot.core import SignoffCore
 from bot.dispatcher import Dispatcher
+from bot.mcp_tools import McpTools
 from bot.metrics import Metrics, TimedModel
 from bot.settings import Settings
 from bot.trigger_wiring import setup_triggers
@@ -147,6 +148,8 @@ class Runtime:
     group: ProcessGroup | None = None
     # Every agent of the deployment by name (`agent` is the default one).
     agents: Agents | None = None
+    # The agents' MCP servers (bot/mcp_tools.py), connected where tools run (not in the ingress).
+    mcp: McpTools | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -214,6 +217,7 @@ class Runtime:
         runtime.role, runtime.group, runtime.agents = role, group, agents
         setup_channels(runtime)
         setup_triggers(runtime)
+        runtime.mcp = mcp_tools_of(agents)
         runtime.standalone = setup_standalone(runtime)
         return runtime
 
@@ -224,6 +228,8 @@ class Runtime:
         if not self.settings.model and self.role != Role.INGRESS:
             log.warning(UnconfiguredModel.MESSAGE)
         tasks: list[asyncio.Task[None]] = []
+        if self.role != Role.INGRESS and self.mcp is not None:
+            await self.mcp.start()  # before the first step, so the model sees the MCP tools
         if self.role != Role.INGRESS:
             tasks += [
                 asyncio.create_task(_warm(self.model), name="warm-model"),
@@ -262,6 +268,8 @@ class Runtime:
         await _cancel(intake)
         await self.worker.stop(self.settings.shutdown_grace)
         await _cancel(self._tasks)
+        if self.mcp is not None:
+            await self.mcp.close()
         await asyncio.to_thread(self.storage.close)
         self.db.dispose()
         log.info("stopped")

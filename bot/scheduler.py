@@ -109,7 +109,7 @@ class Scheduler:
         return started
 
     async def _fire(self, name: str, entry: ScheduleEntry, due: datetime) -> tuple[str | None, bool]:
-        stamp = due.strftime("%Y-%m-%dT%H:%MZ")
+        stamp = due.strftime("%Y-%m-%dT%H:%M:%SZ")
         receipt = f"schedule:{name}:{stamp}"
         origin = trigger_origin(SCHEDULE_CHANNEL, name, stamp, entry.ask, f"[{name}] {entry.message[:100]}")
         thread_id = await self.core.receive_message(

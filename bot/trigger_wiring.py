@@ -26,6 +26,6 @@ def setup_triggers(runtime: Runtime) -> None:
             runtime.storage,
             dict(deployment.schedules),
             interval=interval,
-            grace=timedelta(seconds=max(90.0, 3 * interval)),
+            grace=timedelta(seconds=4 * interval),
         )
         runtime.services.append(scheduler.run)
