@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
-from bot.errors import BotError
+from bot.errors import BotError, ConfigError
+
+if TYPE_CHECKING:
+    from bot.deployment import McpEntry
+
+
+async def _mcp_line(agent: str, server: str, entry: McpEntry) -> str:
+    """What an MCP server offers the agent, or ConfigError when it cannot be reached."""
+    from bot.mcp_tools import McpUnavailable, probe
+
+    try:
+        tools = await probe(agent, server, entry)
+    except McpUnavailable as exc:
+        raise ConfigError(f"[agents.{agent}.mcp.{server}]: {exc}") from exc
+    gated = [t.name for t in tools if t.needs_approval]
+    return (
+        f"mcp {server} of agent {agent}: {len(tools)} tools "
+        f"({', '.join(t.name for t in tools) or 'none'}); approval needed for {', '.join(gated) or 'none'}"
+    )
 
 
 def describe(echo: Callable[[str], None], *, routes: bool) -> None:
     """Load every agent (raising BotError naming the first thing wrong) and print them and their routes."""
     from bot.agent_set import load_agents
     from bot.approver_check import nobody_to_approve
-    from bot.errors import ConfigError
     from bot.settings import load_settings
 
     settings = load_settings()
@@ -30,6 +49,10 @@ def describe(echo: Callable[[str], None], *, routes: bool) -> None:
             raise ConfigError(problem)
     if not routes:
         return
+    if agents.deployment is not None:
+        for name, entry in agents.deployment.agents.items():
+            for server, mcp in entry.mcp.items():
+                echo(asyncio.run(_mcp_line(name, server, mcp)))
     for what, name in agents.router.routes():
         echo(f"route {what} -> {name}")
     deployment = agents.deployment

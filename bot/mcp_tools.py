@@ -157,7 +157,7 @@ class McpConnection:
             finally:
                 self._client = None
                 self._ready.clear()
-                self._broken.clear()
+                self._broken.clear()  # nothing holds the old connection any more
             if self._closing:
                 return
             self.restarts += 1
@@ -166,13 +166,24 @@ class McpConnection:
             delay = min(delay * 2, 30.0)
 
     async def call(self, remote: str, arguments: dict[str, Any]) -> str:
+        """Run the tool; a connection being started again is waited for, up to the entry's timeout."""
+        if self._client is None:
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout=self.entry.timeout_seconds)
+            except TimeoutError:
+                raise McpUnavailable(f"{self.label} is not connected; it is being started again") from None
         client = self._client
         if client is None:
             raise McpUnavailable(f"{self.label} is not connected; it is being started again")
         try:
             result = await asyncio.wait_for(client.call_tool(remote, arguments), timeout=self.entry.timeout_seconds)
         except Exception as exc:
-            self._broken.set()
+            if _refused(exc):  # the server answered with an error: it is alive
+                raise McpToolFailed(f"{self.label} refused the call: {_first_line(exc)}") from exc
+            if self._client is client:  # the next call waits for the new connection
+                self._client = None
+                self._ready.clear()
+                self._broken.set()
             raise McpUnavailable(
                 f"{self.label} failed during the call ({_first_line(exc)}); it is being started again"
             ) from exc
@@ -186,6 +197,14 @@ class McpConnection:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+def _refused(exc: Exception) -> bool:
+    """An error the server sent (an unknown tool, bad parameters), not a broken connection or a timeout."""
+    from mcp.shared.exceptions import MCPError
+    from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+
+    return isinstance(exc, MCPError) and exc.code not in (CONNECTION_CLOSED, REQUEST_TIMEOUT)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -228,6 +247,25 @@ def _caller(connection: Callable[[], McpConnection], remote: str) -> Callable[..
         return await connection().call(remote, arguments)
 
     return call
+
+
+async def probe(agent: str, server: str, entry: McpEntry, wait: float = 15.0) -> list[McpTool]:
+    """Connect once and list the tools the agent would get (for `signoff agents check`); McpUnavailable."""
+    tools: list[McpTool] = []
+
+    async def missing(**_arguments: Any) -> str:
+        raise McpUnavailable("a probe's tool does not run")
+
+    def listed(remote: list[Any]) -> None:
+        tools.extend(t for t in (build_tool(server, entry, r, missing) for r in remote) if t is not None)
+
+    connection = McpConnection(agent, server, entry, listed)
+    try:
+        if not await connection.start(wait):
+            raise McpUnavailable(f"{connection.label} did not answer within {wait:g}s")
+    finally:
+        await connection.close()
+    return tools
 
 
 class McpTools:

@@ -257,7 +257,7 @@ class SmtpChannel:
 
 def _from_name(name: str, message: Outbound) -> str:
     """The sender's display name: the agent that speaks, where a deployment runs several."""
-    return f"{message.speaker} ({name})" if message.speaker else name
+    return f"{message.speaker} via {name}" if message.speaker else name
 
 
 def _need(message: Outbound) -> HumanRequestView:

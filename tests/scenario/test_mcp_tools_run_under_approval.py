@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from tests.scenario.test_cli_as_an_operator_uses_it import signoff_cli
 from tests.support.deployments import ROOT, deployment_env
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.signoff_process import SignoffProcess, free_port, wait_until
@@ -112,6 +113,13 @@ def test_stdio_tools_read_freely_write_after_approval_and_survive_a_crash(
         assert "being started again" in after[2]["message"]
         assert after[4]["result"] == "payments restarts at 5\n"
         assert (tmp_path / "notes.pid").read_text() != first_pid
+
+        checked = signoff_cli("agents", "check", env=server.env, cwd=tmp_path)
+        assert checked.returncode == 0, checked.stderr
+        assert (
+            "mcp notes of agent ops: 3 tools (notes__read_notes, notes__add_note, notes__crash); "
+            "approval needed for notes__add_note"
+        ) in checked.stdout.splitlines()
     finally:
         server.stop()
 

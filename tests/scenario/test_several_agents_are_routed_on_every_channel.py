@@ -94,4 +94,4 @@ def test_a_plus_alias_routes_mail_and_the_reply_names_the_agent(
     wait_until(lambda: len(bot.threads()) == 2 and all(t["status"] == "done" for t in bot.threads()))
     assert sorted(t["agent"] for t in bot.threads()) == ["billing", "ops"]
     [answer] = bot.wait_sent(1, lambda m: "Invoice 9" in body_of(m))
-    assert str(answer.message["From"]).startswith("billing (")
+    assert str(answer.message["From"]).startswith("billing via ")
