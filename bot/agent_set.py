@@ -53,7 +53,9 @@ class Agents(Mapping[str, Agent]):
         return len(self.by_name)
 
     def for_thread(self, name: str) -> Agent:
-        agent = self.by_name.get(name)
+        """The agent that steps a thread recording `name`; with one agent (no SIGNOFF_CONFIG), that
+        one, whatever name older threads recorded (as before several agents existed)."""
+        agent = self.by_name.get(name) if self.several else self.default
         if agent is None:
             raise UnknownAgent(
                 f"this thread's agent {name!r} is not among the agents this deployment runs "
