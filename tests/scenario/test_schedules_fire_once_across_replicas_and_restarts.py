@@ -12,6 +12,7 @@ from pathlib import Path
 
 from storage.db import Database
 from storage.models import ThreadRow
+from storage.schedule_models import ScheduleRow
 from storage.schedules import Schedules
 from storage.store import Store
 from tests.scenario.test_cli_as_an_operator_uses_it import signoff_cli
@@ -86,41 +87,59 @@ def test_two_replicas_on_postgresql_fire_each_time_once(
 def test_after_a_restart_spanning_its_time_once_fires_once_and_skip_skips(
     model: FakeModelServer, tmp_path: Path
 ) -> None:
+    """Both schedules are due once, at `due` (then a day later): seen by a first start, passed while
+    the bot is down, and the second start comes after its grace, however long starting takes."""
     model.default = lambda _body: text("All services are up.")
     url = f"sqlite:///{tmp_path / 'signoff.db'}"
+    due = datetime.fromtimestamp(int(time.time()) + 60, UTC)
+    daily = f"{due.minute} {due.hour} * * * {due.second}"
     env = {
         "SIGNOFF_DATABASE_URL": url,
         "SIGNOFF_APPROVERS": "alice@example.com",
         "SIGNOFF_SCHEDULE_INTERVAL": "0.5",
         **model.settings(),
-        **deployment_env(tmp_path, schedule("late", 15, "once") + schedule("never", 15, "skip")),
+        **deployment_env(tmp_path, at(daily, "late", "once") + at(daily, "never", "skip")),
     }
     server = SignoffProcess(env, tmp_path)
     server.start()
     try:
-        wait_until(lambda: fired(url, "late") and fired(url, "never"), timeout=40, message="first firings")
+        wait_until(lambda: set(schedule_rows(url)) == {"late", "never"}, timeout=30, message="the schedules seen")
     finally:
         server.stop()
-    stopped = time.time()
-    before = {name: len(fired(url, name)) for name in ("late", "never")}
-    # Down over the next due time and past its grace (2 s): started 3 s after it, so that time is
-    # the latest missed one (the one after is 15 s later).
-    time.sleep(15 - stopped % 15 + 3)
-    restarted = datetime.now(UTC)
+    assert datetime.now(UTC) < due, "the first start took too long to stop before the due time"
+    time.sleep(due.timestamp() - time.time() + 3)  # down over the due time and past its grace (2 s)
     server.start()
     try:
-        caught_up = wait_until(
-            lambda: [r for r in fired(url, "late") if stopped < due_of(r).timestamp() < restarted.timestamp()],
-            timeout=20,
-            message="catch-up",
-        )
+        [caught_up] = wait_until(lambda: fired(url, "late"), timeout=20, message="the catch-up")
+        wait_until(lambda: schedule_rows(url)["never"].skipped == 1, timeout=20, message="the skip")
         listing = signoff_cli("schedules", "list", env=env, cwd=tmp_path)
     finally:
         server.stop()
-    assert len(caught_up) == 1  # the latest missed time, once
-    assert not [r for r in fired(url, "never") if stopped < due_of(r).timestamp() < restarted.timestamp()]
-    assert len(fired(url, "late")) > before["late"]
+    assert due_of(caught_up) == due and fired(url, "late") == [caught_up]  # the missed time, once
+    assert fired(url, "never") == []
     assert listing.returncode == 0, listing.stderr
     lines = {line.split()[0]: line for line in listing.stdout.splitlines()}
-    assert "catch-up once" in lines["late"] and "catch-up skip" in lines["never"]
-    assert counts(lines["never"])[1] >= 1 and counts(lines["late"])[1] == 0
+    assert (
+        "catch-up once" in lines["late"]
+        and f"last fired for {due:%Y-%m-%d %H:%M}Z thread {caught_up.id}" in lines["late"]
+    )
+    assert counts(lines["late"]) == (1, 0) and counts(lines["never"]) == (0, 1)
+    assert "last skipped" in lines["never"]
+
+
+def at(cron: str, name: str, catch_up: str) -> str:
+    return f"""
+[schedules.{name}]
+agent = "ops"
+cron = "{cron}"
+message = "Check on the services ({name})."
+catch_up = "{catch_up}"
+"""
+
+
+def schedule_rows(url: str) -> dict[str, ScheduleRow]:
+    database = Database(url)
+    try:
+        return Schedules(database).all()
+    finally:
+        database.dispose()
