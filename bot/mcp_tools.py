@@ -297,8 +297,10 @@ class McpTools:
         connection = McpConnection(agent_name, server, entry, register)
         return connection
 
-    async def start(self, wait: float = 20.0) -> None:
-        await asyncio.gather(*(c.start(wait) for c in self.connections))
+    async def start(self) -> None:
+        """Connect to every server, each given its entry's timeout; a server still not answering
+        is left connecting in the background (its tools join when it does)."""
+        await asyncio.gather(*(c.start(c.entry.timeout_seconds) for c in self.connections))
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.connections))

@@ -228,11 +228,11 @@ class Runtime:
         if not self.settings.model and self.role != Role.INGRESS:
             log.warning(UnconfiguredModel.MESSAGE)
         tasks: list[asyncio.Task[None]] = []
-        if self.role != Role.INGRESS and self.mcp is not None:
-            await self.mcp.start()  # before the first step, so the model sees the MCP tools
         if self.role != Role.INGRESS:
+            tasks.append(asyncio.create_task(_warm(self.model), name="warm-model"))
+            if self.mcp is not None:
+                await self.mcp.start()  # before the first step, so the model sees the MCP tools
             tasks += [
-                asyncio.create_task(_warm(self.model), name="warm-model"),
                 asyncio.create_task(self.worker.run(), name="worker"),
                 asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
                 asyncio.create_task(self.core.builder.run(), name="thread-builder"),

@@ -29,7 +29,7 @@ def notes_server(tmp_path: Path, transport: str) -> str:
 env = {{ NOTES_FILE = "{tmp_path / "notes.txt"}", NOTES_PID = "{tmp_path / "notes.pid"}", PYTHONPATH = "{ROOT}" }}
 read_only = ["read_notes", "crash"]
 approvers = ["alice@example.com"]
-timeout_seconds = 10
+timeout_seconds = 60
 """
 
 
@@ -50,7 +50,10 @@ def events(api: httpx.Client, thread_id: str) -> list[dict[str, Any]]:
 
 
 def approve_the_note(api: httpx.Client, thread_id: str) -> list[dict[str, Any]]:
-    [request] = wait_until(lambda: api.get("/api/requests", params={"status": "pending"}).json()["requests"])
+    # A loaded machine: the first step waits for the model library and the MCP server to load.
+    [request] = wait_until(
+        lambda: api.get("/api/requests", params={"status": "pending"}).json()["requests"], timeout=120
+    )
     assert request["tool"] == "notes__add_note" and request["arguments"]["text"] == "payments restarts at 5"
     decided = api.post(
         f"/api/requests/{request['id']}/decision", json={"decision": "approve", "by": "alice@example.com"}
@@ -99,7 +102,8 @@ def test_stdio_tools_read_freely_write_after_approval_and_survive_a_crash(
         model.script(tool_call("notes__crash", {}), tool_call("notes__read_notes", {}, delay=3.0), text("Read."))
         crashed = api.post("/api/threads", json={"message": "read the notes"}).json()["id"]
         after = wait_until(
-            lambda: api.get(f"/api/threads/{crashed}").json()["status"] == "done" and events(api, crashed)
+            lambda: api.get(f"/api/threads/{crashed}").json()["status"] == "done" and events(api, crashed),
+            timeout=120,
         )
         assert [e["type"] for e in after] == [
             "human_message",
