@@ -27,6 +27,7 @@ class ProofMethod(StrEnum):
     PERSONAL_TOKEN = "personal_token"  # the HTTP API with a person's own token
     SERVICE_TOKEN = "service_token"  # the HTTP API with SIGNOFF_API_TOKEN, where an operator allowed it
     WEB_LINK = "web_link"  # the web inbox, signed in by a single-use link mailed to that address
+    WEB_TOKEN = "web_token"  # the web inbox, signed in with a person's own token
     CONSOLE = "console"  # `signoff approve/deny/answer` at the operator's console, with the name given
     SYSTEM = "system"  # Signoff itself (closing a question a late result answered)
 

@@ -23,7 +23,7 @@ exactly these arguments lets it run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -104,3 +104,15 @@ def exempt(agent: Agent, tool: Tool, arguments: dict[str, Any]) -> bool:
         return not requirement(agent, tool, arguments).needs_approval
     except PolicyError:
         return False
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def allows(allowed: Iterable[str], names: Iterable[str]) -> bool:
+    """Who may decide or answer a request, the one rule every surface applies: an empty list lets
+    anyone; otherwise one of the names someone holds (their id, their groups, their person's other
+    names) must be on it. Compared in ASCII case only: `str.lower` folds look-alikes (the Kelvin
+    sign into `k`) into the real letters."""
+    wanted = {a.translate(_ASCII_LOWER) for a in allowed}
+    return not wanted or bool(wanted & {n.translate(_ASCII_LOWER) for n in names})

@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Callable
 
 from bench import (
+    audit_chain,
     context_tokens,
     email_parse,
     first_call,
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "queue_scale": queue_scale.run,
     "first_call": first_call.run,
     "langgraph_server": langgraph_server.run,
+    "audit_chain": audit_chain.run,
 }
 
 

@@ -111,7 +111,7 @@ class StandaloneService:
     def people(self, names: list[str] | None, policy: str | None, what: str) -> list[str]:
         """Who may decide: the names given, or the default policy's (SIGNOFF_APPROVERS); 422 otherwise."""
         if (names is None) == (policy is None):
-            raise HTTPException(422, f"name the {what} or a policy (\"policy\": \"default\"), not both")
+            raise HTTPException(422, f'name the {what} or a policy ("policy": "default"), not both')
         if names is not None:
             return list(dict.fromkeys(n.strip() for n in names if n.strip()))
         if not self.settings.approver_list:
@@ -146,7 +146,7 @@ class StandaloneService:
             raise HTTPException(
                 422,
                 "no channel reaches these people: configure Slack (with slack_channel or SLACK_APPROVALS_CHANNEL) "
-                "or email, name Slack ids or email addresses, or say \"channel\": \"api\" to decide through the API",
+                'or email, name Slack ids or email addresses, or say "channel": "api" to decide through the API',
             )
         return chosen, data
 

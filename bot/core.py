@@ -20,6 +20,7 @@ from typing import Any
 
 from agent.definition import Agent
 from agent.events import ApprovalDecided, Event, HumanMessage, QuestionAnswered
+from agent.policy import allows
 from bot import failpoints, refusals
 from bot.agent_set import Agents
 from bot.builder import ThreadBuilder
@@ -265,3 +266,9 @@ class SignoffCore:
 
     async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:
         await self.storage.outbox_sent(outbound_id, refs)
+
+    async def first_delivery(self, receipt_key: str) -> bool:
+        return await self.storage.record_receipt(receipt_key)
+
+    def may_decide(self, allowed: Sequence[str], names: Sequence[str]) -> bool:
+        return allows(allowed, names)

@@ -1,9 +1,12 @@
-"""`signoff doctor` for Slack: how Slack reaches the bot, the bot token (`auth.test`), and in Socket
-Mode the app token (`apps.connections.open`, whose URL is simply left unused)."""
+"""`signoff doctor` for Slack: how Slack reaches the bot, the bot token (`auth.test`) and the scopes
+it holds (each missing one named with what needs it), and in Socket Mode the app token
+(`apps.connections.open`, whose URL is simply left unused)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -13,6 +16,14 @@ from bot.doctor import Report
 from bot.errors import ConfigError
 from bot.settings import Settings
 from bot.slack_wiring import api_base_url, receive_modes, web_client
+from channels.slack.manifest_requirements import (
+    EVENT_SCOPES,
+    FEATURE_SCOPES,
+    METHOD_SCOPES,
+    REQUIRED_SCOPES,
+    SHORTCUT_CALLBACK_ID,
+    SLASH_COMMAND,
+)
 
 # What Slack answers when the token itself is wrong (not a missing scope or a server fault).
 TOKEN_ERRORS = frozenset(
@@ -60,7 +71,41 @@ async def _check_bot_token(client: AsyncWebClient, url: str, report: Report, sec
     report.good(f"Slack bot @{auth.get('user')} ({auth.get('user_id')}) in {auth.get('team')} ({auth.get('team_id')})")
     if not auth.get("bot_id"):
         report.warn("SLACK_BOT_TOKEN belongs to a user, not a bot: use the Bot User OAuth Token (xoxb-...)")
+    check_scopes(auth.headers, report)
     return True
+
+
+def check_scopes(headers: Mapping[str, Any], report: Report) -> None:
+    """The scopes the bot token holds (Slack's X-OAuth-Scopes) against what the app needs, each
+    missing one named with what it is for (the features of manifest.yml: the Home tab, /signoff,
+    the message shortcut, and the events and calls the code makes)."""
+    value = next((str(v) for k, v in headers.items() if str(k).lower() == "x-oauth-scopes"), None)
+    if value is None:
+        report.warn("Slack did not say which scopes SLACK_BOT_TOKEN holds; manifest.yml lists what it needs")
+        return
+    held = {s.strip() for s in value.split(",") if s.strip()}
+    missing = sorted(REQUIRED_SCOPES - held)
+    for scope in missing:
+        report.bad(
+            f"the Slack app lacks the scope {scope}, needed for {', '.join(needs_scope(scope))}",
+            "add it under OAuth & Permissions -> Bot Token Scopes (or update the app from manifest.yml), "
+            "then reinstall the app to the workspace",
+        )
+    if not missing:
+        report.good("Slack scopes: the bot token holds every scope in manifest.yml")
+    report.good(
+        "Slack features (from manifest.yml; a bot token cannot read them): the Home tab (App Home -> "
+        f"Home Tab on, event app_home_opened), the slash command {SLASH_COMMAND} and the message shortcut "
+        f"with callback id {SHORTCUT_CALLBACK_ID}"
+    )
+
+
+def needs_scope(scope: str) -> list[str]:
+    """What in the app needs `scope`."""
+    uses = [f"the {event} event" for event, s in EVENT_SCOPES.items() if s == scope]
+    uses += [feature for feature, s in FEATURE_SCOPES.items() if s == scope]
+    uses += [f"{method}" for method, scopes in METHOD_SCOPES.items() if scope in scopes]
+    return uses or ["the app"]
 
 
 async def _check_app_token(client: AsyncWebClient, url: str, report: Report, seconds: float) -> None:

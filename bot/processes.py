@@ -104,6 +104,9 @@ def run_ingress(settings: Settings, host: str, port: int) -> None:
 
 
 def run_worker(settings: Settings, index: int) -> None:
+    if settings.worker_nice:
+        # Before anything runs: what the worker starts (tool threads, subprocesses) inherits it.
+        os.nice(settings.worker_nice)
     runtime = Runtime.build(settings, upgrade_schema=False, role=Role.WORKER, group=_group(index))
     asyncio.run(_work(runtime, index))
 

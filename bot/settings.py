@@ -68,6 +68,9 @@ class Settings(BaseSettings):
         None, ge=MIN_STORAGE_THREADS, le=512, validation_alias=_env("SIGNOFF_STORAGE_THREADS")
     )
     worker_processes: int | None = Field(None, ge=0, le=64, validation_alias=_env("SIGNOFF_WORKER_PROCESSES"))
+    # How much lower the worker processes' CPU priority is than the ingress's (Unix nice): when the
+    # cores are busy with agent work, a Slack ack or an API call still gets the CPU first.
+    worker_nice: int = Field(10, ge=0, le=19, validation_alias=_env("SIGNOFF_WORKER_NICE"))
     log_format: Literal["text", "json"] = Field("text", validation_alias=_env("SIGNOFF_LOG_FORMAT"))
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
@@ -75,6 +78,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
     slack_api_url: str | None = Field(None, validation_alias=_env("SLACK_API_URL"))
     slack_approvals_channel: str | None = Field(None, validation_alias=_env("SLACK_APPROVALS_CHANNEL"))
+    # The App Home tab is published at most once per person per this many seconds (bot/slack_home.py).
+    slack_home_interval: float = Field(5.0, ge=0.1, le=600, validation_alias=_env("SIGNOFF_SLACK_HOME_INTERVAL"))
 
     email_address: str | None = Field(None, validation_alias=_env("SIGNOFF_EMAIL_ADDRESS"))
     imap_host: str | None = Field(None, validation_alias=_env("SIGNOFF_IMAP_HOST"))
@@ -137,6 +142,7 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
             raise ValueError("must be the inbox's address as people open it, e.g. https://signoff.example.com")
         return value.rstrip("/")
+
     @field_validator("webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:

@@ -3,6 +3,7 @@
 HTTP mode (SLACK_SIGNING_SECRET): `POST /slack/events` on the bot's server. Socket Mode
 (SLACK_APP_TOKEN): a service that keeps a websocket to Slack. With both set, both run.
 SLACK_API_URL points every Web API call (and Socket Mode's `apps.connections.open`) elsewhere.
+The App Home tab's publisher runs as a service beside them (bot/slack_home_publisher.py).
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import ConfigError
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.slack_home import SlackHome
+from bot.slack_home_publisher import HomePublisher
 from channels.slack.app import build_app
 from channels.slack.connection import http_mount, socket_mode_service
 from channels.slack.deliver import SlackChannel
+from channels.slack.home_publish import Permalinks
+from channels.slack.identity import GroupMembership
 from storage.errors import DatabaseUnavailable
 
 
@@ -51,7 +56,20 @@ def setup_slack(runtime: Runtime) -> None:
         "slack",
         SlackChannel(client, approvals_channel=settings.slack_approvals_channel, tool_channels=tool_channels),
     )
-    app = build_app(runtime.core, client, signing_secret=secret, temporary=(DatabaseUnavailable,))
+    groups = GroupMembership(client)
+    home = SlackHome(runtime.storage, groups, Permalinks(client), inbox_url=settings.web_url)
+    publisher = HomePublisher(
+        runtime.storage,
+        client,
+        home,
+        interval=settings.slack_home_interval,
+        # Changes recorded by the workers are found by polling; an opened tab wakes it at once.
+        poll_interval=max(settings.poll_interval, min(settings.slack_home_interval, 1.0)),
+    )
+    runtime.services.append(publisher.run)
+    app = build_app(
+        runtime.core, client, signing_secret=secret, groups=groups, home=home, temporary=(DatabaseUnavailable,)
+    )
     if secret:
         runtime.mounts.append(http_mount(app))
     if app_token:

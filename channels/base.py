@@ -142,6 +142,14 @@ class Core(Protocol):
     async def record_delivery(self, outbound_id: int, refs: dict[str, Any]) -> None:
         """Remember where an outbound message landed (Slack ts, email Message-ID)."""
 
+    async def first_delivery(self, receipt_key: str) -> bool:
+        """Record an inbound delivery that makes no event by itself (a slash command); False when
+        it was recorded before."""
+
+    def may_decide(self, allowed: Sequence[str], names: Sequence[str]) -> bool:
+        """The one rule for who may decide or answer a request (`allowed`: its list; `names`: the
+        person's id and the groups they hold), for checks made before asking the core to decide."""
+
 
 class Channel(Protocol):
     name: str

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy import select as core_select
 
 from agent.events import Event, parse_event
@@ -39,6 +40,15 @@ class RequestFacts:
     requested_by: str
 
 
+def audited_condition(events: Any) -> ColumnElement[bool]:
+    """The audited events, in SQL, on the `events` table's columns: a superset of
+    `storage.audit_chain.is_audited`, which callers apply to what this finds."""
+    return or_(
+        events.data.like('%"request_id":%'),
+        and_(events.type == "tool_call", events.data.like('%"rule":"_%'), events.data.not_like('%"rule":""%')),
+    )
+
+
 class AuditLog:
     db: Database
 
@@ -54,17 +64,7 @@ class AuditLog:
         events = table(EventRow).c
         query = (
             core_select(events.id, events.thread_id, events.seq, events.created_at, events.data)
-            .where(
-                or_(
-                    events.data.like('%"request_id":%'),
-                    and_(
-                        events.type == "tool_call",
-                        events.data.like('%"rule":"_%'),
-                        events.data.not_like('%"rule":""%'),
-                    ),
-                ),
-                events.id > after_id,
-            )
+            .where(audited_condition(events), events.id > after_id)
             .order_by(events.id)
             .limit(min(limit, MAX_AUDIT_ROWS))
         )

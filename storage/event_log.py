@@ -30,6 +30,8 @@ from agent.events import (
     voter_key,
 )
 from storage._sql import event_values, insert_row, table
+from storage.audit_chain import append_to_chain
+from storage.home_tabs import mark_home_tabs
 from storage.models import EventRow, OutboxRow, RequestRow, ThreadRow, utcnow
 from storage.status import STANDALONE_AGENT, RequestKind, RequestStatus, ThreadStatus
 
@@ -55,6 +57,9 @@ def append_events(session: Session, row: ThreadRow, events: Sequence[Event], out
         _index_request(session, row, event, now)
     if values:
         session.execute(insert(table(EventRow)), values)
+    touched = [str(r) for e in events if (r := getattr(e, "request_id", None))]
+    if touched:  # the Slack Home tabs of the people these requests concern show them afresh
+        mark_home_tabs(session, row, touched, now)
     changes: dict[str, Any] = {"last_seq": seq, "updated_at": now}
     last = t.last_agent_event(events)
     if last is not None:  # notes alone (a failed delivery) leave the status as it is
@@ -86,6 +91,8 @@ def append_events(session: Session, row: ThreadRow, events: Sequence[Event], out
                 for draft in outbox
             ],
         )
+    # Last, so that on PostgreSQL the chain's lock is held only from here to the commit.
+    append_to_chain(session, row.id, [(v["seq"], e, v["data"], now) for v, e in zip(values, events, strict=True)])
 
 
 def _index_request(session: Session, thread: ThreadRow, event: Event, now: datetime) -> None:

@@ -74,7 +74,12 @@ class RequestRow(SQLModel, table=True):
     """A human request (approval or question): an index over the thread's events, plus delivery refs."""
 
     __tablename__ = "requests"
-    __table_args__ = (Index("ix_requests_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_requests_status_created", "status", "created_at"),
+        # A thread's pending requests, counted at every append: with only the index above, SQLite
+        # (no statistics) reads every pending request of every thread to count one thread's.
+        Index("ix_requests_thread_status", "thread_id", "status"),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     thread_id: str = Field(foreign_key="threads.id", index=True, max_length=64)
@@ -225,6 +230,28 @@ class WebSigninRow(SQLModel, table=True):
     ended_at: datetime | None = _ts(nullable=True)  # signed out
 
 
+class HomeTabRow(SQLModel, table=True):
+    """A Slack user's App Home tab: whether it needs publishing again, and what was published last.
+
+    A change to a request the user may see bumps `version` and sets `due_at` (in the transaction
+    that records it, `storage.home_tabs.mark_home_tabs`); a publisher claims the row, builds the tab
+    from the database and publishes it at most once per user per few seconds (bot/slack_home.py)."""
+
+    __tablename__ = "slack_home_tabs"
+    __table_args__ = (Index("ix_slack_home_tabs_due", "due_at"),)
+
+    user: str = Field(primary_key=True, max_length=64)  # the Slack user id
+    team: str = Field(default="", max_length=64)
+    version: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    due_at: datetime | None = _ts(nullable=True)  # None: the published tab is current
+    claimed_until: datetime | None = _ts(nullable=True)
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    digest: str = Field(default="", max_length=64)  # of the view last published: an equal one is not sent
+    published_at: datetime | None = _ts(nullable=True)
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_at: datetime = _ts(nullable=False)
+
+
 # The people directory's tables live in their own module; imported here so they register with the rest.
 from storage.people_models import ApiTokenRow, PersonIdentityRow, PersonRow  # noqa: E402
 from storage.schedule_models import ScheduleRow  # noqa: E402
@@ -232,6 +259,7 @@ from storage.schedule_models import ScheduleRow  # noqa: E402
 __all__ = [
     "ApiTokenRow",
     "EventRow",
+    "HomeTabRow",
     "IntakeRow",
     "MailboxStateRow",
     "OutboxRow",
@@ -247,3 +275,20 @@ __all__ = [
     "WebSigninRow",
     "utcnow",
 ]
+
+
+class AuditChainRow(SQLModel, table=True):
+    """The audit's tamper-evident chain (storage/audit_chain.py): one row per audited event, in the
+    order appended, each holding the SHA-256 of its record and of the record before it."""
+
+    __tablename__ = "audit_chain"
+    __table_args__ = (UniqueConstraint("thread_id", "seq", name="uq_audit_chain_event"),)
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    )
+    thread_id: str = Field(max_length=64)
+    seq: int
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

@@ -23,7 +23,7 @@ from sqlmodel import col, select
 
 from storage.db import Database
 from storage.errors import StorageError
-from storage.models import utcnow
+from storage.models import WebSigninRow, utcnow
 from storage.people_models import ApiTokenRow, PersonIdentityRow, PersonRow
 
 TOKEN_PREFIX = "sgf_"
@@ -197,14 +197,32 @@ class People:
             return [(token, person.name) for token, person in session.exec(query)]
 
     def revoke_token(self, token_id: str) -> bool:
-        """Revoke a token by its id; False when there is no such token or it was revoked already."""
+        """Revoke a token by its id; False when there is no such token or it was revoked already.
+        The web inbox sessions its person started with a personal token end with it."""
+        now = utcnow()
         with self.db.write() as session:
             result = session.execute(
                 update(ApiTokenRow)
                 .where(col(ApiTokenRow.id) == token_id.strip(), col(ApiTokenRow.revoked_at).is_(None))
-                .values(revoked_at=utcnow())
+                .values(revoked_at=now)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return False
+            name = session.exec(
+                select(PersonRow.name)
+                .join(ApiTokenRow, col(PersonRow.id) == col(ApiTokenRow.person_id))
+                .where(ApiTokenRow.id == token_id.strip())
+            ).one()
+            session.execute(
+                update(WebSigninRow)
+                .where(
+                    col(WebSigninRow.address) == name,
+                    col(WebSigninRow.how) == "token",
+                    col(WebSigninRow.ended_at).is_(None),
+                )
+                .values(ended_at=now)
+            )
+            return True
 
     def check_token(self, token: str, *, now: datetime | None = None) -> TokenCheck:
         """Whose token this is, and whether it may be used now; records when it was last used."""

@@ -18,6 +18,7 @@ from agent.events import (
     QuestionAnswered,
     voter_key,
 )
+from agent.policy import allows
 from storage._sql import insert_receipt, request_row, thread_row
 from storage.db import Database
 from storage.event_log import OutboxDraft, append_events
@@ -89,9 +90,7 @@ class Requests:
                 return DecisionResult(DecisionStatus.INVALID, request)
             if request.status != RequestStatus.PENDING:
                 return DecisionResult(DecisionStatus.ALREADY_DECIDED, request)
-            # ASCII case only: str.lower folds look-alikes (the Kelvin sign into `k`) into the real thing.
-            held = {_ascii_lower(event.by), *(_ascii_lower(i) for i in identities)}
-            if allowed_check and request.allowed and not held & {_ascii_lower(a) for a in request.allowed}:
+            if allowed_check and not allows(request.allowed, [event.by, *identities]):
                 return DecisionResult(DecisionStatus.NOT_ALLOWED, request)
             if isinstance(event, ApprovalDecided) and event.approved and event.digest not in ("", request.digest):
                 return DecisionResult(DecisionStatus.CHANGED, request)
@@ -124,13 +123,6 @@ class Requests:
             thread = thread_row(session, request.thread_id, for_update=True)
             append_events(session, thread, [recorded], outbox(thread, [recorded]) if callable(outbox) else outbox)
             return DecisionResult(status, request_row(session, request_id), thread, [recorded])
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def _ascii_lower(identity: str) -> str:
-    return identity.translate(_ASCII_LOWER)
 
 
 def _identity_of(entry: dict[str, Any]) -> DecisionIdentity:

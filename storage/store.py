@@ -13,6 +13,7 @@ It is the aggregates' methods under one name, so callers hold one object:
     web_signins.py sign-ins to the web inbox: links, their limits, sessions
     inbox.py       the web inbox's lists: requests and threads, filtered and paged
     standalone.py  human requests made through the API with no agent (their creator, deadline, callback)
+    home_tabs.py   Slack App Home tabs due for publishing, marked with the request changes they show
 
 Appending events also maintains the tables derived from them (the thread's status, the human
 requests) and writes the outbox rows they cause, atomically (`event_log.py`). The queue of Slack
@@ -23,8 +24,10 @@ from __future__ import annotations
 
 from storage._sql import StoredEvent
 from storage.audit import AuditLog
+from storage.audit_chain import AuditChain
 from storage.db import Database
 from storage.event_log import OutboxDraft
+from storage.home_tabs import HomeTabs
 from storage.inbox import Inbox
 from storage.leases import Leases, worker_identity
 from storage.mailboxes import Mailboxes
@@ -49,7 +52,19 @@ __all__ = [
 
 
 class Store(
-    Threads, Requests, Receipts, Leases, Outbox, Mailboxes, People, AuditLog, WebSignins, Inbox, Standalone
+    Threads,
+    Requests,
+    Receipts,
+    Leases,
+    Outbox,
+    Mailboxes,
+    People,
+    AuditLog,
+    AuditChain,
+    WebSignins,
+    Inbox,
+    Standalone,
+    HomeTabs,
 ):
     def __init__(self, db: Database) -> None:
         self.db = db

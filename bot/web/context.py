@@ -15,6 +15,7 @@ from bot.web.csrf import BadForm, CsrfRefused, read_form
 from bot.web.people import Viewer
 from bot.web.render import environment
 from bot.web.sessions import Session, SessionCookies
+from storage.people import names_of
 
 # No script or style from anywhere but here, none inline; no frames; forms post only here.
 CSP = (
@@ -71,7 +72,13 @@ class Web:
         row = await self.runtime.storage.signin_session(session.sid, not_before=self.now() - self.lifetime)
         if row is None:
             return None
-        return Viewer(by=row.address, how=row.how, signin_id=row.id)
+        # Someone in the people directory acts as that person, under every name they go by (their
+        # Slack ids and addresses too), as on every other surface; anyone else as the address.
+        person = await self.runtime.storage.person_for(row.address)
+        if person is None:
+            return Viewer(by=row.address, how=row.how, signin_id=row.id)
+        names = tuple(n for n in names_of(person) if n != person.name)
+        return Viewer(by=person.name, how=row.how, signin_id=row.id, identities=names)
 
     async def signed_in(self, request: Request) -> tuple[Session, Viewer]:
         """The session and person of a page that needs one; else SignInNeeded (to /signin)."""

@@ -373,8 +373,10 @@ class Pages:
 
 
 def _proof(viewer: Viewer) -> Proof:
-    """How the web proved who decides: the sign-in (a link mailed to the address), by its id."""
-    return Proof("web_link", "web", {"signin": viewer.signin_id})
+    """How the web proved who decides: the sign-in (a link mailed to the address, or a personal
+    token), by its id."""
+    method = "web_token" if viewer.how == "token" else "web_link"
+    return Proof(method, "web", {"signin": viewer.signin_id})
 
 
 def _page_number(request: Request) -> int:

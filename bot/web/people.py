@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agent.definition import Agent
+from agent.policy import allows
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -36,9 +37,8 @@ class Viewer:
 
 
 def may_answer(allowed: Iterable[str], viewer: Viewer) -> bool:
-    """The rule `Store.resolve` applies: an empty list lets anyone; else one of the viewer's names."""
-    allowed_set = {ascii_lower(a) for a in allowed}
-    return not allowed_set or bool(allowed_set & {ascii_lower(n) for n in viewer.names})
+    """The rule `Store.resolve` applies (`agent.policy.allows`), for the signed-in viewer."""
+    return allows(allowed, viewer.names)
 
 
 def sign_in_addresses(agent: Agent, default_approvers: Iterable[str]) -> frozenset[str]:

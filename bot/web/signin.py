@@ -10,6 +10,10 @@ server's log instead, for the person at the console: the README's quickstart sig
 
 A link opens a page with a Sign in button rather than signing in by itself, so a mail scanner
 that follows links uses nothing up. Its token is 256 random bits, kept only as a hash.
+
+Someone in the people directory may also sign in with a personal token (`signoff tokens create`):
+the session is then the token's person's; revoking any of their tokens ends their token sessions.
+Anyone in the directory with an email address may ask for a link too.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from starlette.responses import Response
 from bot.web.context import Web, local_path, redirect
 from bot.web.people import ascii_lower, sign_in_addresses
 from bot.web.sessions import Session
+from storage.people import TokenState
 from storage.web_signins import SigninLimits
 
 log = logging.getLogger(__name__)
@@ -56,6 +61,7 @@ class SignIn:
             ("/signin/link", self.ask_link, ["POST"]),
             ("/signin/link", self.link_page, ["GET"]),
             ("/signin/link/use", self.use_link, ["POST"]),
+            ("/signin/token", self.use_token, ["POST"]),
             ("/signout", self.signout, ["POST"]),
         ]
 
@@ -86,7 +92,7 @@ class SignIn:
             return self.web.message(
                 request, session, None, 400, "Sign in", "That is not an email address.", back="/signin"
             )
-        known = address in self.addresses
+        known = address in self.addresses or await self.web.runtime.storage.person_for(address) is not None
         token = secrets.token_urlsafe(32) if known else None
         ip = request.client.host if request.client else ""
         recorded = await self.web.runtime.storage.signin_asked(
@@ -196,6 +202,34 @@ class SignIn:
         log.info("web sign-in: %s signed in by a mailed link", row.address)
         response = redirect(local_path(fields.get("next")))
         # A new CSRF token with the new session: nothing from before the sign-in carries over.
+        self.web.cookies.write(response, request, Session(csrf=secrets.token_urlsafe(32), sid=row.id))
+        return response
+
+    async def use_token(self, request: Request) -> Response:
+        session = self.web.cookies.read(request)
+        fields = await self.web.form(request, session)
+        assert session is not None
+        token = fields.get("token", "").strip()
+        check = await self.web.runtime.storage.check_token(token) if 0 < len(token) < 200 else None
+        if check is None or check.state is not TokenState.VALID or check.person is None:
+            state = check.state.value if check is not None else TokenState.UNKNOWN.value
+            log.warning("web sign-in: a personal token was refused (%s)", state)
+            why = {"revoked": "was revoked", "expired": "has expired"}.get(state, "is not one this server issued")
+            return self.web.message(
+                request,
+                session,
+                None,
+                401,
+                "Sign in",
+                f"That personal token {why}. Ask an operator for a new one (signoff tokens create).",
+                back="/signin",
+            )
+        ip = request.client.host if request.client else ""
+        row = await self.web.runtime.storage.signin_start(
+            address=check.person.name, how="token", ip=ip, now=self.web.now()
+        )
+        log.info("web sign-in: %s signed in with personal token %s", check.person.name, check.token_id)
+        response = redirect(local_path(fields.get("next")))
         self.web.cookies.write(response, request, Session(csrf=secrets.token_urlsafe(32), sid=row.id))
         return response
 

@@ -1,4 +1,4 @@
-"""The Bolt app: Slack's requests routed to `inbound` and `interactions`.
+"""The Bolt app: Slack's requests routed to `inbound`, `interactions` and `commands`; the Home tab.
 
 `process_before_response=True`: Slack gets its answer when the listener returns, and every
 listener returns as soon as what it heard is recorded (the agent works later, in the worker). A
@@ -10,19 +10,24 @@ no ack) and Slack delivers again. Requests over HTTP are verified with the signi
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.base import Core
 from channels.slack import blocks
 from channels.slack._background import Background
+from channels.slack.commands import Commands, HomeSource
+from channels.slack.home import ANSWER_ACTION_ID, ANSWER_CALLBACK_ID
 from channels.slack.identity import GroupMembership
 from channels.slack.inbound import Inbound
 from channels.slack.interactions import Interactions
+from channels.slack.manifest_requirements import SHORTCUT_CALLBACK_ID
 
 log = logging.getLogger(__name__)
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 bolt_log = logging.getLogger("channels.slack.bolt")
 
 
@@ -44,8 +49,12 @@ def build_app(
     groups: GroupMembership | None = None,
     background: Background | None = None,
     temporary: tuple[type[BaseException], ...] = (),
+    home: HomeSource | None = None,
 ) -> AsyncApp:
     """The app; `signing_secret` may be None only when it is reached over Socket Mode alone.
+
+    `home`: what the Home tab, `/signoff` and the message shortcut are built from; without it the
+    app serves none of the three.
 
     `temporary`: errors that mean "try again later" (the database is down): logged in one line.
     Any error answers 500 (over Socket Mode: no ack), so Slack delivers the request again.
@@ -103,4 +112,33 @@ def build_app(
         response = await interactions.deny_submitted(body, view)
         await ack(**(response or {}))
 
+    if home is not None:
+        _add_home_and_commands(app, Commands(core, client, home, background), home, interactions)
     return app
+
+
+def _add_home_and_commands(app: AsyncApp, commands: Commands, home: HomeSource, interactions: Interactions) -> None:
+    @app.event("app_home_opened")
+    async def on_home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
+        user = event.get("user")
+        if event.get("tab") == "home" and isinstance(user, str) and USER_ID.fullmatch(user):
+            await home.opened(user, str(body.get("team_id") or ""))
+
+    @app.action(ANSWER_ACTION_ID)
+    async def on_answer(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        interactions.answer(body)
+
+    @app.view(ANSWER_CALLBACK_ID)
+    async def on_answer_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        response = await interactions.answer_submitted(body, view)
+        await ack(**(response or {}))
+
+    @app.command(re.compile(r"^/.*"))  # the app only hears its own commands: `/signoff`, or as renamed
+    async def on_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await commands.command(body, ack, respond)
+
+    @app.shortcut(SHORTCUT_CALLBACK_ID)
+    async def on_shortcut(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await commands.shortcut(body)
+        await ack()

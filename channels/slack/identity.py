@@ -1,9 +1,10 @@
 """Who a Slack user is, for the allowed-to-decide check: their user id plus the user groups they hold.
 
 Approvers may be named as user ids (`U…`/`W…`) or user groups (`S…`). The core compares the clicker
-and their `identities` against the request's allowed list; this module finds which of the groups
-named there contain the user (`usergroups.users.list`), with a short cache so a burst of clicks
-costs one call per group. The clock is injected so the cache is tested without sleeping.
+and their `identities` against the request's allowed list (`Core.may_decide`, the one rule); this
+module finds which of the groups named there contain the user (`usergroups.users.list`), with a
+short cache so a burst of clicks costs one call per group. The clock is injected so the cache is
+tested without sleeping.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -20,15 +21,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 log = logging.getLogger(__name__)
 
 GROUP_ID = re.compile(r"S[A-Z0-9]+")
-
-
-def may_decide(user: str, identities: Iterable[str], allowed: Sequence[str]) -> bool:
-    """The core's rule, for checks made before asking it (opening the deny modal): an empty list
-    allows anyone; otherwise the user or one of their identities must be named (case-insensitive)."""
-    if not allowed:
-        return True
-    held = {user.lower(), *(i.lower() for i in identities)}
-    return bool(held & {a.lower() for a in allowed})
 
 
 class GroupMembership:

@@ -31,7 +31,7 @@ from channels.base import Core, HumanRequestView, Origin, Proof
 from channels.invisible import clean_inbound
 from channels.slack import notes
 from channels.slack._background import Background
-from channels.slack.identity import GroupMembership, may_decide
+from channels.slack.identity import GroupMembership
 
 # Message subtypes a human's message can have; everything else (edits, joins, bot posts) is ignored.
 HUMAN_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
@@ -138,7 +138,7 @@ class Inbound:
             if request.kind != "question":
                 continue
             identities = await self.groups.identities(message.user, request.allowed)
-            if not may_decide(message.user, identities, request.allowed):
+            if not self.core.may_decide(request.allowed, [message.user, *identities]):
                 refused = refused or request
                 continue
             decision = await self.core.answer(

@@ -9,7 +9,9 @@ Deny: acknowledged at once, then the modal opens (`views.open`: its trigger id l
 submitted reason is the decision's comment. Each interaction is recorded under its own key
 (`slack:action:<trigger_id>`, `slack:view:<view id>`), so a replayed payload never decides twice.
 Whoever clicks is checked against the request's allowed list by the core, with the user groups
-they hold (`identity`).
+they hold (`identity`). The same buttons in the Home tab (`home`) come here too; a click there has
+no conversation to answer in, so what would be an ephemeral message opens a small modal instead.
+Answer (Home tab, questions only) opens a modal whose submission is the answer.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.base import Core, Decision, HumanRequestView, Proof
-from channels.slack import blocks, notes
+from channels.slack import blocks, home, notes
 from channels.slack._background import Background
-from channels.slack.identity import GROUP_ID, GroupMembership, may_decide
+from channels.slack.blocks import plain
+from channels.slack.identity import GROUP_ID, GroupMembership
 
 
 @dataclass(frozen=True)
@@ -156,15 +159,15 @@ class Interactions:
             return
         await self.client.views_open(trigger_id=click.trigger_id, view=blocks.deny_modal(click.request_id))
 
-    async def _why_not(self, click: Click, request: HumanRequestView | None) -> str | None:
+    async def _why_not(self, click: Click, request: HumanRequestView | None, kind: str = "approval") -> str | None:
         if request is None:
             return notes.unknown_request(click.request_id)
-        if request.kind != "approval":
-            return notes.not_an_approval()
+        if request.kind != kind:
+            return notes.not_an_approval() if kind == "approval" else notes.not_a_question()
         if request.status != "pending":
             return notes.already_decided(request)
         identities = await self.groups.identities(click.user, request.allowed)
-        if not may_decide(click.user, identities, request.allowed):
+        if not self.core.may_decide(request.allowed, [click.user, *identities]):
             return notes.not_allowed(request)
         return None
 
@@ -173,6 +176,41 @@ class Interactions:
             await self.client.chat_postEphemeral(
                 channel=click.channel, user=click.user, text=text, thread_ts=click.thread_ts
             )
+        elif click.trigger_id:  # a click in the Home tab: no conversation to be ephemeral in
+            await self.client.views_open(trigger_id=click.trigger_id, view=home.notice_modal(text))
+
+    def answer(self, body: Mapping[str, Any]) -> None:
+        """Answer (the Home tab): the answer modal, for someone who may answer this question."""
+        self.background.spawn(self._open_answer_modal(Click.of(body)), "answer modal")
+
+    async def _open_answer_modal(self, click: Click) -> None:
+        request = await self.core.get_request(click.request_id)
+        problem = await self._why_not(click, request, kind="question")
+        if problem is not None or request is None:
+            await self._tell(click, problem or notes.unknown_request(click.request_id))
+            return
+        await self.client.views_open(trigger_id=click.trigger_id, view=home.answer_modal(request))
+
+    async def answer_submitted(self, body: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Record the answer; returns the `response_action` for the modal, None to close it."""
+        request_id = str(view.get("private_metadata") or "")
+        user = str(body["user"]["id"])
+        answer = home.answer_from(dict(view))
+        if not answer:
+            return _field_error(home.ANSWER_BLOCK_ID, "Please write an answer.")
+        request = await self.core.get_request(request_id)
+        identities = await self.groups.identities(user, request.allowed) if request else []
+        decision = await self.core.answer(
+            request_id,
+            answer=answer,
+            by=user,
+            receipt_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
+            identities=identities,
+            proof=slack_proof(body),
+        )
+        if decision.status == "accepted" or _decided_by(decision.request, user, "answered"):
+            return None
+        return _field_error(home.ANSWER_BLOCK_ID, plain(refusal(decision, request_id), 150))
 
 
 def slack_proof(body: Mapping[str, Any]) -> Proof:
@@ -192,4 +230,8 @@ def _decided_by(request: HumanRequestView | None, user: str, status: str) -> boo
 
 
 def _modal_error(message: str) -> dict[str, Any]:
-    return {"response_action": "errors", "errors": {blocks.DENY_REASON_BLOCK_ID: blocks.plain(message, 150)}}
+    return _field_error(blocks.DENY_REASON_BLOCK_ID, message)
+
+
+def _field_error(block_id: str, message: str) -> dict[str, Any]:
+    return {"response_action": "errors", "errors": {block_id: blocks.plain(message, 150)}}

@@ -21,6 +21,19 @@ EVENT_SCOPES: Mapping[str, str] = MappingProxyType(
     }
 )
 
+# Events that need no scope: the Home tab opened (the app's own tab, `features.app_home`).
+SCOPELESS_EVENTS = frozenset({"app_home_opened"})
+
+# Features of the app (manifest `features`) -> the scope they need.
+FEATURE_SCOPES: Mapping[str, str] = MappingProxyType(
+    {
+        "slash command /signoff": "commands",  # features.slash_commands
+        "message shortcut Ask Signoff about this": "commands",  # features.shortcuts
+    }
+)
+SLASH_COMMAND = "/signoff"
+SHORTCUT_CALLBACK_ID = "signoff_ask_about"
+
 HISTORY_SCOPES = frozenset({"channels:history", "groups:history", "im:history", "mpim:history"})
 
 # Web API method the Slack channel calls -> the bot scopes it needs (empty: any bot token may call it).
@@ -33,7 +46,8 @@ METHOD_SCOPES: Mapping[str, frozenset[str]] = MappingProxyType(
         "chat.update": frozenset({"chat:write"}),  # the card once decided
         "chat.postEphemeral": frozenset({"chat:write"}),  # "already decided by ..." / "you may not decide this"
         "chat.getPermalink": frozenset(),  # links between a routed card and its thread
-        "views.open": frozenset(),  # the deny-reason modal
+        "views.open": frozenset(),  # the deny-reason and answer modals, notes for clicks in the Home tab
+        "views.publish": frozenset(),  # the App Home tab
         "usergroups.users.list": frozenset({"usergroups:read"}),  # approvers given as a user group (S...)
         # A retried message looks for its earlier post (sent_before.py); Slack asks for the history
         # scope of the conversation's kind, the ones the message events already need.
@@ -42,5 +56,7 @@ METHOD_SCOPES: Mapping[str, frozenset[str]] = MappingProxyType(
     }
 )
 
-REQUIRED_EVENTS: frozenset[str] = frozenset(EVENT_SCOPES)
-REQUIRED_SCOPES: frozenset[str] = frozenset(EVENT_SCOPES.values()).union(*METHOD_SCOPES.values())
+REQUIRED_EVENTS: frozenset[str] = frozenset(EVENT_SCOPES) | SCOPELESS_EVENTS
+REQUIRED_SCOPES: frozenset[str] = (
+    frozenset(EVENT_SCOPES.values()).union(*METHOD_SCOPES.values()).union(FEATURE_SCOPES.values())
+)

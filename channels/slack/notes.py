@@ -50,6 +50,10 @@ def review_first(request: HumanRequestView) -> str:
     )
 
 
+def not_a_question() -> str:
+    return ":grey_question: This request is not a question; nothing was done."
+
+
 def not_an_approval() -> str:
     return ":grey_question: This message does not take an approval; nothing was done."
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from bench import (
+    audit_chain,
     context_tokens,
     email_parse,
     first_call,
@@ -126,6 +127,13 @@ def test_langgraph_server_runs() -> None:
     assert [row.unit for row in rows] == ["ms", "ms", "cycles/s"]
 
 
+@pytest.mark.usefixtures("postgres")
+def test_audit_chain_runs() -> None:
+    rows = audit_chain.run(smoke=True)
+    sane(rows, 3)
+    assert all("the chain verified" in row.note for row in rows)
+
+
 def test_run_all_prints_one_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_all.main(["--smoke", "--only", "context_tokens"]) == 0
     out = capsys.readouterr().out
@@ -145,5 +153,6 @@ def test_every_benchmark_is_in_run_all() -> None:
         queue_scale.run,
         first_call.run,
         langgraph_server.run,
+        audit_chain.run,
     ]
     assert list(run_all.BENCHMARKS.values()) == runs

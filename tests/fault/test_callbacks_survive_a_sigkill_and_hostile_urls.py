@@ -46,8 +46,13 @@ def test_a_callback_is_posted_once_after_a_kill_between_the_decision_and_the_pos
             with server.client() as api:
                 created = api.post(
                     "/api/approvals",
-                    json={"action": "deploy", "arguments": {"v": 2}, "approvers": [ALICE], "channel": "api",
-                          "callback_url": hook.url},
+                    json={
+                        "action": "deploy",
+                        "arguments": {"v": 2},
+                        "approvers": [ALICE],
+                        "channel": "api",
+                        "callback_url": hook.url,
+                    },
                 )
                 assert created.status_code == 201, created.text
                 request_id, secret = created.json()["id"], created.json()["callback_secret"]

@@ -39,18 +39,23 @@ def healthy(server: SignoffProcess) -> bool:
 
 
 def test_a_killed_worker_is_restarted_and_its_call_is_not_run_again(model: FakeModelServer, tmp_path: Path) -> None:
-    server = slow_signoff(model, tmp_path).start()
+    server = slow_signoff(model, tmp_path, SIGNOFF_WORKER_NICE="10").start()  # the default, which tests turn off
     try:
         thread_id = start_approved_slow_call(server, "slow_change", 30)
         wait_until(lambda: journal(tmp_path / "journal"), message="the tool's start")
         before = server.children()
         [tool_pid] = journal_pids(tmp_path / "journal")
         assert tool_pid == before["worker 0"]
+        # Workers yield the CPU to the ingress (SIGNOFF_WORKER_NICE, 10 by default); the ingress does not.
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, before["ingress"]) == ours
+        assert os.getpriority(os.PRIO_PROCESS, tool_pid) == min(19, ours + 10)
 
         os.kill(tool_pid, signal.SIGKILL)
         assert healthy(server)  # the ingress never noticed
         wait_until(lambda: server.children().get("worker 0") not in (None, tool_pid), message="the worker's restart")
         assert server.children()["ingress"] == before["ingress"]
+        assert os.getpriority(os.PRIO_PROCESS, server.children()["worker 0"]) == min(19, ours + 10)
 
         with server.client() as api:
             [rerun] = wait_until(

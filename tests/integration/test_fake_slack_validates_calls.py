@@ -235,6 +235,27 @@ async def test_views_open_needs_a_trigger_and_a_valid_modal(fake: FakeSlack, cli
     assert any("/view/submit" in m for m in error.response["response_metadata"]["messages"])
 
 
+async def test_views_publish_needs_a_user_and_a_valid_home_view(fake: FakeSlack, client: AsyncWebClient) -> None:
+    home = {"type": "home", "blocks": [SECTION]}
+    published = await client.views_publish(user_id="U0ALICE", view=home)
+    assert published["view"]["id"].startswith("V") and fake.home_views["U0ALICE"]["blocks"] == [SECTION]
+    assert published.headers.get("X-OAuth-Scopes") or published.headers.get("x-oauth-scopes")
+    assert fake.errors == []
+    error = await refused(client.views_publish(user_id="C0NOTAUSER", view=home))
+    assert error.response["error"] == "user_not_found"
+    for bad, where in (
+        (deny_modal("req-1"), "/view/type"),  # a modal is not a Home tab
+        (home | {"title": {"type": "plain_text", "text": "Home"}}, "/view/title"),
+        (home | {"blocks": [SECTION] * 101}, "/view/blocks"),
+        (home | {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]}, "/view/blocks/0"),
+    ):
+        error = await refused(client.views_publish(user_id="U0ALICE", view=bad))
+        assert error.response["error"] == "invalid_arguments"
+        assert any(where in m for m in error.response["response_metadata"]["messages"]), where
+    assert len(fake.errors) == 5
+    fake.reset()
+
+
 async def test_lookups_answer_like_slack(fake: FakeSlack, client: AsyncWebClient) -> None:
     fake.add_user("U0ALICE", real_name="Alice Example", email="alice@example.com")
     user = (await client.users_info(user="U0ALICE"))["user"]

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from agent.policy import allows
 from channels.base import HumanRequestView, Origin, Outbound
 from channels.errors import PermanentDeliveryError, RetryableDeliveryError
 from channels.slack.deliver import SlackChannel
-from channels.slack.identity import GroupMembership, may_decide
+from channels.slack.identity import GroupMembership
 from tests.support.fake_slack import FakeSlack
 
 AT = datetime(2025, 3, 4, 12, 30, tzinfo=UTC)
@@ -154,6 +155,6 @@ async def test_group_membership_is_looked_up_and_cached(fake: FakeSlack) -> None
     now[0] = 61.0
     fake.usergroups["S0OPS"] = ["U0MALLORY"]
     assert await groups.identities("U0MALLORY", allowed) == ["S0OPS"]
-    assert may_decide("U0CAROL", [], allowed) is False and may_decide("u0alice", [], allowed) is True
-    assert may_decide("anyone", [], []) is True
+    assert allows(allowed, ["U0CAROL"]) is False and allows(allowed, ["u0alice"]) is True
+    assert allows([], ["anyone"]) is True
     fake.reset()  # S0GONE answered no_such_subteam, on purpose

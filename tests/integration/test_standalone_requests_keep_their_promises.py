@@ -96,5 +96,7 @@ def test_an_expiry_is_recorded_once_with_its_messages(store: Store) -> None:
         assert kinds.count("decision") == 2 and kinds.count("callback") == 1
     assert store.get_request(later.request.id).status == "pending"  # type: ignore[union-attr]
     # An expired request takes no late answer.
-    late = store.resolve(question.request.id, QuestionAnswered(request_id=question.request.id, answer="a", by="U0ALICE"))
+    late = store.resolve(
+        question.request.id, QuestionAnswered(request_id=question.request.id, answer="a", by="U0ALICE")
+    )
     assert late.status == "already_decided"

@@ -3,13 +3,12 @@ a real Dovecot and aiosmtpd; each wrong setting is named with its fix, and fails
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import signoff_cli
 from tests.support.dovecot import DovecotServer, dovecot_available, free_port
 from tests.support.email_signoff import AGENT, AGENT_PASSWORD, SECRET
 from tests.support.fake_model import FakeModelServer
@@ -57,17 +56,6 @@ def email_env(imap_port: int, smtp_port: int, **overrides: str) -> dict[str, str
     }
 
 
-def signoff_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env={**os.environ, "SIGNOFF_ENV_FILE": str(cwd / "none.env"), **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def doctor(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return signoff_cli("doctor", env=env, cwd=tmp_path)
 
@@ -111,6 +99,20 @@ def test_a_wrong_slack_token_fails_with_the_fix(healthy_env: dict[str, str], fak
     assert result.returncode == 1
     line = failure(result, "Slack refused SLACK_BOT_TOKEN")
     assert "invalid_auth" in line and "Bot User OAuth Token (xoxb-" in line and "reinstall the app" in line
+
+
+def test_a_slack_app_without_the_commands_scope_is_told_what_lacks_it(
+    healthy_env: dict[str, str], fake: FakeSlack, tmp_path: Path
+) -> None:
+    """An app created before the Home tab, /signoff and the shortcut: doctor names the scope and what needs it."""
+    healthy = doctor({**healthy_env, **slack_env(fake)}, tmp_path)
+    assert "ok    Slack scopes: the bot token holds every scope in manifest.yml" in healthy.stdout
+    assert "the slash command /signoff and the message shortcut" in healthy.stdout
+    fake.scopes = [s for s in fake.scopes if s != "commands"]
+    result = doctor({**healthy_env, **slack_env(fake)}, tmp_path)
+    assert result.returncode == 1
+    line = failure(result, "the Slack app lacks the scope commands")
+    assert "slash command /signoff" in line and "message shortcut" in line and "reinstall the app" in line
 
 
 def test_slack_checks_without_a_model(fake: FakeSlack, tmp_path: Path) -> None:

@@ -215,9 +215,11 @@ def test_the_outcome_is_posted_to_the_callback_signed(bot: SlackSignoff, fake: F
         outcome: dict[str, Any] = json.loads(posts[1].body)
         assert outcome["id"] == created.id and outcome["status"] == "approved" and outcome["decided_by"] == ALICE
         thread = wait_until(
-            lambda: (t := bot.thread(bot.request(created.id)["thread_id"]))
-            and any(d["channel"] == "callback" and d["status"] == "sent" for d in t["deliveries"])
-            and t,
+            lambda: (
+                (t := bot.thread(bot.request(created.id)["thread_id"]))
+                and any(d["channel"] == "callback" and d["status"] == "sent" for d in t["deliveries"])
+                and t
+            ),
             message="the callback marked sent",
         )
         [callback] = [d for d in thread["deliveries"] if d["channel"] == "callback"]

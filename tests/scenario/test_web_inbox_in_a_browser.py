@@ -303,3 +303,50 @@ def test_a_question_is_answered_on_the_page_and_the_lists_filter(
     assert page.locator("tbody tr").count() == 1
     page.goto(f"{bot.process.url}/threads?age=%2B1d")
     assert "No threads match." in page.locator("tbody").inner_text()
+
+
+def test_sign_in_with_a_personal_token_acts_as_the_directory_person(
+    bot: SlackSignoff, browser: Any, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
+) -> None:
+    from storage.db import Database
+    from storage.store import Store
+
+    # Alice is in the directory under her Slack id and an address the approver list never names:
+    # signed in with her token she is every one of her names, so the request for U0ALICE waits on her.
+    store = Store(Database(bot.process.env["SIGNOFF_DATABASE_URL"]))
+    store.add_person("alice", slack_ids=[ALICE], emails=["alice@corp.example"])
+    token, token_row = store.create_token("alice", expires_at=None)
+    revoked, revoked_row = store.create_token("alice", expires_at=None)
+    store.revoke_token(revoked_row.id)
+    model.script(tool_call("restart_service", {"name": "payments", "reason": "stuck"}), text("Restarted."))
+    request_id, card_at = mention(bot, fake)
+
+    page = browser.new_context().new_page()
+    page.goto(f"{bot.process.url}/signin")
+    page.get_by_label("Or a personal token").fill(revoked)
+    page.get_by_role("button", name="Sign in with the token").click()
+    assert "That personal token was revoked" in page.locator("main").inner_text()
+    page.goto(f"{bot.process.url}/signin")
+    page.get_by_label("Or a personal token").fill("sgf_" + "x" * 40)
+    page.get_by_role("button", name="Sign in with the token").click()
+    assert "is not one this server issued" in page.locator("main").inner_text()
+
+    page.goto(f"{bot.process.url}/signin")
+    page.get_by_label("Or a personal token").fill(token)
+    page.get_by_role("button", name="Sign in with the token").click()
+    page.wait_for_url(f"{bot.process.url}/")
+    assert page.locator(".who strong").text_content() == "alice"
+    page.locator(f"#request-{request_id}").get_by_role("button", name="Approve").click()
+    page.wait_for_url(re.compile(r"/threads/"))
+    done = bot.wait_status(bot.request(request_id)["thread_id"], "done")
+    decided = next(e for e in done["events"] if e["type"] == "approval_decided")
+    assert decided["approved"] and decided["identity"]["person"] == "alice"
+    assert (decided["identity"]["method"], decided["identity"]["channel"]) == ("web_token", "web")
+    assert [tool for tool, _, _ in runs(bot)] == ["restart_service"]
+    wait_until(lambda: not has_buttons(fake.messages[card_at]), timeout=20, message="the Slack card updated")
+
+    # Revoking her token ends the session it started.
+    store.revoke_token(token_row.id)
+    store.db.dispose()
+    page.goto(f"{bot.process.url}/")
+    assert page.url.startswith(f"{bot.process.url}/signin")

@@ -72,4 +72,3 @@ class CallbackReceiver:
     def __exit__(self, *_exc: Any) -> None:
         self.server.shutdown()
         self.server.server_close()
-

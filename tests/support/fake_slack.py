@@ -20,6 +20,10 @@ Every call is recorded in `.calls` as `Call(method, params)` (token removed); `c
 filters, `await wait_for(method, count)` waits with a deadline. `fail_next(method, ...)` injects a
 fault (HTTP 5xx, `ratelimited` with Retry-After, or any Slack error) into the next call(s).
 
+`views.publish` validates the Home view as Slack does (`validate_view(view, kind="home")`) and keeps
+each user's last one in `.home_views[user]`. Every answer to the bot token carries the token's
+scopes (`.scopes`, by default all the manifest grants) in `X-OAuth-Scopes`, as Slack's do.
+
 Posted messages are kept in `.messages[(channel, ts)]` (updated by `chat.update`); `seed_message`
 adds one a human wrote. Message metadata (`{"event_type", "event_payload"}`) is validated, kept with
 the message, and read back by `conversations.replies` / `conversations.history` as Slack does: in
@@ -52,6 +56,8 @@ from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
 from aiohttp import WSMsgType, web
+
+from channels.slack.manifest_requirements import REQUIRED_SCOPES
 
 T = TypeVar("T")
 
@@ -402,7 +408,7 @@ def _block(p: _Problems, block: Any, path: str, block_ids: set[str], surface: st
 def validate_blocks(blocks: Any, *, surface: str = "message", path: str = "/blocks") -> list[str]:
     """Problems with a Block Kit `blocks` list, Slack-style (`[ERROR] ... [json-pointer:...]`).
 
-    `surface` is `message` (at most 50 blocks) or `modal` (at most 100).
+    `surface` is `message` (at most 50 blocks), `modal` or `home` (at most 100).
     """
     p = _Problems()
     if not isinstance(blocks, list):
@@ -417,14 +423,23 @@ def validate_blocks(blocks: Any, *, surface: str = "message", path: str = "/bloc
     return p.items
 
 
-def validate_view(view: Any) -> list[str]:
-    """Problems with a modal view object as `views.open` / `views.update` receive it."""
+def validate_view(view: Any, *, kind: str = "modal") -> list[str]:
+    """Problems with a view object: a modal as `views.open` / `views.update` receive it, or (`kind`
+    "home") a Home tab as `views.publish` does (no title, close or submit; at most 100 blocks)."""
     p = _Problems()
     if not isinstance(view, dict):
         p.add("/view", "view must be an object")
         return p.items
-    if view.get("type") != "modal":
-        p.add("/view/type", "must be modal")
+    if view.get("type") != kind:
+        p.add("/view/type", f"must be {kind}")
+    if kind == "home":
+        for key in view.keys() - {"type", "blocks", "private_metadata", "callback_id", "external_id"}:
+            p.add(f"/view/{key}", "unknown field for a home view")
+        _string(p, view.get("private_metadata"), "/view/private_metadata", 3000, required=False)
+        _string(p, view.get("callback_id"), "/view/callback_id", 255, required=False)
+        _string(p, view.get("external_id"), "/view/external_id", 255, required=False)
+        p.items.extend(validate_blocks(view.get("blocks"), surface="home", path="/view/blocks"))
+        return p.items
     for key in view.keys() - {
         "type",
         "title",
@@ -513,6 +528,7 @@ class FakeSlack:
         "chat.postEphemeral",
         "chat.getPermalink",
         "views.open",
+        "views.publish",
         "users.info",
         "usergroups.users.list",
         "conversations.info",
@@ -545,6 +561,10 @@ class FakeSlack:
         self.users: dict[str, dict[str, Any]] = {}
         self.conversations: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
+        # Each user's Home tab as last published (`views.publish`), by user id.
+        self.home_views: dict[str, dict[str, Any]] = {}
+        # The bot token's scopes, sent as Slack does in each answer's X-OAuth-Scopes header.
+        self.scopes: list[str] = sorted(REQUIRED_SCOPES)
         self._calls: list[Call] = []
         self._errors: list[Rejection] = []
         self._acks: list[dict[str, Any]] = []
@@ -568,6 +588,7 @@ class FakeSlack:
             "chat.postEphemeral": (self._chat_post_ephemeral, "bot"),
             "chat.getPermalink": (self._chat_get_permalink, "bot"),
             "views.open": (self._views_open, "bot"),
+            "views.publish": (self._views_publish, "bot"),
             "users.info": (self._users_info, "bot"),
             "usergroups.users.list": (self._usergroups_users_list, "bot"),
             "conversations.info": (self._conversations_info, "bot"),
@@ -956,7 +977,8 @@ class FakeSlack:
             self._record(Call(method, params), rejection)
             return self._error_response(rejection)
         self._record(Call(method, params))
-        return web.json_response({"ok": True, **result})
+        headers = {"X-OAuth-Scopes": ",".join(self.scopes)} if token_kind == "bot" else {}
+        return web.json_response({"ok": True, **result}, headers=headers)
 
     @staticmethod
     def _error_response(rejection: Rejection) -> web.Response:
@@ -1194,6 +1216,20 @@ class FakeSlack:
         )
         view.setdefault("private_metadata", "")
         view.setdefault("callback_id", "")
+        return {"view": view}
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A user's Home tab. Slack answers `invalid_arguments` for a view it would not show."""
+        self._required(params, "user_id", "view")
+        user_id = str(params["user_id"])
+        if not re.fullmatch(r"[UW][A-Z0-9]{2,}", user_id):
+            raise _SlackError("user_not_found")
+        problems = validate_view(params["view"], kind="home")
+        if problems:
+            raise _SlackError("invalid_arguments", *problems)
+        view = dict(params["view"])
+        view.update(id=f"V{next(self._ids):08d}", team_id=self.team_id, app_id=self.app_id, bot_id=self.bot_id)
+        self.home_views[user_id] = view
         return {"view": view}
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:

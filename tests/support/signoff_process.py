@@ -44,6 +44,10 @@ class SignoffProcess:
             # serve's own layout (an ingress and worker processes), the same on every machine: one
             # worker process, whatever the cores (the failpoints count per process).
             "SIGNOFF_WORKER_PROCESSES": "1",
+            # The worker at the ingress's priority: on a machine shared with other tests' processes
+            # (all at nice 0), a niced worker would wait behind every one of them, not only the
+            # ingress. The test of the default (tests/fault/...restarted.py) sets it back.
+            "SIGNOFF_WORKER_NICE": "0",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -311,3 +311,125 @@ def view_submission(
         "is_enterprise_install": False,
         "enterprise": None,
     }
+
+
+def home_opened(user: str, *, team: str = "T1", tab: str = "home") -> dict[str, Any]:
+    """An `app_home_opened` event: `user` opened the app's Home tab (or, `tab="messages"`, its DM)."""
+    return {
+        "type": "app_home_opened",
+        "user": user,
+        "channel": "D" + user[1:],
+        "tab": tab,
+        "event_ts": f"{time.time():.6f}",
+    }
+
+
+def home_block_actions(
+    action_id: str,
+    value: str,
+    *,
+    user: str = "U1",
+    view_id: str = "V0HOME",
+    team: str = "T1",
+    trigger_id: str | None = None,
+    api_app_id: str = "A1",
+) -> dict[str, Any]:
+    """A `block_actions` payload for a button clicked in the app's Home tab: no channel, no message,
+    no response_url; the container is the view."""
+    return {
+        "type": "block_actions",
+        "user": _user(user, team),
+        "api_app_id": api_app_id,
+        "token": "legacy-verification-token",
+        "container": {"type": "view", "view_id": view_id},
+        "trigger_id": trigger_id or new_trigger_id(),
+        "team": {"id": team, "domain": "signoff-test"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": {
+            "id": view_id,
+            "team_id": team,
+            "type": "home",
+            "blocks": [],
+            "private_metadata": "",
+            "callback_id": "",
+            "state": {"values": {}},
+            "hash": uuid.uuid4().hex[:16],
+            "app_id": api_app_id,
+            "bot_id": "B1",
+        },
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "signoff_home_0",
+                "text": {"type": "plain_text", "text": action_id, "emoji": True},
+                "value": value,
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+
+
+def slash_command(
+    text: str,
+    *,
+    user: str = "U1",
+    channel: str = "C1",
+    team: str = "T1",
+    command: str = "/signoff",
+    response_url: str = "https://hooks.slack.com/commands/T1/1/fake",
+    trigger_id: str | None = None,
+    api_app_id: str = "A1",
+) -> dict[str, str]:
+    """The fields of a slash command, as Slack posts them (form-encoded over HTTP; the payload of a
+    `slash_commands` Socket Mode envelope)."""
+    return {
+        "token": "legacy-verification-token",
+        "team_id": team,
+        "team_domain": "signoff-test",
+        "channel_id": channel,
+        "channel_name": channel.lower(),
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": api_app_id,
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id or new_trigger_id(),
+    }
+
+
+def signed_slash_command(
+    secret: str, fields: dict[str, str], timestamp: int | None = None
+) -> tuple[bytes, dict[str, str]]:
+    return sign(secret, urlencode(fields).encode(), "application/x-www-form-urlencoded", timestamp)
+
+
+def message_action(
+    message: dict[str, Any],
+    *,
+    user: str = "U1",
+    channel: str = "C1",
+    team: str = "T1",
+    callback_id: str = "signoff_ask_about",
+    response_url: str = "https://hooks.slack.com/app/T1/1/fake",
+    trigger_id: str | None = None,
+) -> dict[str, Any]:
+    """A message shortcut used on `message` (as Slack echoes it: `type`, `user`, `text`, `ts`, ...)."""
+    return {
+        "type": "message_action",
+        "token": "legacy-verification-token",
+        "action_ts": f"{time.time():.6f}",
+        "team": {"id": team, "domain": "signoff-test"},
+        "user": _user(user, team),
+        "channel": {"id": channel, "name": channel.lower()},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id or new_trigger_id(),
+        "response_url": response_url,
+        "message_ts": message["ts"],
+        "message": message,
+    }

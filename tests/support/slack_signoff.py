@@ -28,6 +28,7 @@ from tests.support.slack_requests import (
     block_actions,
     signed_event,
     signed_interaction,
+    signed_slash_command,
     view_submission,
 )
 
@@ -72,6 +73,11 @@ class SlackSignoff:
 
     def interaction(self, payload: dict[str, Any], **kw: Any) -> httpx.Response:
         body, headers = signed_interaction(self.secret, payload, **kw)
+        return self.post(body, headers)
+
+    def command(self, fields: dict[str, str], **kw: Any) -> httpx.Response:
+        """A slash command (`slack_requests.slash_command`), signed, to /slack/events."""
+        body, headers = signed_slash_command(self.secret, fields, **kw)
         return self.post(body, headers)
 
     def click(

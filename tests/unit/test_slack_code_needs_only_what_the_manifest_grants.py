@@ -49,5 +49,5 @@ def test_every_method_the_code_calls_is_required_and_nothing_more() -> None:
 
 def test_every_event_the_code_listens_to_is_subscribed_and_nothing_more() -> None:
     _, events = calls_and_listeners()
-    assert events == {"app_mention", "message"}
-    assert {"app_mention", *MESSAGE_EVENTS} == set(REQUIRED_EVENTS)
+    assert events == {"app_mention", "message", "app_home_opened"}
+    assert {"app_mention", "app_home_opened", *MESSAGE_EVENTS} == set(REQUIRED_EVENTS)

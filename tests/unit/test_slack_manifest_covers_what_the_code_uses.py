@@ -9,9 +9,12 @@ import yaml
 
 from channels.slack.manifest_requirements import (
     EVENT_SCOPES,
+    FEATURE_SCOPES,
     METHOD_SCOPES,
     REQUIRED_EVENTS,
     REQUIRED_SCOPES,
+    SHORTCUT_CALLBACK_ID,
+    SLASH_COMMAND,
 )
 from tests.support.fake_slack import FakeSlack
 
@@ -41,7 +44,7 @@ def test_manifest_asks_for_nothing_the_code_does_not_use() -> None:
 
 
 def test_each_event_and_method_brings_its_scope() -> None:
-    assert set(EVENT_SCOPES.values()) <= REQUIRED_SCOPES
+    assert set(EVENT_SCOPES.values()) | set(FEATURE_SCOPES.values()) <= REQUIRED_SCOPES
     for method, scopes in METHOD_SCOPES.items():
         assert scopes <= REQUIRED_SCOPES, method
 
@@ -59,3 +62,15 @@ def test_interactivity_and_socket_mode_are_on_and_the_rest_off() -> None:
 
 def test_the_fake_slack_serves_every_method_the_code_calls() -> None:
     assert set(METHOD_SCOPES) <= set(FakeSlack.METHODS)
+
+
+def test_the_home_tab_the_slash_command_and_the_shortcut_are_declared() -> None:
+    features = manifest()["features"]
+    assert features["app_home"]["home_tab_enabled"] is True
+    [command] = features["slash_commands"]
+    assert command["command"] == SLASH_COMMAND
+    assert command["url"] == "https://signoff.example.com/slack/events"
+    [shortcut] = features["shortcuts"]
+    assert shortcut["type"] == "message" and shortcut["callback_id"] == SHORTCUT_CALLBACK_ID
+    assert shortcut["name"] == "Ask Signoff about this"
+    assert "commands" in manifest()["oauth_config"]["scopes"]["bot"]

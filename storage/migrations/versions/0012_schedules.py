@@ -1,7 +1,7 @@
 """schedules: how far each schedule of the deployment file has fired
 
-Revision ID: 0011
-Revises: 0008 (main's head here; rechain onto 0010 at merge)
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07 02:00:00.000000
 """
 
@@ -9,13 +9,13 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0011"
-down_revision = "0008"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
 # An expand (a new table): the release before it keeps working on it.
-oldest_compatible = "0008"
+oldest_compatible = "0011"
 
 
 def upgrade() -> None:
