@@ -143,9 +143,7 @@ class AgentWebhookChannel:
 
     name = "webhook"
 
-    def __init__(
-        self, url: str, secret: str, *, timeout: float = 10.0, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, url: str, secret: str, *, timeout: float = 10.0, clock: Callable[[], float] = time.time) -> None:
         self.url = url
         self.webhook = Webhook(secret)
         self.timeout = timeout

@@ -191,14 +191,19 @@ def _marked(event: Any) -> Any:
 def _resolve(
     request_id: str, *, approve: bool | None, text: str, by: str, changes: dict[str, str] | None = None
 ) -> None:
-    from bot.agent_loader import load_agent
+    from bot.agent_set import load_agents
     from bot.core import SignoffCore
     from channels.base import Edit, Proof
     from storage.async_store import AsyncStore
 
     storage = AsyncStore(_store(), threads=1)
     settings = _settings()
-    core = SignoffCore(storage, load_agent(settings.agent), default_approvers=settings.approver_list)
+    try:
+        loaded = load_agents(settings)
+    except BotError as exc:
+        storage.close()
+        raise click.ClickException(str(exc)) from exc
+    core = SignoffCore(storage, loaded.default, default_approvers=settings.approver_list, agents=loaded)
     try:
         # At the console: recorded as the operator's, with the name they gave and their OS user.
         proof = Proof("console", "cli", {"os_user": getpass.getuser()})
@@ -259,12 +264,16 @@ def answer(request_id: str, answer_text: str, by: str) -> None:
 
 
 def _add_groups() -> None:
+    from bot.cli_agents import agents
     from bot.cli_audit import audit
     from bot.cli_people import people, tokens
+    from bot.cli_schedules import schedules
 
     main.add_command(people)
     main.add_command(tokens)
     main.add_command(audit)
+    main.add_command(agents)
+    main.add_command(schedules)
 
 
 _add_groups()

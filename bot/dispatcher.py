@@ -60,8 +60,11 @@ class Dispatcher:
         metrics: Metrics | None = None,
         claim: timedelta = CLAIM,
         backoff: Backoff = OUTBOX_BACKOFF,
+        speakers: bool = False,
     ) -> None:
         self.storage = storage
+        # Several agents: each message names the one that speaks (the thread's).
+        self.speakers = speakers
         self.claim = claim
         self.backoff = backoff
         self.channels = channels
@@ -189,4 +192,5 @@ class Dispatcher:
             aliases=_aliases(people, store.people_for(people) if people else {}),
             slack_channel=slack_channel,
             note=note,
+            speaker=thread.agent if self.speakers else "",
         )

@@ -121,6 +121,8 @@ def _parsed(model: type[_M], body: dict[str, Any], where: str = "spec") -> _M:
     except ValidationError as exc:
         problems = "; ".join(f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise HTTPException(422, problems) from exc
+
+
 def response_options(given: list[dict[str, Any]]) -> list[str]:
     """A contact request's `response_options` as the choices people see (each one's title, else its
     name); 422 for one with no name or two that read the same. HumanLayer takes free text as well."""

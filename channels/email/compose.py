@@ -188,9 +188,8 @@ def compose_question(
     ]
     if request.options:
         lines += ["Options:", *(f"    {n}) {_clean_header(option)}" for n, option in enumerate(request.options, 1)), ""]
-        how = (
-            "To answer, reply to this email with the number or the text of an option at the top"
-            + (", or write your own answer." if request.allow_free_text else " (other answers are not taken).")
+        how = "To answer, reply to this email with the number or the text of an option at the top" + (
+            ", or write your own answer." if request.allow_free_text else " (other answers are not taken)."
         )
     else:
         how = "To answer, reply to this email; write your answer at the top."

@@ -197,9 +197,7 @@ class EmailInbound:
             if not answer:
                 await self._hint(mail, message_id, request, "question")
                 return
-            result = await self.core.answer(
-                request.id, answer=answer, by=claim.approver, receipt_key=key, proof=proof
-            )
+            result = await self.core.answer(request.id, answer=answer, by=claim.approver, receipt_key=key, proof=proof)
         await self._after_decision(mail, message_id, request, result)
 
     def _claim(self, mail: InboundEmail, tagged: Sequence[str]) -> TokenClaim | None:
@@ -326,6 +324,8 @@ class EmailInbound:
                     "from": mail.from_addr,
                     "participants": self._first_participants(mail),
                     "message_id": message_id,
+                    # The addresses it was sent to (the envelope's first): the core routes on them.
+                    "to": list(dict.fromkeys([*mail.delivered_to, *mail.to]))[:20],
                     # Another thread's Message-IDs are not carried into a thread of its own.
                     "references": list(mail.references) if conversation is None else [],
                 },

@@ -52,6 +52,8 @@ def review_first(request: HumanRequestView) -> str:
 
 def not_a_question() -> str:
     return ":grey_question: This request is not a question; nothing was done."
+
+
 def not_editable(request: HumanRequestView) -> str:
     return (
         f":lock: The arguments of {_subject(request)} cannot be edited here (it takes no edits, an approval "
