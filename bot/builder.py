@@ -20,7 +20,7 @@ from bot.outage_log import OutageLog
 from channels.base import Origin
 from storage.async_store import AsyncStore
 from storage.errors import DatabaseUnavailable
-from storage.intake import Built
+from storage.intake import Built, Queued
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class ThreadBuilder:
     def __init__(
         self,
         storage: AsyncStore,
-        agent: str,
+        agent: str | Callable[[Queued], str],
         *,
         wake_thread: Callable[[str], None],
         receive: Receive,

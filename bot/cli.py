@@ -199,7 +199,7 @@ def _resolve(
     grant: str | None = None,
     until: str | None = None,
 ) -> None:
-    from bot.agent_loader import load_agent
+    from bot.agent_set import load_agents
     from bot.cli_people import parse_expiry
     from bot.core import SignoffCore
     from channels.base import Edit, GrantAsk, Proof
@@ -211,7 +211,12 @@ def _resolve(
         ask = GrantAsk(grant, until=end)
     storage = AsyncStore(_store(), threads=1)
     settings = _settings()
-    core = SignoffCore(storage, load_agent(settings.agent), default_approvers=settings.approver_list)
+    try:
+        loaded = load_agents(settings)
+    except BotError as exc:
+        storage.close()
+        raise click.ClickException(str(exc)) from exc
+    core = SignoffCore(storage, loaded.default, default_approvers=settings.approver_list, agents=loaded)
     try:
         # At the console: recorded as the operator's, with the name they gave and their OS user.
         proof = Proof("console", "cli", {"os_user": getpass.getuser()})
@@ -281,14 +286,18 @@ def answer(request_id: str, answer_text: str, by: str) -> None:
 
 
 def _add_groups() -> None:
+    from bot.cli_agents import agents
     from bot.cli_audit import audit
     from bot.cli_grants import grants
     from bot.cli_people import people, tokens
+    from bot.cli_schedules import schedules
 
     main.add_command(people)
     main.add_command(tokens)
     main.add_command(audit)
     main.add_command(grants)
+    main.add_command(agents)
+    main.add_command(schedules)
 
 
 _add_groups()

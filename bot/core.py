@@ -24,11 +24,12 @@ from agent.events import ApprovalDecided, Event, GrantGiven, HumanMessage, Quest
 from agent.grants import SCOPE_LABELS, GrantRefused
 from agent.policy import allows
 from bot import failpoints, refusals
+from bot.agent_set import Agents
 from bot.agent_webhook import inbound_drafts
 from bot.builder import ThreadBuilder
 from bot.edit_check import EditRefused, check_edit
 from bot.grant_rules import draft as grant_draft
-from bot.grant_rules import may_offer, with_offers
+from bot.grant_rules import grant_view, may_offer
 from bot.identity import decision_identity, held_by, voter
 from bot.logs import current_thread
 from bot.outbox_policy import outbox_for
@@ -37,6 +38,7 @@ from channels.base import Decision, Edit, GrantAsk, HumanRequestView, Origin, Pr
 from channels.invisible import clean_inbound
 from storage.async_store import AsyncStore
 from storage.grants import GrantDraft
+from storage.intake import Queued
 from storage.models import RequestRow, ThreadRow
 from storage.standalone import outcome_outbox
 from storage.status import STANDALONE_AGENT
@@ -65,6 +67,7 @@ class SignoffCore:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         forward_to_webhook: bool = False,
         agent_address: str = "",
+        agents: Agents | None = None,
     ) -> None:
         self.storage = storage
         # SIGNOFF_AGENT=webhook: what people send is posted to the agent that lives elsewhere
@@ -73,24 +76,30 @@ class SignoffCore:
         self.agent_address = agent_address
         self.now = now
         self.agent = agent
+        # A new conversation is routed to one of them (bot/routing.py); a thread keeps its agent.
+        self.agents = agents or Agents.single(agent)
         self.default_approvers = default_approvers or []
         self.wake_thread = wake_thread
         self.wake_outbox = wake_outbox
         # Told of every decision this process records (the long polls of /api/approvals wait on it).
         self.on_decided: Callable[[str], None] = lambda _request_id: None
-        if self.default_approvers and not agent.approvers:
-            agent.approvers = tuple(self.default_approvers)
+        for each in {*self.agents.values(), agent}:
+            if self.default_approvers and not each.approvers:
+                each.approvers = tuple(self.default_approvers)
         # Deliveries from people never queue behind the worker's storage calls: the worker holds at
         # most its share of the storage threads (bot/runtime.py), so a busy agent delays no Slack ack.
         self.builder = ThreadBuilder(
             storage,
-            agent.name,
+            self._route_queued,
             wake_thread=lambda thread_id: self.wake_thread(thread_id),
             receive=self.receive_message,
             poll_interval=poll_interval,
         )
         # In the ingress process, the builder runs in a worker process: this wakes one there.
         self.wake_intake = wake_intake or self.builder.wake
+
+    def _route_queued(self, row: Queued) -> str:
+        return self.agents.router.route(row.origin_channel, row.origin_data, row.text)
 
     async def launch(
         self,
@@ -101,10 +110,15 @@ class SignoffCore:
         origin: Origin | None = None,
         receipt_key: str | None = None,
         outbox: Sequence[OutboxDraft] = (),
+        agent: str | None = None,
     ) -> ThreadRow | None:
+        """Start a thread for `agent` (a name of `self.agents`), else for the one its origin routes to."""
         first = HumanMessage(text=clean_inbound(message), by=by, channel=channel)
+        if agent is None:
+            where = origin or Origin(channel, "")
+            agent = self.agents.router.route(where.channel, where.data, message)
         row = await self.storage.create_thread(
-            agent=self.agent.name,
+            agent=agent,
             first=first,
             requested_by=by,
             origin_channel=origin.channel if origin else channel,
@@ -116,7 +130,7 @@ class SignoffCore:
         if row is not None:
             failpoints.hit("after_inbound_recorded")
             current_thread.set(row.id)
-            log.info("thread %s started by %s via %s", row.id, by, channel)
+            log.info("thread %s started by %s via %s for agent %s", row.id, by, channel, agent)
             self.wake_thread(row.id)
         return row
 
@@ -156,7 +170,9 @@ class SignoffCore:
         text: str,
         by: str,
         details: Mapping[str, Any] | None = None,
+        agent: str | None = None,
     ) -> str | None:
+        """Continue the origin's thread, or start one (for `agent`, else the one the origin routes to)."""
         drafts: list[OutboxDraft] = []
         if self.forward_to_webhook:
             drafts = inbound_drafts(
@@ -170,7 +186,13 @@ class SignoffCore:
         existing = await self._thread_by_origin(origin.channel, origin.key)
         if existing is None:
             row = await self.launch(
-                text, by=by, channel=origin.channel, origin=origin, receipt_key=receipt_key, outbox=drafts
+                text,
+                by=by,
+                channel=origin.channel,
+                origin=origin,
+                receipt_key=receipt_key,
+                outbox=drafts,
+                agent=agent,
             )
             if row is not None and drafts:
                 self.wake_outbox()
@@ -206,10 +228,10 @@ class SignoffCore:
         return await self._offered(request_view(row, await self.storage.people_for(row.allowed)))
 
     async def _offered(self, view: HumanRequestView) -> HumanRequestView:
-        if not may_offer(self.agent, view.tool):
+        if not any(may_offer(agent, view.tool) for agent in self.agents.values()):
             return view
         thread = await self.storage.get_thread(view.thread_id)
-        return with_offers(view, self.agent, thread.agent if thread else "")
+        return grant_view(self.agents, view, thread.agent) if thread is not None else view
 
     async def decide(
         self,
@@ -242,9 +264,11 @@ class SignoffCore:
             # edit is looked at: whoever may not decide learns nothing about the arguments.
             return await self._resolve(request_id, event, receipt_key, identities, proof)
         thread = await self.storage.get_thread(row.thread_id)
-        tool = self.agent.tools.get(row.tool or "") if thread is not None and thread.agent == self.agent.name else None
+        # The thread's own agent (a deployment may run several); none for a standalone request.
+        agent = self.agents.by_name.get(thread.agent) if thread is not None else None
+        tool = agent.tools.get(row.tool or "") if agent is not None else None
         try:
-            edited = check_edit(self.agent, tool, row, edit, approve=approve)
+            edited = check_edit(agent or self.agent, tool, row, edit, approve=approve)
         except EditRefused as exc:
             return Decision(exc.status, await self._view(row), str(exc), dict(exc.problems))
         return await self._resolve(request_id, event, receipt_key, identities, proof, (edited, row.digest or ""))
@@ -318,7 +342,8 @@ class SignoffCore:
                 held = [*identities, *held_by(event.by, person)]
                 thread = await self.storage.get_thread(request.thread_id)
                 agent_name = thread.agent if thread else ""
-                granted = grant_draft(self.agent, request, agent_name, grant, event.by, held, self.now())
+                agent = self.agents.get(agent_name) or self.agent
+                granted = grant_draft(agent, request, agent_name, grant, event.by, held, self.now())
             except GrantRefused as exc:
                 return Decision("grant_refused", await self._view(request), f"{exc}. Nothing was decided.")
         result: DecisionResult = await self.storage.resolve(

@@ -61,10 +61,12 @@ class Dispatcher:
         claim: timedelta = CLAIM,
         backoff: Backoff = OUTBOX_BACKOFF,
         view: Callable[[HumanRequestView, str], HumanRequestView] = lambda request, _agent: request,
+        speakers: bool = False,
     ) -> None:
         self.storage = storage
-        # What the agent adds to a request's view (and its thread's agent) before a channel renders
-        # it: the grants it allows.
+        # Several agents: each message names the one that speaks (the thread's).
+        self.speakers = speakers
+        # What the thread's agent adds to a request's view before a channel renders it: the grants it allows.
         self.view = view
         self.claim = claim
         self.backoff = backoff
@@ -195,4 +197,5 @@ class Dispatcher:
             aliases=_aliases(people, store.people_for(people) if people else {}),
             slack_channel=slack_channel,
             note=note,
+            speaker=thread.agent if self.speakers else "",
         )

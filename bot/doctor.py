@@ -61,21 +61,25 @@ async def run_checks(echo: Echo) -> bool:
         bad(f"database {settings.database_url}: {exc}", "check SIGNOFF_DATABASE_URL and that the server runs")
         db = None
 
-    from bot.agent_loader import load_agent
+    from bot.agent_set import load_agents
     from bot.approver_check import named, nobody_by_that_name, nobody_to_approve
     from storage.store import Store
 
     try:
-        agent = load_agent(settings.agent, db)
-        gated = [t.name for t in agent.tools.values() if t.needs_approval]
-        good(f"agent {agent.name}: {len(agent.tools)} tools, approval needed for {', '.join(gated) or 'none'}")
-        problem = nobody_to_approve(agent, settings.approver_list)
-        if problem is None and db is not None and schema_current:
-            people = Store(db).people_for(named(agent, settings.approver_list))
-            problem = nobody_by_that_name(agent, settings.approver_list, people)
-        if problem:
-            what, _, fix = problem.partition(". ")
-            bad(what, fix)
+        loaded = load_agents(settings, db)
+        for name, agent in loaded.items():
+            gated = [t.name for t in agent.tools.values() if t.needs_approval]
+            good(f"agent {name}: {len(agent.tools)} tools, approval needed for {', '.join(gated) or 'none'}")
+            problem = nobody_to_approve(agent, settings.approver_list)
+            if problem is None and db is not None and schema_current:
+                people = Store(db).people_for(named(agent, settings.approver_list))
+                problem = nobody_by_that_name(agent, settings.approver_list, people)
+            if problem:
+                what, _, fix = problem.partition(". ")
+                bad(what, fix)
+        if loaded.several:
+            for what, name in loaded.router.routes():
+                good(f"route {what} -> {name}")
     except BotError as exc:
         bad("agent", str(exc))
 

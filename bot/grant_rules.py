@@ -5,6 +5,7 @@ declaration and the request's policy before anything is recorded."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import datetime
 
 from agent.definition import Agent
@@ -39,6 +40,12 @@ def with_offers(view: HumanRequestView, agent: Agent, thread_agent: str) -> Huma
     if view.kind != "approval" or view.status != "pending" or thread_agent != agent.name:
         return view
     return dataclasses.replace(view, grant_offers=offers_for(agent, view.tool, view.required))
+
+
+def grant_view(agents: Mapping[str, Agent], view: HumanRequestView, thread_agent: str) -> HumanRequestView:
+    """`with_offers` with the thread's own agent, among several (none known: no offers)."""
+    agent = agents.get(thread_agent)
+    return with_offers(view, agent, thread_agent) if agent is not None else view
 
 
 def draft(

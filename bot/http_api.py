@@ -144,12 +144,12 @@ def create_app(runtime: Runtime) -> FastAPI:
             ),
         ] = None,
     ) -> Any:
-        if body.agent is not None and body.agent != runtime.agent.name:
-            raise HTTPException(404, f"no agent {body.agent!r}; this server runs {runtime.agent.name!r}")
+        if body.agent is not None and body.agent not in core.agents:
+            raise HTTPException(404, f"no agent {body.agent!r}; this server runs {', '.join(core.agents)}")
         receipt_key = f"api:{idempotency_key}" if idempotency_key else None
         caller = caller_of(request)
         by = acting_as(caller, body.by) if caller.kind == "person" else (body.by or "api")
-        row = await core.launch(body.message, by=by, channel="api", receipt_key=receipt_key)
+        row = await core.launch(body.message, by=by, channel="api", receipt_key=receipt_key, agent=body.agent)
         if row is None:
             assert receipt_key is not None
             thread_id = await storage.receipt_thread(receipt_key)
@@ -157,7 +157,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             if existing is None:
                 raise HTTPException(409, "this Idempotency-Key was already used")
             return JSONResponse({"id": existing.id, "status": existing.status}, status_code=200)
-        return {"id": row.id, "status": row.status}
+        return {"id": row.id, "status": row.status, "agent": row.agent}
 
     @app.get("/api/threads", dependencies=api)
     async def list_threads(

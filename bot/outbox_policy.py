@@ -32,8 +32,8 @@ from channels.base import clock_text
 from storage.store import OutboxDraft
 
 # Threads started through the HTTP API, the CLI or the web inbox have no channel to answer in: their
-# humans read the thread where they started it.
-SILENT_CHANNELS = frozenset({"api", "cli", "web"})
+# humans read the thread where they started it. So do a webhook's or a schedule's with no `ask`.
+SILENT_CHANNELS = frozenset({"api", "cli", "web", "hook", "schedule"})
 
 
 def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:

@@ -20,16 +20,18 @@ from typing import Any
 
 from agent.definition import Agent
 from agent.io.model import LiteLLMClient, ModelClient, ModelConfig, UnconfiguredModel
-from bot.agent_loader import load_agent
+from bot.agent_set import Agents, load_agents, mcp_tools_of
 from bot.approvals_api import StandaloneService, setup_standalone
 from bot.approver_check import named, require_approvers
 from bot.clock import Clock, clock_from
 from bot.core import SignoffCore
 from bot.dispatcher import Dispatcher
-from bot.grant_rules import with_offers
+from bot.grant_rules import grant_view
+from bot.mcp_tools import McpTools
 from bot.metrics import Metrics, TimedModel
 from bot.settings import Settings
 from bot.timer_service import TimerService
+from bot.trigger_wiring import setup_triggers
 from bot.wake_bus import WakeHandlers, WakeSender, owner_of, receive_wakes
 from bot.worker import Worker
 from channels.base import Channel
@@ -149,6 +151,10 @@ class Runtime:
     timers: TimerService | None = None
     role: Role = Role.ALL
     group: ProcessGroup | None = None
+    # Every agent of the deployment by name (`agent` is the default one).
+    agents: Agents | None = None
+    # The agents' MCP servers (bot/mcp_tools.py), connected where tools run (not in the ingress).
+    mcp: McpTools | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -168,8 +174,10 @@ class Runtime:
             migrate.prepare_for_serving(db)
         store = Store(db)
         storage = AsyncStore(store, threads=settings.storage_pool)
-        agent = load_agent(settings.agent, db)
-        require_approvers(agent, settings.approver_list, store.people_for(named(agent, settings.approver_list)))
+        agents = load_agents(settings, db)
+        for each in agents.values():
+            require_approvers(each, settings.approver_list, store.people_for(named(each, settings.approver_list)))
+        agent = agents.default
         metrics = Metrics()
         model: ModelClient = TimedModel(model_client(settings), metrics.model_call_seconds)
         metrics.track_status(lambda: status_counts(store))
@@ -182,7 +190,8 @@ class Runtime:
             poll_interval=settings.poll_interval,
             metrics=metrics,
             claim=claim,
-            view=lambda request, thread_agent: with_offers(request, agent, thread_agent),
+            view=lambda request, thread_agent: grant_view(agents, request, thread_agent),
+            speakers=agents.several,
         )
         worker = Worker(
             storage.share(settings.worker_storage_share),
@@ -194,6 +203,7 @@ class Runtime:
             tool_threads=settings.tool_threads,
             metrics=metrics,
             on_outbox=dispatcher.wake,
+            agents=agents,
         )
         core = SignoffCore(
             storage,
@@ -204,6 +214,7 @@ class Runtime:
             poll_interval=settings.poll_interval,
             forward_to_webhook=settings.agent_is_webhook,
             agent_address=settings.email_address or "",
+            agents=agents,
         )
         if group is not None:
             sender = WakeSender(group.wake_dir, group.workers)
@@ -212,8 +223,10 @@ class Runtime:
             else:
                 core.wake_thread = _owned_here(group, worker.wake, sender.thread)
         runtime = cls(settings, db, store, storage, agent, model, core, worker, dispatcher, metrics, channels)
-        runtime.role, runtime.group = role, group
+        runtime.role, runtime.group, runtime.agents = role, group, agents
         setup_channels(runtime)
+        setup_triggers(runtime)
+        runtime.mcp = mcp_tools_of(agents)
         runtime.standalone = setup_standalone(runtime)
         runtime.timers = TimerService(
             storage,
@@ -233,8 +246,10 @@ class Runtime:
             log.warning(UnconfiguredModel.MESSAGE)
         tasks: list[asyncio.Task[None]] = []
         if self.role != Role.INGRESS:
+            tasks.append(asyncio.create_task(_warm(self.model), name="warm-model"))
+            if self.mcp is not None:
+                await self.mcp.start()  # before the first step, so the model sees the MCP tools
             tasks += [
-                asyncio.create_task(_warm(self.model), name="warm-model"),
                 asyncio.create_task(self.worker.run(), name="worker"),
                 asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
                 asyncio.create_task(self.core.builder.run(), name="thread-builder"),
@@ -272,6 +287,8 @@ class Runtime:
         await _cancel(intake)
         await self.worker.stop(self.settings.shutdown_grace)
         await _cancel(self._tasks)
+        if self.mcp is not None:
+            await self.mcp.close()
         await asyncio.to_thread(self.storage.close)
         self.db.dispose()
         log.info("stopped")

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     model_timeout: float = Field(60.0, gt=0, validation_alias=_env("SIGNOFF_MODEL_TIMEOUT"))
     model_max_attempts: int = Field(4, ge=1, le=20, validation_alias=_env("SIGNOFF_MODEL_MAX_ATTEMPTS"))
     agent: str = Field(DEFAULT_AGENT, validation_alias=_env("SIGNOFF_AGENT"))
+    # Several agents, their routes, webhooks and schedules (bot/deployment.py); SIGNOFF_AGENT is then unused.
+    config: str | None = Field(None, validation_alias=_env("SIGNOFF_CONFIG"))
+    schedule_interval: float = Field(15.0, gt=0, le=60, validation_alias=_env("SIGNOFF_SCHEDULE_INTERVAL"))
     host: str = Field("127.0.0.1", validation_alias=_env("SIGNOFF_HOST"))
     port: int = Field(8080, ge=0, le=65535, validation_alias=_env("SIGNOFF_PORT"))
     api_token: SecretStr | None = Field(None, validation_alias=_env("SIGNOFF_API_TOKEN"))
@@ -253,6 +256,8 @@ class Settings(BaseSettings):
 FIXES = {
     "SIGNOFF_DATABASE_URL": "e.g. sqlite:///signoff.db or postgresql://user@127.0.0.1/signoff",
     "SIGNOFF_AGENT": "the agent as module:attribute, e.g. bot.example_agent:agent, or webhook (it lives elsewhere)",
+    "SIGNOFF_CONFIG": "the path of the deployment file (signoff.toml) declaring the agents, hooks and schedules",
+    "SIGNOFF_SCHEDULE_INTERVAL": "seconds between checks of the schedules, e.g. 15",
     "SIGNOFF_PORT": "a TCP port between 0 and 65535",
     "SIGNOFF_MAX_BODY_BYTES": "the largest HTTP request body read, in bytes, at least 1024, e.g. 1048576",
     "SIGNOFF_IMAP_TLS": "one of off, starttls, ssl",

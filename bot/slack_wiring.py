@@ -50,7 +50,8 @@ def setup_slack(runtime: Runtime) -> None:
     assert settings.slack_bot_token is not None
     secret, app_token = receive_modes(settings)
     client = web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
-    tool_channels = {name: t.approval_channel for name, t in runtime.agent.tools.items() if t.approval_channel}
+    agents = runtime.agents.values() if runtime.agents else [runtime.agent]
+    tool_channels = {name: t.approval_channel for a in agents for name, t in a.tools.items() if t.approval_channel}
     runtime.add_channel(
         "slack",
         SlackChannel(client, approvals_channel=settings.slack_approvals_channel, tool_channels=tool_channels),

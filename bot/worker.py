@@ -21,6 +21,7 @@ from agent.io.model import ModelClient
 from agent.io.runner import StepOutcome, advance
 from agent.reducer import Append, CallModel, RunTool, outcome_to_record
 from bot import failpoints
+from bot.agent_set import Agents
 from bot.identity import voter
 from bot.logs import current_thread
 from bot.metrics import Metrics
@@ -68,11 +69,15 @@ class Worker:
         tool_threads: int = 8,
         metrics: Metrics | None = None,
         on_outbox: Callable[[], None] = lambda: None,
+        agents: Agents | None = None,
     ) -> None:
         # Its share of the storage threads (storage/async_store.py), never the default executor: litellm
         # runs part of every model call there, so a step's write would wait behind another's model call.
         self.storage = storage
         self.agent = agent
+        # Each thread is stepped by the agent it records (several per deployment, bot/agent_set.py).
+        self.agents = agents or Agents.single(agent)
+        self._agent_of: dict[str, Agent] = {}
         self.model = model
         self.owner = worker_identity()
         self.concurrency = concurrency
@@ -148,12 +153,14 @@ class Worker:
         except Exception as exc:
             log.exception("thread %s: step failed; recording it as an error", thread_id)
             try:
-                await self.storage.run(record_step_failure, self.storage.store, self.agent, thread_id, exc)
+                agent = self._agent_of.get(thread_id, self.agent)
+                await self.storage.run(record_step_failure, self.storage.store, agent, thread_id, exc)
                 self.on_outbox()
             except Exception:
                 log.exception("thread %s: could not record the failed step; it will be retried", thread_id)
         finally:
             self._active.discard(thread_id)
+            self._agent_of.pop(thread_id, None)
 
     async def drive(self, thread_id: str) -> None:
         """Advance one thread until it waits, finishes, or another worker holds it.
@@ -167,6 +174,8 @@ class Worker:
             return
         held = _Held(snapshot.thread, list(snapshot.events))
         try:
+            if snapshot.thread.status == "running":
+                self._agent_of[thread_id] = self.agents.for_thread(snapshot.thread.agent)
             while True:
                 if held.thread.status != "running" or self._stopping:
                     return
@@ -211,7 +220,12 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat(thread_id))
         try:
             outcome = await advance(
-                self.agent, thread_id, held.events, self.model, record_start=record_start, run_sync=self._tools.run
+                self.agents.for_thread(held.thread.agent),
+                thread_id,
+                held.events,
+                self.model,
+                record_start=record_start,
+                run_sync=self._tools.run,
             )
         finally:
             heartbeat.cancel()
@@ -245,7 +259,7 @@ class Worker:
         transaction (`grant_used`, and no card goes out), else its request waits for a human."""
         requester = held.thread.requested_by
         person = (await self.storage.people_for([requester])).get(requester)
-        use = GrantUse(agent=self.agent.name, requester_voter=voter(requester, person) if requester else None)
+        use = GrantUse(agent=held.thread.agent, requester_voter=voter(requester, person) if requester else None)
         channel = held.thread.origin_channel
         outboxes: list[OutboxDraft] = []
 

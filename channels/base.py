@@ -178,6 +178,8 @@ class Outbound:
         """Every name of every one of `people`."""
         return list(dict.fromkeys(a for name in self.people for a in self.aliases.get(name, (name,))))
 
+    speaker: str = ""  # the agent that speaks, where a deployment runs several; shown with the message
+
 
 @dataclass(frozen=True)
 class Decision:

@@ -85,8 +85,11 @@ class IntakeQueue:
         with self.db.engine.connect() as connection:
             return connection.execute(self._waiting, {"channel": origin_channel, "key": origin_key}).first() is not None
 
-    def build(self, agent: str, *, limit: int = 64, on_claimed: Callable[[], None] | None = None) -> Built:
-        """Turn up to `limit` queued rows, oldest first, into threads of `agent`: one transaction.
+    def build(
+        self, agent: str | Callable[[Queued], str], *, limit: int = 64, on_claimed: Callable[[], None] | None = None
+    ) -> Built:
+        """Turn up to `limit` queued rows, oldest first, into threads of `agent` (a name, or a function
+        of the row that routes it to one): one transaction.
 
         `on_claimed` runs once rows are claimed, before anything is written (a crash point for tests).
         """
@@ -126,7 +129,9 @@ class IntakeQueue:
                 recorded = set(connection.execute(self._record_keys, params).scalars())
             built = [fresh[k] for k in fresh if k in recorded]
             if built:
-                connection.execute(insert(self._threads), [_thread_values(agent, tid, row, now) for tid, row in built])
+                route = agent if callable(agent) else (lambda _row: agent)
+                values = [_thread_values(route(row), tid, row, now) for tid, row in built]
+                connection.execute(insert(self._threads), values)
                 connection.execute(
                     insert(self._events),
                     [event_values(tid, 1, _first_event(row), now) for tid, row in built],

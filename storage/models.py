@@ -287,6 +287,7 @@ class HomeTabRow(SQLModel, table=True):
 
 # The people directory's tables live in their own module; imported here so they register with the rest.
 from storage.people_models import ApiTokenRow, PersonIdentityRow, PersonRow  # noqa: E402
+from storage.schedule_models import ScheduleRow  # noqa: E402
 from storage.timer_models import RequestTimerRow  # noqa: E402
 
 __all__ = [
@@ -302,6 +303,7 @@ __all__ = [
     "ReceiptRow",
     "RequestRow",
     "RequestTimerRow",
+    "ScheduleRow",
     "SchemaCompatRow",
     "StandaloneRow",
     "ThreadRow",

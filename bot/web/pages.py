@@ -74,9 +74,11 @@ class Pages:
 
     def _grant_offers(self, row: RequestRow, thread: ThreadRow | None) -> tuple[Any, ...]:
         """The grants the decide form offers: on the agent's own threads only."""
-        if thread is None or thread.agent != self.runtime.agent.name:
+        agents = self.runtime.agents
+        agent = agents.get(thread.agent) if agents is not None and thread is not None else None
+        if agent is None:
             return ()
-        return offers_for(self.runtime.agent, row.tool, row.required or 1)
+        return offers_for(agent, row.tool, row.required or 1)
 
     def routes(self) -> list[tuple[str, Any, list[str]]]:
         return [

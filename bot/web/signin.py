@@ -50,7 +50,8 @@ class SignIn:
         self.mail_ready = bool(settings.smtp_host and settings.email_address)
         self.link_ttl = timedelta(minutes=settings.web_link_minutes)
         self.limits = SigninLimits(settings.web_signin_rate_limit, settings.web_signin_ip_rate_limit)
-        self.addresses = sign_in_addresses(web.runtime.agent, settings.approver_list)
+        agents = web.runtime.agents.values() if web.runtime.agents else [web.runtime.agent]
+        self.addresses = frozenset().union(*(sign_in_addresses(a, settings.approver_list) for a in agents))
         self.base_url = settings.web_url or f"http://{settings.host}:{settings.port}"
         self._sending: set[asyncio.Task[None]] = set()
 

@@ -140,7 +140,7 @@ class SmtpChannel:
                 to=self._capped(message, thread.participants),
                 thread=refs,
                 text=message.text,
-                agent_name=self.config.agent_name,
+                agent_name=_from_name(self.config.agent_name, message),
                 now=self.mailer.now(),
                 message_id=self._id(message, "all"),
             )
@@ -171,7 +171,7 @@ class SmtpChannel:
                 to=[approver],
                 reply_to=self._reply_address(request, approver),
                 thread=refs,
-                agent_name=self.config.agent_name,
+                agent_name=_from_name(self.config.agent_name, message),
                 now=self.mailer.now(),
                 message_id=self._id(message, approver),
             )
@@ -196,7 +196,7 @@ class SmtpChannel:
                 to=onlookers,
                 thread=refs,
                 text=text,
-                agent_name=self.config.agent_name,
+                agent_name=_from_name(self.config.agent_name, message),
                 now=self.mailer.now(),
                 message_id=self._id(message, "onlookers"),
             )
@@ -222,7 +222,7 @@ class SmtpChannel:
                 to=[person],
                 reply_to=self._reply_address(request, person),
                 thread=refs,
-                agent_name=self.config.agent_name,
+                agent_name=_from_name(self.config.agent_name, message),
                 now=self.mailer.now(),
                 message_id=self._id(message, person),
             )
@@ -247,7 +247,7 @@ class SmtpChannel:
                 agent_address=self.config.address,
                 to=people,
                 thread=refs,
-                agent_name=self.config.agent_name,
+                agent_name=_from_name(self.config.agent_name, message),
                 now=self.mailer.now(),
                 message_id=self._id(message, "all"),
             )
@@ -294,6 +294,11 @@ class SmtpChannel:
     def _reply_address(self, request: HumanRequestView, person: str) -> str:
         expires_at = self.config.token_expiry(self.mailer.now())
         return make_reply_address(self.config.address, request.id, person, self.config.secret, expires_at)
+
+
+def _from_name(name: str, message: Outbound) -> str:
+    """The sender's display name: the agent that speaks, where a deployment runs several."""
+    return f"{message.speaker} via {name}" if message.speaker else name
 
 
 def _need(message: Outbound) -> HumanRequestView:

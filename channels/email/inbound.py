@@ -328,6 +328,8 @@ class EmailInbound:
                     "from": mail.from_addr,
                     "participants": self._first_participants(mail),
                     "message_id": message_id,
+                    # The addresses it was sent to (the envelope's first): the core routes on them.
+                    "to": list(dict.fromkeys([*mail.delivered_to, *mail.to]))[:20],
                     # Another thread's Message-IDs are not carried into a thread of its own.
                     "references": list(mail.references) if conversation is None else [],
                 },

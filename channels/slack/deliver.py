@@ -213,7 +213,12 @@ class SlackChannel:
             log.info("%s message %d was posted before (%s/%s); not posting it again", part, message.id, *earlier)
             return {"channel": earlier[0], "ts": earlier[1]}
         response = await self.client.chat_postMessage(
-            channel=channel, thread_ts=thread_ts, unfurl_links=False, unfurl_media=False, metadata=marker, **content
+            channel=channel,
+            thread_ts=thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+            metadata=marker,
+            **_spoken_by(message.speaker, content),
         )
         return {"channel": str(response["channel"]), "ts": str(response["ts"])}
 
@@ -270,6 +275,18 @@ def _card_refs(request: HumanRequestView) -> dict[str, Any]:
         if isinstance(refs, dict) and refs.get("channel") and refs.get("ts"):
             return refs
     return {}
+
+
+def _spoken_by(speaker: str, content: Mapping[str, Any]) -> dict[str, Any]:
+    """The post with the agent that speaks named first (where a deployment runs several)."""
+    if not speaker:
+        return dict(content)
+    name = blocks.escape(speaker, 100)
+    text = f"*{name}*: {content.get('text', '')}"
+    if "blocks" not in content:
+        return {**content, "text": text}
+    said = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"*{name}* agent"}]}
+    return {**content, "text": text, "blocks": [said, *content["blocks"]][:50]}
 
 
 def _need(request: HumanRequestView | None) -> HumanRequestView:

@@ -2,8 +2,8 @@
 
 Expand-only: a new table; the previous release never reads it.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07 02:10:00.000000
 """
 
@@ -11,13 +11,13 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
 # An expand (a new table): the release before it keeps working on it.
-oldest_compatible = "0013"
+oldest_compatible = "0014"
 
 
 def upgrade() -> None:

@@ -1,0 +1,145 @@
+"""A schedule fires each due time once: with two replicas on one PostgreSQL database each time makes
+one thread; after a restart that spanned its time, `catch_up = "once"` fires the latest missed time
+once and `catch_up = "skip"` records it skipped; `signoff schedules list` shows both. Real `signoff
+serve` processes; schedules to the second (croniter's sixth field), checked every 0.5 s."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from storage.db import Database
+from storage.models import ThreadRow
+from storage.schedule_models import ScheduleRow
+from storage.schedules import Schedules
+from storage.store import Store
+from tests.scenario.test_cli_as_an_operator_uses_it import signoff_cli
+from tests.support.deployments import deployment_env
+from tests.support.fake_model import FakeModelServer, text
+from tests.support.signoff_process import SignoffProcess, wait_until
+
+
+def schedule(name: str, seconds: int, catch_up: str) -> str:
+    return f"""
+[schedules.{name}]
+agent = "ops"
+cron = "* * * * * */{seconds}"
+message = "Check on the services ({name})."
+catch_up = "{catch_up}"
+"""
+
+
+def fired(url: str, name: str) -> list[ThreadRow]:
+    database = Database(url)
+    try:
+        rows = Store(database).list_threads(limit=1000)
+    finally:
+        database.dispose()
+    return [r for r in rows if r.origin_channel == "schedule" and (r.origin_key or "").startswith(f"schedule:{name}:")]
+
+
+def due_of(row: ThreadRow) -> datetime:
+    stamp = (row.origin_key or "").split(":", 2)[2]  # schedule:<name>:<due time>
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def counts(line: str) -> tuple[int, int]:
+    found = re.search(r"\((\d+) fired, (\d+) skipped\)", line)
+    assert found, line
+    return int(found.group(1)), int(found.group(2))
+
+
+def test_two_replicas_on_postgresql_fire_each_time_once(
+    database_url: str, model: FakeModelServer, tmp_path: Path
+) -> None:
+    model.default = lambda _body: text("All services are up.")
+    env = {
+        "SIGNOFF_DATABASE_URL": database_url,
+        "SIGNOFF_APPROVERS": "alice@example.com",
+        "SIGNOFF_SCHEDULE_INTERVAL": "0.5",
+        **model.settings(),
+        **deployment_env(tmp_path, schedule("tick", 3, "skip")),
+    }
+    replicas = [SignoffProcess(env, tmp_path / name) for name in ("a", "b")]
+    for replica in replicas:
+        replica.workdir.mkdir()
+    try:
+        for replica in replicas:
+            replica.start()
+        wait_until(lambda: len(fired(database_url, "tick")) >= 4, timeout=60, message="four firings")
+    finally:
+        for replica in replicas:
+            replica.stop()
+    rows = fired(database_url, "tick")
+    dues = sorted(due_of(r) for r in rows)
+    assert len(dues) == len(set(dues)) >= 4  # each time once, whichever replica fired it
+    database = Database(database_url)
+    try:
+        state = Schedules(database).all()["tick"]
+    finally:
+        database.dispose()
+    assert state.fired == len(dues) and state.last_due == dues[-1]
+    assert all(r.agent == "ops" and r.requested_by == "schedule:tick" for r in rows)
+
+
+def test_after_a_restart_spanning_its_time_once_fires_once_and_skip_skips(
+    model: FakeModelServer, tmp_path: Path
+) -> None:
+    """Both schedules are due once, at `due` (then a day later): seen by a first start, passed while
+    the bot is down, and the second start comes after its grace, however long starting takes."""
+    model.default = lambda _body: text("All services are up.")
+    url = f"sqlite:///{tmp_path / 'signoff.db'}"
+    due = datetime.fromtimestamp(int(time.time()) + 60, UTC)
+    daily = f"{due.minute} {due.hour} * * * {due.second}"
+    env = {
+        "SIGNOFF_DATABASE_URL": url,
+        "SIGNOFF_APPROVERS": "alice@example.com",
+        "SIGNOFF_SCHEDULE_INTERVAL": "0.5",
+        **model.settings(),
+        **deployment_env(tmp_path, at(daily, "late", "once") + at(daily, "never", "skip")),
+    }
+    server = SignoffProcess(env, tmp_path)
+    server.start()
+    try:
+        wait_until(lambda: set(schedule_rows(url)) == {"late", "never"}, timeout=30, message="the schedules seen")
+    finally:
+        server.stop()
+    assert datetime.now(UTC) < due, "the first start took too long to stop before the due time"
+    time.sleep(due.timestamp() - time.time() + 3)  # down over the due time and past its grace (2 s)
+    server.start()
+    try:
+        [caught_up] = wait_until(lambda: fired(url, "late"), timeout=20, message="the catch-up")
+        wait_until(lambda: schedule_rows(url)["never"].skipped == 1, timeout=20, message="the skip")
+        listing = signoff_cli("schedules", "list", env=env, cwd=tmp_path)
+    finally:
+        server.stop()
+    assert due_of(caught_up) == due and fired(url, "late") == [caught_up]  # the missed time, once
+    assert fired(url, "never") == []
+    assert listing.returncode == 0, listing.stderr
+    lines = {line.split()[0]: line for line in listing.stdout.splitlines()}
+    assert (
+        "catch-up once" in lines["late"]
+        and f"last fired for {due:%Y-%m-%d %H:%M}Z thread {caught_up.id}" in lines["late"]
+    )
+    assert counts(lines["late"]) == (1, 0) and counts(lines["never"]) == (0, 1)
+    assert "last skipped" in lines["never"]
+
+
+def at(cron: str, name: str, catch_up: str) -> str:
+    return f"""
+[schedules.{name}]
+agent = "ops"
+cron = "{cron}"
+message = "Check on the services ({name})."
+catch_up = "{catch_up}"
+"""
+
+
+def schedule_rows(url: str) -> dict[str, ScheduleRow]:
+    database = Database(url)
+    try:
+        return Schedules(database).all()
+    finally:
+        database.dispose()
