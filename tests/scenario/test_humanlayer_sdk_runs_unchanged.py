@@ -22,8 +22,10 @@ from humanlayer import (
     EmailRecipient,
     Escalation,
     FunctionCallSpec,
+    HumanContact,
     HumanContactSpec,
     HumanLayer,
+    ResponseOption,
     SlackContactChannel,
 )
 from humanlayer.core.models_agent_webhook import V1Beta2FunctionCallCompleted, V1Beta2HumanContactCompleted
@@ -310,3 +312,24 @@ def test_escalate_email_asks_more_people_in_the_same_mail_thread_and_they_may_de
         assert "Approved by" in body_of(outcome) and len(mail.sent(sent_to(CAROL_MAIL))) == 2
     finally:
         mail.close()
+
+
+def test_response_options_are_buttons_and_the_choice_comes_back_by_name(
+    bot: SlackSignoff, fake: FakeSlack, hl: HumanLayer, background: ThreadPoolExecutor
+) -> None:
+    spec = HumanContactSpec(
+        msg="Which region first?",
+        channel=SLACK,
+        response_options=[ResponseOption(name="eu", title="Europe first"), ResponseOption(name="us", title="US first")],
+    )
+    answer: Future[HumanContact.Completed] = background.submit(hl.fetch_human_response, spec)
+    [(asked_at, asked)] = wait_for_card(fake)
+    buttons = [e for block in asked["blocks"] if block["type"] == "actions" for e in block["elements"]]
+    assert [(b["text"]["text"], b["action_id"]) for b in buttons] == [
+        ("Europe first", "signoff_choice_1"),
+        ("US first", "signoff_choice_2"),
+    ]
+    assert bot.click("signoff_choice_2", buttons[1]["value"], user=ALICE, card=asked_at).status_code == 200
+    done = answer.result(timeout=120)
+    assert done.contact.status is not None
+    assert (done.contact.status.response_option_name, done.as_completed()) == ("us", "US first")
