@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from channels.marks import unmark_value
-from channels.slack.blocks import APPROVE_ACTION_ID, DENY_ACTION_ID, REVIEW_ACTION_ID, REVIEW_CALLBACK_ID
+from channels.slack.blocks import (
+    APPROVE_ACTION_ID,
+    DENY_ACTION_ID,
+    EDIT_ACTION_ID,
+    REVIEW_ACTION_ID,
+    REVIEW_CALLBACK_ID,
+)
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
@@ -112,5 +118,5 @@ def test_a_card_that_shows_everything_keeps_one_click_approve(
     )
     assert bot.event(app_mention("<@UBOT> restart payments", user=BOB, channel="C3")).status_code == 200
     [(_, card)] = wait_for_card(fake)
-    assert buttons(card) == [APPROVE_ACTION_ID, DENY_ACTION_ID]
+    assert buttons(card) == [APPROVE_ACTION_ID, EDIT_ACTION_ID, DENY_ACTION_ID]  # Edit: the tool takes edits
     assert "p⟨Cyrillic а⟩yments" in json.dumps(card["blocks"], ensure_ascii=False)

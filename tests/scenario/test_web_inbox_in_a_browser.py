@@ -288,12 +288,12 @@ def test_a_question_is_answered_on_the_page_and_the_lists_filter(
 
     card = page.locator(f"#request-{pending['id']}")
     assert "Which region?" in card.inner_text() and "eu" in card.inner_text()
-    card.get_by_label("Your answer").fill("eu")
-    card.get_by_role("button", name="Answer").click()
+    assert card.get_by_label("Or your own answer").count() == 1  # free text is allowed beside the options
+    card.get_by_role("button", name="eu").click()
     page.wait_for_url(re.compile(r"/threads/"))
     done = bot.wait_status(pending["thread_id"], "done")
     answered = next(e for e in done["events"] if e["type"] == "question_answered")
-    assert (answered["answer"], answered["by"]) == ("eu", ALICE_MAIL)
+    assert (answered["answer"], answered["choice"], answered["by"]) == ("eu", "eu", ALICE_MAIL)
 
     page.goto(f"{bot.process.url}/requests?status=answered")
     assert page.locator("tbody tr").count() == 1 and ALICE_MAIL in page.locator("tbody").inner_text()
