@@ -115,26 +115,28 @@ class Interactions:
         elif decision.message:  # N of M progress, or the grant given: the approver is told
             self.background.spawn(self._tell(click, notes.progress(decision.message)), "ephemeral")
 
+    async def _submitter(self, body: Mapping[str, Any], view: Mapping[str, Any]) -> Submitter:
+        request_id = str(view.get("private_metadata") or "")
+        user = str(body["user"]["id"])
+        request = await self.core.get_request(request_id)
+        return Submitter(
+            request_id,
+            user,
+            await self.groups.identities(user, request.allowed) if request else [],
+            f"slack:view:{view.get('id') or body.get('trigger_id')}",
+            slack_proof(body),
+        )
+
     def review(self, body: Mapping[str, Any]) -> None:
         self.background.spawn(self._open_review_modal(Click.of(body)), "review modal")
 
     async def review_submitted(self, body: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any] | None:
         """Approve from the full view; returns the `response_action` for the modal, None to close it."""
-        request_id = str(view.get("private_metadata") or "")
-        user = str(body["user"]["id"])
-        request = await self.core.get_request(request_id)
-        identities = await self.groups.identities(user, request.allowed) if request else []
-        decision = await self.core.decide(
-            request_id,
-            approve=True,
-            by=user,
-            receipt_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
-            identities=identities,
-            proof=slack_proof(body),
-        )
-        if decision.status == "accepted" or _decided_by(decision.request, user, "approved"):
+        who = await self._submitter(body, view)
+        decision = await self.core.decide(who.request_id, approve=True, **who.decision())
+        if decision.status == "accepted" or _decided_by(decision.request, who.user, "approved"):
             return None
-        text = refusal(decision, request_id)
+        text = refusal(decision, who.request_id)
         return {"response_action": "update", "view": blocks.review_outcome_modal(text)}
 
     async def _open_review_modal(self, click: Click) -> None:
@@ -161,25 +163,14 @@ class Interactions:
     async def edit_submitted(self, body: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any] | None:
         """Approve with the arguments as edited; returns the `response_action` for the modal (the
         problems under their fields), None to close it."""
-        request_id = str(view.get("private_metadata") or "")
-        user = str(body["user"]["id"])
         typed = blocks.edit_values_from(view)
-        request = await self.core.get_request(request_id)
-        identities = await self.groups.identities(user, request.allowed) if request else []
-        decision = await self.core.decide(
-            request_id,
-            approve=True,
-            by=user,
-            receipt_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
-            identities=identities,
-            proof=slack_proof(body),
-            edit=Edit(typed, text=True),
-        )
-        if decision.status == "accepted" or _decided_by(decision.request, user, "approved"):
+        who = await self._submitter(body, view)
+        decision = await self.core.decide(who.request_id, approve=True, edit=Edit(typed, text=True), **who.decision())
+        if decision.status == "accepted" or _decided_by(decision.request, who.user, "approved"):
             return None  # the card shows the outcome, or the progress toward N of M
         if decision.status == "invalid_edit":
             return blocks.edit_errors(decision.problems or {"arguments": decision.message}, typed)
-        text = notes.refused(decision.message) if decision.message else refusal(decision, request_id)
+        text = notes.refused(decision.message) if decision.message else refusal(decision, who.request_id)
         return {"response_action": "update", "view": blocks.review_outcome_modal(text)}
 
     async def choose(self, body: Mapping[str, Any]) -> None:
@@ -210,23 +201,12 @@ class Interactions:
 
     async def deny_submitted(self, body: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any] | None:
         """Record the denial; returns the `response_action` for the modal, None to close it."""
-        request_id = str(view.get("private_metadata") or "")
-        user = str(body["user"]["id"])
         reason = blocks.deny_reason_from(view)
         if not reason:
             return _modal_error("Please say why, so the agent can adapt.")
-        request = await self.core.get_request(request_id)
-        identities = await self.groups.identities(user, request.allowed) if request else []
-        decision = await self.core.decide(
-            request_id,
-            approve=False,
-            by=user,
-            comment=reason,
-            receipt_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
-            identities=identities,
-            proof=slack_proof(body),
-        )
-        if decision.status == "accepted" or _decided_by(decision.request, user, "denied"):
+        who = await self._submitter(body, view)
+        decision = await self.core.decide(who.request_id, approve=False, comment=reason, **who.decision())
+        if decision.status == "accepted" or _decided_by(decision.request, who.user, "denied"):
             return None
         return _modal_error(decision.message or "This request cannot be denied now.")
 
@@ -272,24 +252,36 @@ class Interactions:
 
     async def answer_submitted(self, body: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any] | None:
         """Record the answer; returns the `response_action` for the modal, None to close it."""
-        request_id = str(view.get("private_metadata") or "")
-        user = str(body["user"]["id"])
         answer = home.answer_from(dict(view))
         if not answer:
             return _field_error(home.ANSWER_BLOCK_ID, "Please write an answer.")
-        request = await self.core.get_request(request_id)
-        identities = await self.groups.identities(user, request.allowed) if request else []
-        decision = await self.core.answer(
-            request_id,
-            answer=answer,
-            by=user,
-            receipt_key=f"slack:view:{view.get('id') or body.get('trigger_id')}",
-            identities=identities,
-            proof=slack_proof(body),
-        )
-        if decision.status == "accepted" or _decided_by(decision.request, user, "answered"):
+        who = await self._submitter(body, view)
+        decision = await self.core.answer(who.request_id, answer=answer, **who.decision())
+        if decision.status == "accepted" or _decided_by(decision.request, who.user, "answered"):
             return None
-        return _field_error(home.ANSWER_BLOCK_ID, plain(refusal(decision, request_id), 150))
+        return _field_error(home.ANSWER_BLOCK_ID, plain(refusal(decision, who.request_id), 150))
+
+
+@dataclass(frozen=True)
+class Submitter:
+    """Who submitted a modal about a request: the request, the Slack user, every name they decide
+    under (their user groups on the request's list), the receipt that makes a replay decide nothing,
+    and the proof."""
+
+    request_id: str
+    user: str
+    identities: list[str]
+    receipt_key: str
+    proof: Proof
+
+    def decision(self) -> dict[str, Any]:
+        """The keyword arguments every decision or answer from a modal takes."""
+        return {
+            "by": self.user,
+            "receipt_key": self.receipt_key,
+            "identities": self.identities,
+            "proof": self.proof,
+        }
 
 
 def slack_proof(body: Mapping[str, Any]) -> Proof:
