@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from agent.errors import AgentDefinitionError
 from agent.grants import Grants
+from agent.places import places_from
 from agent.policy import PolicyFunction
 from agent.prompt_template import PromptTemplate
 from agent.timers import ClockFields, Duration, Timers, timers_from
@@ -102,6 +103,12 @@ class Agent(Generic[DepsT]):
     card to the Slack channel `escalate_channel`), `expire_after`
     closes it as expired (nothing runs; the model is told). A gated tool or a policy's Rule may say
     otherwise for its calls; questions take the agent's.
+
+    `deliver_to` sends its requests to more places than the thread they were asked in: a Slack
+    channel (`"slack:C0APPROVERS"`), each approver's Slack DM (`"slack:dm"`), each approver's mail
+    (`"email"`); decided once, wherever answered, and every copy shows the outcome (agent/places.py).
+    `decided_mail=True` tells the emailed approvers who did not answer who decided. A gated tool
+    may name its own places.
     """
 
     def __init__(
@@ -125,6 +132,8 @@ class Agent(Generic[DepsT]):
         escalate_to: Sequence[str] | None = None,
         expire_after: Duration | None = None,
         escalate_channel: str | None = None,
+        deliver_to: Sequence[str] = (),
+        decided_mail: bool = False,
     ) -> None:
         # Every problem is gathered, then raised together by `check()` (when the agent loads, or at
         # its first use), so a newcomer fixes them in one round rather than one per start.
@@ -166,6 +175,9 @@ class Agent(Generic[DepsT]):
             escalate_channel=escalate_channel,
         )
         self.problems.extend(clock_problems or self.timers.problems(f"agent {name}"))
+        self.decided_mail = decided_mail
+        self.copies, place_problems = places_from(f"agent {name}", deliver_to, decided_mail)
+        self.problems.extend(place_problems)
         self.max_steps_per_turn = max_steps_per_turn
         self.max_consecutive_errors = max_consecutive_errors
         self.context_token_budget = context_token_budget
@@ -196,6 +208,7 @@ class Agent(Generic[DepsT]):
         expire_after: Duration | None = None,
         escalate_channel: str | None = None,
         editable: bool = True,
+        deliver_to: Sequence[str] | None = None,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -217,6 +230,7 @@ class Agent(Generic[DepsT]):
         expire_after: Duration | None = None,
         escalate_channel: str | None = None,
         editable: bool = True,
+        deliver_to: Sequence[str] | None = None,
     ) -> F | Callable[[F], F]:
         """Register a typed function as a tool; `needs_approval=True` gates it behind a human.
 
@@ -229,7 +243,8 @@ class Agent(Generic[DepsT]):
         requests, over the agent's (see agent/timers.py). `editable=False`: an approver may approve
         or deny a call as asked, never change its arguments first. `grants` says which standing
         grants its approvers may give (agent/grants.py; none by default); `destructive=True` marks
-        effects that cannot be undone."""
+        effects that cannot be undone. `deliver_to` names where its approval requests go besides the
+        thread, instead of the agent's places (agent/places.py)."""
 
         def register(f: F) -> F:
             try:
@@ -263,7 +278,11 @@ class Agent(Generic[DepsT]):
                     f"{where}: remind_after, escalate_after and expire_after need needs_approval=True"
                 )
             self.problems.extend(clock_problems or own.over(self.timers).problems(where))
-            self.add_tool(dataclasses.replace(tool, timers=own))
+            copies, place_problems = places_from(where, deliver_to, self.decided_mail)
+            if deliver_to is not None and not needs_approval:
+                place_problems.append(f"{where}: deliver_to needs needs_approval=True")
+            self.problems.extend(place_problems)
+            self.add_tool(dataclasses.replace(tool, timers=own, copies=copies if deliver_to is not None else None))
             return f
 
         return register(func) if func is not None else register
@@ -292,6 +311,10 @@ class Agent(Generic[DepsT]):
     def timers_for(self, tool: Tool) -> Timers:
         """The clock of the tool's approval requests: its own, else the agent's."""
         return tool.timers.over(self.timers)
+
+    def copies_for(self, tool: Tool) -> tuple[str, ...]:
+        """Where the tool's approval requests go besides the thread: its own places, else the agent's."""
+        return tool.copies if tool.copies is not None else self.copies
 
     def question_clock(self) -> ClockFields:
         """What a question's event carries of the agent's clock."""

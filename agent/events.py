@@ -150,6 +150,8 @@ class ApprovalRequested(_Event):
     # The JSON schema an approver's edit of the arguments must fit (agent/edits.py); None: the
     # arguments cannot be edited (the tool opted out, or a request recorded before edits).
     edit_schema: dict[str, Any] | None = None
+    # Where it is delivered besides its thread (agent/places.py): "slack:C0APPROVERS", "slack:dm", "email".
+    copies: list[str] = Field(default_factory=list)
 
 
 class ApprovalEdited(_Event):
@@ -243,6 +245,7 @@ class QuestionAsked(_Event):
     escalate_channel: str | None = None
     # With options: whether an answer that is none of them is taken (False: only an option is).
     allow_free_text: bool = True
+    copies: list[str] = Field(default_factory=list)  # as on `approval_requested`
 
 
 class QuestionAnswered(_Event):

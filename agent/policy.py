@@ -69,6 +69,7 @@ class Requirement:
     no_self_approval: bool
     rule: str
     timers: Timers = field(default_factory=Timers)
+    copies: tuple[str, ...] = ()  # where the request goes besides the thread (agent/places.py)
 
 
 class PolicyError(Exception):
@@ -118,6 +119,7 @@ def requirement(agent: Agent, tool: Tool, arguments: dict[str, Any]) -> Requirem
         no_self_approval=not self_approval,
         rule=name,
         timers=timers,
+        copies=agent.copies_for(tool),
     )
 
 

@@ -126,6 +126,7 @@ def next_step(agent: Agent, events: Sequence[Event], new_id: NewId) -> Step:
                     ),
                     answerers=agent.answerers_for(t.participants(events)),
                     **agent.question_clock(),
+                    copies=list(agent.copies),
                 ),
             )
         )
@@ -156,6 +157,7 @@ def _outcome_unknown(request: ApprovalRequested, started: int, new_id: NewId) ->
         escalate_to=list(request.escalate_to),
         expire_after=request.expire_after,
         escalate_channel=request.escalate_channel,
+        copies=list(request.copies),
     )
     unknown = ToolOutcomeUnknown(
         call_id=request.call_id, tool=request.tool, attempts=started, rerun_request_id=rerun.request_id
@@ -197,6 +199,7 @@ def on_error(
         ),
         answerers=agent.answerers_for(t.participants(events)),
         **agent.question_clock(),
+        copies=list(agent.copies),
     )
     return [error, question]
 
@@ -301,6 +304,7 @@ def on_model_output(agent: Agent, events: Sequence[Event], output: ModelOutput, 
             rule=needs.rule,
             **needs.timers.event_fields(),
             edit_schema=tool.edit_schema(),
+            copies=list(needs.copies),
         )
     ]
 
@@ -348,6 +352,7 @@ def _ask_human(agent: Agent, events: Sequence[Event], arguments: dict[str, Any],
             options=options,
             answerers=answerers,
             **agent.question_clock(),
+            copies=list(agent.copies),
             allow_free_text=free_text or not options,
         )
     ]

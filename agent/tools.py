@@ -72,6 +72,8 @@ class Tool:
     timers: Timers = field(default_factory=Timers)
     # Whether an approver may change a gated call's arguments before approving (agent/edits.py).
     editable: bool = True
+    # Where its approval requests go besides the thread (agent/places.py); None: the agent's places.
+    copies: tuple[str, ...] | None = None
 
     def edit_schema(self) -> dict[str, Any] | None:
         """The schema an approver's edit must fit; None when the tool does not take edits."""

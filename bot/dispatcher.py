@@ -30,7 +30,7 @@ from channels.errors import PermanentDeliveryError, RetryableDeliveryError
 from retry_backoff import Backoff
 from storage.async_store import AsyncStore
 from storage.errors import DatabaseUnavailable
-from storage.models import OutboxRow, utcnow
+from storage.models import OutboxRow, RequestRow, utcnow
 from storage.people_models import PersonRow
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,12 @@ MAX_RETRY_AFTER = 3600.0
 def _aliases(names: list[str], people: Mapping[str, PersonRow]) -> dict[str, tuple[str, ...]]:
     """Each name with every name its person goes by (itself first)."""
     return {name: tuple(expand([name], people)) for name in names}
+
+
+def _answered(request: RequestRow) -> list[str]:
+    """Everyone who approved (toward N) or decided a request, as recorded."""
+    names = [str(a.get(k) or "") for a in request.approvals or [] for k in ("by", "person")]
+    return list(dict.fromkeys(n for n in [*names, request.decided_by or ""] if n))
 
 
 class Dispatcher:
@@ -182,6 +188,8 @@ class Dispatcher:
         assert thread is not None and row.id is not None
         request = store.get_request(row.request_id) if row.request_id else None
         people, slack_channel = clock_people(row.text) if row.kind in CLOCK_KINDS else ([], None)
+        if row.kind == "copy_update" and request is not None:  # a copy's update: who answered already
+            people = _answered(request)
         note = clock_note(row.text) if row.kind in CLOCK_KINDS else ""
         return Outbound(
             id=row.id,

@@ -28,6 +28,7 @@ from agent.events import (
     ToolStarted,
 )
 from agent.io.model import PROVIDER_SAID
+from agent.places import COPY, copies_on_request
 from channels.base import clock_text
 from storage.store import OutboxDraft
 
@@ -37,11 +38,23 @@ SILENT_CHANNELS = frozenset({"api", "cli", "web", "hook", "schedule"})
 
 
 def outbox_for(channel: str, events: Sequence[Event]) -> list[OutboxDraft]:
+    # A request a standing grant decided in the same append was never anyone's to answer: no card.
+    granted = {e.request_id for e in events if isinstance(e, GrantUsed)}
+    # Its copies elsewhere (agent/places.py) go out whatever the thread's channel, even a silent one;
+    # what changes them later is written by storage, which knows each request's places.
+    copies = [
+        OutboxDraft(where, COPY, request_id=e.request_id, text=place)
+        for e in events
+        if isinstance(e, ApprovalRequested | QuestionAsked) and e.request_id not in granted
+        for where, place in copies_on_request(e, channel)
+    ]
+    return _thread_messages(channel, events, granted) + copies
+
+
+def _thread_messages(channel: str, events: Sequence[Event], granted: set[str]) -> list[OutboxDraft]:
     if channel in SILENT_CHANNELS:
         return []
     drafts: list[OutboxDraft] = []
-    # A request a standing grant decided in the same append was never anyone's to answer: no card.
-    granted = {e.request_id for e in events if isinstance(e, GrantUsed)}
     for event in events:
         match event:
             case AgentReply(text=text):

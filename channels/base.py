@@ -14,8 +14,27 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 OutboundKind = Literal[
-    "reply", "approval_request", "question", "decision", "notice", "progress", "reminder", "escalation"
+    "reply",
+    "approval_request",
+    "question",
+    "decision",
+    "notice",
+    "progress",
+    "reminder",
+    "escalation",
+    "copy",
+    "copy_update",
 ]
+# A request's copy in another place (agent/places.py), and what brings it up to date: the row's
+# text is the place ("slack:C0APPROVERS", "slack:dm", "email", "email:decided"); the copy's refs
+# are kept in the request's `delivery` under `copy_key(place)`.
+COPY_KINDS = frozenset({"copy", "copy_update"})
+
+
+def copy_key(place: str) -> str:
+    return f"copy:{place}"
+
+
 # What a request's clock sends (bot/timer_service.py): a reminder to who it still waits for, and
 # the news that it was escalated to more people; `Outbound.people` names them. The outbox row's
 # text holds them as JSON: {"people": [...], "slack_channel": "C..." or null} (`clock_text`).

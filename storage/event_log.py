@@ -32,6 +32,7 @@ from agent.events import (
     RequestExpired,
     voter_key,
 )
+from agent.places import COPY_UPDATE, updates_for
 from storage._sql import event_values, insert_row, table
 from storage._timers import schedule_timers
 from storage.audit_chain import append_to_chain
@@ -81,6 +82,7 @@ def append_events(session: Session, row: ThreadRow, events: Sequence[Event], out
     session.execute(update(threads).where(threads.c.id == row.id).values(**changes))
     for key, value in changes.items():  # written above: the row (possibly the session's) says so
         set_committed_value(row, key, value)
+    outbox = [*outbox, *_copy_updates(session, events)]
     if outbox:
         session.execute(
             insert(table(OutboxRow)),
@@ -99,6 +101,29 @@ def append_events(session: Session, row: ThreadRow, events: Sequence[Event], out
         )
     # Last, so that on PostgreSQL the chain's lock is held only from here to the commit.
     append_to_chain(session, row.id, [(v["seq"], e, v["data"], now) for v, e in zip(values, events, strict=True)])
+
+
+def _copy_updates(session: Session, events: Sequence[Event]) -> list[OutboxDraft]:
+    """What brings a request's copies elsewhere up to date (agent/places.py): written with the
+    event that changed it, whatever recorded that event (a click, a mail, the clock, the API)."""
+    asked_now = {e.request_id for e in events if isinstance(e, ApprovalRequested | QuestionAsked)}
+    about = {str(r) for e in events if (r := getattr(e, "request_id", None)) and r not in asked_now}
+    if not about:
+        return []
+    requests = table(RequestRow).c
+    copies = {
+        request_id: places
+        for request_id, places in session.execute(
+            core_select(requests.id, requests.copies).where(requests.id.in_(sorted(about)))
+        )
+        if places
+    }
+    return [
+        OutboxDraft(channel, COPY_UPDATE, request_id=request_id, text=place)
+        for e in events
+        if (request_id := getattr(e, "request_id", None)) in copies
+        for channel, place in updates_for(e, copies[request_id])
+    ]
 
 
 def _index_request(session: Session, thread: ThreadRow, event: Event, now: datetime) -> None:
@@ -124,6 +149,7 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 no_self_approval=event.no_self_approval,
                 rule=event.rule,
                 edit_schema=event.edit_schema,
+                copies=list(event.copies) or None,
             ),
         )
         schedule_timers(session, thread.id, event, now)
@@ -140,6 +166,7 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 requested_by=thread.requested_by,
                 created_at=now,
                 allow_free_text=event.allow_free_text,
+                copies=list(event.copies) or None,
             ),
         )
         schedule_timers(session, thread.id, event, now)

@@ -111,6 +111,8 @@ class RequestRow(SQLModel, table=True):
     edit_schema: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # A question with options: whether an answer that is none of them is taken.
     allow_free_text: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, server_default=true()))
+    # Where it is delivered besides its thread (agent/places.py); null or empty: only there.
+    copies: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class ReceiptRow(SQLModel, table=True):

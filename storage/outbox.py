@@ -10,16 +10,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, or_, update
+from sqlalchemy import case, exists, func, or_, update
 from sqlalchemy.orm import aliased
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from agent.events import Event
+from agent.places import COPY, COPY_UPDATE
 from storage._sql import insert_receipt, thread_row
 from storage.db import Database
 from storage.event_log import OutboxDraft, append_events
 from storage.models import OutboxRow, ReceiptRow, RequestRow, utcnow
-from storage.status import OutboxStatus
+from storage.status import OutboxStatus, RequestKind
 
 __all__ = ["Outbox", "OutboxDraft"]
 
@@ -29,7 +30,9 @@ class Outbox:
 
     def due_outbox(self, *, limit: int = 20) -> list[OutboxRow]:
         """Messages to send now: per thread and channel, only the oldest unsent one, so a decision
-        never overtakes the card it updates (say, while that card waits for a retry)."""
+        never overtakes the card it updates (say, while that card waits for a retry). A request's
+        copy elsewhere is a lane of its own (its place): it waits only for that place's rows, so one
+        place that fails does not hold back the others."""
         now = utcnow()
         earlier = aliased(OutboxRow)
         with self.db.session() as session:
@@ -43,6 +46,7 @@ class Outbox:
                         ~exists().where(
                             col(earlier.thread_id) == col(OutboxRow.thread_id),
                             col(earlier.channel) == col(OutboxRow.channel),
+                            _lane(earlier) == _lane(OutboxRow),
                             col(earlier.status) == OutboxStatus.PENDING,
                             col(earlier.id) < col(OutboxRow.id),
                         ),
@@ -81,7 +85,9 @@ class Outbox:
             row.refs = {**row.refs, **refs}
             row.claimed_until = None
             session.add(row)
-            if row.request_id and refs:
+            if row.request_id and refs and row.kind in (COPY, COPY_UPDATE):
+                _record_copy(session, row, refs)
+            elif row.request_id and refs:
                 request = session.get(RequestRow, row.request_id)
                 if request is not None:
                     # Under the kind, and under channel:kind for a request sent on several channels
@@ -133,6 +139,27 @@ class Outbox:
 
 def slack_post_key(channel: str, ts: str) -> str:
     return f"slack:posted:{channel}:{ts}"
+
+
+def _lane(row: Any) -> Any:
+    """The place of a copy's row, '' for every other row (see `due_outbox`)."""
+    return case((col(row.kind).in_([COPY, COPY_UPDATE]), col(row.text)), else_="")
+
+
+def _record_copy(session: Session, row: OutboxRow, refs: dict[str, Any]) -> None:
+    """A copy's refs, under its place in the request's `delivery` (never the thread's own card's
+    keys); a copy of a question posted in Slack takes the replies in its threads as answers."""
+    if row.kind != COPY:
+        return  # an update lands where the copy is: nothing new to keep
+    request = session.get(RequestRow, row.request_id, with_for_update=True)
+    if request is None:
+        return
+    request.delivery = {**request.delivery, f"copy:{row.text}": refs}
+    session.add(request)
+    if row.channel == "slack" and request.kind == RequestKind.QUESTION:
+        for post in refs.get("posts") or [refs]:
+            if isinstance(post, dict) and post.get("channel") and post.get("ts"):
+                insert_receipt(session, slack_post_key(str(post["channel"]), str(post["ts"])), row.thread_id)
 
 
 def _first_refs(existing: dict[str, Any], refs: dict[str, Any]) -> dict[str, Any]:

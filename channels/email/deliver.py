@@ -14,6 +14,9 @@ many people), the earliest people in the thread first; the rest are left out and
     reminder            the request's mail again, to each of the people it still waits for (with
                         their own reply address), under a line saying it is a reminder
     escalation          the request's mail to each person it was escalated to, who may now decide
+    copy                the request's mail to each person who may decide it, for a request asked
+                        elsewhere (agent/places.py); nothing once it is decided
+    copy_update         "decided by X" to those the copy asked who did not answer (`email:decided`)
 
 Every message is threaded (In-Reply-To, References, "Re:" subject), says Auto-Submitted:
 auto-replied, and has a Message-ID derived from the outbox row and its recipient: a retry sends
@@ -30,7 +33,7 @@ import logging
 from email.message import EmailMessage
 from typing import Any
 
-from channels.base import CLOCK_KINDS, HumanRequestView, Outbound
+from channels.base import CLOCK_KINDS, HumanRequestView, Outbound, copy_key
 from channels.email.addresses import email_addresses
 from channels.email.clock_mail import escalation_intro, reminder_intro, waiting_note, with_intro
 from channels.email.compose import (
@@ -58,8 +61,9 @@ class SmtpChannel:
         self.config = mailer.config
 
     async def deliver(self, message: Outbound) -> dict[str, Any]:
-        if message.kind in CLOCK_KINDS and (message.request is None or message.request.status != "pending"):
-            return {}  # decided meanwhile: a reminder would ask for what is no longer wanted
+        asks = message.kind in CLOCK_KINDS or message.kind == "copy"
+        if asks and (message.request is None or message.request.status != "pending"):
+            return {}  # decided meanwhile: a reminder or a copy would ask for what is no longer wanted
         thread = await self.index.thread_mail(message.thread_id, message.origin)
         outgoing = self._compose(message, thread, self._refs(message, thread))
         own = {str(msg["Message-ID"]) for msg in outgoing}
@@ -68,6 +72,8 @@ class SmtpChannel:
                 [m for m in thread.message_ids if m not in own], thread.last_received, thread.participants
             )
             outgoing = self._compose(message, thread, self._refs(message, earlier))
+        if not outgoing and message.kind == "copy_update":
+            return {}  # everyone the copy asked has answered: nobody to tell
         if not outgoing:
             raise PermanentDeliveryError(f"{message.kind} message {message.id}: nobody to send it to by email")
         sent: list[tuple[str, list[str]]] = []
@@ -108,6 +114,10 @@ class SmtpChannel:
                     return self._decision(message, _need(message), thread, refs)
                 case "reminder" | "escalation":
                     return self._clock(message, _need(message), thread, refs)
+                case "copy":
+                    return self._copy(message, _need(message), thread, refs)
+                case "copy_update":
+                    return self._decided_copy(message, _need(message), thread, refs)
         except ValueError as exc:  # an address compose refuses, a token that cannot be made
             raise PermanentDeliveryError(f"{message.kind} message {message.id}: {exc}") from exc
         raise PermanentDeliveryError(f"the email channel cannot send {message.kind!r} messages")
@@ -285,6 +295,59 @@ class SmtpChannel:
             return out
         text = waiting_note(request, list(message.people), escalated)
         return self._note_to_onlookers(message, refs, self._capped(message, thread.participants), text)
+
+    def _copy(
+        self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
+    ) -> list[EmailMessage]:
+        """The request's mail to each person who may decide it and has an address, each with their
+        own reply address: a copy of a request asked elsewhere (agent/places.py)."""
+        if request.kind == "approval":
+            people = self.approvers(request, thread)
+            compose = compose_approval_request
+        else:
+            people = email_addresses(request.allowed)
+            compose = compose_question
+        if not people:
+            raise PermanentDeliveryError(
+                f"request {request.id} may be decided only by {', '.join(request.allowed)}, none of them an email "
+                "address: give them one in the people directory (`signoff people add`) or name their address"
+            )
+        return [
+            compose(
+                request,
+                agent_address=self.config.address,
+                to=[person],
+                reply_to=self._reply_address(request, person),
+                thread=refs,
+                agent_name=_from_name(self.config.agent_name, message),
+                now=self.mailer.now(),
+                message_id=self._id(message, person),
+            )
+            for person in self._capped(message, people)
+        ]
+
+    def _decided_copy(
+        self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
+    ) -> list[EmailMessage]:
+        """One short mail saying who decided, to those the copy asked who did not answer
+        (`message.people` are those who did, with every name the directory knows them by)."""
+        copy = request.delivery.get(copy_key(message.text))
+        asked = [str(a) for a in copy.get("to") or []] if isinstance(copy, dict) else []
+        answered = {name.lower() for name in message.reach()}
+        people = [a for a in asked if a.lower() not in answered]
+        if request.status == "pending" or not people:
+            return []
+        return [
+            compose_decision_notice(
+                request,
+                agent_address=self.config.address,
+                to=self._capped(message, people),
+                thread=refs,
+                agent_name=_from_name(self.config.agent_name, message),
+                now=self.mailer.now(),
+                message_id=self._id(message, "all"),
+            )
+        ]
 
     # -- helpers --------------------------------------------------------------------------------
 

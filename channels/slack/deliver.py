@@ -8,6 +8,10 @@
     question            the question in the origin thread; answered by a reply there
     decision            chat.update of the card (or question) to show the outcome, who and when,
                         plus a note in the origin thread when the card lives elsewhere
+    copy                the card (or question) in another place the agent names (agent/places.py):
+                        a channel, or each approver's DM (conversations.open, then a post); the
+                        thread, if in Slack, is linked
+    copy_update         chat.update of every message of a copy: the outcome, or the count toward N
 
 Failures map onto the dispatcher's contract: rate limits, Slack's 5xx and network errors are
 `RetryableDeliveryError`; anything else Slack refuses (channel_not_found, invalid_auth, ...) is
@@ -22,6 +26,7 @@ finds it, returns that message's ts instead of posting again.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -30,12 +35,16 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from channels.base import HumanRequestView, Outbound
+from channels.base import COPY_KINDS, HumanRequestView, Outbound, copy_key
 from channels.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from channels.slack import blocks, clock_notes, notes
+from channels.slack.identity import GROUP_ID
 from channels.slack.sent_before import find_post, outbox_metadata
 
 log = logging.getLogger(__name__)
+
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+MAX_DMS = 50  # a request's DMs: at most this many people (as many as an escalation may add)
 
 RETRYABLE_ERRORS = frozenset(
     {"ratelimited", "rate_limited", "fatal_error", "internal_error", "service_unavailable", "request_timeout"}
@@ -85,7 +94,10 @@ class SlackChannel:
             raise delivery_error(exc) from exc
 
     async def _deliver(self, message: Outbound) -> dict[str, Any]:
-        channel, thread_ts = _place(message)
+        if message.kind in COPY_KINDS:  # elsewhere than the thread, which may not even be in Slack
+            channel, thread_ts = "", None
+        else:
+            channel, thread_ts = _place(message)
         request = message.request
         match message.kind:
             case "reply" | "notice":
@@ -100,6 +112,10 @@ class SlackChannel:
                 return await self._progress(message, _need(request), channel, thread_ts)
             case "reminder" | "escalation":
                 return await self._clock_note(message, _need(request), channel, thread_ts)
+            case "copy":
+                return await self._copy(message, _need(request))
+            case "copy_update":
+                return await self._copy_update(message, _need(request))
         raise PermanentDeliveryError(f"the Slack channel cannot send {message.kind!r} messages")
 
     def route_for(self, request: HumanRequestView) -> str | None:
@@ -193,6 +209,85 @@ class SlackChannel:
                 return {**posted, "card": True}
             return await self._post(message, channel, thread_ts, note)
         return await self._post(message, channel, thread_ts, clock_notes.reminder(request, clock_notes.shown(message)))
+
+    async def _copy(self, message: Outbound, request: HumanRequestView) -> dict[str, Any]:
+        """The request in another place (`slack:<channel>`, or `slack:dm`: each approver's DM),
+        linked to its thread when that is in Slack. Returns {"channel", "ts"}, or for DMs
+        {"posts": [{"channel", "ts", "user"}, ...]} plus "refused" for the DMs that failed for good."""
+        place = message.text.partition(":")[2]
+        link = await self._thread_link(message)
+        content = self._copy_content(request, link)
+        if place != "dm":
+            return await self._post(message, place, None, content, part="copy")
+        users = await self._dm_users(request)
+        if not users:
+            raise PermanentDeliveryError(
+                f"request {request.id}: none of {', '.join(request.allowed) or 'anyone'} is a Slack user "
+                "(U...) or user group (S...) to send a direct message to"
+            )
+        posts: list[dict[str, str]] = []
+        refused: list[str] = []
+        for user in users:  # each DM on its own: one that fails for good does not stop the others
+            try:
+                opened = await self.client.conversations_open(users=user)
+                dm = str(opened["channel"]["id"])
+                posted = await self._post(message, dm, None, content, part=f"dm:{user}")
+            except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                error = delivery_error(exc)
+                if isinstance(error, RetryableDeliveryError):
+                    raise error from exc  # tried again later; the DMs already posted are found again
+                refused.append(f"Slack DM to {user}: {error}")
+                continue
+            posts.append({**posted, "user": user})
+        if not posts:
+            raise PermanentDeliveryError("; ".join(refused))
+        return {"posts": posts, **({"refused": refused} if refused else {})}
+
+    def _copy_content(self, request: HumanRequestView, link: str | None) -> dict[str, Any]:
+        if request.status != "pending":  # decided before this copy went out: show the outcome
+            return self._decided(request)
+        if request.kind == "question":
+            return blocks.question_message(request)
+        return blocks.approval_card(request, link)
+
+    async def _copy_update(self, message: Outbound, request: HumanRequestView) -> dict[str, Any]:
+        """Every message of the copy at this place shows the request as it is now: the outcome and
+        who decided, or (still pending) the approvals so far and who may decide."""
+        refs = request.delivery.get(copy_key(message.text))
+        posts = (refs.get("posts") or [refs]) if isinstance(refs, dict) else []
+        content = self._copy_content(request, await self._thread_link(message))
+        failed: Exception | None = None
+        updated = 0
+        for post in posts:
+            if not (isinstance(post, dict) and post.get("channel") and post.get("ts")):
+                continue
+            try:
+                await self.client.chat_update(channel=post["channel"], ts=post["ts"], **content)
+                updated += 1
+            except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                log.warning("could not update the copy of request %s in %s: %s", request.id, post["channel"], exc)
+                failed = failed or exc  # the others are still updated; an update is the same when sent again
+        if failed is not None:
+            raise delivery_error(failed) from failed
+        return {"updated": updated}
+
+    async def _thread_link(self, message: Outbound) -> str | None:
+        data = message.origin.data
+        if message.origin.channel != "slack" or not data.get("channel") or not data.get("thread_ts"):
+            return None
+        return await self._permalink(str(data["channel"]), str(data["thread_ts"]))
+
+    async def _dm_users(self, request: HumanRequestView) -> list[str]:
+        """The Slack users a request's DMs go to: those it names, and the members of the user
+        groups it names (best effort: a group that cannot be read is left out, and logged)."""
+        users = [name for name in request.allowed if USER_ID.fullmatch(name)]
+        for group in (name for name in request.allowed if GROUP_ID.fullmatch(name)):
+            try:
+                response = await self.client.usergroups_users_list(usergroup=group)
+                users.extend(str(u) for u in response.get("users") or [] if USER_ID.fullmatch(str(u)))
+            except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                log.warning("request %s: cannot read the members of %s for its DMs: %s", request.id, group, exc)
+        return list(dict.fromkeys(users))[:MAX_DMS]
 
     def _decided(self, request: HumanRequestView) -> dict[str, Any]:
         return blocks.decided_card(

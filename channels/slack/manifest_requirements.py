@@ -49,6 +49,7 @@ METHOD_SCOPES: Mapping[str, frozenset[str]] = MappingProxyType(
         "views.open": frozenset(),  # the deny-reason and answer modals, notes for clicks in the Home tab
         "views.publish": frozenset(),  # the App Home tab
         "usergroups.users.list": frozenset({"usergroups:read"}),  # approvers given as a user group (S...)
+        "conversations.open": frozenset({"im:write"}),  # a request's copy in each approver's DM (agent/places.py)
         # A retried message looks for its earlier post (sent_before.py); Slack asks for the history
         # scope of the conversation's kind, the ones the message events already need.
         "conversations.replies": HISTORY_SCOPES,

@@ -128,6 +128,7 @@ def test_create_function_call_and_human_contact_from_node_complete_with_signed_w
     assert forged.status_code == 401 and node_agent.next("refused")["refused"] == "msg_forged"
 
     assert bot.click(APPROVE_ACTION_ID, button_value(card), user=ALICE, card=card_at).is_success
+    bot.wait_delivered()
     bot.event(message_event("eu-west", user=ALICE, channel=APPROVALS, thread_ts=question_at[1]))
 
     node_agent.next("finished", timeout=90)

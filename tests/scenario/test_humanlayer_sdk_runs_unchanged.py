@@ -151,6 +151,7 @@ def test_each_decision_is_posted_to_the_webhook_signed_per_standard_webhooks(
     ask = hl.human_as_tool(contact_channel=SLACK)
     answer: Future[str] = background.submit(ask, message="Which region?")
     [(question_at, _question)] = wait_until(lambda: posted(fake)[1:], message="the question")
+    bot.wait_delivered()
     bot.event(message_event("eu-west", user=ALICE, channel=APPROVALS, thread_ts=question_at[1]))
     assert answer.result(timeout=120) == "eu-west"
     second = webhook.wait_for(2)[1]

@@ -148,6 +148,7 @@ def test_a_question_in_slack_is_answered_by_a_reply_in_its_thread_from_someone_n
     assert "Roll back web to 4.1?" in json.dumps(question["blocks"])
 
     # Mallory is not named: her reply answers nothing, and she is told so, privately.
+    bot.wait_delivered()
     assert bot.event(message_event("yes", user=MALLORY, channel=APPROVALS, thread_ts=question_at[1])).is_success
     fake.wait_for_sync("chat.postEphemeral", where=lambda p: p["user"] == MALLORY, timeout=60)
     assert not asking.done()

@@ -126,6 +126,16 @@ class SlackSignoff:
             )
         )
 
+    def wait_delivered(self, timeout: float = 40) -> None:
+        """Until every thread's outbox rows are sent: a message's Slack ts is recorded with its row,
+        so a reply in its thread sent before that would find no thread (no person is that fast)."""
+
+        def all_sent() -> bool:
+            threads = [self.thread(t["id"]) for t in self.threads()]
+            return all(d["status"] == "sent" for t in threads for d in t["deliveries"])
+
+        wait_until(all_sent, timeout=timeout, message="every message delivered and recorded")
+
     def pending(self) -> list[dict[str, Any]]:
         return list(self.api.get("/api/requests", params={"status": "pending"}).json()["requests"])
 
