@@ -42,16 +42,13 @@ def grants_list(all_grants: bool, tool: str | None, as_json: bool) -> None:
 @click.option("--by", required=True, help="Who revokes it (recorded on the grant).")
 def grants_revoke(grant_id: str, by: str) -> None:
     """Revoke a grant at once: the next call it would have covered asks a human."""
-    from bot.agent_loader import load_agent
-    from bot.cli import _settings, _store
+    from bot.cli import _store
     from bot.grant_admin import revoke
     from storage.async_store import AsyncStore
 
-    settings = _settings()
     storage = AsyncStore(_store(), threads=1)
     try:
-        agent = load_agent(settings.agent)
-        outcome = asyncio.run(revoke(storage, agent, grant_id, by=by, person=None, operator=True))
+        outcome = asyncio.run(revoke(storage, {}, grant_id, by=by, person=None, operator=True))
     finally:
         storage.close()
     if outcome.status != "revoked":

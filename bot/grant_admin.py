@@ -6,6 +6,7 @@ operator at the console (`signoff grants revoke`). The next call it would have c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -53,7 +54,7 @@ def grant_json(row: GrantRow, now: datetime | None = None) -> dict[str, Any]:
 
 async def revoke(
     storage: AsyncStore,
-    agent: Agent,
+    agents: Mapping[str, Agent],
     grant_id: str,
     *,
     by: str,
@@ -61,11 +62,13 @@ async def revoke(
     operator: bool = False,
     identities: list[str] | None = None,
 ) -> RevokeOutcome:
-    """Revoke a grant as `by` (whose directory entry is `person`); `operator`: at the console."""
+    """Revoke a grant as `by` (whose directory entry is `person`); `operator`: at the console.
+    Who else may: its giver, or an approver of its tool as the grant's own agent declares it
+    (`agents` by name; a grant of an agent no longer deployed: its giver only)."""
     row = await storage.get_grant(grant_id)
     if row is None:
         return RevokeOutcome("unknown", None, f"no grant {grant_id}")
-    if not operator and not await _may_revoke(storage, agent, row, by, person, identities or []):
+    if not operator and not await _may_revoke(storage, agents.get(row.agent), row, by, person, identities or []):
         return RevokeOutcome(
             "not_allowed", row, f"{by} may not revoke grant {grant_id}: only its giver or an approver of {row.tool}"
         )
@@ -78,10 +81,12 @@ async def revoke(
 
 
 async def _may_revoke(
-    storage: AsyncStore, agent: Agent, row: GrantRow, by: str, person: PersonRow | None, identities: list[str]
+    storage: AsyncStore, agent: Agent | None, row: GrantRow, by: str, person: PersonRow | None, identities: list[str]
 ) -> bool:
     if voter(by, person) == row.given_by_voter:
         return True
+    if agent is None:
+        return False
     tool = agent.tools.get(row.tool)
     approvers = agent.approvers_for(tool) if tool is not None else agent.approvers
     people = await storage.people_for(list(approvers))

@@ -50,7 +50,8 @@ def add_grant_routes(app: FastAPI, runtime: Runtime, dependencies: list[Any]) ->
         caller = caller_of(request)
         who, _proof = decider(caller, by, runtime.settings.api_token_may_decide)
         person = caller.person if caller.kind == "person" else await storage.person_for(who)
-        outcome = await revoke(storage, runtime.agent, grant_id, by=who, person=person)
+        agents = runtime.agents or {runtime.agent.name: runtime.agent}
+        outcome = await revoke(storage, agents, grant_id, by=who, person=person)
         if outcome.status != "revoked":
             raise HTTPException(REVOKE_STATUS[outcome.status], outcome.message)
         assert outcome.grant is not None

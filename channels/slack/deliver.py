@@ -155,19 +155,20 @@ class SlackChannel:
             return await self._post(message, channel, thread_ts, note)
         # An update is the same however often it is sent: no need to look for an earlier one.
         updated = await self.client.chat_update(channel=card["channel"], ts=card["ts"], **self._decided(request))
-        await self._update_escalation_card(request)
+        await self._update_escalation_card(request, self._decided(request))
         if card.get("routed"):
             note = notes.outcome_note(request, request.decided_by or "", request.comment)
             await self._best_effort(message, channel, thread_ts, note)
         return {"channel": str(updated.get("channel") or card["channel"]), "ts": str(card["ts"])}
 
-    async def _update_escalation_card(self, request: HumanRequestView) -> None:
-        """The card an escalation posted in another channel shows the outcome too (best effort)."""
+    async def _update_escalation_card(self, request: HumanRequestView, content: Mapping[str, Any]) -> None:
+        """The card an escalation posted in another channel shows what the thread's card shows: the
+        outcome, or the approvals so far toward N (best effort)."""
         extra = request.delivery.get("slack:escalation")
         if not isinstance(extra, dict) or not extra.get("card") or not extra.get("channel") or not extra.get("ts"):
             return
         try:
-            await self.client.chat_update(channel=extra["channel"], ts=extra["ts"], **self._decided(request))
+            await self.client.chat_update(channel=extra["channel"], ts=extra["ts"], **content)
         except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("could not update the escalation's card in %s: %s", extra["channel"], exc)
 
@@ -182,6 +183,7 @@ class SlackChannel:
             return await self._post(message, channel, thread_ts, blocks.reply_message(message.text))
         content = blocks.approval_card(request)
         await self.client.chat_update(channel=card["channel"], ts=card["ts"], **content)
+        await self._update_escalation_card(request, content)
         return {"channel": str(card["channel"]), "ts": str(card["ts"])}
 
     async def _clock_note(

@@ -5,12 +5,14 @@ call racing a revocation from another thread gets exactly one outcome, recorded.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from agent import Agent
 from agent.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -24,6 +26,8 @@ from agent.events import (
 )
 from agent.grants import GrantTerms
 from agent.thread import arguments_digest, status
+from bot.grant_admin import revoke
+from storage.async_store import AsyncStore
 from storage.db import Database
 from storage.event_log import OutboxDraft
 from storage.grants import GrantDraft, GrantUse, new_grant_id
@@ -206,3 +210,35 @@ def test_a_call_racing_a_revocation_gets_one_outcome_on_postgresql(postgres_url:
         assert outcomes["used"] + outcomes["asked"] == 30
     finally:
         db.dispose()
+
+
+def test_who_may_revoke_is_read_from_the_grants_own_agent(store: Store) -> None:
+    """Several agents: an approver of the grant's agent's tool may revoke it, an approver of
+    another agent's tool of the same name may not; with the agent gone, only its giver may."""
+
+    def agent_with_restart(name: str, approvers: list[str]) -> Agent:
+        agent = Agent(name, approvers=approvers)
+
+        @agent.tool(needs_approval=True)
+        def restart(name: str) -> str:
+            """Restart.
+
+            Args:
+                name: The service.
+            """
+            return name
+
+        return agent
+
+    agents = {AGENT: agent_with_restart(AGENT, ["carol"]), "other": agent_with_restart("other", ["dave"])}
+    storage = AsyncStore(store, threads=1)
+    try:
+        first, second = _give(store, "duration"), _give(store, "duration", name="search")
+        refused = asyncio.run(revoke(storage, agents, first, by="dave", person=None))
+        assert refused.status == "not_allowed" and "only its giver or an approver of restart" in refused.message
+        assert asyncio.run(revoke(storage, agents, first, by="carol", person=None)).status == "revoked"
+        gone = {"other": agents["other"]}  # the grant's agent is no longer deployed
+        assert asyncio.run(revoke(storage, gone, second, by="carol", person=None)).status == "not_allowed"
+        assert asyncio.run(revoke(storage, gone, second, by="alice", person=None)).status == "revoked"  # its giver
+    finally:
+        storage.close()

@@ -93,6 +93,28 @@ def test_a_waiting_request_reminds_who_it_waits_for_then_escalates_to_dave(
     assert bot.request(request_id)["status"] == "approved"
 
 
+def test_an_approval_on_the_escalations_card_shows_on_both_cards_while_it_waits_for_the_second(
+    make_slack_bot: MakeSlackBot, fake: FakeSlack, model: FakeModelServer, tmp_path: Path
+) -> None:
+    bot, clock = start(make_slack_bot, tmp_path)
+    model.script(tool_call("restart_service", {"name": "search", "reason": "slow"}), text("Restarted search."))
+    assert bot.event(app_mention("<@UBOT> restart search", user=BOB, ts="1700000000.000300")).status_code == 200
+    [(card_at, card)] = wait_for_card(fake)
+    request_id = button_value(card)
+    clock.advance(minutes=31)  # nobody answered: reminded, then escalated to Dave and the on-call channel
+    [_, (oncall_at, _oncall_card)] = wait_for_card(fake, 2)
+
+    bot.click(APPROVE_ACTION_ID, request_id, user=DAVE, card=oncall_at)
+    wait_until(lambda: bot.request(request_id)["progress"] == "1 of 2", message="dave's approval counted")
+    for at in (card_at, oncall_at):  # both cards count it, and both still ask for the second
+        wait_until(lambda at=at: "1 of 2" in str(fake.messages[at]["blocks"]), message=f"{at} shows 1 of 2")
+        assert "Approve" in str(fake.messages[at]["blocks"])
+    bot.click(APPROVE_ACTION_ID, request_id, user=ALICE, card=card_at)
+    bot.wait_status(bot.request(request_id)["thread_id"], "done")
+    for at in (card_at, oncall_at):
+        wait_until(lambda at=at: "Approved" in str(fake.messages[at].get("text")), message=f"{at} decided")
+
+
 def test_a_request_nobody_answers_expires_and_the_model_tells_the_requester(
     make_slack_bot: MakeSlackBot, fake: FakeSlack, model: FakeModelServer, tmp_path: Path
 ) -> None:
