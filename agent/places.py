@@ -69,6 +69,11 @@ def places_from(where: str, deliver_to: Sequence[str] | None, decided_mail: bool
     return tuple(places), problems
 
 
+def as_declared(place: str) -> str:
+    """The place as an agent declares it (`email`, not `email:decided`)."""
+    return EMAIL if place == EMAIL_DECIDED else place
+
+
 def channel_of(place: str) -> str:
     """The channel (`slack`, `email`) that delivers to a place."""
     return place.partition(":")[0]

@@ -29,6 +29,7 @@ from bot.dispatcher import Dispatcher
 from bot.grant_rules import grant_view
 from bot.mcp_tools import McpTools
 from bot.metrics import Metrics, TimedModel
+from bot.place_check import require_places
 from bot.settings import Settings
 from bot.timer_service import TimerService
 from bot.trigger_wiring import setup_triggers
@@ -177,6 +178,10 @@ class Runtime:
         agents = load_agents(settings, db)
         for each in agents.values():
             require_approvers(each, settings.approver_list, store.people_for(named(each, settings.approver_list)))
+        require_places(
+            agents.values(),
+            [name for name, on in (("slack", settings.slack_enabled), ("email", settings.email_enabled)) if on],
+        )
         agent = agents.default
         metrics = Metrics()
         model: ModelClient = TimedModel(model_client(settings), metrics.model_call_seconds)

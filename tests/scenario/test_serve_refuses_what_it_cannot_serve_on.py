@@ -19,7 +19,9 @@ from sqlalchemy import text
 
 from storage import migrate
 from storage.db import Database
+from tests.scenario.test_one_request_in_several_places_is_decided_once import PLACES_AGENT
 from tests.support.databases import postgres_database, set_reachable
+from tests.support.people import directory
 from tests.support.signoff_process import SignoffProcess, free_port
 
 APPROVER = "alice@example.com"
@@ -201,3 +203,12 @@ def test_readyz_reports_an_unreachable_database(tmp_path: Path, postgres_url: st
             assert ready.status_code == 200, ready.text
         finally:
             server.stop()
+
+
+def test_an_agent_whose_requests_go_to_a_channel_not_configured_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'signoff.db'}"
+    directory(url)  # its approvers are the directory's alice and bob
+    line = one_line(signoff(tmp_path, "serve", SIGNOFF_DATABASE_URL=url, **PLACES_AGENT))
+    assert "no channel is configured" in line
+    assert "agent ops: slack:C0APPROVERS (set SLACK_BOT_TOKEN" in line and "slack:dm" in line
+    assert "tool deploy_prod: email (set SIGNOFF_EMAIL_ADDRESS" in line
