@@ -50,6 +50,11 @@ def _aliases(names: list[str], people: Mapping[str, PersonRow]) -> dict[str, tup
     return {name: tuple(expand([name], people)) for name in names}
 
 
+def _shows_outcome(row: OutboxRow, request: RequestRow) -> bool:
+    """Whether this message shows an approved request's outcome (and so any grant given with it)."""
+    return request.status == "approved" and row.kind in ("decision", "copy", "copy_update", "approval_request")
+
+
 def _answered(request: RequestRow) -> list[str]:
     """Everyone who approved (toward N) or decided a request, as recorded."""
     names = [str(a.get(k) or "") for a in request.approvals or [] for k in ("by", "person")]
@@ -187,6 +192,7 @@ class Dispatcher:
         thread = store.get_thread(row.thread_id)
         assert thread is not None and row.id is not None
         request = store.get_request(row.request_id) if row.request_id else None
+        grant = store.grant_given_with(request.id) if request is not None and _shows_outcome(row, request) else None
         people, slack_channel = clock_people(row.text) if row.kind in CLOCK_KINDS else ([], None)
         if row.kind == "copy_update" and request is not None:  # a copy's update: who answered already
             people = _answered(request)
@@ -197,7 +203,7 @@ class Dispatcher:
             kind=row.kind,  # type: ignore[arg-type]
             origin=origin_of(thread),
             text=row.text,
-            request=self.view(request_view(request, store.people_for(request.allowed)), thread.agent)
+            request=self.view(request_view(request, store.people_for(request.allowed), grant), thread.agent)
             if request
             else None,
             attempts=row.attempts,

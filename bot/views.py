@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC
 from typing import Any
 
 from agent import edits
 from agent.events import dump_event
+from agent.grants import SCOPE_LABELS
 from bot.identity import expand
 from channels.base import EditField, HumanRequestView, Origin
-from storage.models import RequestRow, RequestTimerRow, StandaloneRow, ThreadRow
+from storage.models import GrantRow, RequestRow, RequestTimerRow, StandaloneRow, ThreadRow
 from storage.people_models import PersonRow
 from storage.store import StoredEvent
 
 
-def request_view(row: RequestRow, people: Mapping[str, PersonRow] | None = None) -> HumanRequestView:
+def request_view(
+    row: RequestRow, people: Mapping[str, PersonRow] | None = None, grant: GrantRow | None = None
+) -> HumanRequestView:
     """The request as channels see it; `people` (the directory's rows for its allowed names) turns
-    each person named there into every name they go by (`bot.identity.expand`)."""
+    each person named there into every name they go by (`bot.identity.expand`); `grant` is the
+    standing grant given with its approval, said with the outcome."""
     return HumanRequestView(
         id=row.id,
         thread_id=row.thread_id,
@@ -38,7 +43,15 @@ def request_view(row: RequestRow, people: Mapping[str, PersonRow] | None = None)
         rule=row.rule or "",
         edit_fields=edit_fields(row),
         allow_free_text=row.allow_free_text is not False,
+        granted=granted_line(grant) if grant is not None else "",
     )
+
+
+def granted_line(grant: GrantRow) -> str:
+    """What a standing grant allows, as people read it beside the approval that gave it."""
+    scope = SCOPE_LABELS.get(grant.scope, grant.scope)  # type: ignore[call-overload]
+    until = grant.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"With standing grant {grant.id}, {grant.given_by} also allowed the same calls {scope} until {until}."
 
 
 def edit_fields(row: RequestRow) -> list[EditField]:

@@ -112,6 +112,7 @@ class HumanRequestView:
     edit_fields: list[EditField] = field(default_factory=list)
     allow_free_text: bool = True
     grant_offers: tuple[GrantOffer, ...] = ()  # the standing grants its approver may give with an approval
+    granted: str = ""  # decided with a standing grant: what it allows and until when, said with the outcome
 
 
 @dataclass(frozen=True)

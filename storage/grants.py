@@ -168,6 +168,13 @@ class StandingGrants:
             append_events(session, row, recorded, outbox(recorded))
             return row, recorded
 
+    def grant_given_with(self, request_id: str) -> GrantRow | None:
+        """The standing grant given with the approval of this request, if one was."""
+        grants = table(GrantRow).c
+        with self.db.session() as session:
+            found = session.execute(core_select(table(GrantRow)).where(grants.request_id == request_id)).first()
+            return GrantRow(**found._mapping) if found is not None else None
+
     def get_grant(self, grant_id: str) -> GrantRow | None:
         with self.db.session() as session:
             return row_by_id(session, GrantRow, grant_id)

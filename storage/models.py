@@ -244,7 +244,10 @@ class GrantRow(SQLModel, table=True):
     conditional UPDATE of `uses` (storage/grants.py), in the transaction that records it."""
 
     __tablename__ = "grants"
-    __table_args__ = (Index("ix_grants_tool_expires", "agent", "tool", "expires_at"),)
+    __table_args__ = (
+        Index("ix_grants_tool_expires", "agent", "tool", "expires_at"),
+        Index("ix_grants_request", "request_id"),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     agent: str = Field(max_length=200)

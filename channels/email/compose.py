@@ -252,6 +252,8 @@ def compose_decision_notice(
     }.get(request.status, f"Request is {request.status}.")
     lines = [note.strip()] if note.strip() else []
     lines.append(outcome)
+    if request.granted and request.status == "approved":
+        lines.append(" ".join(request.granted.split()))
     if request.comment.strip():
         lines += ["", "Comment:", _indent(request.comment.strip())]
     lines += ["", f"Request {request.id}"]

@@ -481,6 +481,8 @@ def decided_card(request: HumanRequestView, outcome: str, by: str, at: datetime,
         blocks.append(_section(f"*Comment*\n{_quote(comment.strip(), SECTION_LIMIT - 20)}"))
     decider = f" by {who(by)}" if by else ""
     blocks.append(_context(f"{emoji} *{escape(label)}*{decider} at {_date(at)}"))
+    if request.granted and outcome == "approved":
+        blocks.append(_context(escape(request.granted, 500)))
     text = f"{escape(label)}{decider}: {escape(subject, 200)}"
     if comment.strip():
         text += f" ({escape(comment.strip(), 500)})"

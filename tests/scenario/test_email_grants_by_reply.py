@@ -49,6 +49,9 @@ def test_approve_for_an_hour_by_email(make_email_bot: MakeEmailBot, model: FakeM
     assert (given["scope"], given["by"], given["identity"]["person"]) == ("duration", ALICE, "alice")
     [decided] = [e for e in thread["events"] if e["type"] == "approval_decided"]
     assert decided["comment"] == "thanks"
+    # The outcome's mail says what the grant allows, and until when.
+    [outcome] = bot.wait_sent(1, saying(BOB, f"With standing grant {given['grant_id']}"))
+    assert "also allowed the same calls for any thread until" in body_of(outcome)
 
     model.script(tool_call("restart", {"name": "search", "reason": "slow"}), text("Restarted search."))
     bot.send(mail(BOB, "restart search", "Please restart search too."))

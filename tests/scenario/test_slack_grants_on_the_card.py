@@ -14,6 +14,7 @@ from tests.scenario.test_slack_policies_hold_on_the_card import told
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
 from tests.support.people import directory
+from tests.support.signoff_process import wait_until
 from tests.support.slack_requests import app_mention, block_actions
 from tests.support.slack_signoff import (
     ALICE,
@@ -77,6 +78,12 @@ def test_a_thread_grant_from_the_card(
     [used] = [e for e in thread["events"] if e["type"] == "grant_used"]
     assert (given["scope"], given["by"], used["grant_id"]) == ("thread", ALICE, given["grant_id"])
     assert (given["identity"]["person"], given["identity"]["method"]) == ("alice", "slack")
+    # The card, decided, says what the grant allows and until when.
+    card_now = wait_until(
+        lambda: given["grant_id"] in str(fake.messages[card_at]) and str(fake.messages[card_at]),
+        message="the decided card naming the grant",
+    )
+    assert "also allowed the same calls for this thread until" in card_now
     assert "standing grant" in told(fake, ALICE)[0]
     cards = [p for p in fake.calls_to("chat.postMessage") if has_buttons(p)]
     assert len(cards) == 1  # the covered call posted no card
