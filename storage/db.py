@@ -144,8 +144,10 @@ class WriterLock:
     the workers of one `serve` write to the same file all the time; on this lock the kernel hands
     the file to the next writer as soon as the last one commits. A program that does not take it
     (the sqlite3 shell, an older release) is still waited for by busy_timeout. The lock goes with
-    the process, however it ends. Taken after the process's own writer lock, so one thread of a
-    process at a time uses the descriptor.
+    the process, however it ends (the descriptor is close-on-exec: a program a tool runs does not
+    keep it; a child forked without exec, which Signoff never makes, would hold it until it ends).
+    Taken after the process's own writer lock, so one thread of a process at a time uses the
+    descriptor.
     """
 
     def __init__(self, database: Path) -> None:
