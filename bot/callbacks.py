@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 from standardwebhooks import Webhook
 
 from bot.humanlayer_views import completion_json
@@ -176,6 +175,8 @@ def standard_headers(webhook: Webhook, event_id: str, text: str, clock: Callable
 async def post(url: str, body: bytes, headers: dict[str, str], seconds: float) -> int:
     """POST once, redirects never followed, the answer read at most READ_LIMIT bytes; its status
     when 2xx, else RetryableDeliveryError (the outbox tries again with its backoff)."""
+    import aiohttp  # here: only the processes that send callbacks load it (not the ingress)
+
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds)) as session,

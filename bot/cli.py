@@ -12,6 +12,8 @@ from typing import Any
 import click
 
 from bot.errors import BotError
+from bot.server import one_line as _one_line
+from bot.server import unreachable as _unreachable
 from bot.settings import Settings, load_settings
 
 
@@ -52,19 +54,6 @@ def serve(host: str | None, port: int | None) -> None:
     except (BotError, StorageError) as exc:
         raise click.ClickException(_one_line(str(exc))) from exc
     sys.exit(code)
-
-
-def _one_line(message: str) -> str:
-    return " ".join(message.split())
-
-
-def _unreachable(url: str, exc: Exception) -> str:
-    from storage.db import Database
-
-    return _one_line(
-        f"cannot reach the database at {Database(url).safe_url} ({exc}): check SIGNOFF_DATABASE_URL "
-        "and that the database server is running and reachable from here"
-    )
 
 
 @main.command()

@@ -323,8 +323,7 @@ class SignoffCore:
 
         # One person, however they came: the names their directory entry holds count as theirs,
         # and the decision records who they are and how that was proven.
-        request = await self.storage.get_request(request_id)
-        people = await self.storage.people_for([event.by, request.requested_by if request else ""])
+        request, people = await self.storage.request_and_people(request_id, [event.by])
         person = people.get(event.by)
         event = event.model_copy(update={"identity": decision_identity(event.by, person, proof, self.now())})
         requester = voter(request.requested_by, people.get(request.requested_by)) if request else None
@@ -358,16 +357,18 @@ class SignoffCore:
             edited_from=edited[1] if edited else None,
             grant=granted,
         )
-        view = await self._view(result.request) if result.request else None
         if result.request is not None:
             current_thread.set(result.request.thread_id)
         if result.status in ("accepted", "progress"):
             failpoints.hit("after_inbound_recorded")
             log.info("request %s %s by %s", request_id, result.status, event.by)
+            # The wakes first: the worker takes the thread up while the answer is put together.
             self.wake_thread(result.request.thread_id if result.request else "")
             self.on_decided(request_id)
             if drafts:
                 self.wake_outbox()
+        view = await self._view(result.request) if result.request else None
+        if result.status in ("accepted", "progress"):
             given = next((e for e in result.events if isinstance(e, GrantGiven)), None)
             note = refusals.progress(view) if result.status == "progress" else ""
             if given is not None:

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
 from pydantic import BaseModel, ConfigDict
 
 from agent.definition import Agent
@@ -67,6 +66,8 @@ class McpTool(Tool):
         }
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        import jsonschema  # here: only the processes that connect MCP servers load it
+
         validator = jsonschema.Draft202012Validator(self.input_schema or {"type": "object"})
         problems = [
             f"{'.'.join(str(p) for p in error.absolute_path) or 'arguments'}: {error.message[:300]}"
@@ -224,6 +225,8 @@ def build_tool(server: str, entry: McpEntry, remote: Any, call: Callable[..., Aw
     if gated and REASON_FIELD in schema.get("properties", {}):
         log.error("MCP tool %s of %s: a gated tool may not take %r; not offered", remote.name, server, REASON_FIELD)
         return None
+    import jsonschema
+
     try:
         jsonschema.Draft202012Validator.check_schema(schema or {"type": "object"})
     except jsonschema.SchemaError as exc:

@@ -29,9 +29,11 @@ import uvicorn
 
 from bot.errors import BotError
 from bot.logs import setup_logging
-from bot.process_env import EXIT_CONFIG, SUPERVISOR_PID, WAKE_DIR, WORKER_COUNT
+from bot.process_env import EXIT_CONFIG, PREPARE_SCHEMA, SUPERVISOR_PID, WAKE_DIR, WORKER_COUNT
 from bot.runtime import ProcessGroup, Role, Runtime
+from bot.server import one_line, unreachable
 from bot.settings import Settings, load_settings
+from storage.errors import DatabaseUnavailable, StorageConfigError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,10 @@ def _group(index: int = 0) -> ProcessGroup:
 
 
 def run_ingress(settings: Settings, host: str, port: int) -> None:
-    runtime = Runtime.build(settings, upgrade_schema=False, role=Role.INGRESS, group=_group())
+    # Its first start (and only that) creates, upgrades or checks the schema: the workers start
+    # once it is ready, so nothing else opens the database before it.
+    first = os.environ.pop(PREPARE_SCHEMA, "") == "1"
+    runtime = Runtime.build(settings, upgrade_schema=first, role=Role.INGRESS, group=_group())
     log.info("ingress serving on http://%s:%d (agent %s)", host, port, runtime.agent.name)
     serve_http(runtime, host, port, ready="ingress")
 
@@ -134,6 +139,13 @@ def die_with_parent() -> None:
         os._exit(1)  # the supervisor died before the request took effect
 
 
+def _say(settings: Settings | None, message: str) -> None:
+    if settings is not None and settings.log_format == "json":
+        log.critical("Error: %s", message)  # one JSON line, like every other
+    else:
+        print(f"Error: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str]) -> None:
     die_with_parent()
     settings: Settings | None = None
@@ -147,11 +159,16 @@ def main(argv: list[str]) -> None:
         else:
             raise SystemExit(f"unknown process {argv[0]!r}")
     except BotError as exc:
-        if settings is not None and settings.log_format == "json":
-            log.critical("Error: %s", exc)  # one JSON line, like every other
-        else:
-            print(f"Error: {exc}", file=sys.stderr, flush=True)
+        _say(settings, str(exc))
         sys.exit(EXIT_CONFIG)
+    except StorageConfigError as exc:  # a URL or a schema it may not serve on (the first start's check)
+        _say(settings, one_line(str(exc)))
+        sys.exit(EXIT_CONFIG)
+    except DatabaseUnavailable as exc:
+        # One line, and a plain failure: the supervisor stops a first start with it, and restarts
+        # a child that had run (the database may be back by then).
+        _say(settings, unreachable(settings.database_url, exc) if settings else str(exc))
+        sys.exit(1)
     # Everything is stopped and committed: skip the interpreter's teardown of a large heap (seconds
     # on a busy machine), which a stop would otherwise wait for.
     logging.shutdown()

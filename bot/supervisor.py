@@ -1,13 +1,17 @@
 """`signoff serve` with worker processes: start the ingress and the workers, restart the ones that
 die, and stop them all on SIGTERM.
 
-The supervisor migrates the database once, makes a private directory for the wake sockets and the
-metrics' files, then starts the children (bot/processes.py). A child that dies is started again
-after a backoff (0.5 s doubling to 30 s, reset once it has run a minute); nothing is lost meanwhile,
-since everything acknowledged is in the database. A child that exits because of its configuration
-(EXIT_CONFIG) stops the whole server with that exit code: a restart loop would hide the reason.
-On SIGTERM or SIGINT the ingress stops first (no new requests), then the workers, each given
-SIGNOFF_SHUTDOWN_GRACE to finish the steps in flight; the supervisor exits 0.
+The supervisor makes a private directory for the wake sockets and the metrics' files, then starts
+the children (bot/processes.py): the ingress first, and the workers once it is ready. It imports
+almost nothing and never opens the database, so the ingress starts at once. The ingress's first
+start creates, upgrades or checks the schema before anything else (its restarts and the workers
+never migrate), and stops the whole start with one line when it may not serve on the database.
+A child that dies is started again after a backoff (0.5 s doubling to 30 s, reset once it has run
+a minute); nothing is lost meanwhile, since everything acknowledged is in the database. A child
+that exits because of its configuration (EXIT_CONFIG) stops the whole server with that exit code:
+a restart loop would hide the reason. On SIGTERM or SIGINT the ingress stops first (no new
+requests), then the workers, each given SIGNOFF_SHUTDOWN_GRACE to finish the steps in flight; the
+supervisor exits 0.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from bot.process_env import EXIT_CONFIG, SUPERVISOR_PID, WAKE_DIR, WORKER_COUNT
+from bot.process_env import EXIT_CONFIG, PREPARE_SCHEMA, SUPERVISOR_PID, WAKE_DIR, WORKER_COUNT
 from bot.settings import Settings
 from retry_backoff import Backoff
 
@@ -46,9 +50,10 @@ class Child:
     was_ready: bool = False
     env: dict[str, str] = field(default_factory=dict)
 
-    def start(self) -> None:
+    def start(self, **extra_env: str) -> None:
         self.ready_file.unlink(missing_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot.processes", *self.args], env=self.env)
+        env = {**self.env, **extra_env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot.processes", *self.args], env=env)
         self.started_at = time.monotonic()
         self.restart_at = None
         log.debug("%s started (pid %d)", self.name, self.proc.pid)
@@ -102,12 +107,15 @@ class Supervisor:
         handlers = {s: signal.signal(s, self._stop) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             # The ingress first, alone: it answers /healthz sooner without the workers' start-up
-            # beside it on the CPU, and a configuration it cannot start with is said once.
-            self.ingress.start()
+            # beside it on the CPU, and a configuration or a database it cannot start with is said
+            # once. Its first start readies the schema, before the workers exist.
+            self.ingress.start(**{PREPARE_SCHEMA: "1"})
             while not self._stopping and self.ingress.alive() and not self.ingress.ready():
-                time.sleep(0.05)
-            if not self.ingress.alive() and not self._stopping:
-                assert self.ingress.proc is not None
+                time.sleep(0.01)
+            if self._stopping:
+                self._shutdown()
+                return 0
+            if not self.ingress.alive():
                 return 1  # it said why (one line)
             log.info(
                 "signoff serving on http://%s:%d: an ingress process and %d worker process(es)",
@@ -184,12 +192,4 @@ class Supervisor:
 
 
 def supervise(settings: Settings, host: str, port: int) -> int:
-    from storage import migrate
-    from storage.db import Database
-
-    db = Database(settings.database_url)
-    try:
-        migrate.prepare_for_serving(db)  # once, here: the children never migrate
-    finally:
-        db.dispose()
     return Supervisor(settings, host, port, settings.worker_process_count).run()

@@ -107,6 +107,7 @@ class AsyncStore:
     list_threads = _Mirror(Store.list_threads)
     status_counts = _Mirror(Store.status_counts)
     get_request = _Mirror(Store.get_request)
+    request_and_people = _Mirror(Store.request_and_people)
     list_requests = _Mirror(Store.list_requests)
     resolve = _Mirror(Store.resolve)
     record_receipt = _Mirror(Store.record_receipt)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -14,6 +17,8 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 from storage.errors import DatabaseUnavailable, StorageConfigError
+
+log = logging.getLogger(__name__)
 
 
 def normalize_url(url: str) -> str:
@@ -30,7 +35,8 @@ class Database:
 
     SQLite allows one writer at a time: write transactions start with BEGIN IMMEDIATE (so two
     writers queue on busy_timeout instead of failing when upgrading a read lock), and writers
-    inside this process take a lock first so they never spin on each other.
+    inside this process take a lock first so they never spin on each other; writers in other
+    processes on the same file queue on the file's writer lock (`WriterLock`).
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -49,6 +55,9 @@ class Database:
             )
         self.is_sqlite = self.dialect == "sqlite"
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        database = parsed.database if self.is_sqlite else None
+        on_disk = bool(database) and database != ":memory:" and not str(database).startswith("file:")
+        self._writers = WriterLock(Path(str(database)).expanduser().absolute()) if on_disk else None
         self.engine = self._make_engine(echo)
 
     @property
@@ -99,7 +108,7 @@ class Database:
             with self.session() as session:
                 yield session
             return
-        with self._write_lock, self.session() as session:
+        with self._write_lock, self._writers or nullcontext(), self.session() as session:
             session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
             yield session
 
@@ -108,7 +117,11 @@ class Database:
         """A write transaction on a plain connection, no ORM session: for a hot statement or two
         (a Slack ack's one INSERT), where a session's own bookkeeping would cost more than the write."""
         try:
-            with self._write_lock or nullcontext(), self.engine.connect() as connection:
+            with (
+                self._write_lock or nullcontext(),
+                self._writers or nullcontext(),
+                self.engine.connect() as connection,
+            ):
                 if self.is_sqlite:
                     connection = connection.execution_options(sqlite_begin="IMMEDIATE")
                 with connection.begin():
@@ -118,6 +131,48 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._writers is not None:
+            self._writers.close()
+
+
+class WriterLock:
+    """The writers of one SQLite file, across processes: an exclusive `flock` on `<file>-writer`,
+    held from before BEGIN IMMEDIATE to after COMMIT.
+
+    A writer that finds the file locked by another process's write sleeps and tries again
+    (busy_timeout: 1, 2, 5, 10, 15 ms ...), so waiting on a write of 3 ms costs 8. The ingress and
+    the workers of one `serve` write to the same file all the time; on this lock the kernel hands
+    the file to the next writer as soon as the last one commits. A program that does not take it
+    (the sqlite3 shell, an older release) is still waited for by busy_timeout. The lock goes with
+    the process, however it ends (the descriptor is close-on-exec: a program a tool runs does not
+    keep it; a child forked without exec, which Signoff never makes, would hold it until it ends).
+    Taken after the process's own writer lock, so one thread of a process at a time uses the
+    descriptor.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self.path = database.with_name(database.name + "-writer")
+        self._fd: int | None = None
+        self._unusable = False
+
+    def __enter__(self) -> None:
+        if self._fd is None and not self._unusable:
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:  # a directory we cannot write to: SQLite's busy_timeout alone
+                self._unusable = True
+                log.warning("cannot open %s (%s): writers from other processes wait by polling", self.path, exc)
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from storage.db import Database
 from storage.errors import StorageError
@@ -70,6 +70,26 @@ def names_of(person: PersonRow) -> list[str]:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def people_in(session: Session, names: Iterable[str]) -> dict[str, PersonRow]:
+    """`People.people_for`, inside a transaction the caller holds."""
+    wanted = [n for n in dict.fromkeys(names) if n]
+    by_key = {k: n for n in wanted if (k := identity_key(n)) is not None}
+    plain = [n for n in wanted if NAME.fullmatch(n)]
+    found: dict[str, PersonRow] = {}
+    if plain:
+        for person in session.exec(select(PersonRow).where(col(PersonRow.name).in_(plain))):
+            found[person.name] = person
+    if by_key:
+        rows = session.exec(
+            select(PersonIdentityRow, PersonRow)
+            .join(PersonRow, col(PersonRow.id) == col(PersonIdentityRow.person_id))
+            .where(col(PersonIdentityRow.key).in_(list(by_key)))
+        )
+        for identity, person in rows:
+            found[by_key[identity.key]] = person
+    return found
 
 
 class People:
@@ -147,22 +167,8 @@ class People:
         wanted = [n for n in dict.fromkeys(names) if n]
         if not wanted:
             return {}
-        by_key = {k: n for n in wanted if (k := identity_key(n)) is not None}
-        plain = [n for n in wanted if NAME.fullmatch(n)]
-        found: dict[str, PersonRow] = {}
         with self.db.session() as session:
-            if plain:
-                for person in session.exec(select(PersonRow).where(col(PersonRow.name).in_(plain))):
-                    found[person.name] = person
-            if by_key:
-                rows = session.exec(
-                    select(PersonIdentityRow, PersonRow)
-                    .join(PersonRow, col(PersonRow.id) == col(PersonIdentityRow.person_id))
-                    .where(col(PersonIdentityRow.key).in_(list(by_key)))
-                )
-                for identity, person in rows:
-                    found[by_key[identity.key]] = person
-        return found
+            return people_in(session, wanted)
 
     # -- tokens -------------------------------------------------------------------------------------
 

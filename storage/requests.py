@@ -26,6 +26,8 @@ from storage.db import Database
 from storage.event_log import OutboxDraft, append_events
 from storage.grants import GrantDraft, insert_grant
 from storage.models import RequestRow, ThreadRow, utcnow
+from storage.people import people_in
+from storage.people_models import PersonRow
 from storage.status import DecisionStatus, RequestKind, RequestStatus
 
 
@@ -43,6 +45,15 @@ class Requests:
     def get_request(self, request_id: str) -> RequestRow | None:
         with self.db.session() as session:
             return request_row(session, request_id)
+
+    def request_and_people(
+        self, request_id: str, names: Sequence[str]
+    ) -> tuple[RequestRow | None, dict[str, PersonRow]]:
+        """A request, and the people known by `names` and by its requester's name, in one read:
+        what a decision needs to know before it is recorded (who decides, who asked)."""
+        with self.db.session() as session:
+            request = request_row(session, request_id)
+            return request, people_in(session, [*names, request.requested_by if request else ""])
 
     def list_requests(
         self, *, status: str | None = None, thread_id: str | None = None, limit: int = 100
