@@ -53,6 +53,9 @@ class RunTool:
     arguments: dict[str, Any]
     approved_by: str | None = None
     attempt: int = 1  # a gated call's start, recorded before its body runs
+    # What an idempotent tool keys its effects on (`ctx.call_id`): the first call's id when this
+    # call runs it again after its outcome was unknown, so an effect that did happen is not doubled.
+    effect_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,10 @@ def next_step(agent: Agent, events: Sequence[Event], new_id: NewId) -> Step:
         if started and not (tool is not None and tool.idempotent and started < MAX_IDEMPOTENT_STARTS):
             return Append(_outcome_unknown(request, started, new_id))
         args = dict(request.arguments)
-        return RunTool(request.call_id, request.tool, args, approved_by=decision.by, attempt=started + 1)
+        key = _first_call_id(events, request) if tool is not None and tool.idempotent else None
+        return RunTool(
+            request.call_id, request.tool, args, approved_by=decision.by, attempt=started + 1, effect_key=key
+        )
     if t.steps_this_turn(events) >= agent.max_steps_per_turn:
         return Append(
             (
@@ -131,6 +137,17 @@ def next_step(agent: Agent, events: Sequence[Event], new_id: NewId) -> Step:
             )
         )
     return CallModel()
+
+
+def _first_call_id(events: Sequence[Event], request: ApprovalRequested) -> str | None:
+    """The id of the call that `request` runs again (through any number of reruns), or None when
+    it is a first call."""
+    requests = {e.call_id: e for e in events if isinstance(e, ApprovalRequested)}
+    first, seen = request, {request.call_id}
+    while first.rerun_of is not None and first.rerun_of in requests and first.rerun_of not in seen:
+        seen.add(first.rerun_of)
+        first = requests[first.rerun_of]
+    return first.call_id if first is not request else (request.rerun_of or None)
 
 
 def _outcome_unknown(request: ApprovalRequested, started: int, new_id: NewId) -> tuple[Event, ...]:

@@ -35,7 +35,9 @@ class ToolContext(Generic[DepsT]):
     """What a running tool may know about its call.
 
     `call_id` is stable across retries of the same call: tools with effects should use it as an
-    idempotency key, so a call re-run after a crash does its effect once. `approved_by` names who
+    idempotency key, so a call re-run after a crash does its effect once. For a tool declared
+    `idempotent=True`, a call its approvers chose to run again after its outcome was unknown keeps
+    the first call's id here, so an effect the first run did is not done twice. `approved_by` names who
     approved a gated call. `deps` is the agent's dependencies (`Agent(deps=...)` or built by its
     `setup` at start), typed: annotate the parameter `ToolContext[MyDeps]`.
     """

@@ -171,7 +171,8 @@ async def _run_tool(
             except Exception as exc:
                 raise _StartNotRecorded() from exc
             started = []
-    context = ToolContext(thread_id=thread_id, call_id=step.call_id, approved_by=step.approved_by, deps=agent.deps)
+    key = step.effect_key or step.call_id
+    context = ToolContext(thread_id=thread_id, call_id=key, approved_by=step.approved_by, deps=agent.deps)
     return started + await _call(agent, thread_id, events, step, ids, tool, context, run_sync)
 
 

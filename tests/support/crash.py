@@ -49,13 +49,21 @@ APPROVED_EVENTS = [
 DENIED_EVENTS = APPROVED_EVENTS[:5] + ["agent_reply"]
 
 
+RERUN_ASKED = ["tool_started", "tool_outcome_unknown", "approval_requested", "approval_decided"]
+
+
 def without_retries(types: list[str]) -> list[str]:
     """The event types with the repeated starts of an idempotent call cut short and retried (the
-    example's gated tools are idempotent) folded into one: a kill mid-tool adds a `tool_started`."""
+    example's gated tools are idempotent) folded into one: a kill mid-tool adds a `tool_started`.
+    A call cut short MAX_IDEMPOTENT_STARTS times is not retried by itself: its approvers are asked
+    whether to run it again (the driver approves), and the rerun keeps the first call's effect key,
+    so that detour folds away too; the effects are still counted one per job."""
     folded: list[str] = []
     for kind in types:
         if not (kind == "tool_started" and folded and folded[-1] == "tool_started"):
             folded.append(kind)
+        if folded[-len(RERUN_ASKED) :] == RERUN_ASKED:
+            del folded[-len(RERUN_ASKED) + 1 :]  # the first start stays; the rerun's start folds into it
     return folded
 
 

@@ -79,6 +79,7 @@ def test_a_started_call_without_result_asks_the_approvers_and_is_not_run() -> No
     # Approved again: it runs as the new call, once.
     events.append(ApprovalDecided(request_id=rerun.request_id, approved=True, by="alice"))
     assert next_step(agent, events, ids()) == RunTool(rerun.call_id, "charge", ARGS, approved_by="alice")  # type: ignore[arg-type]
+    # (Not idempotent: nothing says its effects are keyed, so no key is carried over.)
     events += [
         ToolStarted(call_id=rerun.call_id, tool="charge"),
         ToolResult(call_id=rerun.call_id, tool="charge", result="x"),
@@ -96,6 +97,21 @@ def test_an_idempotent_call_is_retried_with_the_same_call_id_a_bounded_number_of
     step = next_step(agent, events, ids())  # type: ignore[arg-type]
     assert isinstance(step, Append) and isinstance(step.events[0], ToolOutcomeUnknown)
     assert step.events[0].attempts == MAX_IDEMPOTENT_STARTS
+
+    # Its approvers run it again, twice over: each rerun is a call of its own, but the tool keys its
+    # effects on the first call's id (`ctx.call_id`), so an effect the first run did is not doubled.
+    new_ids = ids()
+    step = next_step(agent, events, new_ids)  # type: ignore[arg-type]
+    for round_ in (1, 2):
+        assert isinstance(step, Append)
+        rerun = step.events[1]
+        assert isinstance(rerun, ApprovalRequested) and rerun.call_id != "c1"
+        events += [*step.events, ApprovalDecided(request_id=rerun.request_id, approved=True, by="alice")]
+        run = next_step(agent, events, new_ids)  # type: ignore[arg-type]
+        assert run == RunTool(rerun.call_id, "restart", ARGS, approved_by="alice", effect_key="c1"), round_
+        for attempt in range(1, MAX_IDEMPOTENT_STARTS + 1):
+            events.append(ToolStarted(call_id=rerun.call_id, tool="restart", attempt=attempt))
+        step = next_step(agent, events, new_ids)  # type: ignore[arg-type]
 
 
 def test_a_late_result_is_recorded_once_and_closes_the_question() -> None:
