@@ -140,14 +140,16 @@ def next_step(agent: Agent, events: Sequence[Event], new_id: NewId) -> Step:
 
 
 def _first_call_id(events: Sequence[Event], request: ApprovalRequested) -> str | None:
-    """The id of the call that `request` runs again (through any number of reruns), or None when
-    it is a first call."""
+    """The id of the first call that `request` runs again (through any number of reruns), or None
+    when it is a first call."""
+    if request.rerun_of is None:
+        return None
     requests = {e.call_id: e for e in events if isinstance(e, ApprovalRequested)}
-    first, seen = request, {request.call_id}
-    while first.rerun_of is not None and first.rerun_of in requests and first.rerun_of not in seen:
-        seen.add(first.rerun_of)
-        first = requests[first.rerun_of]
-    return first.call_id if first is not request else (request.rerun_of or None)
+    first, seen = request.rerun_of, {request.call_id}
+    while first in requests and requests[first].rerun_of is not None and first not in seen:
+        seen.add(first)
+        first = str(requests[first].rerun_of)
+    return first
 
 
 def _outcome_unknown(request: ApprovalRequested, started: int, new_id: NewId) -> tuple[Event, ...]:

@@ -174,19 +174,7 @@ class SmtpChannel:
                 f"request {request.id} may be approved only by {', '.join(request.allowed)}, none of them an email "
                 "address: add one to the tool's approvers or to SIGNOFF_APPROVERS, or decide with `signoff approve`"
             )
-        out = [
-            compose_approval_request(
-                request,
-                agent_address=self.config.address,
-                to=[approver],
-                reply_to=self._reply_address(request, approver),
-                thread=refs,
-                agent_name=_from_name(self.config.agent_name, message),
-                now=self.mailer.now(),
-                message_id=self._id(message, approver),
-            )
-            for approver in approvers
-        ]
+        out = self._ask_each(message, request, approvers, refs)
         onlookers = self._capped(message, [p for p in thread.participants if p not in approvers])
         text = (
             f"Before I run {request.tool}, I need an approval. I asked {', '.join(approvers)} to approve:\n\n"
@@ -225,8 +213,72 @@ class SmtpChannel:
                 f"question {request.id} may be answered only by {', '.join(request.allowed)}, none of them an email "
                 "address: add one to the agent's answerers or approvers, or answer with `signoff answer`"
             )
-        out = [
-            compose_question(
+        out = self._ask_each(message, request, people, refs)
+        onlookers = self._capped(
+            message, [p for p in thread.participants if p.lower() not in {a.lower() for a in people}]
+        )
+        text = f"I asked {', '.join(people)}:\n\n{request.question}\n\nI will carry on once they answer."
+        return out + self._note_to_onlookers(message, refs, onlookers, text)
+
+    def _decision(
+        self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
+    ) -> list[EmailMessage]:
+        asked = self.approvers(request, thread) if request.kind == "approval" else email_addresses(request.allowed)
+        return self._notice(message, request, [*thread.participants, *asked], refs)
+
+    def _clock(
+        self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
+    ) -> list[EmailMessage]:
+        """A reminder to the people the request still waits for, or the request to those it was
+        escalated to: its own mail again, each with their own reply address."""
+        escalated = message.kind == "escalation"
+        people = email_addresses(message.reach())
+        if not people and not escalated and not message.people:  # waiting for anyone it names
+            people = self.approvers(request, thread) if request.kind == "approval" else email_addresses(request.allowed)
+        people = self._capped(message, people)
+        intro = escalation_intro(request, message.note) if escalated else reminder_intro(request, message.people)
+        out = [with_intro(ask, intro) for ask in self._ask_each(message, request, people, refs)]
+        if out:
+            return out
+        text = waiting_note(request, list(message.people), escalated)
+        return self._note_to_onlookers(message, refs, self._capped(message, thread.participants), text)
+
+    def _copy(
+        self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
+    ) -> list[EmailMessage]:
+        """The request's mail to each person who may decide it and has an address, each with their
+        own reply address: a copy of a request asked elsewhere (agent/places.py)."""
+        people = self.approvers(request, thread) if request.kind == "approval" else email_addresses(request.allowed)
+        if not people:
+            raise PermanentDeliveryError(
+                f"request {request.id} may be decided only by {', '.join(request.allowed)}, none of them an email "
+                "address: give them one in the people directory (`signoff people add`) or name their address"
+            )
+        return self._ask_each(message, request, self._capped(message, people), refs)
+
+    def _decided_copy(
+        self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
+    ) -> list[EmailMessage]:
+        """One short mail saying who decided, to those the copy asked who did not answer
+        (`message.people` are those who did, with every name the directory knows them by)."""
+        copy = request.delivery.get(copy_key(message.text))
+        asked = [str(a) for a in copy.get("to") or []] if isinstance(copy, dict) else []
+        answered = {name.lower() for name in message.reach()}
+        people = [a for a in asked if a.lower() not in answered]
+        if request.status == "pending":
+            return []
+        return self._notice(message, request, people, refs)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _ask_each(
+        self, message: Outbound, request: HumanRequestView, people: list[str], refs: ThreadRefs
+    ) -> list[EmailMessage]:
+        """The request's own mail (an approval or a question) to each of `people`, each with their
+        own reply address."""
+        compose = compose_question if request.kind == "question" else compose_approval_request
+        return [
+            compose(
                 request,
                 agent_address=self.config.address,
                 to=[person],
@@ -238,17 +290,12 @@ class SmtpChannel:
             )
             for person in people
         ]
-        onlookers = self._capped(
-            message, [p for p in thread.participants if p.lower() not in {a.lower() for a in people}]
-        )
-        text = f"I asked {', '.join(people)}:\n\n{request.question}\n\nI will carry on once they answer."
-        return out + self._note_to_onlookers(message, refs, onlookers, text)
 
-    def _decision(
-        self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
+    def _notice(
+        self, message: Outbound, request: HumanRequestView, people: list[str], refs: ThreadRefs
     ) -> list[EmailMessage]:
-        asked = self.approvers(request, thread) if request.kind == "approval" else email_addresses(request.allowed)
-        people = self._capped(message, [*thread.participants, *asked])
+        """One mail saying how the request ended, to `people` (at most the cap); none for nobody."""
+        people = self._capped(message, people)
         if not people:
             return []
         return [
@@ -262,94 +309,6 @@ class SmtpChannel:
                 message_id=self._id(message, "all"),
             )
         ]
-
-    def _clock(
-        self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
-    ) -> list[EmailMessage]:
-        """A reminder to the people the request still waits for, or the request to those it was
-        escalated to: its own mail again, each with their own reply address."""
-        escalated = message.kind == "escalation"
-        people = email_addresses(message.reach())
-        if not people and not escalated and not message.people:  # waiting for anyone it names
-            people = self.approvers(request, thread) if request.kind == "approval" else email_addresses(request.allowed)
-        people = self._capped(message, people)
-        intro = escalation_intro(request, message.note) if escalated else reminder_intro(request, message.people)
-        compose = compose_question if request.kind == "question" else compose_approval_request
-        out = [
-            with_intro(
-                compose(
-                    request,
-                    agent_address=self.config.address,
-                    to=[person],
-                    reply_to=self._reply_address(request, person),
-                    thread=refs,
-                    agent_name=self.config.agent_name,
-                    now=self.mailer.now(),
-                    message_id=self._id(message, person),
-                ),
-                intro,
-            )
-            for person in people
-        ]
-        if out:
-            return out
-        text = waiting_note(request, list(message.people), escalated)
-        return self._note_to_onlookers(message, refs, self._capped(message, thread.participants), text)
-
-    def _copy(
-        self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
-    ) -> list[EmailMessage]:
-        """The request's mail to each person who may decide it and has an address, each with their
-        own reply address: a copy of a request asked elsewhere (agent/places.py)."""
-        if request.kind == "approval":
-            people = self.approvers(request, thread)
-            compose = compose_approval_request
-        else:
-            people = email_addresses(request.allowed)
-            compose = compose_question
-        if not people:
-            raise PermanentDeliveryError(
-                f"request {request.id} may be decided only by {', '.join(request.allowed)}, none of them an email "
-                "address: give them one in the people directory (`signoff people add`) or name their address"
-            )
-        return [
-            compose(
-                request,
-                agent_address=self.config.address,
-                to=[person],
-                reply_to=self._reply_address(request, person),
-                thread=refs,
-                agent_name=_from_name(self.config.agent_name, message),
-                now=self.mailer.now(),
-                message_id=self._id(message, person),
-            )
-            for person in self._capped(message, people)
-        ]
-
-    def _decided_copy(
-        self, message: Outbound, request: HumanRequestView, thread: ThreadMail, refs: ThreadRefs
-    ) -> list[EmailMessage]:
-        """One short mail saying who decided, to those the copy asked who did not answer
-        (`message.people` are those who did, with every name the directory knows them by)."""
-        copy = request.delivery.get(copy_key(message.text))
-        asked = [str(a) for a in copy.get("to") or []] if isinstance(copy, dict) else []
-        answered = {name.lower() for name in message.reach()}
-        people = [a for a in asked if a.lower() not in answered]
-        if request.status == "pending" or not people:
-            return []
-        return [
-            compose_decision_notice(
-                request,
-                agent_address=self.config.address,
-                to=self._capped(message, people),
-                thread=refs,
-                agent_name=_from_name(self.config.agent_name, message),
-                now=self.mailer.now(),
-                message_id=self._id(message, "all"),
-            )
-        ]
-
-    # -- helpers --------------------------------------------------------------------------------
 
     def _id(self, message: Outbound, recipient: str) -> str:
         return self.mailer.message_id(message.kind.replace("_", "-"), message.thread_id, message.id, recipient)
