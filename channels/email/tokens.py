@@ -195,10 +195,13 @@ def _unpack_expiry(data: bytes) -> datetime | None:
 
 
 def _b32decode(token: str) -> bytes | None:
+    """The bytes of `token`, only if it is their one spelling: base32's last character carries unused
+    bits, and a token with them changed (an altered address) must not decode to the same bytes."""
     if not token.isascii() or not token.isalnum():
         return None
     padded = token.upper() + "=" * (-len(token) % 8)
     try:
-        return base64.b32decode(padded)
+        raw = base64.b32decode(padded)
     except (ValueError, TypeError):
         return None
+    return raw if base64.b32encode(raw).decode("ascii").rstrip("=").lower() == token else None
