@@ -105,8 +105,19 @@ def backlog(database: Path) -> int:
 
     with contextlib.closing(sqlite3.connect(database, timeout=30)) as conn:
         running = conn.execute("SELECT count(*) FROM threads WHERE status = 'running'").fetchone()[0]
-        unbuilt = conn.execute("SELECT count(*) FROM inbound").fetchone()[0]
+        unbuilt = conn.execute("SELECT count(*) FROM inbound").fetchone()[0] + _journaled(database)
     return int(running) + int(unbuilt)
+
+
+def _journaled(database: Path) -> int:
+    """Deliveries acknowledged into the intake journal beside the database (storage/intake.py)."""
+    import sqlite3
+
+    journal = database.with_name(database.name + "-intake")
+    if not journal.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(journal, timeout=30)) as conn:
+        return int(conn.execute("SELECT count(*) FROM inbound").fetchone()[0])
 
 
 def ours_round(

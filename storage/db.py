@@ -39,7 +39,7 @@ class Database:
     processes on the same file queue on the file's writer lock (`WriterLock`).
     """
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, checkpoints: bool = True) -> None:
         self.url = normalize_url(url)
         try:
             parsed = make_url(self.url)
@@ -57,8 +57,10 @@ class Database:
         self._write_lock = threading.Lock() if self.is_sqlite else None
         database = parsed.database if self.is_sqlite else None
         on_disk = bool(database) and database != ":memory:" and not str(database).startswith("file:")
-        self._writers = WriterLock(Path(str(database)).expanduser().absolute()) if on_disk else None
-        self.engine = self._make_engine(echo)
+        self._file = Path(str(database)).expanduser().absolute() if on_disk else None
+        self._writers = WriterLock(self._file) if self._file is not None else None
+        self.engine = self._make_engine(echo, checkpoints)
+        self._beside: dict[str, Database] = {}
 
     @property
     def safe_url(self) -> str:
@@ -75,7 +77,7 @@ class Database:
             return False
         return not Path(database).expanduser().exists()
 
-    def _make_engine(self, echo: bool) -> Engine:
+    def _make_engine(self, echo: bool, checkpoints: bool) -> Engine:
         if self.is_sqlite:
             database = make_url(self.url).database
             if database and database != ":memory:":
@@ -86,6 +88,8 @@ class Database:
                 connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
             )
             event.listen(engine, "connect", _sqlite_on_connect)
+            if not checkpoints:
+                event.listen(engine, "connect", _no_autocheckpoint)
             event.listen(engine, "begin", _sqlite_on_begin)
             return engine
         return create_engine(
@@ -129,7 +133,30 @@ class Database:
         except OperationalError as exc:
             raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
 
+    def beside(self, suffix: str) -> Database | None:
+        """A SQLite file of its own next to this one (`signoff.db-<suffix>`), with its own writer
+        lock, so its writes never wait on this file's; None where there is no such file to put it
+        beside (PostgreSQL, an in-memory database). Opened once, disposed with this one.
+
+        Its commits never checkpoint the WAL into the file (a checkpoint writes and fsyncs in the
+        committing connection: on a busy disk, a stall of the write that happened to cross the
+        threshold); whoever owns it calls `checkpoint()` off the hot path."""
+        if self._file is None:
+            return None
+        if suffix not in self._beside:
+            path = self._file.with_name(f"{self._file.name}-{suffix}")
+            self._beside[suffix] = Database(f"sqlite:///{path}", checkpoints=False)
+        return self._beside[suffix]
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the file where no reader needs it (PASSIVE: waits on nobody)."""
+        if self.is_sqlite:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
     def dispose(self) -> None:
+        for companion in self._beside.values():
+            companion.dispose()
         self.engine.dispose()
         if self._writers is not None:
             self._writers.close()
@@ -182,6 +209,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def _sqlite_on_begin(connection: Any) -> None:
