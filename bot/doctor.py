@@ -63,6 +63,7 @@ async def run_checks(echo: Echo) -> bool:
 
     from bot.agent_set import load_agents
     from bot.approver_check import named, nobody_by_that_name, nobody_to_approve
+    from bot.place_check import configured_channels, unreachable_places
     from storage.store import Store
 
     try:
@@ -77,6 +78,8 @@ async def run_checks(echo: Echo) -> bool:
             if problem:
                 what, _, fix = problem.partition(". ")
                 bad(what, fix)
+            for place, fix in unreachable_places(agent, configured_channels(settings)):
+                bad(f"requests to {place}, where no channel is configured", fix)
         if loaded.several:
             for what, name in loaded.router.routes():
                 good(f"route {what} -> {name}")

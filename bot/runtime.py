@@ -29,7 +29,7 @@ from bot.dispatcher import Dispatcher
 from bot.grant_rules import grant_view
 from bot.mcp_tools import McpTools
 from bot.metrics import Metrics, TimedModel
-from bot.place_check import require_places
+from bot.place_check import configured_channels, require_places
 from bot.settings import Settings
 from bot.timer_service import TimerService
 from bot.trigger_wiring import setup_triggers
@@ -178,10 +178,7 @@ class Runtime:
         agents = load_agents(settings, db)
         for each in agents.values():
             require_approvers(each, settings.approver_list, store.people_for(named(each, settings.approver_list)))
-        require_places(
-            agents.values(),
-            [name for name, on in (("slack", settings.slack_enabled), ("email", settings.email_enabled)) if on],
-        )
+        require_places(agents.values(), configured_channels(settings))
         agent = agents.default
         metrics = Metrics()
         model: ModelClient = TimedModel(model_client(settings), metrics.model_call_seconds)

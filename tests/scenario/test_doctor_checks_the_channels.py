@@ -218,3 +218,17 @@ def test_email_settings_serve_would_refuse_are_named(tmp_path: Path) -> None:
     assert "SIGNOFF_SECRET_KEY" in failure(result, "email configuration")
     assert "SIGNOFF_IMAP_PASSWORD is not set" in failure(result, "IMAP configuration")
     assert "SIGNOFF_SMTP_HOST is not set" in failure(result, "SMTP configuration")
+
+
+def test_requests_sent_where_no_channel_is_configured_are_named(
+    healthy_env: dict[str, str], fake: FakeSlack, tmp_path: Path
+) -> None:
+    """Slack is configured, email is not: every place that needs mail is named, with what to set."""
+    from tests.scenario.test_one_request_in_several_places_is_decided_once import PLACES_AGENT
+
+    result = doctor({**healthy_env, **slack_env(fake), **PLACES_AGENT}, tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    for where in ("agent ops", "tool deploy_prod"):
+        line, fix = failure(result, f"requests to {where}: email, where no channel is configured").splitlines()
+        assert "SIGNOFF_EMAIL_ADDRESS" in fix, fix
+    assert "requests to agent ops: slack" not in result.stdout  # Slack is there: its places are fine
