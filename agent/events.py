@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, TypeAdapter, model_serializer
 
 
 class _Event(BaseModel):
@@ -73,6 +73,17 @@ class HumanMessage(_Event):
     text: str
     by: str
     channel: str = "api"
+    # A message from a trigger (`hook:<name>`, `schedule:<name>`) has no human behind it: the people
+    # its entry asks (`ask = "email:oncall@..."`) take part in the thread as if they had written.
+    # Written only when there are some, so every other message is stored as before.
+    humans: list[str] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_humans(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not data.get("humans"):
+            data.pop("humans", None)
+        return data
 
 
 class ToolCall(_Event):
