@@ -75,14 +75,18 @@ class HumanMessage(_Event):
     channel: str = "api"
     # A message from a trigger (`hook:<name>`, `schedule:<name>`) has no human behind it: the people
     # its entry asks (`ask = "email:oncall@..."`) take part in the thread as if they had written.
-    # Written only when there are some, so every other message is stored as before.
     humans: list[str] = Field(default_factory=list)
+    # The trigger that sent it, and which firing or delivery (`schedule:<name>:<due time>`,
+    # `hook:<name>:<delivery id>`): such a message is in the audit.
+    trigger: str = ""
 
     @model_serializer(mode="wrap")
-    def _without_empty_humans(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _without_empty_trigger_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Written only when set, so every other message is stored as before.
         data: dict[str, Any] = handler(self)
-        if not data.get("humans"):
-            data.pop("humans", None)
+        for name in ("humans", "trigger"):
+            if not data.get(name):
+                data.pop(name, None)
         return data
 
 

@@ -112,9 +112,10 @@ class SignoffCore:
         outbox: Sequence[OutboxDraft] = (),
         agent: str | None = None,
         humans: Sequence[str] = (),
+        trigger: str = "",
     ) -> ThreadRow | None:
         """Start a thread for `agent` (a name of `self.agents`), else for the one its origin routes to."""
-        first = HumanMessage(text=clean_inbound(message), by=by, channel=channel, humans=list(humans))
+        first = HumanMessage(text=clean_inbound(message), by=by, channel=channel, humans=list(humans), trigger=trigger)
         if agent is None:
             where = origin or Origin(channel, "")
             agent = self.agents.router.route(where.channel, where.data, message)
@@ -173,9 +174,11 @@ class SignoffCore:
         details: Mapping[str, Any] | None = None,
         agent: str | None = None,
         humans: Sequence[str] = (),
+        trigger: str = "",
     ) -> str | None:
         """Continue the origin's thread, or start one (for `agent`, else the one the origin routes to).
-        `humans`: the people a trigger's message speaks for (`HumanMessage.humans`)."""
+        A trigger's message names the people it speaks for and the firing or delivery that sent it
+        (`HumanMessage.humans`, `.trigger`)."""
         drafts: list[OutboxDraft] = []
         if self.forward_to_webhook:
             drafts = inbound_drafts(
@@ -197,13 +200,18 @@ class SignoffCore:
                 outbox=drafts,
                 agent=agent,
                 humans=humans,
+                trigger=trigger,
             )
             if row is not None and drafts:
                 self.wake_outbox()
             return row.id if row else None
         appended = await self.storage.append(
             existing.id,
-            [HumanMessage(text=clean_inbound(text), by=by, channel=origin.channel, humans=list(humans))],
+            [
+                HumanMessage(
+                    text=clean_inbound(text), by=by, channel=origin.channel, humans=list(humans), trigger=trigger
+                )
+            ],
             receipt_key=receipt_key,
             outbox=drafts,
         )

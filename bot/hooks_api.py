@@ -49,7 +49,13 @@ async def receive_hook(
     origin = trigger_origin(HOOK_CHANNEL, name, key or delivery.delivery_id, hook.ask, f"[{name}] {message[:120]}")
     by = f"hook:{name}"
     thread_id = await core.receive_message(
-        receipt_key=receipt, origin=origin, text=message, by=by, agent=hook.agent, humans=trigger_humans(hook.ask)
+        receipt_key=receipt,
+        origin=origin,
+        text=message,
+        by=by,
+        agent=hook.agent,
+        humans=trigger_humans(hook.ask),
+        trigger=receipt,
     )
     if thread_id is None:
         raise HookRefused(409, f"delivery {delivery.delivery_id} was already received")

@@ -119,6 +119,7 @@ class Scheduler:
             by=f"schedule:{name}",
             agent=entry.agent,
             humans=trigger_humans(entry.ask),
+            trigger=receipt,
         )
         if thread_id is None:  # another replica fired it (or this one, before a crash)
             return await self.storage.receipt_thread(receipt), False

@@ -1,11 +1,12 @@
 """A schedule fires each due time once: with two replicas on one PostgreSQL database each time makes
 one thread; after a restart that spanned its time, `catch_up = "once"` fires the latest missed time
-once and `catch_up = "skip"` records it skipped; `signoff schedules list` shows both. Real `signoff
-serve` processes; schedules to the second (croniter's sixth field), checked every 0.5 s. A scheduled
-thread asks its humans on the mail list its entry names (Dovecot and aiosmtpd)."""
+once and `catch_up = "skip"` records it skipped; `signoff schedules list` shows both, the audit the
+firing. Real `signoff serve` processes; schedules to the second (croniter's sixth field), checked
+every 0.5 s. A scheduled thread asks its humans on the mail list its entry names (Dovecot and aiosmtpd)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import UTC, datetime
@@ -117,6 +118,8 @@ def test_after_a_restart_spanning_its_time_once_fires_once_and_skip_skips(
         [caught_up] = wait_until(lambda: fired(url, "late"), timeout=20, message="the catch-up")
         wait_until(lambda: schedule_rows(url)["never"].skipped == 1, timeout=20, message="the skip")
         listing = signoff_cli("schedules", "list", env=env, cwd=tmp_path)
+        audit = signoff_cli("audit", "--type", "human_message", env=env, cwd=tmp_path)
+        verified = signoff_cli("audit", "verify", env=env, cwd=tmp_path)
     finally:
         server.stop()
     # the missed time, once (the thread itself may have run on since: compare ids, not rows)
@@ -130,6 +133,12 @@ def test_after_a_restart_spanning_its_time_once_fires_once_and_skip_skips(
     )
     assert counts(lines["late"]) == (1, 0) and counts(lines["never"]) == (0, 1)
     assert "last skipped" in lines["never"]
+    # The audit holds the firing (in its hash chain too): when, which schedule, which due time, its thread.
+    assert audit.returncode == 0, audit.stderr
+    [record] = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert (record["thread_id"], record["by"]) == (caught_up.id, "schedule:late")
+    assert record["outcome"] == f"started by schedule:late:{due:%Y-%m-%dT%H:%M:%S}Z"
+    assert verified.returncode == 0 and "audit chain OK" in verified.stdout, verified.stdout + verified.stderr
 
 
 def at(cron: str, name: str, catch_up: str) -> str:
