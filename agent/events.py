@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, TypeAdapter, model_serializer
 
 
 class _Event(BaseModel):
@@ -73,6 +73,21 @@ class HumanMessage(_Event):
     text: str
     by: str
     channel: str = "api"
+    # A message from a trigger (`hook:<name>`, `schedule:<name>`) has no human behind it: the people
+    # its entry asks (`ask = "email:oncall@..."`) take part in the thread as if they had written.
+    humans: list[str] = Field(default_factory=list)
+    # The trigger that sent it, and which firing or delivery (`schedule:<name>:<due time>`,
+    # `hook:<name>:<delivery id>`): such a message is in the audit.
+    trigger: str = ""
+
+    @model_serializer(mode="wrap")
+    def _without_empty_trigger_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Written only when set, so every other message is stored as before.
+        data: dict[str, Any] = handler(self)
+        for name in ("humans", "trigger"):
+            if not data.get(name):
+                data.pop(name, None)
+        return data
 
 
 class ToolCall(_Event):

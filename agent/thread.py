@@ -116,6 +116,8 @@ def participants(events: Sequence[Event]) -> list[str]:
     for event in events:
         if isinstance(event, HumanMessage):
             seen.setdefault(event.by, None)
+            for human in event.humans:
+                seen.setdefault(human, None)
     return list(seen)
 
 

@@ -1,6 +1,6 @@
 """The audit: every request, decision (with who and how it was proven), progress and other request
-event, as flat records, filtered and exported as JSON Lines or CSV. Shared by `signoff audit` and
-`GET /api/audit`.
+event, and each message a schedule or a webhook sent a thread, as flat records, filtered and
+exported as JSON Lines or CSV. Shared by `signoff audit` and `GET /api/audit`.
 
 Records are derived from the threads' append-only events (`storage/audit.py`). Any event that
 carries a `request_id` is a record, whatever its type: kinds of request events added later (reminders,
@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from agent.events import EVENT_TYPES, ToolCall, dump_event
+from agent.events import EVENT_TYPES, dump_event
 from storage.audit import AuditEvent
+from storage.audit_chain import is_audited
 from storage.people import names_of
 from storage.store import Store
 
@@ -139,8 +140,7 @@ def render(rows: Iterable[dict[str, Any]], form: Format) -> Iterator[str]:
 
 
 def _is_request_event(stored: AuditEvent) -> bool:
-    event = stored.event
-    return bool(getattr(event, "request_id", None)) or (isinstance(event, ToolCall) and bool(event.rule))
+    return is_audited(stored.event)
 
 
 def _record(stored: AuditEvent, facts: dict[str, Any], requesters: dict[str, str]) -> dict[str, Any]:
@@ -167,6 +167,8 @@ def _record(stored: AuditEvent, facts: dict[str, Any], requesters: dict[str, str
         outcome = "escalated to " + ", ".join(data.get("to") or [])
     elif data["type"] == "approval_edited":  # both versions are in `event`: previous_arguments, arguments
         outcome = "edited"
+    elif data["type"] == "human_message" and data.get("trigger"):  # a schedule fired, a webhook delivered
+        outcome = f"{'started' if stored.seq == 1 else 'continued'} by {data['trigger']}"
     return {
         "at": stored.at.isoformat(),
         "thread_id": stored.thread_id,

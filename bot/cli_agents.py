@@ -11,7 +11,7 @@ import click
 from bot.errors import BotError, ConfigError
 
 if TYPE_CHECKING:
-    from bot.deployment import McpEntry
+    from bot.deployment import Deployment, McpEntry
 
 
 async def _mcp_line(agent: str, server: str, entry: McpEntry) -> str:
@@ -27,6 +27,29 @@ async def _mcp_line(agent: str, server: str, entry: McpEntry) -> str:
         f"mcp {server} of agent {agent}: {len(tools)} tools "
         f"({', '.join(t.name for t in tools) or 'none'}); approval needed for {', '.join(gated) or 'none'}"
     )
+
+
+def trigger_lines(deployment: Deployment) -> list[str]:
+    """Each webhook and schedule of the deployment file, and where it goes."""
+    lines = []
+    for hook_name, hook in deployment.hooks.items():
+        ask = f", asks on {hook.ask}" if hook.ask else ""
+        lines.append(f"hook POST /hooks/{hook_name} ({hook.form} signature) -> {hook.agent}{ask}")
+    for schedule_name, schedule in deployment.schedules.items():
+        ask = f", asks on {schedule.ask}" if schedule.ask else ""
+        lines.append(
+            f"schedule {schedule_name} '{schedule.cron}' UTC (catch-up {schedule.catch_up}) -> {schedule.agent}{ask}"
+        )
+    return lines
+
+
+async def mcp_lines(deployment: Deployment) -> list[str]:
+    """What each agent's MCP servers offer; ConfigError naming the first one that cannot be reached."""
+    return [
+        await _mcp_line(name, server, mcp)
+        for name, entry in deployment.agents.items()
+        for server, mcp in entry.mcp.items()
+    ]
 
 
 def describe(echo: Callable[[str], None], *, routes: bool) -> None:
@@ -50,20 +73,13 @@ def describe(echo: Callable[[str], None], *, routes: bool) -> None:
     if not routes:
         return
     if agents.deployment is not None:
-        for name, entry in agents.deployment.agents.items():
-            for server, mcp in entry.mcp.items():
-                echo(asyncio.run(_mcp_line(name, server, mcp)))
+        for line in asyncio.run(mcp_lines(agents.deployment)):
+            echo(line)
     for what, name in agents.router.routes():
         echo(f"route {what} -> {name}")
-    deployment = agents.deployment
-    if deployment is None:
-        return
-    for hook_name, hook in deployment.hooks.items():
-        ask = f", asks on {hook.ask}" if hook.ask else ""
-        echo(f"hook POST /hooks/{hook_name} ({hook.form} signature) -> {hook.agent}{ask}")
-    for schedule_name, schedule in deployment.schedules.items():
-        ask = f", asks on {schedule.ask}" if schedule.ask else ""
-        echo(f"schedule {schedule_name} '{schedule.cron}' UTC (catch-up {schedule.catch_up}) -> {schedule.agent}{ask}")
+    if agents.deployment is not None:
+        for line in trigger_lines(agents.deployment):
+            echo(line)
 
 
 @click.group()

@@ -111,9 +111,11 @@ class SignoffCore:
         receipt_key: str | None = None,
         outbox: Sequence[OutboxDraft] = (),
         agent: str | None = None,
+        humans: Sequence[str] = (),
+        trigger: str = "",
     ) -> ThreadRow | None:
         """Start a thread for `agent` (a name of `self.agents`), else for the one its origin routes to."""
-        first = HumanMessage(text=clean_inbound(message), by=by, channel=channel)
+        first = HumanMessage(text=clean_inbound(message), by=by, channel=channel, humans=list(humans), trigger=trigger)
         if agent is None:
             where = origin or Origin(channel, "")
             agent = self.agents.router.route(where.channel, where.data, message)
@@ -171,8 +173,12 @@ class SignoffCore:
         by: str,
         details: Mapping[str, Any] | None = None,
         agent: str | None = None,
+        humans: Sequence[str] = (),
+        trigger: str = "",
     ) -> str | None:
-        """Continue the origin's thread, or start one (for `agent`, else the one the origin routes to)."""
+        """Continue the origin's thread, or start one (for `agent`, else the one the origin routes to).
+        A trigger's message names the people it speaks for and the firing or delivery that sent it
+        (`HumanMessage.humans`, `.trigger`)."""
         drafts: list[OutboxDraft] = []
         if self.forward_to_webhook:
             drafts = inbound_drafts(
@@ -193,13 +199,19 @@ class SignoffCore:
                 receipt_key=receipt_key,
                 outbox=drafts,
                 agent=agent,
+                humans=humans,
+                trigger=trigger,
             )
             if row is not None and drafts:
                 self.wake_outbox()
             return row.id if row else None
         appended = await self.storage.append(
             existing.id,
-            [HumanMessage(text=clean_inbound(text), by=by, channel=origin.channel)],
+            [
+                HumanMessage(
+                    text=clean_inbound(text), by=by, channel=origin.channel, humans=list(humans), trigger=trigger
+                )
+            ],
             receipt_key=receipt_key,
             outbox=drafts,
         )

@@ -6,7 +6,7 @@
     agent = "bot.example_agent:agent"     # module:attribute of the Agent
     slack_channels = ["C0OPS"]            # a new conversation in these Slack channels
     emails = ["ops@example.com", "+ops"]  # mail to these addresses, or to any address+ops@
-    keywords = ["ops"]                    # a message whose first word is `ops` or `/ops`
+    keywords = ["ops"]                    # a message whose first word is `ops` or `/ops`, or Slack's /ops command
 
     [hooks.github]
     agent = "ops"
@@ -165,6 +165,11 @@ def problems(deployment: Deployment) -> list[str]:
             if other != name:
                 found.append(f"{route[0]} {route[1]!r} is claimed by two agents: {other} and {name}")
         found += [f"[agents.{name}] keyword {k!r}: one word, no spaces" for k in entry.keywords if len(k.split()) != 1]
+        found += [
+            f"[agents.{name}] keyword {k!r}: the bot's own slash command (/signoff); choose another"
+            for k in entry.keywords
+            if k.lower().lstrip("/") == "signoff"
+        ]
         for server, mcp in entry.mcp.items():
             if bool(mcp.command) == bool(mcp.url):
                 found.append(f"[agents.{name}.mcp.{server}]: give exactly one of command (stdio) or url (HTTP)")

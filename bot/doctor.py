@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bot.errors import BotError
+from bot.errors import BotError, ConfigError
+
+if TYPE_CHECKING:
+    from bot.deployment import Deployment
 
 Echo = Callable[[str], None]
 
@@ -28,6 +32,19 @@ class Report:
 
     def warn(self, what: str) -> None:
         self.echo(f"warn  {what}")
+
+
+async def check_deployment(deployment: Deployment, report: Report) -> None:
+    """The deployment file's hooks and schedules, and whether each agent's MCP servers answer."""
+    from bot.cli_agents import mcp_lines, trigger_lines
+
+    for line in trigger_lines(deployment):
+        report.good(line)
+    try:  # each server is given 15 s (bot/mcp_tools.py `probe`)
+        for line in await mcp_lines(deployment):
+            report.good(line)
+    except ConfigError as exc:
+        report.bad(str(exc), "check the server's command (or url) and env in SIGNOFF_CONFIG, and that it starts")
 
 
 async def run_checks(echo: Echo) -> bool:
@@ -83,6 +100,8 @@ async def run_checks(echo: Echo) -> bool:
         if loaded.several:
             for what, name in loaded.router.routes():
                 good(f"route {what} -> {name}")
+        if loaded.deployment is not None:
+            await check_deployment(loaded.deployment, report)
     except BotError as exc:
         bad("agent", str(exc))
 

@@ -20,7 +20,7 @@ from bot.agent_set import Agents
 from bot.core import SignoffCore
 from bot.deployment import HookEntry
 from bot.hooks import MAX_HOOK_BODY, HookRefused, render, thread_key, verify
-from bot.triggers import HOOK_CHANNEL, trigger_origin
+from bot.triggers import HOOK_CHANNEL, trigger_humans, trigger_origin
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,15 @@ async def receive_hook(
     receipt = f"hook:{name}:{delivery.delivery_id}"
     origin = trigger_origin(HOOK_CHANNEL, name, key or delivery.delivery_id, hook.ask, f"[{name}] {message[:120]}")
     by = f"hook:{name}"
-    thread_id = await core.receive_message(receipt_key=receipt, origin=origin, text=message, by=by, agent=hook.agent)
+    thread_id = await core.receive_message(
+        receipt_key=receipt,
+        origin=origin,
+        text=message,
+        by=by,
+        agent=hook.agent,
+        humans=trigger_humans(hook.ask),
+        trigger=receipt,
+    )
     if thread_id is None:
         raise HookRefused(409, f"delivery {delivery.delivery_id} was already received")
     log.info("hook %s: delivery %s -> thread %s", name, delivery.delivery_id, thread_id)

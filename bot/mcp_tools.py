@@ -107,6 +107,7 @@ class McpConnection:
         self.entry = entry
         self.on_tools = on_tools
         self.restarts = 0
+        self.last_error = ""  # why it last stopped, for `agents check` and `doctor`
         self._client: Any = None
         self._ready = asyncio.Event()
         self._broken = asyncio.Event()
@@ -154,7 +155,8 @@ class McpConnection:
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # an ExceptionGroup from the transport's task group, too
-                log.error("%s stopped: %s", self.label, _first_line(exc))
+                self.last_error = _first_line(exc)
+                log.error("%s stopped: %s", self.label, self.last_error)
             finally:
                 self._client = None
                 self._ready.clear()
@@ -265,7 +267,8 @@ async def probe(agent: str, server: str, entry: McpEntry, wait: float = 15.0) ->
     connection = McpConnection(agent, server, entry, listed)
     try:
         if not await connection.start(wait):
-            raise McpUnavailable(f"{connection.label} did not answer within {wait:g}s")
+            why = f" (it stopped: {connection.last_error})" if connection.last_error else ""
+            raise McpUnavailable(f"{connection.label} did not answer within {wait:g}s{why}")
     finally:
         await connection.close()
     return tools

@@ -1,6 +1,7 @@
 """Which agent a new conversation goes to: pure, from where it came in and its first words.
 
-The order: a keyword or slash command (`ops ...`, `/billing ...`) first, then the Slack channel,
+The order: a Slack slash command of the agent's own (`/billing ...`, a keyword the Slack app also
+declares as a command), then a keyword starting the message (`ops ...`, `/billing ...`), then the Slack channel,
 then the email address it was sent to (`ops@example.com`, or a plus-alias `+ops` matching
 `anything+ops@...`), then the default agent. A thread keeps the agent it started with; only
 its first message is routed.
@@ -37,6 +38,10 @@ class Router:
 
     def route(self, channel: str, data: Mapping[str, Any], text: str) -> str:
         """The agent for a conversation opened on `channel` with origin `data` and first `text`."""
+        if channel == "slack":
+            by_command = self.keywords.get(str(data.get("command", "")).lower().lstrip("/"))
+            if by_command:
+                return by_command
         keyword = self.keywords.get(_first_word(text))
         if keyword:
             return keyword
@@ -50,6 +55,10 @@ class Router:
                 if by_address:
                     return by_address
         return self.default
+
+    def commands(self) -> frozenset[str]:
+        """The slash commands (without `/`) that start a conversation with an agent, if Slack sends them."""
+        return frozenset(self.keywords)
 
     def routes(self) -> list[tuple[str, str]]:
         """(what, agent) for every route, as `signoff agents check` prints them."""

@@ -23,7 +23,7 @@ from croniter import croniter
 from bot.core import SignoffCore
 from bot.deployment import ScheduleEntry
 from bot.outage_log import OutageLog
-from bot.triggers import SCHEDULE_CHANNEL, trigger_origin
+from bot.triggers import SCHEDULE_CHANNEL, trigger_humans, trigger_origin
 from storage.async_store import AsyncStore
 from storage.errors import DatabaseUnavailable
 from storage.schedule_models import ScheduleRow
@@ -113,7 +113,13 @@ class Scheduler:
         receipt = f"schedule:{name}:{stamp}"
         origin = trigger_origin(SCHEDULE_CHANNEL, name, stamp, entry.ask, f"[{name}] {entry.message[:100]}")
         thread_id = await self.core.receive_message(
-            receipt_key=receipt, origin=origin, text=entry.message, by=f"schedule:{name}", agent=entry.agent
+            receipt_key=receipt,
+            origin=origin,
+            text=entry.message,
+            by=f"schedule:{name}",
+            agent=entry.agent,
+            humans=trigger_humans(entry.ask),
+            trigger=receipt,
         )
         if thread_id is None:  # another replica fired it (or this one, before a crash)
             return await self.storage.receipt_thread(receipt), False

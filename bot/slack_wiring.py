@@ -68,7 +68,13 @@ def setup_slack(runtime: Runtime) -> None:
     )
     runtime.services.append(publisher.run)
     app = build_app(
-        runtime.core, client, signing_secret=secret, groups=groups, home=home, temporary=(DatabaseUnavailable,)
+        runtime.core,
+        client,
+        signing_secret=secret,
+        groups=groups,
+        home=home,
+        temporary=(DatabaseUnavailable,),
+        agent_commands=runtime.agents.router.commands() if runtime.agents else (),
     )
     if secret:
         runtime.mounts.append(http_mount(app))

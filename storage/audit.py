@@ -4,7 +4,8 @@ threads' events, never kept apart.
 
 An event is about a request when it carries a `request_id` (requests, progress, decisions, answers,
 and whatever request events come later: reminders, escalations, expiry, edits); a `tool_call` with
-a `rule` is a gated call its policy let run without approval.
+a `rule` is a gated call its policy let run without approval; a `human_message` with a `trigger` is
+a schedule's firing or a webhook's delivery.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def audited_condition(events: Any) -> ColumnElement[bool]:
     return or_(
         events.data.like('%"request_id":%'),
         and_(events.type == "tool_call", events.data.like('%"rule":"_%'), events.data.not_like('%"rule":""%')),
+        and_(events.type == "human_message", events.data.like('%"trigger":"_%')),
     )
 
 

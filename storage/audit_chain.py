@@ -27,7 +27,7 @@ from sqlalchemy import and_, insert
 from sqlalchemy import select as core_select
 from sqlmodel import Session
 
-from agent.events import Event, ToolCall, parse_event
+from agent.events import Event, HumanMessage, ToolCall, parse_event
 from storage._sql import table
 from storage.audit import audited_condition
 from storage.db import Database
@@ -42,9 +42,14 @@ BATCH = 2_000
 
 def is_audited(event: Event) -> bool:
     """Whether an event belongs to the audit: anything about a human request (it carries a
-    `request_id`), and a gated call that a policy let run without asking (a `tool_call` with a `rule`).
+    `request_id`), a gated call that a policy let run without asking (a `tool_call` with a `rule`), and
+    a message a trigger sent (a schedule's firing, a webhook's delivery: a `human_message` with a `trigger`).
     `storage.audit.audited_condition` is the same test in SQL, loosened (a superset)."""
-    return bool(getattr(event, "request_id", None)) or (isinstance(event, ToolCall) and bool(event.rule))
+    return (
+        bool(getattr(event, "request_id", None))
+        or (isinstance(event, ToolCall) and bool(event.rule))
+        or (isinstance(event, HumanMessage) and bool(event.trigger))
+    )
 
 
 def canonical(thread_id: str, seq: int, at: datetime, data: str, prev_hash: str) -> bytes:

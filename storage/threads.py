@@ -68,9 +68,10 @@ class Threads:
             )
             if receipt_key is not None and not insert_receipt(session, receipt_key, row.id):
                 return None
-            if isinstance(first, HumanMessage) and not outbox and agent != WEBHOOK_AGENT:
+            if isinstance(first, HumanMessage) and not first.trigger and not outbox and agent != WEBHOOK_AGENT:
                 # How every thread starts (a person's message): two plain INSERTs. This runs before
                 # a Slack ack, where the ORM's unit of work cost several times the database's time.
+                # (A trigger's message is audited: it goes the way that chains it.)
                 row.last_seq = 1
                 row.status = t.status_from(has_pending=False, last=first)
                 session.execute(insert(table(ThreadRow)).values(**row.model_dump()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
@@ -50,11 +51,14 @@ def build_app(
     background: Background | None = None,
     temporary: tuple[type[BaseException], ...] = (),
     home: HomeSource | None = None,
+    agent_commands: Collection[str] = (),
 ) -> AsyncApp:
     """The app; `signing_secret` may be None only when it is reached over Socket Mode alone.
 
     `home`: what the Home tab, `/signoff` and the message shortcut are built from; without it the
     app serves none of the three.
+
+    `agent_commands`: slash commands (without `/`) that ask one agent of several (its keywords).
 
     `temporary`: errors that mean "try again later" (the database is down): logged in one line.
     Any error answers 500 (over Socket Mode: no ack), so Slack delivers the request again.
@@ -133,7 +137,8 @@ def build_app(
         await ack(**(response or {}))
 
     if home is not None:
-        _add_home_and_commands(app, Commands(core, client, home, background), home, interactions)
+        commands = Commands(core, client, home, background, agent_commands)
+        _add_home_and_commands(app, commands, home, interactions)
     return app
 
 

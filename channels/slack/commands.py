@@ -10,6 +10,11 @@ through the command's `response_url`. `ask` is recorded once per command (`slack
 <trigger_id>`: a Socket Mode envelope Slack delivers again is the same command), then posts the
 question in the channel, and that post's thread is the conversation.
 
+A slash command of an agent's own (`/billing <question>`, where a deployment's agent has the
+keyword `billing` and the Slack app declares the command) is `ask` for that agent: the question is
+posted in the channel and that post's thread is the agent's conversation (the router reads the
+command from the origin); `/billing` alone or `/billing help` gets its usage.
+
 The shortcut starts (or continues) the conversation in the thread of the message it was used on,
 asked for by whoever used it; the message's text and author are quoted as data for the agent, never
 as its instructions. It is recorded before the ack, under `slack:shortcut:<team>:<trigger_id>`.
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Protocol
 
 import aiohttp
@@ -64,16 +69,36 @@ def usage(command: str) -> str:
     )
 
 
+def agent_usage(command: str) -> str:
+    name = escape(command, 40)
+    return f"*{name} <question>* ask this agent here; everyone in the channel sees the thread"
+
+
 class Commands:
-    def __init__(self, core: Core, client: AsyncWebClient, home: HomeSource, background: Background) -> None:
+    def __init__(
+        self,
+        core: Core,
+        client: AsyncWebClient,
+        home: HomeSource,
+        background: Background,
+        agent_commands: Collection[str] = (),
+    ) -> None:
         self.core = core
         self.client = client
         self.home = home
         self.background = background
+        self.agent_commands = frozenset(c.lower().lstrip("/") for c in agent_commands)
 
     async def command(self, body: Mapping[str, Any], ack: Callable[..., Awaitable[Any]], respond: Respond) -> None:
         command = str(body.get("command") or "/signoff")
         words = clean_inbound(str(body.get("text") or "")).strip()
+        if command.lower().lstrip("/") in self.agent_commands and re.fullmatch(r"/[\w-]{1,32}", command):
+            if not words or words.lower() == "help":
+                await ack(text=agent_usage(command), response_type="ephemeral")
+                return
+            await ack()
+            self.background.spawn(self._ask(body, words[:MAX_ASK], respond, command=command), "slash agent")
+            return
         verb, _, rest = words.partition(" ")
         verb, rest = verb.lower(), rest.strip()
         user, team = str(body.get("user_id") or ""), str(body.get("team_id") or "")
@@ -101,7 +126,7 @@ class Commands:
         )
         await respond(response_type="ephemeral", text=text)
 
-    async def _ask(self, body: Mapping[str, Any], text: str, respond: Respond) -> None:
+    async def _ask(self, body: Mapping[str, Any], text: str, respond: Respond, *, command: str = "") -> None:
         user, team, channel = (str(body.get(k) or "") for k in ("user_id", "team_id", "channel_id"))
         if not await self.core.first_delivery(f"slack:command:{team}:{body.get('trigger_id') or ''}"):
             return  # this very command was handled before
@@ -110,7 +135,7 @@ class Commands:
         try:
             posted = await self.client.chat_postMessage(
                 channel=channel,
-                text=f"{who(user)} asked Signoff:\n{quoted}",
+                text=f"{who(user)} asked {escape(command, 40) if command else 'Signoff'}:\n{quoted}",
                 unfurl_links=False,
                 unfurl_media=False,
             )
@@ -122,7 +147,10 @@ class Commands:
             )
             return
         ts = str(posted["ts"])
-        origin = Origin("slack", f"{team}:{channel}:{ts}", {"channel": channel, "thread_ts": ts, "team": team})
+        data = {"channel": channel, "thread_ts": ts, "team": team}
+        if command:
+            data["command"] = command.lower()  # which agent: bot/routing.py
+        origin = Origin("slack", f"{team}:{channel}:{ts}", data)
         await self.core.open_conversation(
             receipt_key=f"slack:{team}:{channel}:{ts}", origin=origin, text=question, by=user
         )

@@ -154,8 +154,9 @@ class SlackChannel:
             note = notes.outcome_note(request, request.decided_by or "", "")
             return await self._post(message, channel, thread_ts, note)
         # An update is the same however often it is sent: no need to look for an earlier one.
-        updated = await self.client.chat_update(channel=card["channel"], ts=card["ts"], **self._decided(request))
-        await self._update_escalation_card(request, self._decided(request))
+        decided = _spoken_by(message.speaker, self._decided(request))  # the card keeps naming its agent
+        updated = await self.client.chat_update(channel=card["channel"], ts=card["ts"], **decided)
+        await self._update_escalation_card(request, decided)
         if card.get("routed"):
             note = notes.outcome_note(request, request.decided_by or "", request.comment)
             await self._best_effort(message, channel, thread_ts, note)
@@ -181,7 +182,7 @@ class SlackChannel:
             return {}  # decided meanwhile: the decision updates the card
         if not card.get("channel") or not card.get("ts"):
             return await self._post(message, channel, thread_ts, blocks.reply_message(message.text))
-        content = blocks.approval_card(request)
+        content = _spoken_by(message.speaker, blocks.approval_card(request))
         await self.client.chat_update(channel=card["channel"], ts=card["ts"], **content)
         await self._update_escalation_card(request, content)
         return {"channel": str(card["channel"]), "ts": str(card["ts"])}
@@ -199,7 +200,7 @@ class SlackChannel:
             channel, thread_ts = str(card["channel"]), str(card.get("thread_ts") or card["ts"])
         if message.kind == "escalation":
             if request.kind == "approval" and card.get("channel") and card.get("ts"):
-                content = blocks.approval_card(request)
+                content = _spoken_by(message.speaker, blocks.approval_card(request))
                 await self.client.chat_update(channel=card["channel"], ts=card["ts"], **content)
             note = clock_notes.escalation(request, clock_notes.shown(message))
             if message.slack_channel and request.kind == "approval":
@@ -257,7 +258,7 @@ class SlackChannel:
         who decided, or (still pending) the approvals so far and who may decide."""
         refs = request.delivery.get(copy_key(message.text))
         posts = (refs.get("posts") or [refs]) if isinstance(refs, dict) else []
-        content = self._copy_content(request, await self._thread_link(message))
+        content = _spoken_by(message.speaker, self._copy_content(request, await self._thread_link(message)))
         failed: Exception | None = None
         updated = 0
         for post in posts:

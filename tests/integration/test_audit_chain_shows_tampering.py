@@ -61,6 +61,20 @@ def test_audited_events_are_chained_in_order_and_verify(store: Store) -> None:
     assert (verdict.records, verdict.head) == (4, records[-1].hash)
 
 
+def test_a_triggers_message_is_chained_and_a_plain_one_is_not(store: Store) -> None:
+    """A schedule's firing or a webhook's delivery is in the audit; a person's message is not, and a
+    trigger's message stored before triggers were audited (no `trigger`) stays out of the chain."""
+    fired = HumanMessage(text="nightly check", by="schedule:nightly", trigger="schedule:nightly:2026-12-07T03:00:00Z")
+    started = store.create_thread(agent="ops", first=fired, requested_by="schedule:nightly")
+    assert started is not None
+    store.append(started.id, [HumanMessage(text="and search", by="bob")])
+    older = store.create_thread(agent="ops", first=HumanMessage(text="old", by="hook:github"), requested_by="hook:x")
+    assert older is not None
+    assert [(r.thread_id, r.seq) for r in store.chain_records()] == [(started.id, 1)]
+    verdict = store.verify_chain()
+    assert verdict.ok, verdict.reason
+
+
 def test_an_event_changed_with_sql_is_named(store: Store, database: Database) -> None:
     thread_id = _audited_history(store)
     with database.write() as session:

@@ -68,3 +68,19 @@ def test_a_bad_file_is_refused_by_check_doctor_and_serve(tmp_path: Path, model: 
 
     serve = signoff(tmp_path, "serve", **env)
     assert serve.returncode != 0 and "claimed by two agents: billing and ops2" in serve.stderr
+
+
+def test_doctor_names_the_hooks_schedules_and_an_mcp_server_that_does_not_start(tmp_path: Path) -> None:
+    dead = '\n[agents.ops.mcp.ghost]\ncommand = ["/nonexistent/mcp-server"]\napprovers = ["alice@example.com"]\n'
+    env = {
+        "SIGNOFF_APPROVERS": "alice@example.com",
+        "SIGNOFF_DATABASE_URL": f"sqlite:///{tmp_path / 'signoff.db'}",
+        **deployment_env(tmp_path, EXTRA + dead),
+    }
+    doctor = signoff_cli("doctor", env=env, cwd=tmp_path)
+    lines = doctor.stdout.splitlines()
+    assert doctor.returncode == 1
+    assert "ok    hook POST /hooks/github (github signature) -> ops" in lines, doctor.stdout
+    assert any(line.startswith("ok    schedule nightly '0 3 * * *' UTC") for line in lines), doctor.stdout
+    [failed] = [line for line in lines if line.startswith("FAIL  [agents.ops.mcp.ghost]: ")]
+    assert "/nonexistent/mcp-server" in failed, doctor.stdout  # why it did not start

@@ -1,10 +1,12 @@
 """A schedule fires each due time once: with two replicas on one PostgreSQL database each time makes
 one thread; after a restart that spanned its time, `catch_up = "once"` fires the latest missed time
-once and `catch_up = "skip"` records it skipped; `signoff schedules list` shows both. Real `signoff
-serve` processes; schedules to the second (croniter's sixth field), checked every 0.5 s."""
+once and `catch_up = "skip"` records it skipped; `signoff schedules list` shows both, the audit the
+firing. Real `signoff serve` processes; schedules to the second (croniter's sixth field), checked
+every 0.5 s. A scheduled thread asks its humans on the mail list its entry names (Dovecot and aiosmtpd)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import UTC, datetime
@@ -17,8 +19,11 @@ from storage.schedules import Schedules
 from storage.store import Store
 from tests.scenario.test_cli_as_an_operator_uses_it import signoff_cli
 from tests.support.deployments import deployment_env
-from tests.support.fake_model import FakeModelServer, text
+from tests.support.email_signoff import MakeEmailBot, body_of, reply, to_of
+from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.signoff_process import SignoffProcess, wait_until
+
+ONCALL = "oncall@example.com"
 
 
 def schedule(name: str, seconds: int, catch_up: str) -> str:
@@ -113,6 +118,8 @@ def test_after_a_restart_spanning_its_time_once_fires_once_and_skip_skips(
         [caught_up] = wait_until(lambda: fired(url, "late"), timeout=20, message="the catch-up")
         wait_until(lambda: schedule_rows(url)["never"].skipped == 1, timeout=20, message="the skip")
         listing = signoff_cli("schedules", "list", env=env, cwd=tmp_path)
+        audit = signoff_cli("audit", "--type", "human_message", env=env, cwd=tmp_path)
+        verified = signoff_cli("audit", "verify", env=env, cwd=tmp_path)
     finally:
         server.stop()
     # the missed time, once (the thread itself may have run on since: compare ids, not rows)
@@ -126,6 +133,12 @@ def test_after_a_restart_spanning_its_time_once_fires_once_and_skip_skips(
     )
     assert counts(lines["late"]) == (1, 0) and counts(lines["never"]) == (0, 1)
     assert "last skipped" in lines["never"]
+    # The audit holds the firing (in its hash chain too): when, which schedule, which due time, its thread.
+    assert audit.returncode == 0, audit.stderr
+    [record] = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert (record["thread_id"], record["by"]) == (caught_up.id, "schedule:late")
+    assert record["outcome"] == f"started by schedule:late:{due:%Y-%m-%dT%H:%M:%S}Z"
+    assert verified.returncode == 0 and "audit chain OK" in verified.stdout, verified.stdout + verified.stderr
 
 
 def at(cron: str, name: str, catch_up: str) -> str:
@@ -144,3 +157,34 @@ def schedule_rows(url: str) -> dict[str, ScheduleRow]:
         return Schedules(database).all()
     finally:
         database.dispose()
+
+
+def test_a_scheduled_thread_asks_its_humans_on_the_mail_list_it_names(
+    make_email_bot: MakeEmailBot, model: FakeModelServer, tmp_path: Path
+) -> None:
+    """Nobody is in a thread a schedule started: its question goes to the `ask` address (an on-call
+    list), a reply from there answers it, and the agent's last word is mailed there too."""
+    model.script(
+        tool_call("ask_human", {"question": "Restart payments or search?", "options": ["payments", "search"]}),
+        text("Search was checked and is fine."),
+    )
+    due = datetime.fromtimestamp(int(time.time()) + 45, UTC)  # after the bot has started on a loaded machine
+    nightly = at(f"{due.minute} {due.hour} * * * {due.second}", "nightly", "skip")
+    bot = make_email_bot(
+        SIGNOFF_SCHEDULE_INTERVAL="0.5",
+        **deployment_env(tmp_path, nightly + f'ask = "email:{ONCALL}"\n'),
+    )
+    [question] = bot.wait_sent(
+        1, lambda m: "Restart payments or search?" in body_of(m) and to_of(m) == [ONCALL], timeout=90
+    )
+    assert "nightly" in str(question.message["Subject"])
+    [thread] = bot.threads()
+    assert thread["agent"] == "ops"
+    assert bot.thread(thread["id"])["events"][0]["by"] == "schedule:nightly"
+
+    bot.send(reply(question.message, ONCALL, "search"))
+    done = bot.wait_status(thread["id"], "done")
+    answered = next(e for e in done["events"] if e["type"] == "question_answered")
+    assert (answered["answer"], answered["by"]) == ("search", ONCALL)
+    [final] = bot.wait_sent(1, lambda m: "Search was checked and is fine." in body_of(m))
+    assert to_of(final) == [ONCALL]

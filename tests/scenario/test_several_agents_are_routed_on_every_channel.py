@@ -12,7 +12,7 @@ from tests.support.email_signoff import AGENT, BOB, MakeEmailBot, body_of, mail
 from tests.support.fake_model import FakeModelServer, text
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import SignoffProcess, wait_until
-from tests.support.slack_requests import app_mention, message_event
+from tests.support.slack_requests import app_mention, message_event, slash_command
 from tests.support.slack_signoff import MakeSlackBot, posted
 
 BILLING_TOOLS = {"invoice_status", "refund", "ask_human"}
@@ -79,6 +79,33 @@ def test_a_slack_channel_routes_and_the_thread_keeps_its_agent(
     wait_until(lambda: posted(fake, lambda m: "Still billing" in m.get("text", "")))
     assert [t["agent"] for t in bot.threads()] == ["billing"]
     assert all(tools_seen(r) == BILLING_TOOLS for r in model.requests)
+
+
+def test_an_agents_own_slash_command_asks_that_agent_in_any_channel(
+    make_slack_bot: MakeSlackBot, fake: FakeSlack, model: FakeModelServer, tmp_path: Path
+) -> None:
+    model.default = lambda body: text("Invoice 7 is paid." if "refund" in tools_seen(body) else "Services are fine.")
+    bot = make_slack_bot(**deployment_env(tmp_path))
+    usage = bot.command(slash_command("", user="U0BOB", channel="C0GENERAL", command="/billing"))
+    assert usage.status_code == 200 and "/billing <question>" in usage.json()["text"]
+
+    fields = slash_command("is invoice 7 paid?", user="U0BOB", channel="C0GENERAL", command="/billing")
+    assert bot.command(fields).status_code == 200
+    assert bot.command(fields).status_code == 200  # delivered again: still one thread
+    [((root_channel, root_ts), root)] = wait_until(
+        lambda: posted(fake, lambda m: "asked /billing" in m.get("text", ""))
+    )
+    assert root_channel == "C0GENERAL" and "<@U0BOB>" in root["text"]
+    [(_, reply)] = wait_until(lambda: posted(fake, lambda m: "Invoice 7" in m.get("text", "")))
+    assert reply["thread_ts"] == root_ts and reply["text"].startswith("*billing*: ")
+    [thread] = bot.threads()
+    assert thread["agent"] == "billing"
+    assert bot.thread(thread["id"])["events"][0]["text"] == "is invoice 7 paid?"
+
+    # The bot's own command still asks whoever the text routes to: here the default agent.
+    assert bot.command(slash_command("ask how are the services?", user="U0BOB", channel="C0GENERAL")).status_code == 200
+    wait_until(lambda: posted(fake, lambda m: "Services are fine" in m.get("text", "")))
+    assert sorted(t["agent"] for t in bot.threads()) == ["billing", "ops"]
 
 
 def test_a_plus_alias_routes_mail_and_the_reply_names_the_agent(

@@ -13,11 +13,12 @@ from pathlib import Path
 import httpx
 
 from bot.hooks import sign
+from channels.slack.blocks import APPROVE_ACTION_ID
 from tests.support.deployments import deployment_env
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import SignoffProcess, wait_until
-from tests.support.slack_signoff import MakeSlackBot, has_buttons, posted
+from tests.support.slack_signoff import ALICE, MakeSlackBot, button_value, has_buttons, posted
 
 GITHUB_SECRET = "github-secret-0123456789"
 GENERIC_SECRET = "generic-secret-0123456789"
@@ -133,3 +134,10 @@ def test_a_hook_thread_asks_its_humans_on_the_configured_channel(
     [(where, card)] = wait_until(lambda: posted(fake, has_buttons))
     assert where[0] == "C0ONCALL" and not card.get("thread_ts")  # a top-level post in the channel named
     assert card["blocks"][0]["elements"][0]["text"] == "*billing* agent"
+
+    # An approver decides on the card; the outcome and the last word stay in that channel, named.
+    bot.click(APPROVE_ACTION_ID, button_value(card), user=ALICE, card=where)
+    [(_, said)] = wait_until(lambda: posted(fake, lambda m: "Refunded." in m.get("text", "")))
+    assert said["text"] == "*billing*: Refunded." and not said.get("thread_ts")
+    decided = wait_until(lambda: not has_buttons(fake.messages[where]) and fake.messages[where])
+    assert decided["blocks"][0]["elements"][0]["text"] == "*billing* agent"

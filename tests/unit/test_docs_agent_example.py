@@ -13,6 +13,8 @@ from types import ModuleType
 import pytest
 
 from bot.agent_loader import load_agent
+from bot.agent_set import router_for
+from bot.deployment import load_deployment
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "agents.md"
 FILE_BLOCK = re.compile(r"```\w*\n# file: (?P<path>\S+)\n(?P<body>.*?)```", re.S)
@@ -52,3 +54,25 @@ async def test_the_documented_agent_loads_and_its_documented_test_passes(example
     ]
     assert len(tests) == 1
     await tests[0]()
+
+
+def test_the_readmes_two_agent_file_loads_with_the_documented_agent(
+    example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's two-agent deployment file, with docs/agents.md's billing agent: it loads as
+    written and routes as the README says."""
+    readme = (DOC.parents[1] / "README.md").read_text()
+    section = readme.split("## Several agents, triggers and MCP tools", 1)[1].split("\n## ", 1)[0]
+    [written] = re.findall(r"```toml\n(.*?)```", section, re.S)
+    (example / "signoff.toml").write_text(written)
+    monkeypatch.setenv("GITHUB_HOOK_SECRET", "a-webhook-secret-of-20")
+    deployment = load_deployment(example / "signoff.toml")
+    assert {name: load_agent(entry.agent).name for name, entry in deployment.agents.items()} == {
+        "ops": "signoff-ops",
+        "billing": "billing",
+    }
+    router = router_for(deployment)
+    assert router.route("email", {"to": ["agent+money@example.com"]}, "Subject: refund") == "billing"
+    assert router.route("slack", {"channel": "C0OPS"}, "<@UBOT> billing invoice 7?") == "billing"
+    assert router.route("slack", {"channel": "C0OPS"}, "<@UBOT> restart web") == "ops"
+    assert set(deployment.hooks) == {"github"} and deployment.schedules["overdue"].agent == "billing"

@@ -12,7 +12,7 @@ import pytest
 
 from agent import APPROVERS, PARTICIPANTS, Agent
 from agent.errors import AgentDefinitionError
-from agent.events import Event, HumanMessage, QuestionAsked, ToolCall, ToolResult
+from agent.events import Event, HumanMessage, QuestionAsked, ToolCall, ToolResult, dump_event, parse_event
 from agent.reducer import Append, ModelOutput, ModelToolCall, next_step, on_model_output
 
 BOB = HumanMessage(text="restart web", by="bob@corp.example", channel="email")
@@ -85,3 +85,13 @@ def test_signoffs_own_questions_follow_the_same_rule() -> None:
     step = next_step(capped, looped, ids())
     assert isinstance(step, Append) and isinstance(step.events[-1], QuestionAsked)
     assert step.events[-1].answerers == ["bob@corp.example", "U0ALICE", "S0ONCALL"]
+
+
+def test_a_triggers_thread_asks_the_people_its_message_speaks_for() -> None:
+    """A schedule's or a webhook's message has nobody behind it: its `ask` address answers."""
+    fired = HumanMessage(text="nightly check", by="schedule:nightly", channel="email", humans=["oncall@example.com"])
+    question = ask(agent_with(), [fired])
+    assert question.answerers == ["schedule:nightly", "oncall@example.com", "U0ALICE", "S0ONCALL"]
+    assert ask(agent_with(answerers=[APPROVERS]), [fired]).answerers == ["U0ALICE", "S0ONCALL"]
+    # Stored as before when it speaks for nobody.
+    assert "humans" not in dump_event(BOB) and parse_event(dump_event(fired)) == fired

@@ -29,6 +29,10 @@ ROUTER = Router(
         ("slack", {"channel": "C0BILL"}, "<@UBOT> refund invoice 7", "billing"),
         ("slack", {"channel": "C0BILL"}, "<@UBOT> ops restart payments", "ops"),  # the keyword wins
         ("slack", {"channel": "C0OTHER"}, "<@UBOT> refund invoice 7", "ops"),
+        # An agent's own slash command (`/billing ...` in any channel) wins over the words and the channel.
+        ("slack", {"channel": "C0OTHER", "command": "/billing"}, "refund invoice 7", "billing"),
+        ("slack", {"channel": "C0BILL", "command": "/ops"}, "billing: refund invoice 7", "ops"),
+        ("slack", {"channel": "C0OTHER", "command": "/signoff"}, "refund invoice 7", "ops"),
         ("email", {"to": ["Billing@Example.com"]}, "Subject: refund", "billing"),
         ("email", {"to": ["agent+money@example.com"]}, "Subject: refund", "billing"),
         ("email", {"to": ["agent+other@example.com"]}, "Subject: refund", "ops"),
@@ -86,7 +90,7 @@ keywords = ["ops"]
 [agents.billing]
 agent = "tests.support.billing_agent:agent"
 slack_channels = ["C0SAME"]
-keywords = ["/OPS"]
+keywords = ["/OPS", "signoff"]
 [hooks.github]
 agent = "ghost"
 secret_env = "NO_SUCH_VARIABLE_IS_SET"
@@ -105,6 +109,7 @@ ask = "teams:general"
         "default = 'nobody': no such agent",
         "Slack channel 'C0SAME' is claimed by two agents: ops and billing",
         "keyword 'ops' is claimed by two agents: ops and billing",
+        "[agents.billing] keyword 'signoff': the bot's own slash command (/signoff); choose another",
         "[hooks.github] agent = 'ghost': no such agent",
         "[hooks.github]: the secret is missing or shorter than 16 characters (NO_SUCH_VARIABLE_IS_SET)",
         "[schedules.nightly] cron = 'every night' must have 5 fields",
