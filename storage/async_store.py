@@ -101,6 +101,8 @@ class AsyncStore:
     get_thread = _Mirror(Store.get_thread)
     thread_by_origin = _Mirror(Store.thread_by_origin)
     thread_statuses = _Mirror(Store.thread_statuses)
+    thread_versions = _Mirror(Store.thread_versions)
+    waiting_version = _Mirror(Store.waiting_version)
     snapshot = _Mirror(Store.snapshot)
     events_since = _Mirror(Store.events_since)
     stored_events = _Mirror(Store.stored_events)
