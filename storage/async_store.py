@@ -103,6 +103,7 @@ class AsyncStore:
     thread_statuses = _Mirror(Store.thread_statuses)
     thread_versions = _Mirror(Store.thread_versions)
     waiting_version = _Mirror(Store.waiting_version)
+    reminders_sent = _Mirror(Store.reminders_sent)
     snapshot = _Mirror(Store.snapshot)
     events_since = _Mirror(Store.events_since)
     stored_events = _Mirror(Store.stored_events)

@@ -52,6 +52,7 @@ LABELS = {
     "error": "Error",
     "approval_requested": "Approval requested",
     "approval_edited": "Edited",
+    "approval_progress": "Approval counted",
     "approval_decided": "Decision",
     "question_asked": "Question",
     "question_answered": "Answer",
@@ -109,6 +110,7 @@ class Pages:
         )
         mine = [(r, t) for r, t in found.rows if may_answer(r.allowed, viewer)]
         page = _page_number(request)
+        shown = mine[(page - 1) * PER_PAGE : page * PER_PAGE]
         return self.web.page(
             request,
             "waiting.html",
@@ -116,7 +118,8 @@ class Pages:
             viewer=viewer,
             title="Waiting on me",
             here="waiting",
-            items=mine[(page - 1) * PER_PAGE : page * PER_PAGE],
+            items=shown,
+            reminders=await self.storage.reminders_sent([(r.id, r.thread_id) for r, _ in shown]),
             total=len(mine),
             page=page,
             pages=max(1, math.ceil(len(mine) / PER_PAGE)),
@@ -231,6 +234,7 @@ class Pages:
                 }
             )
         pending = [(r, may_answer(r.allowed, viewer)) for r in requests if r.status == RequestStatus.PENDING]
+        reminders = await self.storage.reminders_sent([(r.id, r.thread_id) for r, _ in pending])
         return self.web.page(
             request,
             "thread.html",
@@ -242,6 +246,7 @@ class Pages:
             thread=thread,
             entries=entries,
             pending=pending,
+            reminders=reminders,
             origin_links=_origin_links(thread),
             running=thread.status == ThreadStatus.RUNNING,
             live_stream=f"/live/threads/{thread.id}",

@@ -134,6 +134,7 @@ def test_sign_in_by_mailed_link_approve_on_the_page_runs_once_and_updates_slack(
     timeline = page.locator("ol.timeline").inner_text()
     for words in ("Approval requested", "Approved by", ALICE_MAIL, "restarted payments", "Restarted."):
         assert words in timeline, words
+    assert "Proven by the web inbox, signed in by a link mailed to them" in timeline
     assert page.locator("ol.timeline a[href^='https://slack.com/archives/C1/']").count() >= 1
 
     # The link worked once: a second use finds nothing.
