@@ -101,6 +101,12 @@ def test_pending_lists_what_waits_on_me_to_me_alone(bot: SlackSignoff, fake: Fak
     refused = answer(fake, "mallory")
     assert request_id not in json.dumps(refused["blocks"]) and "Nothing waits on you" in json.dumps(refused["blocks"])
 
+    # status: whoever may decide one of a thread's requests sees it too, and what it waits for.
+    thread_id = bot.request(request_id)["thread_id"]
+    timed(bot, slash_command(f"status {thread_id}", user=ALICE, response_url=fake.response_url("decider")))
+    said = answer(fake, "decider")["text"]
+    assert thread_id in said and "waiting" in said and "restart_service" in said
+
 
 def test_ask_starts_a_thread_in_the_channel_once(bot: SlackSignoff, fake: FakeSlack, model: FakeModelServer) -> None:
     model.script(text("There are three services."))

@@ -315,6 +315,11 @@ def test_try_the_agent_starts_a_thread_and_follows_it_to_the_end(
     approve.wait_for(timeout=40_000)
     assert 'name = "search"' in page.locator("pre.arguments").first.inner_text()
     screenshot(page, "web-inbox-phone.png")
+    inbox = page.context.new_page()  # the approval waits in the inbox too, like any other
+    inbox.goto(f"{bot.process.url}/")
+    assert inbox.locator("article.request").count() == 1
+    assert 'name = "search"' in inbox.locator("pre.arguments").inner_text()
+    inbox.close()
     approve.click()
     page.get_by_text("Done.").wait_for(timeout=40_000)
     assert [(tool, arguments) for tool, _, arguments in runs(bot)] == [("restart_service", {"name": "search"})]
