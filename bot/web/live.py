@@ -104,10 +104,10 @@ class LiveHub:
             threads = [k.removeprefix("thread:") for k in keys if k.startswith("thread:")]
             try:
                 versions = await self.storage.thread_versions(threads)
-                for thread_id in threads:
-                    self._versions[thread_key(thread_id)] = versions.get(thread_id)
-                if WAITING in self._listening:
-                    self._versions[WAITING] = await self.storage.waiting_version()
+                waiting = await self.storage.waiting_version() if WAITING in self._listening else None
+                # Only for pages still listening: one that left meanwhile keeps nothing here.
+                found = {thread_key(t): versions.get(t) for t in threads} | {WAITING: waiting}
+                self._versions.update({k: v for k, v in found.items() if k in self._listening})
             except Exception as exc:  # the database is down: the pages keep what they show
                 log.warning("web inbox: reading what changed failed: %s", exc)
             tick, self._tick = self._tick, asyncio.Event()
