@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -293,11 +292,10 @@ def test_the_inbox_and_a_thread_page_follow_what_slack_does_without_a_reload(
     assert "This page has changed" in page.locator("#live").inner_text()
     assert comment.input_value() == "looking at it" and len(bot.pending()) == 2
 
-    # Open streams never hold up a stop: the server ends them and exits cleanly, well within its grace.
-    started = time.monotonic()
+    # Open streams never hold up a stop: the server ends them and exits cleanly (stop() would have
+    # killed it after 10 s, exit -9, had uvicorn waited for the pages' streams).
     bot.process.stop()
     assert bot.process.proc is not None and bot.process.proc.returncode == 0
-    assert time.monotonic() - started < 8
 
 
 def test_try_the_agent_starts_a_thread_and_follows_it_to_the_end(
