@@ -1,7 +1,8 @@
 """`/signoff help|pending|ask|status` and the "Ask Signoff about this" message shortcut, signed to
-the real endpoint (and a command and the shortcut, delivered twice, over Socket Mode): each acknowledged within Slack's 3 s, the work
-after; an unknown subcommand gets the usage; `ask` starts a thread visible in the channel, once per
-command; `status` of an unknown or foreign thread says so; the shortcut quotes the message as data."""
+the real endpoint (and a command, and the shortcut delivered twice, over Socket Mode): each
+acknowledged within Slack's 3 s, the work after; an unknown subcommand gets the usage; `ask` starts
+a thread visible in the channel, once per command; `status` of an unknown or foreign thread says
+so; the shortcut quotes the message as data."""
 
 from __future__ import annotations
 
