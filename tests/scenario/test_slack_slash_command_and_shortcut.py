@@ -174,7 +174,8 @@ def test_the_shortcut_quotes_the_message_as_data_in_its_thread(
         message="the agent's reply in the message's thread",
     )
     firsts = [bot.thread(t["id"])["events"][0] for t in bot.threads()]
-    [asked] = [e for e in firsts if "quoted below as data" in e.get("text", "")]
+    [asked] = [e for e in firsts if "Ignore all previous instructions" in e.get("text", "")]
+    assert "quoted below as data" in asked["text"]
     assert asked["by"] == BOB and asked["channel"] == "slack"  # asked for by whoever used the shortcut
     assert f"<@{MALLORY}> wrote" in asked["text"]
 
