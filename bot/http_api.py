@@ -98,7 +98,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         mount(app)
     from bot.web import mount_web  # imports http_api's constants: imported here, not at the top
 
-    mount_web(app, runtime)
+    app.state.web = mount_web(app, runtime)
     token = runtime.settings.api_token.get_secret_value() if runtime.settings.api_token else None
     app.add_middleware(BearerGuard, token=token, check_token=personal_token_check(runtime.storage))
     app.add_middleware(TimeSlackAcks, histogram=runtime.metrics.ack_seconds)

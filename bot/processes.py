@@ -55,7 +55,10 @@ def serve_http(runtime: Runtime, host: str, port: int, *, ready: str | None = No
         proxy_headers=bool(runtime.settings.trusted_proxy_list),
         forwarded_allow_ips=runtime.settings.trusted_proxy_list or None,
     )
-    server = _Server(config, on_listening=(lambda: mark_ready(ready)) if ready else None)
+    # A stop ends the web inbox's live streams at once: uvicorn waits for open responses to end.
+    server = _Server(
+        config, on_listening=(lambda: mark_ready(ready)) if ready else None, on_exit=app.state.web.live.close
+    )
     # uvicorn raises the stop signal again once it has shut down, so a clean stop on SIGTERM ended
     # as "killed by SIGTERM" (exit -15). A stop asked for and carried out is a normal exit: 0.
     previous = signal.signal(signal.SIGTERM, _stopped)
@@ -70,9 +73,20 @@ def serve_http(runtime: Runtime, host: str, port: int, *, ready: str | None = No
 class _Server(uvicorn.Server):
     """uvicorn's server, telling the supervisor once it listens."""
 
-    def __init__(self, config: uvicorn.Config, on_listening: Callable[[], None] | None) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        on_listening: Callable[[], None] | None,
+        on_exit: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self.on_listening = on_listening
+        self.on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self.on_exit is not None:
+            self.on_exit()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)

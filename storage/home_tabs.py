@@ -51,7 +51,7 @@ class HomeTabs:
 
     def home_facts(self, names: Sequence[str], *, scan: int = 500, own_limit: int = 10) -> HomeReads:
         """The facts for the Home tab of someone known by `names` (one read transaction)."""
-        requests, threads, events = table(RequestRow).c, table(ThreadRow).c, table(EventRow).c
+        requests, threads = table(RequestRow).c, table(ThreadRow).c
         with self.db.session() as session:
             query = (
                 select(RequestRow, ThreadRow)
@@ -63,17 +63,7 @@ class HomeTabs:
             total = session.execute(
                 core_select(func.count()).select_from(table(RequestRow)).where(requests.status == "pending")
             ).scalar_one()
-            reminders: dict[str, int] = {}
-            ids = {r.id for r, _ in pending}
-            thread_ids = sorted({t.id for _, t in pending})
-            if thread_ids:
-                # Reminders are request events named after them (whatever channel sent them).
-                for (data,) in session.execute(
-                    core_select(events.data).where(events.thread_id.in_(thread_ids), events.type.like("%remind%"))
-                ):
-                    request_id = _request_id(data)
-                    if request_id in ids:
-                        reminders[request_id] = reminders.get(request_id, 0) + 1
+            reminders = _reminder_counts(session, [(r.id, t.id) for r, t in pending])
             mine = [n for n in dict.fromkeys(names) if n]
             own: list[ThreadRow] = []
             own_total = 0
@@ -92,6 +82,11 @@ class HomeTabs:
                     core_select(func.count()).select_from(table(ThreadRow)).where(*open_threads)
                 ).scalar_one()
         return HomeReads(pending, int(total), reminders, own, int(own_total))
+
+    def reminders_sent(self, requests: Sequence[tuple[str, str]]) -> dict[str, int]:
+        """How many reminders each of these `(request id, thread id)` got (absent: none)."""
+        with self.db.session() as session:
+            return _reminder_counts(session, requests)
 
     def home_opened(self, user: str, team: str) -> None:
         """A user opened their Home tab: publish it now (within the gap), creating their row. Two
@@ -192,6 +187,23 @@ class HomeTabs:
                     due_at=retry_at,
                 )
             )
+
+
+def _reminder_counts(session: Session, requests: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """Reminders are request events named after them (whatever channel sent them)."""
+    ids = {request_id for request_id, _ in requests}
+    thread_ids = sorted({thread_id for _, thread_id in requests})
+    counts: dict[str, int] = {}
+    if not thread_ids:
+        return counts
+    events = table(EventRow).c
+    for (data,) in session.execute(
+        core_select(events.data).where(events.thread_id.in_(thread_ids), events.type.like("%remind%"))
+    ):
+        request_id = _request_id(data)
+        if request_id in ids:
+            counts[request_id] = counts.get(request_id, 0) + 1
+    return counts
 
 
 def _request_id(data: str) -> str | None:

@@ -121,6 +121,26 @@ class Threads:
             rows = session.exec(select(ThreadRow.id, ThreadRow.status).where(col(ThreadRow.id).in_(thread_ids)))
             return {thread_id: status for thread_id, status in rows}
 
+    def thread_versions(self, thread_ids: Sequence[str]) -> dict[str, str]:
+        """`status:last_seq` of each of these threads that exists: it changes with every event."""
+        if not thread_ids:
+            return {}
+        with self.db.session() as session:
+            rows = session.exec(
+                select(ThreadRow.id, ThreadRow.status, ThreadRow.last_seq).where(col(ThreadRow.id).in_(thread_ids))
+            )
+            return {thread_id: f"{status}:{seq}" for thread_id, status, seq in rows}
+
+    def waiting_version(self) -> str:
+        """A stamp of the threads that wait on people: it changes when one starts or stops waiting, or
+        records an event while it waits (a request asked, decided, reminded, escalated, progressed).
+        Read from the (status, updated_at) index, whatever the number of threads."""
+        with self.db.session() as session:
+            count, newest = session.exec(
+                select(func.count(), func.max(ThreadRow.updated_at)).where(ThreadRow.status == "waiting")
+            ).one()
+            return f"{count}:{newest.isoformat() if newest is not None else '-'}"
+
     def thread_by_origin(self, channel: str, key: str) -> ThreadRow | None:
         with self.db.session() as session:
             return session.exec(

@@ -50,7 +50,9 @@ def service_status(name: str, ctx: Context) -> dict[str, object]:
 
 # Both gated tools key their effects on ctx.call_id (the inventory records each call once), so they
 # are idempotent: a call cut short after it started is retried with the same id, not asked again.
-@agent.tool(needs_approval=True, idempotent=True)
+# A restart may be approved by the person who asked: the quickstart has a single approver, who asks on
+# the web inbox's "Try the agent" and approves there. A deploy keeps the default: someone else approves.
+@agent.tool(needs_approval=True, idempotent=True, self_approval=True)
 def restart_service(name: str, ctx: Context) -> str:
     """Restart a service. Needs a human's approval."""
     return ctx.deps.act(

@@ -5,7 +5,8 @@ stylesheet and one small script served from here, under a strict Content-Securit
     sessions.py   the signed session cookie        csrf.py      every form's token, checked on POST
     signin.py     sign-in links by mail, sign-out  pages.py     the inbox's pages and forms
     people.py     who may sign in, and decide      render.py    templates and what they show
-    context.py    what every page shares           templates/, static/
+    context.py    what every page shares           live.py      pages kept current (server-sent events)
+    templates/, static/
 """
 
 from __future__ import annotations

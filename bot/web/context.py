@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.runtime import Runtime
 from bot.web.csrf import BadForm, CsrfRefused, read_form
+from bot.web.live import LiveHub
 from bot.web.people import Viewer
 from bot.web.render import environment
 from bot.web.sessions import Session, SessionCookies
@@ -43,6 +44,7 @@ class Web:
 
     def __post_init__(self) -> None:
         self.env = environment()
+        self.live = LiveHub(self.runtime.storage)
         web_url = self.runtime.settings.web_url
         parts = urlsplit(web_url) if web_url else None
         self.public_origin = f"{parts.scheme}://{parts.netloc}" if parts else None

@@ -16,12 +16,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from bot.grant_rules import offers_for
 from bot.http_api import DECISION_STATUS, MAX_TEXT
 from bot.views import request_view
 from bot.web.context import Web, redirect
+from bot.web.live import WAITING, LiveHub, thread_key
 from bot.web.people import Viewer, may_answer
 from bot.web.render import slack_link, where_sent
 from bot.web.sessions import Session
@@ -51,6 +52,7 @@ LABELS = {
     "error": "Error",
     "approval_requested": "Approval requested",
     "approval_edited": "Edited",
+    "approval_progress": "Approval counted",
     "approval_decided": "Decision",
     "question_asked": "Question",
     "question_answered": "Answer",
@@ -71,6 +73,7 @@ class Pages:
         self.storage = web.runtime.storage
         web.env.globals["ages"] = AGES
         web.env.globals["grant_offers"] = self._grant_offers
+        self.live: LiveHub = web.live
 
     def _grant_offers(self, row: RequestRow, thread: ThreadRow | None) -> tuple[Any, ...]:
         """The grants the decide form offers: on the agent's own threads only."""
@@ -87,6 +90,8 @@ class Pages:
             ("/threads", self.threads, ["GET"]),
             ("/threads/{thread_id}", self.thread, ["GET"]),
             ("/threads/{thread_id}/state", self.state, ["GET"]),
+            ("/live/waiting", self.live_waiting, ["GET"]),
+            ("/live/threads/{thread_id}", self.live_thread, ["GET"]),
             ("/threads/{thread_id}/say", self.say, ["POST"]),
             ("/requests/{request_id}/decide", self.decide, ["POST"]),
             ("/requests/{request_id}/answer", self.answer, ["POST"]),
@@ -98,12 +103,14 @@ class Pages:
 
     async def waiting(self, request: Request) -> Response:
         session, viewer = await self.web.signed_in(request)
+        version = await self.storage.waiting_version()  # read first: a change while the page is built shows
         # Who may decide is a list in each row: read the pending ones (oldest first), keep the viewer's.
         found = await self.storage.search_requests(
             ListFilter(now=self.web.now(), status=RequestStatus.PENDING), limit=MAX_PENDING, oldest_first=True
         )
         mine = [(r, t) for r, t in found.rows if may_answer(r.allowed, viewer)]
         page = _page_number(request)
+        shown = mine[(page - 1) * PER_PAGE : page * PER_PAGE]
         return self.web.page(
             request,
             "waiting.html",
@@ -111,11 +118,14 @@ class Pages:
             viewer=viewer,
             title="Waiting on me",
             here="waiting",
-            items=mine[(page - 1) * PER_PAGE : page * PER_PAGE],
+            items=shown,
+            reminders=await self.storage.reminders_sent([(r.id, r.thread_id) for r, _ in shown]),
             total=len(mine),
             page=page,
             pages=max(1, math.ceil(len(mine) / PER_PAGE)),
             query="",
+            live_stream="/live/waiting",
+            live_version=version,
         )
 
     def _filter(self, request: Request, statuses: list[str]) -> tuple[ListFilter, dict[str, str], int]:
@@ -224,6 +234,7 @@ class Pages:
                 }
             )
         pending = [(r, may_answer(r.allowed, viewer)) for r in requests if r.status == RequestStatus.PENDING]
+        reminders = await self.storage.reminders_sent([(r.id, r.thread_id) for r, _ in pending])
         return self.web.page(
             request,
             "thread.html",
@@ -235,8 +246,11 @@ class Pages:
             thread=thread,
             entries=entries,
             pending=pending,
+            reminders=reminders,
             origin_links=_origin_links(thread),
-            live=thread.status == ThreadStatus.RUNNING,
+            running=thread.status == ThreadStatus.RUNNING,
+            live_stream=f"/live/threads/{thread.id}",
+            live_version=f"{thread.status}:{thread.last_seq}",
             **extra,
         )
 
@@ -250,6 +264,29 @@ class Pages:
         if thread is None:
             return JSONResponse({"detail": "no such thread"}, status_code=404)
         return JSONResponse({"status": thread.status, "last_seq": thread.last_seq})
+
+    # --- live updates (bot/web/live.py) -------------------------------------------------------
+
+    async def live_waiting(self, request: Request) -> Response:
+        await self.web.signed_in(request)
+        return self._stream(WAITING)
+
+    async def live_thread(self, request: Request) -> Response:
+        await self.web.signed_in(request)
+        thread = await self.storage.get_thread(request.path_params["thread_id"])
+        if thread is None:
+            return JSONResponse({"detail": "no such thread"}, status_code=404)
+        return self._stream(thread_key(thread.id))
+
+    def _stream(self, key: str) -> Response:
+        if self.live.streams >= self.live.max_streams:
+            detail = f"{self.live.max_streams} live pages are already open here; reload the page later"
+            return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "30"})
+        return StreamingResponse(
+            self.live.stream(key),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
 
     # --- deciding and answering ----------------------------------------------------------------
 

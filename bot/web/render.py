@@ -115,6 +115,31 @@ def edit_fields(row: RequestRow) -> list[EditField]:
     return [] if row.approvals else views.edit_fields(row)
 
 
+PROVEN = {
+    "slack": "a click or message Slack signed",
+    "email_dmarc": "a reply that passed DMARC",
+    "email_dkim": "a reply with a DKIM signature verified here",
+    "email_from": "a reply checked by its sender and reply token only",
+    "personal_token": "the API with their personal token",
+    "service_token": "the API with the service token",
+    "web_link": "the web inbox, signed in by a link mailed to them",
+    "web_token": "the web inbox, signed in with their personal token",
+    "console": "the console",
+    "system": "Signoff itself",
+}
+
+
+def proven(identity: Any) -> str:
+    """How the person behind a decision or answer was proven, in words (empty for older events)."""
+    if identity is None:
+        return ""
+    method = str(identity.method)
+    words = PROVEN.get(method, method)
+    if identity.person and identity.person != identity.subject:
+        words += f", as {identity.subject}"
+    return words
+
+
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -122,6 +147,6 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(text=text, age=age, when=when, argument_lines=argument_lines)
+    env.filters.update(text=text, age=age, when=when, argument_lines=argument_lines, proven=proven)
     env.globals.update(has_marks=has_marks, OPEN=OPEN, CLOSE=CLOSE, edit_fields=edit_fields)
     return env

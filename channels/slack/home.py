@@ -3,7 +3,8 @@
 Each request someone may decide or answer is a short section (the tool and a short form of its
 arguments, or the question; who asked, the agent, its age as a live Slack date, reminders sent, a
 link to its thread) and the card's own controls: Approve (or "Review full arguments" when the card
-could not show them all), Deny, or Answer for a question. The buttons carry the same action ids and
+could not show them all), Edit where the card has it, Deny; for a question, its options' buttons and
+Answer (a small form) where other answers are taken. The buttons carry the same action ids and
 values as the card's, so a click here goes through the same handlers and the same rules. Their
 threads follow, then counts. A list longer than the surface holds ends with "N more" and a link to
 the web inbox when there is one. Everything not built here is escaped (`blocks.escape`/`plain`).
@@ -19,7 +20,11 @@ from typing import Any
 from channels.base import HumanRequestView
 from channels.slack.blocks import (
     APPROVE_ACTION_ID,
+    CHOICE_ACTION_PREFIX,
     DENY_ACTION_ID,
+    EDIT_ACTION_ID,
+    MAX_OPTIONS,
+    OPTION_TEXT_LIMIT,
     REVIEW_ACTION_ID,
     SECTION_LIMIT,
     _argument_lines,
@@ -29,6 +34,7 @@ from channels.slack.blocks import (
     _header,
     _quote,
     _section,
+    can_edit,
     escape,
     link,
     needs_full_view,
@@ -117,7 +123,13 @@ def _item_blocks(item: WaitingItem, index: int) -> list[dict[str, Any]]:
         text += "\n" + _quote(" ".join(request.reason.split()), 500)
     section = _section(text if units(text) <= SECTION_LIMIT else escape(request.tool or "request", 100))
     if request.kind == "question":
-        buttons = [_button(ANSWER_ACTION_ID, "Answer", request.id, "primary")]
+        options = request.options[:MAX_OPTIONS]
+        buttons = [
+            _button(f"{CHOICE_ACTION_PREFIX}{n}", plain(option, OPTION_TEXT_LIMIT) or f"Option {n}", request.id)
+            for n, option in enumerate(options, 1)
+        ]
+        if request.allow_free_text or not options:
+            buttons.append(_button(ANSWER_ACTION_ID, "Answer", request.id, None if options else "primary"))
     else:
         first = (
             _button(REVIEW_ACTION_ID, "Review full arguments", request.id, "primary")
@@ -125,6 +137,8 @@ def _item_blocks(item: WaitingItem, index: int) -> list[dict[str, Any]]:
             else _button(APPROVE_ACTION_ID, "Approve", request.id, "primary")
         )
         buttons = [first, _button(DENY_ACTION_ID, "Deny", request.id, "danger")]
+        if can_edit(request):
+            buttons.insert(1, _button(EDIT_ACTION_ID, "Edit", request.id))
     return [
         section,
         _context(" · ".join(facts)),

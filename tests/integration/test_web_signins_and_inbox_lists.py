@@ -1,12 +1,12 @@
 """The web inbox's storage, on SQLite and PostgreSQL: sign-in links work once and only in time,
 asks are limited per address and per client whether the address is known or not, sessions end at
-sign-out, and the lists filter and page."""
+sign-out, the lists filter and page, and what live pages follow changes with what they show."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from agent.events import ApprovalRequested, HumanMessage
+from agent.events import ApprovalDecided, ApprovalRequested, HumanMessage, RequestReminded
 from agent.thread import arguments_digest
 from storage.inbox import ListFilter
 from storage.store import Store
@@ -98,3 +98,23 @@ def test_lists_filter_by_person_tool_status_and_age_and_page(store: Store) -> No
     assert store.search_threads(ListFilter(now=now, status="waiting"), limit=4).total == 6
     assert len(store.search_threads(ListFilter(now=now), limit=4).rows) == 4
     assert store.distinct_values() == {"agent": ["ops"], "channel": ["api"], "tool": ["deploy", "restart_service"]}
+
+
+def test_live_versions_change_with_what_the_pages_show_and_reminders_are_counted(store: Store) -> None:
+    quiet = store.waiting_version()
+    first = _request(store, by="bob@example.com", tool="restart_service", request_id="v1")
+    one_waits = store.waiting_version()
+    assert one_waits != quiet and one_waits.startswith("1:")
+    before = store.thread_versions([first, "no-such-thread"])
+    assert before == {first: f"waiting:{store.get_thread(first).last_seq}"}  # type: ignore[union-attr]
+
+    # A reminder on a waiting thread: its page and the waiting list both change, and it is counted.
+    store.append(first, [RequestReminded(request_id="v1", awaiting=["alice@example.com"])])
+    assert store.thread_versions([first]) != before and store.waiting_version() != one_waits
+    second = _request(store, by="bob@example.com", tool="deploy", request_id="v2")
+    assert store.reminders_sent([("v1", first), ("v2", second)]) == {"v1": 1}
+
+    # A decision: the thread stops waiting.
+    two_wait = store.waiting_version()
+    store.append(first, [ApprovalDecided(request_id="v1", approved=False, by="alice@example.com", comment="no")])
+    assert store.waiting_version() != two_wait and store.waiting_version().startswith("1:")

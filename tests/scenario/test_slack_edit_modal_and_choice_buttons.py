@@ -3,7 +3,8 @@ endpoint and the fake Web API (which checks every view `views.open` gets): the c
 modal of the tool's fields, prefilled; a submission whose fields do not fit stays open with the
 problem under the field and decides nothing; a good one approves and runs exactly the edited call.
 A question's options are buttons; with free text not allowed, a thread reply that is no option is
-refused (an ephemeral says which are), and a button answers with that option."""
+refused (an ephemeral says which are), and a button answers with that option. The Home tab offers
+the same Edit and option buttons, to the same effect."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests.support.edit_agent import EDIT_AGENT
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
-from tests.support.slack_requests import app_mention, message_event, view_submission
+from tests.support.slack_requests import app_mention, home_block_actions, home_opened, message_event, view_submission
 from tests.support.slack_signoff import ALICE, BOB, MakeSlackBot, button_value, posted, wait_for_card
 
 
@@ -108,3 +109,59 @@ def test_a_question_offers_its_options_as_buttons(
     thread = bot.wait_status(bot.only_thread()["id"], "done")
     [answered] = [e for e in thread["events"] if e["type"] == "question_answered"]
     assert (answered["answer"], answered["choice"], answered["by"]) == ("us", "us", BOB)
+
+
+def home_tab(fake: FakeSlack, user: str, request_id: str) -> list[dict[str, Any]]:
+    """The buttons for `request_id` in the latest Home tab published for `user` (waits for them)."""
+
+    def latest() -> list[dict[str, Any]] | None:
+        views = [c["view"] for c in fake.calls_to("views.publish") if c["user_id"] == user]
+        found = [e for e in actions(views[-1]) if e.get("value") == request_id] if views else []
+        return found or None
+
+    return list(wait_until(latest, timeout=30, message=f"{request_id} in the Home tab of {user}"))
+
+
+def test_edit_and_an_option_from_the_home_tab(
+    make_slack_bot: MakeSlackBot, fake: FakeSlack, model: FakeModelServer
+) -> None:
+    bot = make_slack_bot(**EDIT_AGENT, SIGNOFF_SLACK_HOME_INTERVAL="0.5")
+    model.script(
+        tool_call("scale", {"service": "web", "replicas": 2, "reason": "traffic"}),
+        text("Scaled."),
+        tool_call("ask_human", {"question": "Which region?", "options": ["eu", "us"], "allow_free_text": False}),
+        text("Going to eu."),
+    )
+    assert bot.event(app_mention("<@UBOT> scale web", user=BOB, channel="C4")).status_code == 200
+    [(card_at, card)] = wait_for_card(fake)
+    request_id = button_value(card)
+
+    # The Home tab has the card's controls, Edit included, and Edit there opens the same form.
+    assert bot.event(home_opened(ALICE)).status_code == 200
+    controls = home_tab(fake, ALICE, request_id)
+    assert [b["action_id"] for b in controls] == [b["action_id"] for b in actions(card)]
+    assert EDIT_ACTION_ID in [b["action_id"] for b in controls]
+    assert bot.interaction(home_block_actions(EDIT_ACTION_ID, request_id, user=ALICE)).status_code == 200
+    [opened] = fake.wait_for_sync("views.open")
+    assert opened["view"]["callback_id"] == EDIT_CALLBACK_ID
+    good = bot.interaction(
+        submission(request_id, {"service": selected("search"), "replicas": "3", "dry_run": selected("true")}, "V3")
+    )
+    assert good.status_code == 200 and good.text in ("", "null")
+    thread = bot.wait_status(bot.only_thread()["id"], "done")
+    [result] = [e["result"] for e in thread["events"] if e["type"] == "tool_result"]
+    assert result.startswith("scaled search to 3 (dry_run=True")
+    wait_until(lambda: "Approved" in json.dumps(fake.messages[card_at]["blocks"]), message="the card in the thread")
+
+    # A question whose answer must be one of its options: the options are the Home tab's buttons.
+    assert bot.event(app_mention("<@UBOT> pick a region", user=BOB, channel="C5")).status_code == 200
+    [question] = wait_until(lambda: [r for r in bot.pending() if r["kind"] == "question"], message="the question")
+    buttons = home_tab(fake, ALICE, question["id"])
+    assert [(b["text"]["text"], b["action_id"]) for b in buttons] == [
+        ("eu", "signoff_choice_1"),
+        ("us", "signoff_choice_2"),
+    ]
+    assert bot.interaction(home_block_actions("signoff_choice_1", question["id"], user=ALICE)).status_code == 200
+    done = bot.wait_status(question["thread_id"], "done")
+    [answered] = [e for e in done["events"] if e["type"] == "question_answered"]
+    assert (answered["answer"], answered["by"]) == ("eu", ALICE)

@@ -102,6 +102,7 @@ def test_the_approver_sees_the_request_with_its_controls_and_a_link(
     mine = [e for e in buttons(view) if e["value"] == request_id]
     assert [(e["action_id"], e["text"]["text"]) for e in mine] == [
         ("signoff_approve", "Approve"),
+        ("signoff_edit", "Edit"),  # as on the card: the example's restart takes edits
         ("signoff_deny", "Deny"),
     ]
     body = all_text(view)

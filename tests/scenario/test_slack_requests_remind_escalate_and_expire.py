@@ -7,10 +7,13 @@ appears in the audit, filtered by type."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from channels.slack.blocks import APPROVE_ACTION_ID
+from storage.db import Database
+from storage.store import Store
 from tests.support.clock_file import ClockFile
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
@@ -26,6 +29,7 @@ from tests.support.slack_signoff import (
     posted,
     wait_for_card,
 )
+from tests.support.web_session import signed_in
 
 DAVE = "U0DAVE"
 
@@ -38,6 +42,21 @@ def start(make_slack_bot: MakeSlackBot, tmp_path: Path) -> tuple[SlackSignoff, C
     directory(f"sqlite:///{tmp_path / 'signoff.db'}")
     clock = ClockFile(tmp_path)
     return make_slack_bot(**clock.settings()), clock
+
+
+def reminders_on_the_web_inbox(bot: SlackSignoff, person: str, request_id: str) -> str:
+    """What "Waiting on me" says of the request's reminders, for `person` signed in with a token."""
+    store = Store(Database(bot.process.env["SIGNOFF_DATABASE_URL"]))
+    token, _row = store.create_token(person, expires_at=None)
+    store.db.dispose()
+    web = signed_in(bot.process, token)
+    try:
+        page = web.get("/").text
+    finally:
+        web.close()
+    card = page.split(f'id="request-{request_id}"', 1)[1].split("</article>", 1)[0]
+    found = re.search(r'<dd class="reminders">([^<]*)</dd>', card)
+    return found.group(1) if found else "none"
 
 
 def audit(bot: SlackSignoff, types: str) -> list[dict[str, Any]]:
@@ -58,12 +77,14 @@ def test_a_waiting_request_reminds_who_it_waits_for_then_escalates_to_dave(
     assert [(t["kind"], t["fired_at"]) for t in clock_of] == [("remind", None), ("escalate", None), ("expire", None)]
     bot.click(APPROVE_ACTION_ID, request_id, user=ALICE, card=card_at)
     wait_until(lambda: bot.request(request_id)["progress"] == "1 of 2", message="alice's approval counted")
+    assert reminders_on_the_web_inbox(bot, "carol", request_id) == "none"
 
     clock.advance(minutes=11)
     [reminder] = wait_until(lambda: posts_saying(fake, "Reminder"), message="a reminder in the thread")
     assert reminder["channel"] == "C1" and reminder["thread_ts"] == "1700000000.000100"
     assert "<@U0CAROL>" in reminder["text"] and ALICE not in reminder["text"]  # alice's approval counts
     assert "1 of 2 approvals so far" in reminder["text"]
+    assert reminders_on_the_web_inbox(bot, "carol", request_id) == "1"  # the inbox counts it too
 
     clock.advance(minutes=20)
     [escalated] = wait_until(lambda: posts_saying(fake, "Escalated"), message="the escalation in the thread")

@@ -1,7 +1,8 @@
 """`/signoff help|pending|ask|status` and the "Ask Signoff about this" message shortcut, signed to
-the real endpoint (and a command over Socket Mode): each acknowledged within Slack's 3 s, the work
-after; an unknown subcommand gets the usage; `ask` starts a thread visible in the channel, once per
-command; `status` of an unknown or foreign thread says so; the shortcut quotes the message as data."""
+the real endpoint (and a command, and the shortcut delivered twice, over Socket Mode): each
+acknowledged within Slack's 3 s, the work after; an unknown subcommand gets the usage; `ask` starts
+a thread visible in the channel, once per command; `status` of an unknown or foreign thread says
+so; the shortcut quotes the message as data."""
 
 from __future__ import annotations
 
@@ -101,6 +102,12 @@ def test_pending_lists_what_waits_on_me_to_me_alone(bot: SlackSignoff, fake: Fak
     refused = answer(fake, "mallory")
     assert request_id not in json.dumps(refused["blocks"]) and "Nothing waits on you" in json.dumps(refused["blocks"])
 
+    # status: whoever may decide one of a thread's requests sees it too, and what it waits for.
+    thread_id = bot.request(request_id)["thread_id"]
+    timed(bot, slash_command(f"status {thread_id}", user=ALICE, response_url=fake.response_url("decider")))
+    said = answer(fake, "decider")["text"]
+    assert thread_id in said and "waiting" in said and "restart_service" in said
+
 
 def test_ask_starts_a_thread_in_the_channel_once(bot: SlackSignoff, fake: FakeSlack, model: FakeModelServer) -> None:
     model.script(text("There are three services."))
@@ -167,6 +174,37 @@ def test_the_shortcut_quotes_the_message_as_data_in_its_thread(
         message="the agent's reply in the message's thread",
     )
     firsts = [bot.thread(t["id"])["events"][0] for t in bot.threads()]
-    [asked] = [e for e in firsts if "quoted below as data" in e.get("text", "")]
+    [asked] = [e for e in firsts if "Ignore all previous instructions" in e.get("text", "")]
+    assert "quoted below as data" in asked["text"]
     assert asked["by"] == BOB and asked["channel"] == "slack"  # asked for by whoever used the shortcut
     assert f"<@{MALLORY}> wrote" in asked["text"]
+
+
+def test_the_shortcut_over_socket_mode_delivered_twice_starts_one_thread(
+    bot: SlackSignoff, fake: FakeSlack, model: FakeModelServer
+) -> None:
+    model.script(text("Looked at it."))
+    channel = next(_channels)
+    ts = fake.seed_message(channel, "the deploy failed at step 3", user=MALLORY)
+    payload = message_action({**fake.messages[(channel, ts)]}, user=ALICE, channel=channel)
+    before = len(bot.threads())
+
+    async def deliver_twice() -> float:
+        started = time.perf_counter()
+        first = await fake.send_envelope("interactive", payload)
+        await fake.wait_for_ack(first)
+        elapsed = time.perf_counter() - started
+        again = await fake.send_envelope("interactive", payload, retry_attempt=1, retry_reason="timeout")
+        await fake.wait_for_ack(again)
+        return elapsed
+
+    assert asyncio.run(deliver_twice()) < 3.0
+    wait_until(
+        lambda: [m for m in fake.messages.values() if m.get("thread_ts") == ts and "Looked at it" in m["text"]],
+        message="the agent's reply in the message's thread",
+    )
+    assert len(bot.threads()) == before + 1
+    [thread] = [t for t in bot.threads() if "step 3" in bot.thread(t["id"])["events"][0].get("text", "")]
+    events = bot.thread(thread["id"])["events"]
+    assert [e["type"] for e in events].count("human_message") == 1  # the second delivery was the same one
+    assert events[0]["by"] == ALICE

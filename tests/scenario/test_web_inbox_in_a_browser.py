@@ -1,8 +1,8 @@
 """The web inbox as a person uses it, in a real headless Chromium against a real `signoff serve`:
 signing in by a link mailed to aiosmtpd, a request made by a Slack mention waiting on the page,
 approving it there (the tool runs once, the Slack card is updated), CSRF refusals, who may not
-decide, hostile arguments shown inert and marked, a decision that Slack made first, and talking
-to the agent from the browser."""
+decide, hostile arguments shown inert and marked, a decision that Slack made first, pages kept
+current by server-sent events, and talking to the agent from the browser."""
 
 from __future__ import annotations
 
@@ -133,6 +133,7 @@ def test_sign_in_by_mailed_link_approve_on_the_page_runs_once_and_updates_slack(
     timeline = page.locator("ol.timeline").inner_text()
     for words in ("Approval requested", "Approved by", ALICE_MAIL, "restarted payments", "Restarted."):
         assert words in timeline, words
+    assert "Proven by the web inbox, signed in by a link mailed to them" in timeline
     assert page.locator("ol.timeline a[href^='https://slack.com/archives/C1/']").count() >= 1
 
     # The link worked once: a second use finds nothing.
@@ -219,8 +220,9 @@ def test_hostile_arguments_render_inert_and_marked(
     assert card.locator("pre.arguments mark.hard").all_inner_texts() == ["⟨U+202E⟩", "⟨U+200B⟩"]
     assert "hard to see" in card.inner_text()
     assert "<img src=x onerror=alert(2)>" in card.locator(".reason").inner_text()
-    # Nothing of it became markup: the only script on the page is none (this page does not poll).
-    assert page.locator("script").count() == 0 and page.locator("img").count() == 0
+    # Nothing of it became markup: the only script on the page is the inbox's own.
+    scripts = page.locator("script").evaluate_all("all => all.map(s => s.getAttribute('src'))")
+    assert scripts == ["/static/live.js"] and page.locator("img").count() == 0
     screenshot(page, "web-inbox.png")
 
     # What the page showed is what runs.
@@ -250,6 +252,52 @@ def test_deciding_on_the_page_after_slack_decided_says_who_decided(
     assert len(runs(bot)) == 1
 
 
+def test_the_inbox_and_a_thread_page_follow_what_slack_does_without_a_reload(
+    bot: SlackSignoff, browser: Any, fake: FakeSlack, model: FakeModelServer, smtp: SmtpServer
+) -> None:
+    model.script(tool_call("restart_service", {"name": "payments", "reason": "stuck"}), text("Restarted."))
+    page = sign_in(browser, bot, smtp, ALICE_MAIL)
+    assert "Nothing waits on you" in page.locator("main").inner_text()
+    page.evaluate("window.notReloaded = true")  # gone if the test reloads the page itself
+
+    # Bob asks in Slack: the request appears on the open inbox by itself.
+    request_id, card_at = mention(bot, fake)
+    card = page.locator(f"#request-{request_id}")
+    card.wait_for(timeout=30_000)
+    assert 'name = "payments"' in card.locator("pre.arguments").inner_text()
+
+    # A thread's page, open while the request waits, shows Slack's decision and the end by itself.
+    thread_id = bot.request(request_id)["thread_id"]
+    watching = page.context.new_page()
+    watching.goto(f"{bot.process.url}/threads/{thread_id}")
+    assert watching.get_by_role("button", name="Approve").count() == 1
+    watching.evaluate("window.notReloaded = true")
+    assert bot.click(APPROVE_ACTION_ID, request_id, user=ALICE, card=card_at).status_code == 200
+    watching.get_by_text("Restarted.").wait_for(timeout=40_000)
+    assert f"Approved by {ALICE}" in watching.locator("ol.timeline").inner_text()
+    assert watching.get_by_role("button", name="Approve").count() == 0
+    # ...and the inbox dropped it.
+    card.wait_for(state="detached", timeout=30_000)
+    assert "Nothing waits on you" in page.locator("main").inner_text()
+    assert page.evaluate("window.notReloaded") is None  # the page's own script reloaded it
+
+    # Someone typing is not interrupted: the page says it changed, and what they typed stays.
+    model.default = restart_when_asked
+    assert bot.event(app_mention("<@UBOT> restart search", user=BOB, channel="C1")).status_code == 200
+    [search] = wait_until(lambda: bot.pending(), message="the second request")
+    comment = page.locator(f"#comment-{search['id']}")
+    comment.fill("looking at it")
+    assert bot.event(app_mention("<@UBOT> restart web", user=BOB, channel="C1")).status_code == 200
+    page.locator("#live").wait_for(state="visible", timeout=30_000)
+    assert "This page has changed" in page.locator("#live").inner_text()
+    assert comment.input_value() == "looking at it" and len(bot.pending()) == 2
+
+    # Open streams never hold up a stop: the server ends them and exits cleanly (stop() would have
+    # killed it after 10 s, exit -9, had uvicorn waited for the pages' streams).
+    bot.process.stop()
+    assert bot.process.proc is not None and bot.process.proc.returncode == 0
+
+
 def test_try_the_agent_starts_a_thread_and_follows_it_to_the_end(
     bot: SlackSignoff, browser: Any, model: FakeModelServer, smtp: SmtpServer
 ) -> None:
@@ -265,6 +313,11 @@ def test_try_the_agent_starts_a_thread_and_follows_it_to_the_end(
     approve.wait_for(timeout=40_000)
     assert 'name = "search"' in page.locator("pre.arguments").first.inner_text()
     screenshot(page, "web-inbox-phone.png")
+    inbox = page.context.new_page()  # the approval waits in the inbox too, like any other
+    inbox.goto(f"{bot.process.url}/")
+    assert inbox.locator("article.request").count() == 1
+    assert 'name = "search"' in inbox.locator("pre.arguments").inner_text()
+    inbox.close()
     approve.click()
     page.get_by_text("Done.").wait_for(timeout=40_000)
     assert [(tool, arguments) for tool, _, arguments in runs(bot)] == [("restart_service", {"name": "search"})]

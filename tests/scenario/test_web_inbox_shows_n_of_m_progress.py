@@ -13,19 +13,7 @@ import httpx
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.people import POLICY_AGENT, directory
 from tests.support.signoff_process import SignoffProcess, wait_until
-
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def signed_in(server: SignoffProcess, token: str) -> httpx.Client:
-    """A client whose cookie is a web session started with `token` on the sign-in page's form."""
-    client = httpx.Client(base_url=server.url, timeout=30)
-    page = client.get("/signin")
-    csrf = CSRF.search(page.text)
-    assert csrf, page.text
-    started = client.post("/signin/token", data={"csrf": csrf.group(1), "token": token, "next": "/"})
-    assert started.status_code == 303 and started.headers["location"] == "/", started.text
-    return client
+from tests.support.web_session import CSRF, signed_in
 
 
 def progress_of(client: httpx.Client, request_id: str) -> str:
@@ -69,5 +57,11 @@ def test_the_inbox_shows_progress_toward_two_approvals(tmp_path: Path, model: Fa
         decision = next(e for e in done["events"] if e["type"] == "approval_decided")
         assert [a["person"] for a in decision["approvals"]] == ["alice", "carol"]
         assert {a["method"] for a in decision["approvals"]} == {"web_token"}
+
+        # The timeline shows each approval as it counted, who gave it and how they were proven.
+        timeline = carol.get(f"/threads/{thread_id}").text
+        assert "Approval <strong>1 of 2</strong> by <strong>alice</strong>" in timeline
+        assert "<strong>Approved</strong> by <strong>carol</strong>: go" in timeline
+        assert timeline.count("Proven by the web inbox, signed in with their personal token") == 2
     finally:
         server.stop()

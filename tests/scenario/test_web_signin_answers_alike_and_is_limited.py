@@ -13,7 +13,7 @@ import httpx
 from tests.support.fake_model import FakeModelServer
 from tests.support.signoff_process import SignoffProcess, wait_until
 
-PAGES = ["/", "/requests", "/threads", "/try", "/threads/abc", "/threads/abc/state"]
+PAGES = ["/", "/requests", "/threads", "/try", "/threads/abc", "/threads/abc/state", "/live/waiting", "/live/threads/abc"]
 
 
 def _csrf(page: httpx.Response) -> str:

@@ -4,10 +4,12 @@ markup (mentions, links, code fences) rendered inert."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
-from channels.base import HumanRequestView
+from channels.base import EditField, HumanRequestView
+from channels.slack.blocks import approval_card
 from channels.slack.commands import quote_message, usage
 from channels.slack.home import (
     ANSWER_ACTION_ID,
@@ -79,6 +81,23 @@ def test_each_request_has_the_cards_controls_and_a_question_an_answer() -> None:
         b["elements"] for b in home_view(HomeFacts([huge], 1, [], 0, 1))["blocks"] if b["type"] == "actions"
     )
     assert first["action_id"] == "signoff_review"  # the card could not show it all: review first, as on the card
+
+
+def test_edit_and_a_questions_options_are_there_as_on_the_card() -> None:
+    editable = dataclasses.replace(request(1), edit_fields=[EditField("name", "string", True, "web")])
+    question = dataclasses.replace(request(2, kind="question"), options=["eu", "us"])
+    closed = dataclasses.replace(question, id="req_3", allow_free_text=False)
+    view = home_view(HomeFacts([WaitingItem(r, "ops", AT) for r in (editable, question, closed)], 3, [], 0, 3))
+    assert validate_view(view, kind="home") == []
+    actions = [[e["action_id"] for e in b["elements"]] for b in view["blocks"] if b["type"] == "actions"]
+    card = next(b for b in approval_card(editable)["blocks"] if b["type"] == "actions")
+    assert (
+        actions[0] == [e["action_id"] for e in card["elements"]] == ["signoff_approve", "signoff_edit", "signoff_deny"]
+    )
+    assert actions[1:] == [
+        ["signoff_choice_1", "signoff_choice_2", ANSWER_ACTION_ID],  # other answers are taken: Answer too
+        ["signoff_choice_1", "signoff_choice_2"],
+    ]
 
 
 def test_the_pending_message_fits_a_message_and_the_modals_are_valid() -> None:
