@@ -1,4 +1,4 @@
-"""The README's settings table is one Markdown table (a blank line inside would end it, and the rows
+"""The tables in the README and docs/ are whole Markdown tables; the settings table is one table (a blank line inside would end it, and the rows
 after it would show as plain text) that names each setting the code reads, each once."""
 
 from __future__ import annotations
@@ -38,3 +38,15 @@ def test_the_settings_table_names_each_setting_once() -> None:
     shorthand = {n for n in known if re.fullmatch(r"SIGNOFF_(IMAP|SMTP)_(PORT|USER|PASSWORD|TLS)", n)}
     missing = sorted(known - shorthand - set(named))
     assert missing == [], f"settings the README does not list: {missing}"
+
+
+def test_every_table_in_the_docs_starts_with_its_header() -> None:
+    """A row that follows a blank line starts a table with no header: Markdown shows it as text."""
+    orphans = []
+    for path in [README, *sorted((README.parent / "docs").glob("*.md"))]:
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            starts = line.startswith("|") and (i == 0 or not lines[i - 1].startswith("|"))
+            if starts and not (i + 1 < len(lines) and re.fullmatch(r"\|[-:| ]+\|", lines[i + 1])):
+                orphans.append(f"{path.name}:{i + 1}")
+    assert orphans == []
