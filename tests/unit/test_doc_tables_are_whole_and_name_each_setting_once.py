@@ -1,5 +1,6 @@
-"""The tables in the README and docs/ are whole Markdown tables; the settings table is one table (a blank line inside would end it, and the rows
-after it would show as plain text) that names each setting the code reads, each once."""
+"""The tables in the README and docs/ are whole Markdown tables (a blank line inside one would end
+it, and the rows after it would show as plain text), and the README's settings table names each
+setting the code reads, each once."""
 
 from __future__ import annotations
 
