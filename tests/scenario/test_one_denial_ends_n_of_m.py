@@ -2,7 +2,8 @@
 real endpoint, the fake Web API) carol's denial after alice's counted approval closes the request,
 the card says denied, the model reads the reason and nothing runs; a later click is told it was
 denied. Over the API the person who asked withdraws their own request after a counted approval
-(no self-approval lets them deny), and the next approval gets 409."""
+(no self-approval lets them deny), and the next approval gets 409; from the first counted
+approval on, the request's JSON says it is no longer `editable`."""
 
 from __future__ import annotations
 
@@ -72,7 +73,10 @@ def test_the_person_who_asked_withdraws_after_a_counted_approval_over_the_api(
         thread_id = bob.post("/api/threads", json={"message": "deploy web to prod"}).json()["id"]
         [request] = wait_until(lambda: bob.get("/api/requests", params={"status": "pending"}).json()["requests"])
         decision = f"/api/requests/{request['id']}/decision"
-        assert alice.post(decision, json={"decision": "approve"}).json()["progress"] == "1 of 2"
+        assert request["editable"] is True
+        counted = alice.post(decision, json={"decision": "approve"}).json()
+        assert counted["progress"] == "1 of 2"
+        assert counted["editable"] is False  # the others approve the arguments as shown: no more edits
 
         withdrawn = bob.post(decision, json={"decision": "deny", "comment": "wrong service"})
         assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "denied", withdrawn.text
