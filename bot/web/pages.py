@@ -22,7 +22,7 @@ from bot.grant_rules import offers_for
 from bot.http_api import DECISION_STATUS, MAX_TEXT
 from bot.views import request_view
 from bot.web.context import Web, redirect
-from bot.web.people import Viewer, may_answer
+from bot.web.people import Viewer, may_answer, with_groups
 from bot.web.render import slack_link, where_sent
 from bot.web.sessions import Session
 from channels.base import Edit, GrantAsk, Origin, Proof
@@ -102,6 +102,7 @@ class Pages:
         found = await self.storage.search_requests(
             ListFilter(now=self.web.now(), status=RequestStatus.PENDING), limit=MAX_PENDING, oldest_first=True
         )
+        viewer = await with_groups(viewer, [r for r, _ in found.rows], self.runtime.core.slack_groups)
         mine = [(r, t) for r, t in found.rows if may_answer(r.allowed, viewer)]
         page = _page_number(request)
         return self.web.page(
@@ -223,7 +224,9 @@ class Pages:
                     "links": links,
                 }
             )
-        pending = [(r, may_answer(r.allowed, viewer)) for r in requests if r.status == RequestStatus.PENDING]
+        open_ = [r for r in requests if r.status == RequestStatus.PENDING]
+        viewer = await with_groups(viewer, open_, self.runtime.core.slack_groups)
+        pending = [(r, may_answer(r.allowed, viewer)) for r in open_]
         return self.web.page(
             request,
             "thread.html",

@@ -1,8 +1,8 @@
 """An approver list that names a Slack user group lets its members decide on every surface, not
 only by clicking in Slack: the directory says which Slack ids are a person's, and the group's
 members are looked up in Slack (the fake Web API's `usergroups.users.list`). Carol, a member of
-S0SRE, approves with her personal token over the API; bob, who is not, is refused (403) and nothing
-is decided. At the console, `signoff approve --by carol@example.com` counts as carol too. A real
+S0SRE, finds the request waiting on her in the web inbox and approves with her personal token over
+the API; bob, who is not, is refused (403), nothing is decided, and his inbox does not list it. At the console, `signoff approve --by carol@example.com` counts as carol too. A real
 `signoff serve` in Slack mode, the requests asked in Slack."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.scenario.test_cli_as_an_operator_uses_it import signoff_cli
+from tests.scenario.test_web_inbox_shows_n_of_m_progress import signed_in
 from tests.support.fake_model import FakeModelServer, text, tool_call
 from tests.support.fake_slack import FakeSlack
 from tests.support.people import directory
@@ -34,6 +35,15 @@ def test_a_group_member_approves_with_her_token(
         refused = bob.post(decision, json={"decision": "approve"})
         assert refused.status_code == 403, refused.text
         assert bot.request(request_id)["status"] == "pending"
+        # In the web inbox the request waits on carol, with its form, and not on bob.
+        carol_web, bob_web = (
+            signed_in(bot.process, people.tokens["carol"]),
+            signed_in(bot.process, people.tokens["bob"]),
+        )
+        assert f'action="/requests/{request_id}/decide"' in carol_web.get("/").text
+        assert request_id not in bob_web.get("/").text
+        carol_web.close()
+        bob_web.close()
 
         approved = carol.post(decision, json={"decision": "approve"})
         assert approved.status_code == 200, approved.text
