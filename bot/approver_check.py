@@ -60,7 +60,7 @@ def too_few_approvers(
         return None
     return (
         f"agent {agent.name}: no request could ever be approved: {'; '.join(short)}. "
-        "Name more approvers (people, Slack user or group ids, email addresses), or lower required="
+        "Name more approvers (people, Slack user or group ids, email addresses), or lower the tool's required=N"
     )
 
 
