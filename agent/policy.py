@@ -23,6 +23,8 @@ exactly these arguments lets it run.
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -96,6 +98,11 @@ def requirement(agent: Agent, tool: Tool, arguments: dict[str, Any]) -> Requirem
         raise PolicyError(f"the approval policy of {tool.name} asks for {required} approvals; at least 1 is needed")
     if needs and not approvers:
         raise PolicyError(f"the approval policy of {tool.name} names nobody to approve this call")
+    if needs and required > most_people(approvers):
+        raise PolicyError(
+            f"the approval policy of {tool.name} asks for {required} distinct approvals, but names only "
+            f"{most_people(approvers)} approver(s): {', '.join(approvers)}; nobody could complete it"
+        )
     name = (rule.name if rule is not None else "").strip()[:MAX_RULE_CHARS]
     timers = agent.timers_for(tool)
     if rule is not None:
@@ -121,6 +128,18 @@ def requirement(agent: Agent, tool: Tool, arguments: dict[str, Any]) -> Requirem
         timers=timers,
         copies=agent.copies_for(tool),
     )
+
+
+_SLACK_GROUP = re.compile(r"S[A-Z0-9]{2,}")
+
+
+def most_people(names: Iterable[str]) -> int:
+    """The most distinct people an approver list can hold: each name is at most one person (two
+    names may be the same one), a Slack user group any number."""
+    names = list(names)
+    if any(_SLACK_GROUP.fullmatch(n) for n in names):
+        return sys.maxsize
+    return len({n.strip().translate(_ASCII_LOWER) for n in names})
 
 
 def exempt(agent: Agent, tool: Tool, arguments: dict[str, Any]) -> bool:

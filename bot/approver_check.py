@@ -7,11 +7,13 @@ SIGNOFF_APPROVERS empty, is a configuration error, not a default.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 
 from agent.definition import Agent
+from agent.policy import most_people
 from bot.errors import ConfigError
-from bot.identity import unknown_names
+from bot.identity import unknown_names, voter
 from storage.people_models import PersonRow
 
 
@@ -35,6 +37,30 @@ def nobody_to_approve(agent: Agent, default_approvers: Sequence[str]) -> str | N
         "person who asked included, could approve them. Name approvers: set SIGNOFF_APPROVERS (comma-separated "
         "Slack user or group ids and email addresses, e.g. SIGNOFF_APPROVERS=U012ABCDEF,alice@example.com), "
         f"or pass approvers=[...] to Agent({agent.name!r}, ...) or to @agent.tool(needs_approval=True, ...)"
+    )
+
+
+def too_few_approvers(
+    agent: Agent, default_approvers: Sequence[str], people: Mapping[str, PersonRow] | None = None
+) -> str | None:
+    """What is wrong when a gated tool needs more distinct approvals than its approvers are people
+    (a Slack id and an address of one person in the directory are one): its requests could never
+    be approved. A list naming a Slack user group is not counted."""
+    short = []
+    for tool in agent.tools.values():
+        names = list(tool.approvers or agent.approvers or default_approvers)
+        if not tool.needs_approval or tool.required <= 1 or most_people(names) == sys.maxsize:
+            continue
+        known = people or {}
+        count = len({voter(n, known.get(n)) for n in names})
+        if count < tool.required:
+            who = f"{count} person" if count == 1 else f"{count} people"
+            short.append(f"{tool.name} needs {tool.required} approvals from {', '.join(names)} ({who})")
+    if not short:
+        return None
+    return (
+        f"agent {agent.name}: no request could ever be approved: {'; '.join(short)}. "
+        "Name more approvers (people, Slack user or group ids, email addresses), or lower the tool's required=N"
     )
 
 
@@ -64,5 +90,7 @@ def require_approvers(
     problem = nobody_to_approve(agent, default_approvers)
     if problem is None and people is not None:
         problem = nobody_by_that_name(agent, default_approvers, people)
+    if problem is None:
+        problem = too_few_approvers(agent, default_approvers, people)
     if problem:
         raise ConfigError(problem)

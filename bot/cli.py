@@ -206,6 +206,12 @@ def _resolve(
         storage.close()
         raise click.ClickException(str(exc)) from exc
     core = SignoffCore(storage, loaded.default, default_approvers=settings.approver_list, agents=loaded)
+    if settings.slack_bot_token is not None:  # a list naming a Slack user group: its members decide here too
+        from bot.slack_wiring import web_client
+        from channels.slack.identity import GroupMembership
+
+        client = web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        core.slack_groups = GroupMembership(client).held_by_any
     try:
         # At the console: recorded as the operator's, with the name they gave and their OS user.
         proof = Proof("console", "cli", {"os_user": getpass.getuser()})

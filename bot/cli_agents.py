@@ -55,7 +55,7 @@ async def mcp_lines(deployment: Deployment) -> list[str]:
 def describe(echo: Callable[[str], None], *, routes: bool) -> None:
     """Load every agent (raising BotError naming the first thing wrong) and print them and their routes."""
     from bot.agent_set import load_agents
-    from bot.approver_check import nobody_to_approve
+    from bot.approver_check import nobody_to_approve, too_few_approvers
     from bot.settings import load_settings
 
     settings = load_settings()
@@ -67,7 +67,7 @@ def describe(echo: Callable[[str], None], *, routes: bool) -> None:
             f"agent {name}{default}: {agents.specs.get(name) or settings.agent}, {len(agent.tools)} tools, "
             f"approval needed for {', '.join(gated) or 'none'}"
         )
-        problem = nobody_to_approve(agent, settings.approver_list)
+        problem = nobody_to_approve(agent, settings.approver_list) or too_few_approvers(agent, settings.approver_list)
         if problem:
             raise ConfigError(problem)
     if not routes:

@@ -64,6 +64,26 @@ def people_add(name: str, slack_ids: tuple[str, ...], emails: tuple[str, ...]) -
     click.echo(f"added {person.name} ({person.id})")
 
 
+@people.command("update")
+@click.argument("name")
+@click.option("--slack", "slack_ids", multiple=True, help="A Slack user id to add; repeat for several.")
+@click.option("--email", "emails", multiple=True, help="An email address to add; repeat for several.")
+@click.option("--remove", "removed", multiple=True, help="A Slack user id or address to take away; repeatable.")
+def people_update(name: str, slack_ids: tuple[str, ...], emails: tuple[str, ...], removed: tuple[str, ...]) -> None:
+    """Add Slack ids or addresses to a person, or take some away; their tokens stay theirs."""
+    from storage.people import PeopleError
+
+    if not (slack_ids or emails or removed):
+        raise click.UsageError("say what changes: --slack, --email or --remove")
+    try:
+        person = _store().update_person(name, add=[*slack_ids, *emails], remove=removed)
+    except PeopleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"updated {person.name}: {', '.join([*person.slack_ids, *person.emails]) or 'no Slack ids or addresses'}"
+    )
+
+
 @people.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def people_list(as_json: bool) -> None:

@@ -14,7 +14,7 @@ and the API and the CLI have no other gate.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ from bot.builder import ThreadBuilder
 from bot.edit_check import EditRefused, check_edit
 from bot.grant_rules import draft as grant_draft
 from bot.grant_rules import grant_view, may_offer
-from bot.identity import decision_identity, held_by, voter
+from bot.identity import SLACK_GROUP, decision_identity, held_by, voter
 from bot.logs import current_thread
 from bot.outbox_policy import outbox_for
 from bot.views import request_view
@@ -40,6 +40,7 @@ from storage.async_store import AsyncStore
 from storage.grants import GrantDraft
 from storage.intake import Queued
 from storage.models import RequestRow, ThreadRow
+from storage.people import SLACK_ID
 from storage.standalone import outcome_outbox
 from storage.status import STANDALONE_AGENT
 from storage.store import DecisionResult, OutboxDraft
@@ -47,6 +48,8 @@ from storage.store import DecisionResult, OutboxDraft
 log = logging.getLogger(__name__)
 
 Wake = Callable[[str], None]
+# The Slack user groups among an allowed list (2nd) that any of these Slack user ids (1st) belongs to.
+GroupLookup = Callable[[Sequence[str], Sequence[str]], Awaitable[list[str]]]
 
 
 def _noop(_thread_id: str) -> None:
@@ -83,6 +86,9 @@ class SignoffCore:
         self.wake_outbox = wake_outbox
         # Told of every decision this process records (the long polls of /api/approvals wait on it).
         self.on_decided: Callable[[str], None] = lambda _request_id: None
+        # Set where Slack is configured: a list naming a user group lets its members decide on
+        # every surface, as the directory's person whose Slack id is a member.
+        self.slack_groups: GroupLookup | None = None
         for each in {*self.agents.values(), agent}:
             if self.default_approvers and not each.approvers:
                 each.approvers = tuple(self.default_approvers)
@@ -261,6 +267,7 @@ class SignoffCore:
         # Bound to what the human was shown: the request's tool and arguments, as a digest (taken
         # by the store, in the transaction that records the decision). An edit is checked here
         # against the request's schema (and the agent's tool), then recorded with the approval.
+        identities = await self._with_groups(request_id, by, identities)
         event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=clean_inbound(comment))
         if edit is None:
             return await self._resolve(request_id, event, receipt_key, identities, proof, grant=grant)
@@ -311,7 +318,23 @@ class SignoffCore:
                 message = f"answer with one of the options: {choices.numbered(row.options)}; nothing was recorded"
                 return Decision("not_an_option", await self._view(row), message)
         event = QuestionAnswered(request_id=request_id, answer=choice or answer, by=by, choice=choice)
+        identities = await self._with_groups(request_id, by, identities)
         return await self._resolve(request_id, event, receipt_key, identities, proof)
+
+    async def _with_groups(self, request_id: str, by: str, identities: Sequence[str]) -> list[str]:
+        """`identities` and the user groups of the request's allowed list that `by` (as their
+        directory person's Slack ids) belongs to, where Slack is configured."""
+        if self.slack_groups is None:
+            return list(identities)
+        row = await self.storage.get_request(request_id)
+        groups = [a for a in row.allowed if SLACK_GROUP.fullmatch(a)] if row is not None else []
+        if not groups or set(groups) <= set(identities):
+            return list(identities)
+        person = (await self.storage.people_for([by])).get(by)
+        users = [n for n in held_by(by, person) if SLACK_ID.fullmatch(n)]
+        if not users:
+            return list(identities)
+        return [*identities, *await self.slack_groups(users, groups)]
 
     async def _resolve(
         self,

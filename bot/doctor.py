@@ -79,7 +79,7 @@ async def run_checks(echo: Echo) -> bool:
         db = None
 
     from bot.agent_set import load_agents
-    from bot.approver_check import named, nobody_by_that_name, nobody_to_approve
+    from bot.approver_check import named, nobody_by_that_name, nobody_to_approve, too_few_approvers
     from bot.place_check import configured_channels, unreachable_places
     from storage.store import Store
 
@@ -89,9 +89,11 @@ async def run_checks(echo: Echo) -> bool:
             gated = [t.name for t in agent.tools.values() if t.needs_approval]
             good(f"agent {name}: {len(agent.tools)} tools, approval needed for {', '.join(gated) or 'none'}")
             problem = nobody_to_approve(agent, settings.approver_list)
+            people = None
             if problem is None and db is not None and schema_current:
                 people = Store(db).people_for(named(agent, settings.approver_list))
                 problem = nobody_by_that_name(agent, settings.approver_list, people)
+            problem = problem or too_few_approvers(agent, settings.approver_list, people)
             if problem:
                 what, _, fix = problem.partition(". ")
                 bad(what, fix)

@@ -62,14 +62,19 @@ def check_edit(agent: Agent, tool: Tool | None, row: RequestRow, edit: Edit, *, 
         raise EditRefused("invalid_edit", f"{exc}; nothing was decided") from None
     try:
         needs = requirement(agent, tool, edited)
+        asked = requirement(agent, tool, dict(row.arguments))
     except PolicyError as exc:
         raise EditRefused("invalid_edit", f"{exc}; nothing was decided") from None
+    approvers = {a.lower() for a in needs.approvers}
+    # The approvers are compared with the call as asked, not with `allowed`: an escalation adds
+    # people who may decide (to `allowed`) without changing the call's policy.
     same = (
         needs.needs_approval
         and needs.rule == (row.rule or "")
         and needs.required == (row.required or 1)
         and needs.no_self_approval == bool(row.no_self_approval)
-        and {a.lower() for a in needs.approvers} == {a.lower() for a in row.allowed}
+        and approvers == {a.lower() for a in asked.approvers}
+        and approvers <= {a.lower() for a in row.allowed}
     )
     if not same:
         rule = f" (rule: {needs.rule})" if needs.rule else ""

@@ -210,7 +210,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get("/api/requests", dependencies=api)
     async def list_requests(
-        status: Annotated[Literal["pending", "approved", "denied", "answered"] | None, Query()] = None,
+        status: Annotated[Literal["pending", "approved", "denied", "answered", "expired"] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         rows = await storage.list_requests(status=status, limit=limit)

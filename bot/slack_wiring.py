@@ -57,6 +57,7 @@ def setup_slack(runtime: Runtime) -> None:
         SlackChannel(client, approvals_channel=settings.slack_approvals_channel, tool_channels=tool_channels),
     )
     groups = GroupMembership(client)
+    runtime.core.slack_groups = groups.held_by_any  # members decide by email, token, CLI or web too
     home = SlackHome(runtime.storage, groups, Permalinks(client), inbox_url=settings.web_url)
     publisher = HomePublisher(
         runtime.storage,

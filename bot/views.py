@@ -121,9 +121,10 @@ def request_json(row: RequestRow) -> dict[str, Any]:
         "rule": row.rule or "",
         "approvals": [{k: a.get(k) for k in ("by", "person", "at")} for a in row.approvals or []],
         "progress": f"{len(row.approvals or [])} of {row.required or 1}",
-        # Edits: whether an approver may change the arguments first (`arguments` on the decision),
-        # and the schema they must fit; a question's options, whether other answers are taken, the pick.
-        "editable": bool(row.edit_schema) and row.kind == "approval",
+        # Edits: whether an approver may change the arguments now (`arguments` on the decision: while
+        # it is pending and before an approval counts for them), and the schema they must fit; a
+        # question's options, whether other answers are taken, the pick.
+        "editable": bool(row.edit_schema) and row.kind == "approval" and row.status == "pending" and not row.approvals,
         "edit_schema": row.edit_schema if row.kind == "approval" else None,
         "allow_free_text": row.allow_free_text is not False,
         "choice": chosen(row),

@@ -138,6 +138,40 @@ class People:
                     return f"{identity} already belongs to {owner.name if owner else row.person_id}"
         return None
 
+    def update_person(self, name: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> PersonRow:
+        """Give a person more Slack ids or addresses (`add`), or take some away (`remove`); their
+        tokens and the decisions they made stay theirs. PeopleError names what cannot be done."""
+        added, gone = _keys(add), _keys(remove)
+        if both := [added[k] for k in added if k in gone]:
+            raise PeopleError(f"{', '.join(both)}: both added and removed; say one")
+        try:
+            with self.db.write() as session:
+                person = session.exec(select(PersonRow).where(PersonRow.name == name.strip())).first()
+                if person is None:
+                    raise PeopleError(f"there is nobody named {name} in the directory (signoff people list)")
+                held = {identity_key(i) for i in [*person.slack_ids, *person.emails]}
+                if missing := [gone[k] for k in gone if k not in held]:
+                    raise PeopleError(f"{name} does not go by {', '.join(missing)} (signoff people list)")
+                slack_ids = [i for i in person.slack_ids if identity_key(i) not in gone]
+                emails = [e for e in person.emails if identity_key(e) not in gone]
+                session.execute(
+                    delete(PersonIdentityRow).where(
+                        col(PersonIdentityRow.person_id) == person.id, col(PersonIdentityRow.key).in_(list(gone))
+                    )
+                )
+                for key, identity in added.items():
+                    if key not in held:
+                        session.add(PersonIdentityRow(key=key, person_id=person.id))
+                        (slack_ids if key.startswith("slack:") else emails).append(identity)
+                session.flush()
+                person.slack_ids, person.emails = slack_ids, emails
+                session.add(person)
+                session.flush()
+                session.refresh(person)
+                return person
+        except IntegrityError as exc:
+            raise PeopleError(self._taken("", added) or f"cannot update {name}: {exc.orig}") from exc
+
     def list_people(self) -> list[PersonRow]:
         with self.db.session() as session:
             return list(session.exec(select(PersonRow).order_by(col(PersonRow.name))))
@@ -253,6 +287,17 @@ class People:
             with self.db.write() as session:
                 session.execute(update(ApiTokenRow).where(col(ApiTokenRow.id) == row.id).values(last_used_at=now))
         return TokenCheck(TokenState.VALID, person, row.id)
+
+
+def _keys(identities: Iterable[str]) -> dict[str, str]:
+    """The directory key of each Slack id or address, as given; PeopleError for anything else."""
+    keys: dict[str, str] = {}
+    for identity in identities:
+        key = identity_key(identity)
+        if key is None:
+            raise PeopleError(f"{identity!r} is neither a Slack user id (U012ABCDEF) nor an email address")
+        keys[key] = identity.strip()
+    return keys
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")

@@ -23,7 +23,7 @@ from bot.http_api import DECISION_STATUS, MAX_TEXT
 from bot.views import request_view
 from bot.web.context import Web, redirect
 from bot.web.live import WAITING, LiveHub, thread_key
-from bot.web.people import Viewer, may_answer
+from bot.web.people import Viewer, may_answer, with_groups
 from bot.web.render import slack_link, where_sent
 from bot.web.sessions import Session
 from channels.base import Edit, GrantAsk, Origin, Proof
@@ -108,6 +108,7 @@ class Pages:
         found = await self.storage.search_requests(
             ListFilter(now=self.web.now(), status=RequestStatus.PENDING), limit=MAX_PENDING, oldest_first=True
         )
+        viewer = await with_groups(viewer, [r for r, _ in found.rows], self.runtime.core.slack_groups)
         mine = [(r, t) for r, t in found.rows if may_answer(r.allowed, viewer)]
         page = _page_number(request)
         shown = mine[(page - 1) * PER_PAGE : page * PER_PAGE]
@@ -233,7 +234,9 @@ class Pages:
                     "links": links,
                 }
             )
-        pending = [(r, may_answer(r.allowed, viewer)) for r in requests if r.status == RequestStatus.PENDING]
+        open_ = [r for r in requests if r.status == RequestStatus.PENDING]
+        viewer = await with_groups(viewer, open_, self.runtime.core.slack_groups)
+        pending = [(r, may_answer(r.allowed, viewer)) for r in open_]
         reminders = await self.storage.reminders_sent([(r.id, r.thread_id) for r, _ in pending])
         return self.web.page(
             request,

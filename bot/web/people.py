@@ -9,10 +9,17 @@ other surface (`Store.resolve`: the request's allowed list).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from agent.definition import Agent
 from agent.policy import allows
+from bot.identity import SLACK_GROUP
+from storage.models import RequestRow
+from storage.people import SLACK_ID
+
+if TYPE_CHECKING:
+    from bot.core import GroupLookup
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -34,6 +41,17 @@ class Viewer:
     @property
     def names(self) -> tuple[str, ...]:
         return (self.by, *self.identities)
+
+
+async def with_groups(viewer: Viewer, rows: Iterable[RequestRow], lookup: GroupLookup | None) -> Viewer:
+    """The viewer, holding also the Slack user groups named by these requests that their Slack ids
+    belong to (looked up where Slack is configured), so a group's members see its requests' forms."""
+    groups = sorted({a for row in rows for a in row.allowed if SLACK_GROUP.fullmatch(a)} - set(viewer.names))
+    users = [name for name in viewer.names if SLACK_ID.fullmatch(name)]
+    if lookup is None or not groups or not users:
+        return viewer
+    held = await lookup(users, groups)
+    return replace(viewer, identities=(*viewer.identities, *held)) if held else viewer
 
 
 def may_answer(allowed: Iterable[str], viewer: Viewer) -> bool:

@@ -34,9 +34,13 @@ class GroupMembership:
 
     async def identities(self, user: str, allowed: Sequence[str]) -> list[str]:
         """The user groups in `allowed` that `user` belongs to."""
+        return await self.held_by_any([user], allowed)
+
+    async def held_by_any(self, users: Sequence[str], allowed: Sequence[str]) -> list[str]:
+        """The user groups in `allowed` that any of `users` (one person's Slack ids) belongs to."""
         held = []
         for group in dict.fromkeys(a for a in allowed if GROUP_ID.fullmatch(a)):
-            if user in await self.members(group):
+            if not (await self.members(group)).isdisjoint(users):
                 held.append(group)
         return held
 

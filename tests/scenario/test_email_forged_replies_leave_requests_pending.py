@@ -124,4 +124,5 @@ def test_with_sender_authentication_required_only_an_authenticated_reply_decides
     wait_until(lambda: decisions(bot, t1), timeout=WAIT, message="request 1 decided")
     [decided] = decisions(bot, t1)
     assert (decided["approved"], decided["by"]) == (True, ALICE)
+    assert (decided["identity"]["method"], decided["identity"]["channel"]) == ("email_dmarc", "email")  # the proof
     assert bot.process.logs().count("is not authenticated") == 3

@@ -43,7 +43,8 @@ def drop_table(name: str) -> str:
     return f"dropped {name}"
 
 
-@agent.tool(needs_approval=True, required=2, self_approval=True)
+# Its own two approvers: two approvals from a single one (SIGNOFF_APPROVERS in some scenarios) stop serve.
+@agent.tool(needs_approval=True, approvers=["alice@example.com", "carol@example.com"], required=2, self_approval=True)
 def rotate_keys(service: str) -> str:
     """Rotate a service's keys.
 
