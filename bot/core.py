@@ -156,11 +156,16 @@ class SignoffCore:
             await self.builder.drain()  # the message that opened it is acknowledged: build it first
             row = await self.storage.thread_by_origin(channel, key)
         if row is None and channel == "slack" and key.count(":") == 2:
-            # A Slack thread under a question posted on its own (POST /api/questions) is that request's.
+            # A Slack thread under a question posted on its own (POST /api/questions), or one a
+            # question was posted into, is that request's.
             _team, slack_channel, ts = key.split(":")
-            thread_id = await self.storage.slack_post_thread(slack_channel, ts)
-            row = await self.storage.get_thread(thread_id) if thread_id else None
+            asked = await self.storage.slack_post_threads(slack_channel, ts)
+            row = await self.storage.get_thread(asked[0]) if asked else None
         return row
+
+    async def threads_asking_in(self, slack_channel: str, thread_ts: str) -> list[str]:
+        """The threads with a question posted on its own at, or into, this Slack thread."""
+        return await self.storage.slack_post_threads(slack_channel, thread_ts)
 
     async def receive_message(
         self,

@@ -248,6 +248,10 @@ class Core(Protocol):
     async def thread_for(self, channel: str, key: str) -> str | None:
         """The thread id of a conversation this bot is part of, if any."""
 
+    async def threads_asking_in(self, slack_channel: str, thread_ts: str) -> list[str]:
+        """The threads whose questions were posted on their own at, or into, this Slack thread (a
+        reply there may answer them)."""
+
     async def pending_requests(self, thread_id: str) -> list[HumanRequestView]: ...
 
     async def get_request(self, request_id: str) -> HumanRequestView | None: ...
