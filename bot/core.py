@@ -250,11 +250,22 @@ class SignoffCore:
         proof: Proof | None = None,
         edit: Edit | None = None,
         grant: GrantAsk | None = None,
+        deny_option: str | None = None,
     ) -> Decision:
         # Bound to what the human was shown: the request's tool and arguments, as a digest (taken
         # by the store, in the transaction that records the decision). An edit is checked here
         # against the request's schema (and the agent's tool), then recorded with the approval.
         event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=clean_inbound(comment))
+        if deny_option is not None:  # one of the request's named ways to deny; its comment unless one was typed
+            row = await self.storage.get_request(request_id)
+            if row is None:
+                return Decision("unknown", None, refusals.message("unknown", request_id, by, None))
+            view = await self._view(row)
+            option = next((o for o in view.deny_options if o.name == deny_option), None)
+            if approve or option is None:
+                return Decision("not_an_option", view, f"{deny_option!r} is not a way to deny this request")
+            text = event.comment or option.comment or option.label
+            event = event.model_copy(update={"comment": text, "deny_option": option.name})
         if edit is None:
             return await self._resolve(request_id, event, receipt_key, identities, proof, grant=grant)
         if grant is not None:  # a grant covers the call as asked; an edited call is approved alone

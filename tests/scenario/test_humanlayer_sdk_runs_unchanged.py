@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from humanlayer import (
@@ -41,7 +42,16 @@ from tests.support.fake_model import FakeModelServer
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import API_TOKEN, wait_until
 from tests.support.slack_requests import message_event
-from tests.support.slack_signoff import ALICE, BOB, MakeSlackBot, SlackSignoff, button_value, posted, wait_for_card
+from tests.support.slack_signoff import (
+    ALICE,
+    BOB,
+    MakeSlackBot,
+    SlackSignoff,
+    button_value,
+    has_buttons,
+    posted,
+    wait_for_card,
+)
 from tests.support.smtp_server import SmtpServer
 
 ALICE_MAIL = "alice@example.com"
@@ -334,3 +344,95 @@ def test_response_options_are_buttons_and_the_choice_comes_back_by_name(
     done = answer.result(timeout=120)
     assert done.contact.status is not None
     assert (done.contact.status.response_option_name, done.as_completed()) == ("us", "US first")
+
+
+def test_reject_options_are_buttons_that_deny_at_once_or_ask_for_a_comment(
+    bot: SlackSignoff, fake: FakeSlack, hl: HumanLayer, webhook: CallbackReceiver, background: ThreadPoolExecutor
+) -> None:
+    options = [
+        ResponseOption(name="freeze", title="Not during the freeze", prompt_fill="try again after the freeze"),
+        ResponseOption(name="why", title="Explain first", interactive=True, prompt_fill="Tell me why "),
+        ResponseOption(name="no", title="No"),
+    ]
+    runs: list[str] = []
+
+    @hl.require_approval(contact_channel=SLACK, reject_options=options)
+    def deploy(version: str) -> str:
+        runs.append(version)
+        return "deployed"
+
+    def deny_buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
+        elements = [e for block in card["blocks"] if block["type"] == "actions" for e in block["elements"]]
+        return [e for e in elements if e["action_id"].startswith("signoff_deny_option_")]
+
+    # Without `interactive`: one click denies, with its prompt_fill as the comment.
+    result: Future[str] = background.submit(deploy, version="6.0")
+    [(card_at, card)] = wait_for_card(fake)
+    buttons = deny_buttons(card)
+    assert [(b["text"]["text"], b["action_id"]) for b in buttons] == [
+        ("Not during the freeze", "signoff_deny_option_1"),
+        ("Explain first", "signoff_deny_option_2"),
+        ("No", "signoff_deny_option_3"),
+    ]
+    assert bot.click("signoff_deny_option_1", buttons[0]["value"], user=BOB, card=card_at).is_success  # not Bob's
+    fake.wait_for_sync("chat.postEphemeral", where=lambda p: p["user"] == BOB)
+    assert bot.click("signoff_deny_option_1", buttons[0]["value"], user=ALICE, card=card_at).is_success
+    assert result.result(timeout=120) == "User in ops denied deploy with message: try again after the freeze"
+    [post] = webhook.wait_for(1)
+    completed = V1Beta2FunctionCallCompleted.model_validate(Webhook(WEBHOOK_SECRET).verify(post.body, post.headers))
+    assert completed.event.status is not None and completed.event.status.reject_option_name == "freeze"
+    assert runs == []
+
+    # With `interactive`: the deny modal, prefilled with prompt_fill; the typed comment comes back.
+    spec = FunctionCallSpec(fn="rotate_keys", kwargs={"env": "prod"}, channel=SLACK, reject_options=options)
+
+    def card_of(call_id: str) -> tuple[tuple[str, str], dict[str, Any]]:
+        [found] = wait_until(
+            lambda: [c for c in posted(fake, has_buttons) if call_id in json.dumps(c[1]["blocks"])],
+            message=f"the card for {call_id}",
+        )
+        return found
+
+    hl.create_function_call(spec.model_copy(update={"kwargs": {"call": "rej-2"}}), call_id="rej-2")
+    second_at, second = card_of("rej-2")
+    bot.click("signoff_deny_option_2", deny_buttons(second)[1]["value"], user=ALICE, card=second_at)
+    [opened] = fake.wait_for_sync("views.open")
+    view = opened["view"]
+    [reason] = [b["element"] for b in view["blocks"] if b["type"] == "input"]
+    assert reason["initial_value"] == "Tell me why" and "Explain first" in json.dumps(view["blocks"])
+    assert bot.submit_deny(view["private_metadata"], "Tell me why prod, not staging", user=ALICE).is_success
+    denied = wait_until(lambda: (c := hl.get_function_call("rej-2")).status and c.status.approved is False and c)
+    assert (denied.status.comment, denied.status.reject_option_name) == ("Tell me why prod, not staging", "why")
+
+    # No prompt_fill: the title is the comment.
+    hl.create_function_call(spec.model_copy(update={"kwargs": {"call": "rej-3"}}), call_id="rej-3")
+    third_at, third = card_of("rej-3")
+    bot.click("signoff_deny_option_3", deny_buttons(third)[2]["value"], user=ALICE, card=third_at)
+    no = wait_until(lambda: (c := hl.get_function_call("rej-3")).status and c.status.approved is False and c)
+    assert (no.status.comment, no.status.reject_option_name) == ("No", "no")
+
+
+def test_reject_options_are_numbered_in_the_mail_and_a_reply_picks_one(
+    bot: SlackSignoff, smtp: SmtpServer, dovecot: DovecotServer, hl: HumanLayer
+) -> None:
+    mail = EmailSignoff(bot.process, dovecot, smtp)
+    try:
+        options = [
+            ResponseOption(name="freeze", title="Not during the freeze"),
+            ResponseOption(name="why", title="Explain first", interactive=True),
+        ]
+        by_mail = ContactChannel(email=EmailContactChannel(address=ALICE_MAIL))
+        spec = FunctionCallSpec(fn="rotate_keys", kwargs={"env": "prod"}, channel=by_mail, reject_options=options)
+        hl.create_function_call(spec, call_id="mail-rej")
+        [asked] = mail.wait_sent(1, sent_to(ALICE_MAIL))
+        body = body_of(asked)
+        assert "1) Not during the freeze" in body and "2) Explain first (say why after the number)" in body
+
+        mail.send(reply(asked.message, ALICE_MAIL, "2 not before the audit on Friday"))
+        denied = wait_until(
+            lambda: (c := hl.get_function_call("mail-rej")).status and c.status.approved is not None and c, timeout=60
+        )
+        assert denied.status.approved is False
+        assert (denied.status.reject_option_name, denied.status.comment) == ("why", "not before the audit on Friday")
+    finally:
+        mail.close()
