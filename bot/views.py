@@ -178,6 +178,8 @@ def standalone_json(standalone: StandaloneRow, row: RequestRow) -> dict[str, Any
             reason=row.reason,
             approvers=row.allowed,
             editable=bool(row.edit_schema),
+            required=row.required or 1,
+            approved_by=[str(a.get("person") or a.get("by") or "") for a in row.approvals or []],
         )
     else:
         answer = row.comment if row.status == "answered" else None
