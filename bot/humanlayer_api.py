@@ -103,6 +103,7 @@ class FunctionSpecIn(_Lenient):
 class FunctionStatusIn(_Lenient):
     approved: bool | None = None
     comment: str | None = Field(default=None, max_length=MAX_TEXT)
+    reject_option_name: str | None = Field(default=None, max_length=200)
 
 
 class ContactStatusIn(_Lenient):
@@ -276,8 +277,15 @@ def add_humanlayer_routes(app: FastAPI, runtime: Any, service: StandaloneService
             status = _parsed(FunctionStatusIn, body, "status")
             if status.approved is None:
                 raise HTTPException(422, "status.approved: true or false")
+            if status.reject_option_name is not None and status.approved:
+                raise HTTPException(422, "status.reject_option_name: only with approved false")
             decision = await runtime.core.decide(
-                request_id, approve=status.approved, by=by, comment=status.comment or "", proof=proof
+                request_id,
+                approve=status.approved,
+                by=by,
+                comment=status.comment or "",
+                proof=proof,
+                deny_option=status.reject_option_name,
             )
         else:
             answer = _parsed(ContactStatusIn, body, "status")
