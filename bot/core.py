@@ -25,7 +25,7 @@ from agent.grants import SCOPE_LABELS, GrantRefused
 from agent.policy import allows
 from bot import failpoints, refusals
 from bot.agent_set import Agents
-from bot.agent_webhook import inbound_drafts
+from bot.agent_webhook import inbound_drafts, previous_mail
 from bot.builder import ThreadBuilder
 from bot.edit_check import EditRefused, check_edit
 from bot.grant_rules import draft as grant_draft
@@ -179,7 +179,9 @@ class SignoffCore:
     ) -> str | None:
         """Continue the origin's thread, or start one (for `agent`, else the one the origin routes to)."""
         drafts: list[OutboxDraft] = []
+        existing = await self._thread_by_origin(origin.channel, origin.key)
         if self.forward_to_webhook:
+            earlier = await self.storage.stored_events(existing.id) if existing and origin.channel == "email" else []
             drafts = inbound_drafts(
                 receipt_key=receipt_key,
                 origin=origin,
@@ -187,8 +189,8 @@ class SignoffCore:
                 by=by,
                 agent_address=self.agent_address,
                 details=details or {},
+                previous=previous_mail(earlier, existing.origin_data if existing else {}, self.agent_address),
             )
-        existing = await self._thread_by_origin(origin.channel, origin.key)
         if existing is None:
             row = await self.launch(
                 text,

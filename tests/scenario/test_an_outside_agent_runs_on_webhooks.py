@@ -115,6 +115,17 @@ def test_the_workshop_loop_mail_in_question_back_answer_out_in_one_mail_thread(
     assert thread["status"] == "waiting" and thread["channel"] == "email"
     assert model.requests == []
 
+    # A later mail in that thread carries the earlier ones as previous_thread.
+    outside.handlers.pop("agent_email.received")
+    bot.send(
+        mail(BOB, "Re: Deploy the pricing page", "And the docs page.", in_reply_to=first_id, references=[first_id])
+    )
+    later = outside.wait_for("agent_email.received", 2)[1].event.event
+    assert later.body.strip() == "And the docs page." and later.previous_thread is not None
+    assert [(m.from_address, m.content.strip()) for m in later.previous_thread] == [
+        (BOB, "Please deploy the new pricing page today.")
+    ]
+
 
 def test_a_slack_mention_reaches_the_outside_agent_once_however_often_slack_sends_it(
     outside: OutsideAgent, make_slack_bot: MakeSlackBot, fake: FakeSlack, model: FakeModelServer, tmp_path: Path
