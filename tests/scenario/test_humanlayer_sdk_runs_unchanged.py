@@ -436,3 +436,32 @@ def test_reject_options_are_numbered_in_the_mail_and_a_reply_picks_one(
         assert (denied.status.reject_option_name, denied.status.comment) == ("why", "not before the audit on Friday")
     finally:
         mail.close()
+
+
+def test_with_no_channel_the_deployments_approvers_are_asked_where_they_are(
+    bot: SlackSignoff, fake: FakeSlack, smtp: SmtpServer, dovecot: DovecotServer, hl: HumanLayer
+) -> None:
+    mail = EmailSignoff(bot.process, dovecot, smtp)
+    try:
+        hl.create_function_call(FunctionCallSpec(fn="purge_cache", kwargs={"zone": "eu"}), call_id="default-1")
+        [(card_at, card)] = wait_for_card(fake)  # the approvals channel, and a mail to the approver's address
+        assert card_at[0] == APPROVALS and "purge_cache" in json.dumps(card["blocks"])
+        [asked] = mail.wait_sent(1, sent_to(ALICE_MAIL))
+        assert "purge_cache" in body_of(asked)
+        [request] = bot.api.get("/api/requests").json()["requests"]
+        assert set(request["allowed"]) == {ALICE, ALICE_MAIL}
+    finally:
+        mail.close()
+
+
+def test_a_question_to_a_users_dm_is_answered_by_a_reply_in_its_thread_there(
+    bot: SlackSignoff, fake: FakeSlack, hl: HumanLayer, background: ThreadPoolExecutor
+) -> None:
+    in_dm = ContactChannel(slack=SlackContactChannel(channel_or_user_id=ALICE))
+    answer: Future[str] = background.submit(hl.human_as_tool(contact_channel=in_dm), message="Which region?")
+    [(asked_at, _asked)] = wait_until(lambda: posted(fake), message="the question")
+    dm = "D" + ALICE[1:]
+    assert asked_at[0] == dm
+    bot.wait_delivered()
+    bot.event(message_event("eu-west", user=ALICE, channel=dm, channel_type="im", thread_ts=asked_at[1]))
+    assert answer.result(timeout=120) == "eu-west"
