@@ -111,10 +111,8 @@ class Inbound:
             return
         if message.channel_type == "im":
             await self.record(message)
-        elif message.thread_ts and (
-            await self.core.thread_for("slack", message.conversation) is not None
-            or await self.core.threads_asking_in(message.channel, message.thread_ts)
-        ):
+        elif message.thread_ts and await self.core.thread_for("slack", message.conversation) is not None:
+            # (a Slack thread a question was posted into counts: `thread_for` finds that question's thread)
             await self.record(message)
         # Anything else in a channel is for the humans there; a mention arrives as app_mention.
 

@@ -45,6 +45,7 @@ from tests.support.slack_requests import message_event
 from tests.support.slack_signoff import (
     ALICE,
     BOB,
+    MALLORY,
     MakeSlackBot,
     SlackSignoff,
     button_value,
@@ -464,4 +465,19 @@ def test_a_question_to_a_users_dm_is_answered_by_a_reply_in_its_thread_there(
     assert asked_at[0] == dm
     bot.wait_delivered()
     bot.event(message_event("eu-west", user=ALICE, channel=dm, channel_type="im", thread_ts=asked_at[1]))
+    assert answer.result(timeout=120) == "eu-west"
+
+
+def test_a_question_posted_into_a_thread_signoff_never_saw_is_answered_by_a_reply_there(
+    bot: SlackSignoff, fake: FakeSlack, hl: HumanLayer, background: ThreadPoolExecutor
+) -> None:
+    root = "1700000000.000100"  # people's own thread in the channel, not one the bot was part of
+    in_thread = ContactChannel(slack=SlackContactChannel(channel_or_user_id=APPROVALS, thread_ts=root))
+    answer: Future[str] = background.submit(hl.human_as_tool(contact_channel=in_thread), message="Which region?")
+    [(_asked_at, asked)] = wait_until(lambda: posted(fake), message="the question")
+    assert asked.get("thread_ts") == root
+    bot.wait_delivered()
+    bot.event(message_event("not me", user=MALLORY, channel=APPROVALS, ts="1700000000.000300", thread_ts=root))
+    fake.wait_for_sync("chat.postEphemeral", where=lambda p: p["user"] == MALLORY)  # told who may answer
+    bot.event(message_event("eu-west", user=ALICE, channel=APPROVALS, ts="1700000000.000400", thread_ts=root))
     assert answer.result(timeout=120) == "eu-west"
