@@ -481,3 +481,23 @@ def test_a_question_posted_into_a_thread_signoff_never_saw_is_answered_by_a_repl
     fake.wait_for_sync("chat.postEphemeral", where=lambda p: p["user"] == MALLORY)  # told who may answer
     bot.event(message_event("eu-west", user=ALICE, channel=APPROVALS, ts="1700000000.000400", thread_ts=root))
     assert answer.result(timeout=120) == "eu-west"
+
+
+def test_a_malformed_spec_is_a_422_naming_the_field_and_nothing_is_sent(bot: SlackSignoff, fake: FakeSlack) -> None:
+    base = "/humanlayer/v1"
+    bad = [
+        ("function_calls", {"kwargs": {}}, "spec.fn"),
+        ("function_calls", {"fn": "x", "reject_options": [{"title": "no name"}]}, "spec.reject_options.0.name"),
+        ("function_calls", {"fn": "x", "channel": {"slack": {"channel_or_user_id": "#general"}}}, "channel_or_user_id"),
+        ("contact_requests", {"msg": "?", "response_options": [{"name": "a"}, {"name": "A"}]}, "response_options.1"),
+        (
+            "contact_requests",
+            {"msg": "?", "channel": {"email": {"address": "x", "in_reply_to_message_id": "no"}}},
+            "in_reply_to",
+        ),
+    ]
+    for route, spec, field in bad:
+        response = bot.api.post(f"{base}/{route}", json={"run_id": "r", "call_id": f"bad-{field}", "spec": spec})
+        assert response.status_code == 422 and field in response.json()["detail"], (route, spec, response.text)
+    assert bot.api.get(f"{base}/function_calls/bad-spec.fn").status_code == 404
+    assert bot.api.get("/api/requests").json()["requests"] == [] and posted(fake) == []
