@@ -287,10 +287,12 @@ class EmailInbound:
         log.info("email %s from %s: no %s in the reply to request %s", message_id, mail.from_addr, kind, request.id)
         await self.index.record_received(message_id)
         if kind == "approval":
+            ways = "".join(f"    {n}) {' '.join(o.label.split())}\n" for n, o in enumerate(request.deny_options, 1))
             text = (
                 "I could not read a decision in your reply, so the request is still waiting.\n\n"
-                "Reply again with one of these on the first line:\n\n    approve\n    deny <reason>\n\n"
-                f"Request {request.id}"
+                "Reply again with one of these on the first line:\n\n    approve\n    deny <reason>\n"
+                + (f"\nor the number of a way to deny:\n\n{ways}" if ways else "")
+                + f"\nRequest {request.id}"
             )
         else:
             text = (

@@ -429,6 +429,10 @@ def test_reject_options_are_numbered_in_the_mail_and_a_reply_picks_one(
         body = body_of(asked)
         assert "1) Not during the freeze" in body and "2) Explain first (say why after the number)" in body
 
+        mail.send(reply(asked.message, ALICE_MAIL, "hmm, maybe later?"))  # not a decision: a hint, nothing decided
+        hint = mail.wait_sent(2, sent_to(ALICE_MAIL))[1]
+        assert "still waiting" in body_of(hint) and "1) Not during the freeze" in body_of(hint)
+        assert hl.get_function_call("mail-rej").status.approved is None
         mail.send(reply(asked.message, ALICE_MAIL, "2 not before the audit on Friday"))
         denied = wait_until(
             lambda: (c := hl.get_function_call("mail-rej")).status and c.status.approved is not None and c, timeout=60
