@@ -3,7 +3,8 @@ on the outcome, and a LangGraph tool gated by `@signoff.require_approval` whose 
 model as the tool's answer (ToolNode's `handle_tool_errors` with a `NotApproved` handler).
 
 A real `signoff serve` with Slack (signed requests, the fake Web API); the graph runs in this
-process, against it, over HTTP. No model: the tool call is the AIMessage a model would send."""
+process, against it, over HTTP. No model: the tool call is the AIMessage a model would send.
+LangGraph is a test-only dependency here: bench/requirements.txt, which scripts/test installs."""
 
 from __future__ import annotations
 
