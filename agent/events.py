@@ -139,6 +139,19 @@ class Error(_Event):
     fatal: bool = False
 
 
+class DenyOption(BaseModel):
+    """A named way to deny a request, offered beside Deny (HumanLayer's `reject_options`): `label`
+    is what people see; with `ask` the approver writes the comment (`comment` prefills it),
+    without it the denial is at once, with `comment` (else the label) as its comment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    label: str
+    comment: str = ""
+    ask: bool = False
+
+
 class ApprovalRequested(_Event):
     type: Literal["approval_requested"] = "approval_requested"
     request_id: str
@@ -167,6 +180,7 @@ class ApprovalRequested(_Event):
     edit_schema: dict[str, Any] | None = None
     # Where it is delivered besides its thread (agent/places.py): "slack:C0APPROVERS", "slack:dm", "email".
     copies: list[str] = Field(default_factory=list)
+    deny_options: list[DenyOption] = Field(default_factory=list)
 
 
 class ApprovalEdited(_Event):
@@ -212,6 +226,8 @@ class ApprovalDecided(_Event):
     identity: DecisionIdentity | None = None
     # With N of M (`required` > 1 on the request): everyone whose approval counted, in order.
     approvals: list[DecisionIdentity] = Field(default_factory=list)
+    # A denial by one of the request's `deny_options`: its name.
+    deny_option: str | None = None
 
 
 class GrantGiven(_Event):

@@ -7,13 +7,14 @@ wins, bound to the digest of what was shown), and its outcome comes back by poll
 
     POST /api/approvals   {action, arguments?, reason?, approvers | policy, channel?, slack_channel?,
                            subject?, expire_after?, callback_url?, callback_secret?, idempotency_key?,
-                           requested_by?}
+                           requested_by?, editable?, required?}
     POST /api/questions   {question, options?, answerers | policy, ...the same}
     GET  /api/approvals/{id}?wait=30, GET /api/questions/{id}?wait=30
 
 A token reads only the requests it made (another's answer 404, as if they did not exist): the
 service token (SIGNOFF_API_TOKEN) its own, each personal token (`signoff tokens create NAME`) its
 owner's. Deciding is the people's: over the API with their own token (`/api/requests/{id}/decision`).
+`required` asks for that many distinct approvals (N of M), counted as for an agent's requests.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from bot.http_identity import caller_of
 from bot.long_poll import TooManyWaiters, Waiters
 from bot.views import standalone_json
 from channels.email.addresses import email_addresses
+from channels.slack.identity import GROUP_ID
 from storage.models import utcnow
 from storage.standalone import StandaloneSpec
 from storage.status import RequestKind
@@ -78,6 +80,8 @@ class ApprovalBody(_Common):
     # An approver may change the arguments before approving (each keeps the JSON type it was given
     # as); the program must then run the `arguments` it reads back, as signoff_client does.
     editable: bool = False
+    # N of M: how many distinct people among the approvers must approve (one denial ends it).
+    required: int = Field(default=1, ge=1, le=20)
 
 
 class QuestionBody(_Common):
@@ -206,6 +210,8 @@ def add_approval_routes(app: FastAPI, runtime: Any, service: StandaloneService) 
             raise HTTPException(422, "allow_free_text false needs options to choose from")
         if isinstance(body, ApprovalBody):
             people = service.people(body.approvers, body.policy, "approvers")
+            if body.required > len(people) and not any(GROUP_ID.fullmatch(p) for p in people):
+                raise HTTPException(422, f"required: {body.required} approvals, but only {len(people)} approvers named")
         else:
             people = service.people(body.answerers, body.policy, "answerers")
         chosen, origin_data = service.channels(body.channel, body.slack_channel, people)
@@ -233,6 +239,7 @@ def add_approval_routes(app: FastAPI, runtime: Any, service: StandaloneService) 
             callback_secret=secret,
             expires_at=utcnow() + body.expire_after if body.expire_after else None,
             editable=body.editable if isinstance(body, ApprovalBody) else False,
+            required=body.required if isinstance(body, ApprovalBody) else 1,
             allow_free_text=body.allow_free_text if isinstance(body, QuestionBody) else True,
         )
         created = await storage.create_standalone(spec)

@@ -25,7 +25,7 @@ from agent.grants import SCOPE_LABELS, GrantRefused
 from agent.policy import allows
 from bot import failpoints, refusals
 from bot.agent_set import Agents
-from bot.agent_webhook import inbound_drafts
+from bot.agent_webhook import inbound_drafts, previous_mail
 from bot.builder import ThreadBuilder
 from bot.edit_check import EditRefused, check_edit
 from bot.grant_rules import draft as grant_draft
@@ -164,11 +164,16 @@ class SignoffCore:
             await self.builder.drain()  # the message that opened it is acknowledged: build it first
             row = await self.storage.thread_by_origin(channel, key)
         if row is None and channel == "slack" and key.count(":") == 2:
-            # A Slack thread under a question posted on its own (POST /api/questions) is that request's.
+            # A Slack thread under a question posted on its own (POST /api/questions), or one a
+            # question was posted into, is that request's.
             _team, slack_channel, ts = key.split(":")
-            thread_id = await self.storage.slack_post_thread(slack_channel, ts)
-            row = await self.storage.get_thread(thread_id) if thread_id else None
+            asked = await self.storage.slack_post_threads(slack_channel, ts)
+            row = await self.storage.get_thread(asked[0]) if asked else None
         return row
+
+    async def threads_asking_in(self, slack_channel: str, thread_ts: str) -> list[str]:
+        """The threads with a question posted on its own at, or into, this Slack thread."""
+        return await self.storage.slack_post_threads(slack_channel, thread_ts)
 
     async def receive_message(
         self,
@@ -186,7 +191,9 @@ class SignoffCore:
         A trigger's message names the people it speaks for and the firing or delivery that sent it
         (`HumanMessage.humans`, `.trigger`)."""
         drafts: list[OutboxDraft] = []
+        existing = await self._thread_by_origin(origin.channel, origin.key)
         if self.forward_to_webhook:
+            earlier = await self.storage.stored_events(existing.id) if existing and origin.channel == "email" else []
             drafts = inbound_drafts(
                 receipt_key=receipt_key,
                 origin=origin,
@@ -194,8 +201,8 @@ class SignoffCore:
                 by=by,
                 agent_address=self.agent_address,
                 details=details or {},
+                previous=previous_mail(earlier, existing.origin_data if existing else {}, self.agent_address),
             )
-        existing = await self._thread_by_origin(origin.channel, origin.key)
         if existing is None:
             row = await self.launch(
                 text,
@@ -263,12 +270,23 @@ class SignoffCore:
         proof: Proof | None = None,
         edit: Edit | None = None,
         grant: GrantAsk | None = None,
+        deny_option: str | None = None,
     ) -> Decision:
         # Bound to what the human was shown: the request's tool and arguments, as a digest (taken
         # by the store, in the transaction that records the decision). An edit is checked here
         # against the request's schema (and the agent's tool), then recorded with the approval.
         identities = await self._with_groups(request_id, by, identities)
         event = ApprovalDecided(request_id=request_id, approved=approve, by=by, comment=clean_inbound(comment))
+        if deny_option is not None:  # one of the request's named ways to deny; its comment unless one was typed
+            row = await self.storage.get_request(request_id)
+            if row is None:
+                return Decision("unknown", None, refusals.message("unknown", request_id, by, None))
+            view = await self._view(row)
+            option = next((o for o in view.deny_options if o.name == deny_option), None)
+            if approve or option is None:
+                return Decision("not_an_option", view, f"{deny_option!r} is not a way to deny this request")
+            text = event.comment or option.comment or option.label
+            event = event.model_copy(update={"comment": text, "deny_option": option.name})
         if edit is None:
             return await self._resolve(request_id, event, receipt_key, identities, proof, grant=grant)
         if grant is not None:  # a grant covers the call as asked; an edited call is approved alone

@@ -29,6 +29,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.events import DenyOption
 from bot.approvals_api import StandaloneService, caller, requester
 from bot.http_identity import DECISION_STATUS, caller_of, decider
 from bot.humanlayer_views import function_call_json, human_contact_json
@@ -96,11 +97,13 @@ class FunctionSpecIn(_Lenient):
     fn: str = Field(min_length=1, max_length=200)
     kwargs: dict[str, Any] = Field(default_factory=dict)
     channel: ChannelIn | None = None
+    reject_options: list[dict[str, Any]] | None = Field(default=None, max_length=20)
 
 
 class FunctionStatusIn(_Lenient):
     approved: bool | None = None
     comment: str | None = Field(default=None, max_length=MAX_TEXT)
+    reject_option_name: str | None = Field(default=None, max_length=200)
 
 
 class ContactStatusIn(_Lenient):
@@ -123,20 +126,34 @@ def _parsed(model: type[_M], body: dict[str, Any], where: str = "spec") -> _M:
         raise HTTPException(422, problems) from exc
 
 
-def response_options(given: list[dict[str, Any]]) -> list[str]:
+def response_options(given: list[dict[str, Any]], field: str = "response_options") -> list[str]:
     """A contact request's `response_options` as the choices people see (each one's title, else its
     name); 422 for one with no name or two that read the same. HumanLayer takes free text as well."""
     shown: list[str] = []
     for n, option in enumerate(given):
         name = option.get("name")
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            raise HTTPException(422, f"spec.response_options.{n}.name: a name of 1 to 200 characters is required")
+            raise HTTPException(422, f"spec.{field}.{n}.name: a name of 1 to 200 characters is required")
         title = option.get("title")
         text = (title if isinstance(title, str) and title.strip() else name).strip()[:200]
         if text.casefold() in {s.casefold() for s in shown}:
-            raise HTTPException(422, f"spec.response_options.{n}: another option already reads {text!r}")
+            raise HTTPException(422, f"spec.{field}.{n}: another option already reads {text!r}")
         shown.append(text)
     return shown
+
+
+def reject_options(given: list[dict[str, Any]]) -> tuple[DenyOption, ...]:
+    """A function call's `reject_options` as named ways to deny: shown by title (else name); one
+    with `interactive` asks for a comment prefilled with its `prompt_fill`, one without denies at
+    once with its `prompt_fill` (else its title) as the comment. 422 as for `response_options`."""
+    shown = response_options(given, "reject_options")
+    options = []
+    for option, label in zip(given, shown, strict=True):
+        fill = option.get("prompt_fill")
+        comment = fill.strip()[:MAX_TEXT] if isinstance(fill, str) else ""
+        ask = option.get("interactive") is True
+        options.append(DenyOption(name=option["name"], label=label, comment=comment, ask=ask))
+    return tuple(options)
 
 
 def _key(call_id: str) -> str:
@@ -201,7 +218,12 @@ def add_humanlayer_routes(app: FastAPI, runtime: Any, service: StandaloneService
         if isinstance(spec, FunctionSpecIn):
             context = spec.channel.slack.context_about_channel_or_user if spec.channel and spec.channel.slack else None
             data.setdefault("subject", f"Approval needed: {spec.fn}")
-            fields: dict[str, Any] = {"action": spec.fn, "arguments": dict(spec.kwargs), "reason": context or ""}
+            fields: dict[str, Any] = {
+                "action": spec.fn,
+                "arguments": dict(spec.kwargs),
+                "reason": context or "",
+                "deny_options": reject_options(spec.reject_options or []),
+            }
         else:
             options = response_options(spec.response_options or [])
             data.setdefault("subject", spec.subject or f"Question: {spec.msg.splitlines()[0][:120]}")
@@ -255,8 +277,15 @@ def add_humanlayer_routes(app: FastAPI, runtime: Any, service: StandaloneService
             status = _parsed(FunctionStatusIn, body, "status")
             if status.approved is None:
                 raise HTTPException(422, "status.approved: true or false")
+            if status.reject_option_name is not None and status.approved:
+                raise HTTPException(422, "status.reject_option_name: only with approved false")
             decision = await runtime.core.decide(
-                request_id, approve=status.approved, by=by, comment=status.comment or "", proof=proof
+                request_id,
+                approve=status.approved,
+                by=by,
+                comment=status.comment or "",
+                proof=proof,
+                deny_option=status.reject_option_name,
             )
         else:
             answer = _parsed(ContactStatusIn, body, "status")

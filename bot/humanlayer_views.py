@@ -31,7 +31,7 @@ def function_call_json(standalone: StandaloneRow, request: RequestRow) -> dict[s
             "responded_at": _at(request.decided_at) if decided else None,
             "approved": (request.status == "approved") if decided else None,
             "comment": comment if decided else None,
-            "reject_option_name": None,
+            "reject_option_name": request.deny_option if decided else None,
             "slack_message_ts": card.get("ts"),
         },
     }

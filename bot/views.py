@@ -7,10 +7,10 @@ from datetime import UTC
 from typing import Any
 
 from agent import edits
-from agent.events import dump_event
+from agent.events import DenyOption, dump_event
 from agent.grants import SCOPE_LABELS
 from bot.identity import expand
-from channels.base import EditField, HumanRequestView, Origin
+from channels.base import DenyChoice, EditField, HumanRequestView, Origin
 from storage.models import GrantRow, RequestRow, RequestTimerRow, StandaloneRow, ThreadRow
 from storage.people_models import PersonRow
 from storage.store import StoredEvent
@@ -44,7 +44,16 @@ def request_view(
         edit_fields=edit_fields(row),
         allow_free_text=row.allow_free_text is not False,
         granted=granted_line(grant) if grant is not None else "",
+        deny_options=deny_choices(row),
     )
+
+
+def deny_choices(row: RequestRow) -> tuple[DenyChoice, ...]:
+    """A pending approval's named ways to deny (a denial with none takes its comment as typed)."""
+    if row.kind != "approval":
+        return ()
+    options = [DenyOption.model_validate(o) for o in row.deny_options or []]
+    return tuple(DenyChoice(o.name, o.label, o.comment if o.ask else o.comment or o.label, o.ask) for o in options)
 
 
 def granted_line(grant: GrantRow) -> str:
@@ -170,6 +179,8 @@ def standalone_json(standalone: StandaloneRow, row: RequestRow) -> dict[str, Any
             reason=row.reason,
             approvers=row.allowed,
             editable=bool(row.edit_schema),
+            required=row.required or 1,
+            approved_by=[str(a.get("person") or a.get("by") or "") for a in row.approvals or []],
         )
     else:
         answer = row.comment if row.status == "answered" else None

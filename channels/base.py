@@ -113,6 +113,19 @@ class HumanRequestView:
     allow_free_text: bool = True
     grant_offers: tuple[GrantOffer, ...] = ()  # the standing grants its approver may give with an approval
     granted: str = ""  # decided with a standing grant: what it allows and until when, said with the outcome
+    # An approval's named ways to deny, offered beside Deny (a button each, a numbered choice by mail).
+    deny_options: tuple[DenyChoice, ...] = ()
+
+
+@dataclass(frozen=True)
+class DenyChoice:
+    """One way to deny: `label` shown; with `ask` the approver writes the comment (`comment`
+    prefills it), else choosing it denies at once with `comment`."""
+
+    name: str
+    label: str
+    comment: str
+    ask: bool
 
 
 @dataclass(frozen=True)
@@ -248,6 +261,10 @@ class Core(Protocol):
     async def thread_for(self, channel: str, key: str) -> str | None:
         """The thread id of a conversation this bot is part of, if any."""
 
+    async def threads_asking_in(self, slack_channel: str, thread_ts: str) -> list[str]:
+        """The threads whose questions were posted on their own at, or into, this Slack thread (a
+        reply there may answer them)."""
+
     async def pending_requests(self, thread_id: str) -> list[HumanRequestView]: ...
 
     async def get_request(self, request_id: str) -> HumanRequestView | None: ...
@@ -264,11 +281,13 @@ class Core(Protocol):
         proof: Proof | None = None,
         edit: Edit | None = None,
         grant: GrantAsk | None = None,
+        deny_option: str | None = None,
     ) -> Decision:
         """Approve or deny (`edit`: approve with these arguments changed). `identities`: other names
         `by` holds (Slack user groups) for the allowed check; `proof`: how `by` was authenticated,
         recorded with the decision; `grant`: a standing grant given with the approval (refused,
-        with nothing decided, where it may not be given)."""
+        with nothing decided, where it may not be given); `deny_option`: the name of one of the
+        request's `deny_options` a denial takes (its comment, unless `comment` is given)."""
 
     async def answer(
         self,

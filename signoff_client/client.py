@@ -107,7 +107,7 @@ class Signoff:
         use `require_approval`, which raises. `timeout` bounds the wait (TimedOut); the request's
         own deadline is `expire_after=` (seconds). Other keyword arguments go into the request
         as they are: `channel`, `slack_channel`, `subject`, `expire_after`, `callback_url`,
-        `callback_secret`, `requested_by`.
+        `callback_secret`, `requested_by`, `required` (N of M), `editable`.
         """
         body: dict[str, Any] = {"action": action, "arguments": arguments or {}, "reason": reason, **options}
         body.update(_people("approvers", approvers, policy))

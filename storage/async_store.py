@@ -127,7 +127,7 @@ class AsyncStore:
     outbox_sent = _Mirror(Store.outbox_sent)
     outbox_failed = _Mirror(Store.outbox_failed)
     outbox_for_thread = _Mirror(Store.outbox_for_thread)
-    slack_post_thread = _Mirror(Store.slack_post_thread)
+    slack_post_threads = _Mirror(Store.slack_post_threads)
     mailbox_state = _Mirror(Store.mailbox_state)
     save_mailbox_state = _Mirror(Store.save_mailbox_state)
     people_for = _Mirror(Store.people_for)

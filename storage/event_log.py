@@ -150,6 +150,7 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
                 rule=event.rule,
                 edit_schema=event.edit_schema,
                 copies=list(event.copies) or None,
+                deny_options=[o.model_dump() for o in event.deny_options] or None,
             ),
         )
         schedule_timers(session, thread.id, event, now)
@@ -216,6 +217,8 @@ def _index_request(session: Session, thread: ThreadRow, event: Event, now: datet
         elif isinstance(event, ApprovalDecided):
             status = RequestStatus.APPROVED if event.approved else RequestStatus.DENIED
             outcome = {"status": status, "comment": event.comment}
+            if event.deny_option is not None:
+                outcome["deny_option"] = event.deny_option
             if event.approved and event.approvals:
                 outcome["approvals"] = [approval_entry(i.subject, i, now) for i in event.approvals]
         elif isinstance(event, RequestExpired):

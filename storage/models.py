@@ -113,6 +113,10 @@ class RequestRow(SQLModel, table=True):
     allow_free_text: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, server_default=true()))
     # Where it is delivered besides its thread (agent/places.py); null or empty: only there.
     copies: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # An approval's named ways to deny (agent.events.DenyOption, as dicts); null: Deny alone. And the
+    # name of the one a denial took.
+    deny_options: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    deny_option: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class ReceiptRow(SQLModel, table=True):

@@ -11,16 +11,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, exists, func, or_, update
+from sqlalchemy import select as core_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from agent.events import Event
 from agent.places import COPY, COPY_UPDATE
-from storage._sql import insert_receipt, thread_row
+from storage._sql import insert_receipt, table, thread_row
 from storage.db import Database
 from storage.event_log import OutboxDraft, append_events
 from storage.models import OutboxRow, ReceiptRow, RequestRow, utcnow
 from storage.status import OutboxStatus, RequestKind
+
+MAX_QUESTIONS_IN_A_SLACK_THREAD = 50
 
 __all__ = ["Outbox", "OutboxDraft"]
 
@@ -101,17 +104,26 @@ class Outbox:
                     session.add(request)
             if row.channel == "slack" and row.kind == "question" and refs.get("channel") and refs.get("ts"):
                 # Replies in the thread under a question posted on its own (a standalone request's)
-                # reach the request's thread: `slack_post_thread` finds it by where it was posted.
+                # reach the request's thread: `slack_post_threads` finds it by where it was posted:
+                # its own ts, or the Slack thread it was posted into (HumanLayer's `thread_ts`),
+                # where several questions may wait at once.
                 insert_receipt(session, slack_post_key(str(refs["channel"]), str(refs["ts"])), row.thread_id)
+                if refs.get("thread_ts"):
+                    keys = slack_thread_keys(str(refs["channel"]), str(refs["thread_ts"]))
+                    next((k for k in keys if insert_receipt(session, k, row.thread_id)), None)
             if note is not None:
                 append_events(session, thread_row(session, row.thread_id, for_update=True), [note], ())
             return row
 
-    def slack_post_thread(self, channel: str, ts: str) -> str | None:
-        """The thread whose Slack question was posted at (channel, ts), if one was."""
+    def slack_post_threads(self, channel: str, ts: str) -> list[str]:
+        """The threads whose Slack questions were posted at (channel, ts) or into the Slack thread
+        whose root is there, first posted first."""
+        keys = slack_thread_keys(channel, ts)
+        receipts = table(ReceiptRow).c
         with self.db.session() as session:
-            found = session.get(ReceiptRow, slack_post_key(channel, ts))
-            return found.thread_id if found else None
+            rows = session.execute(core_select(receipts.key, receipts.thread_id).where(receipts.key.in_(keys)))
+            found = {key: thread_id for key, thread_id in rows}
+        return list(dict.fromkeys(t for k in keys if (t := found.get(k))))
 
     def outbox_failed(
         self, outbox_id: int, error: str, *, retry_at: datetime | None, note: Event | None = None
@@ -139,6 +151,13 @@ class Outbox:
 
 def slack_post_key(channel: str, ts: str) -> str:
     return f"slack:posted:{channel}:{ts}"
+
+
+def slack_thread_keys(channel: str, ts: str) -> list[str]:
+    """The keys of the questions waiting in one Slack thread: its root's, then one each for the
+    questions posted into it (exact keys, so a reply's lookup is one indexed query)."""
+    first = slack_post_key(channel, ts)
+    return [first, *(f"{first}#{n}" for n in range(2, MAX_QUESTIONS_IN_A_SLACK_THREAD + 1))]
 
 
 def _lane(row: Any) -> Any:

@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from agent import edits
 from agent import thread as t
-from agent.events import ApprovalRequested, Event, QuestionAsked, RequestEscalated, parse_event
+from agent.events import ApprovalRequested, DenyOption, Event, QuestionAsked, RequestEscalated, parse_event
 from storage._sql import insert_receipt, insert_row, request_row, table, thread_row
 from storage.db import Database
 from storage.event_log import OutboxDraft, append_events
@@ -63,6 +63,8 @@ class StandaloneSpec:
     # a question's answer may be none of its options.
     editable: bool = False
     allow_free_text: bool = True
+    deny_options: tuple[DenyOption, ...] = ()
+    required: int = 1  # N of M: distinct approvals needed
 
     def fingerprint(self) -> str:
         """What a retry with the same idempotency key must ask again."""
@@ -150,6 +152,8 @@ class Standalone:
                     approvers=list(spec.allowed),
                     expire_after=expire_after,
                     edit_schema=edits.infer_schema(spec.arguments) if spec.editable else None,
+                    deny_options=list(spec.deny_options),
+                    required=spec.required,
                 )
                 kind = "approval_request"
             else:

@@ -8,11 +8,15 @@ approval runs a risky tool.
 
 Under `approve`, lines of the form `name: value` (up to the first line that is not one) change
 those arguments before approving (`read_edits`); a comment follows after them.
+
+An approval with named ways to deny (HumanLayer's `reject_options`) also takes one's number, or its
+text alone, on the first line (`read_deny_option`): always a denial, never an approval.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -114,6 +118,25 @@ def read_answer(reply_text: str) -> str:
     """The free-text answer to a question: the whole new part, trimmed."""
     text = reply_text.replace("\r\n", "\n").strip()
     return re.sub(r"\n{3,}", "\n\n", text)
+
+
+_DENY_OPTION = re.compile(r"^[\s*_]*(?P<number>\d{1,2})[*_]*[.)]?(?=$|\s)\s*(?P<rest>.*)$", re.DOTALL)
+
+
+def read_deny_option(reply_text: str, labels: Sequence[str]) -> tuple[int, str] | None:
+    """One of an approval's named ways to deny, picked by a reply: its number (then, on the same
+    line or after it, a comment) or its label alone on the first line. `(index from 0, comment)`."""
+    text = reply_text.replace("\r\n", "\n").strip()
+    first, _, after = text.partition("\n")
+    match = _DENY_OPTION.match(first.strip())
+    if match is not None and 1 <= int(match.group("number")) <= len(labels):
+        comment = "\n".join([match.group("rest").strip(), after]).strip()
+        return int(match.group("number")) - 1, re.sub(r"\n{3,}", "\n\n", comment)
+    wanted = " ".join(first.split()).rstrip(".").casefold()
+    for index, label in enumerate(labels):
+        if wanted and " ".join(label.split()).rstrip(".").casefold() == wanted:
+            return index, after.strip()
+    return None
 
 
 _EDIT_LINE = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_.\-]{0,199})\s*:\s?(?P<value>.*?)\s*$")

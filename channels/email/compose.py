@@ -152,6 +152,7 @@ def compose_approval_request(
         "    deny <reason>",
         *grant_lines(request),
         "",
+        *deny_option_lines(request),
         "A reason for a denial is passed to the agent, which will adapt.",
         *edit_lines(request),
         _who_may_answer(request.allowed),
@@ -167,6 +168,17 @@ def compose_approval_request(
         now=now,
         message_id=message_id,
     )
+
+
+def deny_option_lines(request: HumanRequestView) -> list[str]:
+    """An approval's named ways to deny, numbered: a reply with the number (or the text) picks one."""
+    if not request.deny_options:
+        return []
+    lines = ["Or deny in one of these ways: reply with its number (a comment may follow it).", ""]
+    for n, option in enumerate(request.deny_options, 1):
+        note = " (say why after the number)" if option.ask else ""
+        lines.append(f"    {n}) {_clean_header(option.label)}{note}")
+    return [*lines, ""]
 
 
 def grant_lines(request: HumanRequestView) -> list[str]:

@@ -39,7 +39,7 @@ from email.message import EmailMessage
 
 from channels.base import Core, Decision, Edit, HumanRequestView, Origin, Proof
 from channels.email.addresses import Mailbox
-from channels.email.answers import read_answer, read_decision, read_edits, read_grant
+from channels.email.answers import read_answer, read_decision, read_deny_option, read_edits, read_grant
 from channels.email.auth import dkim_verify, sender_authenticated
 from channels.email.compose import ThreadRefs, compose_decision_notice, compose_reply
 from channels.email.errors import ParseFailed
@@ -178,6 +178,21 @@ class EmailInbound:
         proof = Proof(method or "email_from", "email", {"from": mail.from_addr, "message_id": message_id})
         if request.kind == "approval":
             decision = read_decision(mail.reply_text)
+            labels = [o.label for o in request.deny_options]
+            picked = read_deny_option(mail.reply_text, labels) if decision is None and labels else None
+            if picked is not None:  # one of its named ways to deny, by number or label
+                index, comment = picked
+                result = await self.core.decide(
+                    request.id,
+                    approve=False,
+                    by=claim.approver,
+                    comment=comment,
+                    receipt_key=key,
+                    proof=proof,
+                    deny_option=request.deny_options[index].name,
+                )
+                await self._after_decision(mail, message_id, request, result)
+                return
             if decision is None:
                 await self._hint(mail, message_id, request, "approval")
                 return
@@ -272,10 +287,12 @@ class EmailInbound:
         log.info("email %s from %s: no %s in the reply to request %s", message_id, mail.from_addr, kind, request.id)
         await self.index.record_received(message_id)
         if kind == "approval":
+            ways = "".join(f"    {n}) {' '.join(o.label.split())}\n" for n, o in enumerate(request.deny_options, 1))
             text = (
                 "I could not read a decision in your reply, so the request is still waiting.\n\n"
-                "Reply again with one of these on the first line:\n\n    approve\n    deny <reason>\n\n"
-                f"Request {request.id}"
+                "Reply again with one of these on the first line:\n\n    approve\n    deny <reason>\n"
+                + (f"\nor the number of a way to deny:\n\n{ways}" if ways else "")
+                + f"\nRequest {request.id}"
             )
         else:
             text = (

@@ -126,6 +126,11 @@ def build_app(
         await ack()
         await interactions.choose(body)
 
+    @app.action(re.compile(blocks.DENY_OPTION_ACTION_PATTERN))
+    async def on_deny_option(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await interactions.deny_with_option(body)
+
     @app.action(blocks.DENY_ACTION_ID)
     async def on_deny(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()

@@ -46,6 +46,8 @@ EDIT_FIELD_BLOCK_PREFIX = "arg:"
 EDIT_FIELD_ACTION_ID = "value"
 CHOICE_ACTION_PREFIX = "signoff_choice_"  # + the option's number from 1: a question's option buttons
 CHOICE_ACTION_PATTERN = r"^signoff_choice_\d+$"
+DENY_OPTION_ACTION_PREFIX = "signoff_deny_option_"  # + the option's number from 1: an approval's named denials
+DENY_OPTION_ACTION_PATTERN = r"^signoff_deny_option_\d+$"
 INPUT_LIMIT = 3000  # a plain_text_input's value
 OPTION_TEXT_LIMIT = 75  # a static_select option's text
 BLOCK_ID_LIMIT = 255
@@ -346,11 +348,26 @@ def approval_card(request: HumanRequestView, thread_link: str | None = None) -> 
     if request.grant_offers and not needs_full_view(request):
         elements.append(grant_select(request))
     blocks.append({"type": "actions", "block_id": DECISION_BLOCK_ID, "elements": elements})
+    blocks.extend(_deny_option_rows(request))
     requester = _people([request.requested_by], 200, "someone")
     text = f"Approval needed to run {escape(tool, 100)}, requested by {requester}"
     if request.reason.strip():
         text += f": {escape(request.reason.strip(), FALLBACK_LIMIT - units(text) - 2)}"
     return {"text": text, "blocks": blocks}
+
+
+def _deny_option_rows(request: HumanRequestView) -> list[dict[str, Any]]:
+    """A button per named way to deny (`DENY_OPTION_ACTION_PREFIX` + its number; the value is the
+    request id), in rows of 5 under Approve / Deny."""
+    options = request.deny_options[:MAX_OPTIONS]
+    rows = []
+    for start in range(0, len(options), 5):
+        buttons = [
+            _button(f"{DENY_OPTION_ACTION_PREFIX}{n}", plain(option.label, OPTION_TEXT_LIMIT) or "Deny", request.id)
+            for n, option in enumerate(options[start : start + 5], start + 1)
+        ]
+        rows.append({"type": "actions", "block_id": f"signoff_deny_options_{start // 5}", "elements": buttons})
+    return rows
 
 
 def grant_select(request: HumanRequestView) -> dict[str, Any]:
@@ -617,33 +634,50 @@ def reply_message(text: str) -> dict[str, Any]:
     return {"text": body if body.strip() else "_(empty reply)_"}
 
 
-def deny_modal(request_id: str) -> dict[str, Any]:
-    """The modal that asks why a request is denied; submitted as `DENY_CALLBACK_ID`."""
-    if units(request_id) > PRIVATE_METADATA_LIMIT:
+def deny_modal(request_id: str, option: int | None = None, label: str = "", prefill: str = "") -> dict[str, Any]:
+    """The modal that asks why a request is denied; submitted as `DENY_CALLBACK_ID`. For one of its
+    named ways to deny (`option`, from 1), it says which, prefilled with `prefill`; its metadata
+    is `<request id>#<option>` (`deny_modal_target` reads it)."""
+    metadata = request_id if option is None else f"{request_id}#{option}"
+    if units(metadata) > PRIVATE_METADATA_LIMIT:
         raise ValueError("request id too long for private_metadata")
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": DENY_REASON_ACTION_ID,
+        "multiline": True,
+        "max_length": DENY_REASON_MAX_LENGTH,
+        "placeholder": {"type": "plain_text", "text": "e.g. not during business hours"},
+    }
+    if prefill.strip():
+        element["initial_value"] = prefill.strip()[:DENY_REASON_MAX_LENGTH]
+    blocks: list[dict[str, Any]] = []
+    if option is not None:
+        blocks.append(_section(f"*Deny:* {escape(label, 500)}"))
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": DENY_REASON_BLOCK_ID,
+            "label": {"type": "plain_text", "text": "Why are you denying this?"},
+            "hint": {"type": "plain_text", "text": "The agent reads your reason and adapts."},
+            "element": element,
+        }
+    )
     return {
         "type": "modal",
         "callback_id": DENY_CALLBACK_ID,
-        "private_metadata": request_id,
+        "private_metadata": metadata,
         "title": {"type": "plain_text", "text": "Deny request"},
         "submit": {"type": "plain_text", "text": "Deny"},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": DENY_REASON_BLOCK_ID,
-                "label": {"type": "plain_text", "text": "Why are you denying this?"},
-                "hint": {"type": "plain_text", "text": "The agent reads your reason and adapts."},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": DENY_REASON_ACTION_ID,
-                    "multiline": True,
-                    "max_length": DENY_REASON_MAX_LENGTH,
-                    "placeholder": {"type": "plain_text", "text": "e.g. not during business hours"},
-                },
-            }
-        ],
+        "blocks": blocks,
     }
+
+
+def deny_modal_target(view: Mapping[str, Any]) -> tuple[str, int | None]:
+    """The request a submitted `deny_modal` denies, and the named way to deny it was opened for."""
+    metadata = str(view.get("private_metadata") or "")
+    request_id, mark, option = metadata.rpartition("#")
+    return (request_id, int(option)) if mark and option.isdigit() else (metadata, None)
 
 
 def deny_reason_from(view: Mapping[str, Any]) -> str:

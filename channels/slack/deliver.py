@@ -309,7 +309,8 @@ class SlackChannel:
         earlier = await self._earlier_post(message, channel, thread_ts, marker)
         if earlier is not None:
             log.info("%s message %d was posted before (%s/%s); not posting it again", part, message.id, *earlier)
-            return {"channel": earlier[0], "ts": earlier[1]}
+            refs = {"channel": earlier[0], "ts": earlier[1]}
+            return {**refs, "thread_ts": thread_ts} if thread_ts else refs
         response = await self.client.chat_postMessage(
             channel=channel,
             thread_ts=thread_ts,
@@ -318,7 +319,8 @@ class SlackChannel:
             metadata=marker,
             **_spoken_by(message.speaker, content),
         )
-        return {"channel": str(response["channel"]), "ts": str(response["ts"])}
+        refs = {"channel": str(response["channel"]), "ts": str(response["ts"])}
+        return {**refs, "thread_ts": thread_ts} if thread_ts else refs
 
     async def _earlier_post(
         self, message: Outbound, channel: str, thread_ts: str | None, marker: dict[str, Any]

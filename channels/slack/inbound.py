@@ -13,7 +13,9 @@ gets a 5xx and Slack sends it again. A message outside a thread (a mention, a DM
 conversation: its record is one INSERT (`Core.open_conversation`) and its thread is built after
 the ack.
 
-A reply in a thread with a pending question, from someone allowed to answer it, is the answer.
+A reply in a thread with a pending question, from someone allowed to answer it, is the answer; so is
+a reply in a Slack thread a question was posted into (HumanLayer's `thread_ts`), even when that
+thread is another conversation's.
 A reply from anyone else stays an ordinary message of the thread, and its author is told privately
 (an ephemeral message, once per message) that it answered nothing and who may answer.
 """
@@ -110,6 +112,7 @@ class Inbound:
         if message.channel_type == "im":
             await self.record(message)
         elif message.thread_ts and await self.core.thread_for("slack", message.conversation) is not None:
+            # (a Slack thread a question was posted into counts: `thread_for` finds that question's thread)
             await self.record(message)
         # Anything else in a channel is for the humans there; a mention arrives as app_mention.
 
@@ -121,10 +124,13 @@ class Inbound:
             return
         thread_id = await self.core.thread_for("slack", message.conversation)
         refusal: str | None = None
-        if thread_id is not None:
-            answered, refusal = await self._answer(thread_id, message)
+        # The conversation's own thread, then those whose questions were posted into this Slack thread.
+        asking = await self.core.threads_asking_in(message.channel, message.thread_ts)
+        for candidate in dict.fromkeys([*([thread_id] if thread_id else []), *asking]):
+            answered, told = await self._answer(candidate, message)
             if answered:
                 return
+            refusal = refusal or told
         recorded = await self.core.receive_message(
             receipt_key=message.receipt_key, origin=message.origin(), text=message.text, by=message.user
         )

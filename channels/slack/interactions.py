@@ -116,7 +116,7 @@ class Interactions:
             self.background.spawn(self._tell(click, notes.progress(decision.message)), "ephemeral")
 
     async def _submitter(self, body: Mapping[str, Any], view: Mapping[str, Any]) -> Submitter:
-        request_id = str(view.get("private_metadata") or "")
+        request_id, _option = blocks.deny_modal_target(view)
         user = str(body["user"]["id"])
         request = await self.core.get_request(request_id)
         return Submitter(
@@ -205,18 +205,61 @@ class Interactions:
         if not reason:
             return _modal_error("Please say why, so the agent can adapt.")
         who = await self._submitter(body, view)
-        decision = await self.core.decide(who.request_id, approve=False, comment=reason, **who.decision())
+        _request_id, number = blocks.deny_modal_target(view)
+        option: str | None = None
+        if number is not None:  # opened by one of the request's named ways to deny
+            request = await self.core.get_request(who.request_id)
+            if request is None or not 1 <= number <= len(request.deny_options):
+                return _modal_error(notes.unknown_request(who.request_id))
+            option = request.deny_options[number - 1].name
+        decision = await self.core.decide(
+            who.request_id, approve=False, comment=reason, deny_option=option, **who.decision()
+        )
         if decision.status == "accepted" or _decided_by(decision.request, who.user, "denied"):
             return None
         return _modal_error(decision.message or "This request cannot be denied now.")
 
-    async def _open_deny_modal(self, click: Click) -> None:
+    async def deny_with_option(self, body: Mapping[str, Any]) -> None:
+        """One of an approval's named ways to deny: at once with its comment, or (one that asks for
+        a comment) the deny modal, prefilled."""
+        click = Click.of(body)
+        action_id = str(body["actions"][0].get("action_id") or "")
+        number = int(action_id.removeprefix(blocks.DENY_OPTION_ACTION_PREFIX) or 0)
+        request = await self.core.get_request(click.request_id)
+        if request is None or request.kind != "approval" or not 1 <= number <= len(request.deny_options):
+            self.background.spawn(self._tell(click, notes.unknown_request(click.request_id)), "ephemeral")
+            return
+        option = request.deny_options[number - 1]
+        if option.ask:
+            self.background.spawn(self._open_deny_modal(click, number), "deny modal")
+            return
+        identities = await self.groups.identities(click.user, request.allowed)
+        decision = await self.core.decide(
+            click.request_id,
+            approve=False,
+            by=click.user,
+            receipt_key=f"slack:action:{click.trigger_id}",
+            identities=identities,
+            proof=slack_proof(body),
+            deny_option=option.name,
+        )
+        if decision.status != "accepted" and not (
+            decision.status == "already_decided" and _decided_by(decision.request, click.user, "denied")
+        ):
+            self.background.spawn(self._tell(click, refusal(decision, click.request_id)), "ephemeral")
+
+    async def _open_deny_modal(self, click: Click, option: int | None = None) -> None:
         request = await self.core.get_request(click.request_id)
         problem = await self._why_not(click, request)
-        if problem is not None:
-            await self._tell(click, problem)
+        if problem is not None or request is None:
+            await self._tell(click, problem or notes.unknown_request(click.request_id))
             return
-        await self.client.views_open(trigger_id=click.trigger_id, view=blocks.deny_modal(click.request_id))
+        if option is None:
+            view = blocks.deny_modal(click.request_id)
+        else:
+            chosen = request.deny_options[option - 1]
+            view = blocks.deny_modal(click.request_id, option, chosen.label, chosen.comment)
+        await self.client.views_open(trigger_id=click.trigger_id, view=view)
 
     async def _why_not(self, click: Click, request: HumanRequestView | None, kind: str = "approval") -> str | None:
         if request is None:

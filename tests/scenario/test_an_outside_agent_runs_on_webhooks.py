@@ -19,8 +19,8 @@ from email.utils import getaddresses
 from pathlib import Path
 
 import pytest
-from humanlayer import ContactChannel, EmailContactChannel, HumanContactSpec, HumanLayer
-from humanlayer.core.models_agent_webhook import V1Beta2EmailEventReceived
+from humanlayer import ContactChannel, EmailContactChannel, HumanContactSpec, HumanLayer, SlackContactChannel
+from humanlayer.core.models_agent_webhook import V1Beta2EmailEventReceived, V1Beta2SlackEventReceived
 
 from tests.support.dovecot import DovecotServer
 from tests.support.email_signoff import AGENT, EmailSignoff, MakeEmailBot, body_of, mail, reply, sent_to
@@ -28,8 +28,8 @@ from tests.support.fake_model import FakeModelServer
 from tests.support.fake_slack import FakeSlack
 from tests.support.outside_agent import OutsideAgent
 from tests.support.signoff_process import API_TOKEN, wait_until
-from tests.support.slack_requests import app_mention
-from tests.support.slack_signoff import MakeSlackBot
+from tests.support.slack_requests import app_mention, message_event
+from tests.support.slack_signoff import ALICE, MakeSlackBot, posted
 from tests.support.smtp_server import Received, SmtpServer
 
 BOB = "bob@corp.example"
@@ -115,6 +115,17 @@ def test_the_workshop_loop_mail_in_question_back_answer_out_in_one_mail_thread(
     assert thread["status"] == "waiting" and thread["channel"] == "email"
     assert model.requests == []
 
+    # A later mail in that thread carries the earlier ones as previous_thread.
+    outside.handlers.pop("agent_email.received")
+    bot.send(
+        mail(BOB, "Re: Deploy the pricing page", "And the docs page.", in_reply_to=first_id, references=[first_id])
+    )
+    later = outside.wait_for("agent_email.received", 2)[1].event.event
+    assert later.body.strip() == "And the docs page." and later.previous_thread is not None
+    assert [(m.from_address, m.content.strip()) for m in later.previous_thread] == [
+        (BOB, "Please deploy the new pricing page today.")
+    ]
+
 
 def test_a_slack_mention_reaches_the_outside_agent_once_however_often_slack_sends_it(
     outside: OutsideAgent, make_slack_bot: MakeSlackBot, fake: FakeSlack, model: FakeModelServer, tmp_path: Path
@@ -139,3 +150,52 @@ def test_a_slack_mention_reaches_the_outside_agent_once_however_often_slack_send
     wait_until(lambda: len(bot.threads()) == 1, message="one thread")
     assert len(outside.of("agent_slack.received")) == 2 and outside.refused == []
     assert [t["status"] for t in bot.threads()] == ["waiting"] and model.requests == []
+
+
+def test_the_workshop_loop_in_slack_questions_in_the_mention_thread_are_answered_by_replies_there(
+    outside: OutsideAgent,
+    make_slack_bot: MakeSlackBot,
+    fake: FakeSlack,
+    model: FakeModelServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bot = make_slack_bot(SIGNOFF_AGENT="webhook", SIGNOFF_WEBHOOK_URL=outside.url, SIGNOFF_WEBHOOK_SECRET=SECRET)
+    monkeypatch.setenv("HUMANLAYER_API_BASE", f"{bot.process.url}/humanlayer/v1")
+    monkeypatch.setenv("HUMANLAYER_API_KEY", API_TOKEN)
+    hl = HumanLayer()
+    root = "1700000000.000100"
+
+    def ask_back(received: V1Beta2SlackEventReceived) -> None:
+        thread = received.event  # clarify in the thread it was asked in, twice
+        for n, question in enumerate(["Which version?", "Which region?"], 1):
+            hl.create_human_contact(
+                HumanContactSpec(
+                    msg=question,
+                    channel=ContactChannel(
+                        slack=SlackContactChannel(channel_or_user_id=thread.channel_id, thread_ts=thread.thread_ts)
+                    ),
+                ),
+                call_id=f"ask-{n}",
+            )
+
+    outside.handlers["agent_slack.received"] = ask_back
+    bot.event(app_mention("<@UBOT> deploy the pricing page", user=ALICE, channel="C0OPS", ts=root))
+    outside.wait_for("agent_slack.received")
+    asked = wait_until(lambda: len(posted(fake)) == 2 and posted(fake), message="both questions")
+    assert [(at[0], p.get("thread_ts")) for at, p in asked] == [("C0OPS", root), ("C0OPS", root)]
+    bot.wait_delivered()
+
+    # Each reply in the mention's thread answers the question that waits longest, not the agent's thread.
+    bot.event(message_event("v2.3", user=ALICE, channel="C0OPS", ts="1700000000.000300", thread_ts=root))
+    [first] = outside.wait_for("human_contact.completed")
+    assert (first.event.event.call_id, first.event.event.status.response) == ("ask-1", "v2.3")
+    bot.event(message_event("eu-west", user=ALICE, channel="C0OPS", ts="1700000000.000400", thread_ts=root))
+    second = outside.wait_for("human_contact.completed", 2)[1].event.event
+    assert (second.call_id, second.status.response) == ("ask-2", "eu-west")
+    assert hl.get_human_contact("ask-1").status.response == "v2.3"
+
+    # Once nothing waits there, a reply is the agent's again.
+    bot.event(message_event("thanks", user=ALICE, channel="C0OPS", ts="1700000000.000500", thread_ts=root))
+    again = outside.wait_for("agent_slack.received", 2)[1].event.event
+    assert again.thread_ts == root and again.events[0].content == "thanks"
+    assert outside.refused == [] and outside.errors == [] and model.requests == []

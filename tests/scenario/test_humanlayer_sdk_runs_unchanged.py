@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from humanlayer import (
@@ -41,7 +42,17 @@ from tests.support.fake_model import FakeModelServer
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import API_TOKEN, wait_until
 from tests.support.slack_requests import message_event
-from tests.support.slack_signoff import ALICE, BOB, MakeSlackBot, SlackSignoff, button_value, posted, wait_for_card
+from tests.support.slack_signoff import (
+    ALICE,
+    BOB,
+    MALLORY,
+    MakeSlackBot,
+    SlackSignoff,
+    button_value,
+    has_buttons,
+    posted,
+    wait_for_card,
+)
 from tests.support.smtp_server import SmtpServer
 
 ALICE_MAIL = "alice@example.com"
@@ -334,3 +345,163 @@ def test_response_options_are_buttons_and_the_choice_comes_back_by_name(
     done = answer.result(timeout=120)
     assert done.contact.status is not None
     assert (done.contact.status.response_option_name, done.as_completed()) == ("us", "US first")
+
+
+def test_reject_options_are_buttons_that_deny_at_once_or_ask_for_a_comment(
+    bot: SlackSignoff, fake: FakeSlack, hl: HumanLayer, webhook: CallbackReceiver, background: ThreadPoolExecutor
+) -> None:
+    options = [
+        ResponseOption(name="freeze", title="Not during the freeze", prompt_fill="try again after the freeze"),
+        ResponseOption(name="why", title="Explain first", interactive=True, prompt_fill="Tell me why "),
+        ResponseOption(name="no", title="No"),
+    ]
+    runs: list[str] = []
+
+    @hl.require_approval(contact_channel=SLACK, reject_options=options)
+    def deploy(version: str) -> str:
+        runs.append(version)
+        return "deployed"
+
+    def deny_buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
+        elements = [e for block in card["blocks"] if block["type"] == "actions" for e in block["elements"]]
+        return [e for e in elements if e["action_id"].startswith("signoff_deny_option_")]
+
+    # Without `interactive`: one click denies, with its prompt_fill as the comment.
+    result: Future[str] = background.submit(deploy, version="6.0")
+    [(card_at, card)] = wait_for_card(fake)
+    buttons = deny_buttons(card)
+    assert [(b["text"]["text"], b["action_id"]) for b in buttons] == [
+        ("Not during the freeze", "signoff_deny_option_1"),
+        ("Explain first", "signoff_deny_option_2"),
+        ("No", "signoff_deny_option_3"),
+    ]
+    assert bot.click("signoff_deny_option_1", buttons[0]["value"], user=BOB, card=card_at).is_success  # not Bob's
+    fake.wait_for_sync("chat.postEphemeral", where=lambda p: p["user"] == BOB)
+    assert bot.click("signoff_deny_option_1", buttons[0]["value"], user=ALICE, card=card_at).is_success
+    assert result.result(timeout=120) == "User in ops denied deploy with message: try again after the freeze"
+    [post] = webhook.wait_for(1)
+    completed = V1Beta2FunctionCallCompleted.model_validate(Webhook(WEBHOOK_SECRET).verify(post.body, post.headers))
+    assert completed.event.status is not None and completed.event.status.reject_option_name == "freeze"
+    assert runs == []
+
+    # With `interactive`: the deny modal, prefilled with prompt_fill; the typed comment comes back.
+    spec = FunctionCallSpec(fn="rotate_keys", kwargs={"env": "prod"}, channel=SLACK, reject_options=options)
+
+    def card_of(call_id: str) -> tuple[tuple[str, str], dict[str, Any]]:
+        [found] = wait_until(
+            lambda: [c for c in posted(fake, has_buttons) if call_id in json.dumps(c[1]["blocks"])],
+            message=f"the card for {call_id}",
+        )
+        return found
+
+    hl.create_function_call(spec.model_copy(update={"kwargs": {"call": "rej-2"}}), call_id="rej-2")
+    second_at, second = card_of("rej-2")
+    bot.click("signoff_deny_option_2", deny_buttons(second)[1]["value"], user=ALICE, card=second_at)
+    [opened] = fake.wait_for_sync("views.open")
+    view = opened["view"]
+    [reason] = [b["element"] for b in view["blocks"] if b["type"] == "input"]
+    assert reason["initial_value"] == "Tell me why" and "Explain first" in json.dumps(view["blocks"])
+    assert bot.submit_deny(view["private_metadata"], "Tell me why prod, not staging", user=ALICE).is_success
+    denied = wait_until(lambda: (c := hl.get_function_call("rej-2")).status and c.status.approved is False and c)
+    assert (denied.status.comment, denied.status.reject_option_name) == ("Tell me why prod, not staging", "why")
+
+    # No prompt_fill: the title is the comment.
+    hl.create_function_call(spec.model_copy(update={"kwargs": {"call": "rej-3"}}), call_id="rej-3")
+    third_at, third = card_of("rej-3")
+    bot.click("signoff_deny_option_3", deny_buttons(third)[2]["value"], user=ALICE, card=third_at)
+    no = wait_until(lambda: (c := hl.get_function_call("rej-3")).status and c.status.approved is False and c)
+    assert (no.status.comment, no.status.reject_option_name) == ("No", "no")
+
+
+def test_reject_options_are_numbered_in_the_mail_and_a_reply_picks_one(
+    bot: SlackSignoff, smtp: SmtpServer, dovecot: DovecotServer, hl: HumanLayer
+) -> None:
+    mail = EmailSignoff(bot.process, dovecot, smtp)
+    try:
+        options = [
+            ResponseOption(name="freeze", title="Not during the freeze"),
+            ResponseOption(name="why", title="Explain first", interactive=True),
+        ]
+        by_mail = ContactChannel(email=EmailContactChannel(address=ALICE_MAIL))
+        spec = FunctionCallSpec(fn="rotate_keys", kwargs={"env": "prod"}, channel=by_mail, reject_options=options)
+        hl.create_function_call(spec, call_id="mail-rej")
+        [asked] = mail.wait_sent(1, sent_to(ALICE_MAIL))
+        body = body_of(asked)
+        assert "1) Not during the freeze" in body and "2) Explain first (say why after the number)" in body
+
+        mail.send(reply(asked.message, ALICE_MAIL, "hmm, maybe later?"))  # not a decision: a hint, nothing decided
+        hint = mail.wait_sent(2, sent_to(ALICE_MAIL))[1]
+        assert "still waiting" in body_of(hint) and "1) Not during the freeze" in body_of(hint)
+        assert hl.get_function_call("mail-rej").status.approved is None
+        mail.send(reply(asked.message, ALICE_MAIL, "2 not before the audit on Friday"))
+        denied = wait_until(
+            lambda: (c := hl.get_function_call("mail-rej")).status and c.status.approved is not None and c, timeout=60
+        )
+        assert denied.status.approved is False
+        assert (denied.status.reject_option_name, denied.status.comment) == ("why", "not before the audit on Friday")
+    finally:
+        mail.close()
+
+
+def test_with_no_channel_the_deployments_approvers_are_asked_where_they_are(
+    bot: SlackSignoff, fake: FakeSlack, smtp: SmtpServer, dovecot: DovecotServer, hl: HumanLayer
+) -> None:
+    mail = EmailSignoff(bot.process, dovecot, smtp)
+    try:
+        hl.create_function_call(FunctionCallSpec(fn="purge_cache", kwargs={"zone": "eu"}), call_id="default-1")
+        [(card_at, card)] = wait_for_card(fake)  # the approvals channel, and a mail to the approver's address
+        assert card_at[0] == APPROVALS and "purge_cache" in json.dumps(card["blocks"])
+        [asked] = mail.wait_sent(1, sent_to(ALICE_MAIL))
+        assert "purge_cache" in body_of(asked)
+        [request] = bot.api.get("/api/requests").json()["requests"]
+        assert set(request["allowed"]) == {ALICE, ALICE_MAIL}
+    finally:
+        mail.close()
+
+
+def test_a_question_to_a_users_dm_is_answered_by_a_reply_in_its_thread_there(
+    bot: SlackSignoff, fake: FakeSlack, hl: HumanLayer, background: ThreadPoolExecutor
+) -> None:
+    in_dm = ContactChannel(slack=SlackContactChannel(channel_or_user_id=ALICE))
+    answer: Future[str] = background.submit(hl.human_as_tool(contact_channel=in_dm), message="Which region?")
+    [(asked_at, _asked)] = wait_until(lambda: posted(fake), message="the question")
+    dm = "D" + ALICE[1:]
+    assert asked_at[0] == dm
+    bot.wait_delivered()
+    bot.event(message_event("eu-west", user=ALICE, channel=dm, channel_type="im", thread_ts=asked_at[1]))
+    assert answer.result(timeout=120) == "eu-west"
+
+
+def test_a_question_posted_into_a_thread_signoff_never_saw_is_answered_by_a_reply_there(
+    bot: SlackSignoff, fake: FakeSlack, hl: HumanLayer, background: ThreadPoolExecutor
+) -> None:
+    root = "1700000000.000100"  # people's own thread in the channel, not one the bot was part of
+    in_thread = ContactChannel(slack=SlackContactChannel(channel_or_user_id=APPROVALS, thread_ts=root))
+    answer: Future[str] = background.submit(hl.human_as_tool(contact_channel=in_thread), message="Which region?")
+    [(_asked_at, asked)] = wait_until(lambda: posted(fake), message="the question")
+    assert asked.get("thread_ts") == root
+    bot.wait_delivered()
+    bot.event(message_event("not me", user=MALLORY, channel=APPROVALS, ts="1700000000.000300", thread_ts=root))
+    fake.wait_for_sync("chat.postEphemeral", where=lambda p: p["user"] == MALLORY)  # told who may answer
+    bot.event(message_event("eu-west", user=ALICE, channel=APPROVALS, ts="1700000000.000400", thread_ts=root))
+    assert answer.result(timeout=120) == "eu-west"
+
+
+def test_a_malformed_spec_is_a_422_naming_the_field_and_nothing_is_sent(bot: SlackSignoff, fake: FakeSlack) -> None:
+    base = "/humanlayer/v1"
+    bad = [
+        ("function_calls", {"kwargs": {}}, "spec.fn"),
+        ("function_calls", {"fn": "x", "reject_options": [{"title": "no name"}]}, "spec.reject_options.0.name"),
+        ("function_calls", {"fn": "x", "channel": {"slack": {"channel_or_user_id": "#general"}}}, "channel_or_user_id"),
+        ("contact_requests", {"msg": "?", "response_options": [{"name": "a"}, {"name": "A"}]}, "response_options.1"),
+        (
+            "contact_requests",
+            {"msg": "?", "channel": {"email": {"address": "x", "in_reply_to_message_id": "no"}}},
+            "in_reply_to",
+        ),
+    ]
+    for route, spec, field in bad:
+        response = bot.api.post(f"{base}/{route}", json={"run_id": "r", "call_id": f"bad-{field}", "spec": spec})
+        assert response.status_code == 422 and field in response.json()["detail"], (route, spec, response.text)
+    assert bot.api.get(f"{base}/function_calls/bad-spec.fn").status_code == 404
+    assert bot.api.get("/api/requests").json()["requests"] == [] and posted(fake) == []

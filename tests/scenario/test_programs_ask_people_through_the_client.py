@@ -25,7 +25,16 @@ from tests.support.fake_model import FakeModelServer
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import API_TOKEN, wait_until
 from tests.support.slack_requests import message_event
-from tests.support.slack_signoff import ALICE, MALLORY, MakeSlackBot, SlackSignoff, button_value, posted, wait_for_card
+from tests.support.slack_signoff import (
+    ALICE,
+    BOB,
+    MALLORY,
+    MakeSlackBot,
+    SlackSignoff,
+    button_value,
+    posted,
+    wait_for_card,
+)
 from tests.support.smtp_server import SmtpServer
 
 ALICE_MAIL = "alice@example.com"
@@ -248,3 +257,33 @@ def test_bad_requests_are_refused_with_a_reason(bot: SlackSignoff, signoff: Sign
     with pytest.raises(ApiError) as wrong:
         Signoff(bot.process.url, "wrong-token").request_approval("x", approvers=[ALICE], wait=False)
     assert wrong.value.status == 401
+
+
+def test_two_of_three_approvers_are_needed_when_the_program_asks_for_two(
+    bot: SlackSignoff, fake: FakeSlack, signoff: Signoff, background: ThreadPoolExecutor
+) -> None:
+    runs: list[str] = []
+
+    @signoff.require_approval(approvers=[ALICE, BOB, MALLORY], required=2, channel="slack", timeout=60)
+    def rotate_keys(env: str) -> str:
+        runs.append(env)
+        return f"rotated {env}"
+
+    result: Future[str] = background.submit(rotate_keys, "prod")
+    [(card_at, card)] = wait_for_card(fake)
+    assert bot.click(APPROVE_ACTION_ID, button_value(card), user=ALICE, card=card_at).status_code == 200
+    fake.wait_for_sync("chat.postEphemeral", where=lambda p: p["user"] == ALICE and "1 of 2" in p["text"], timeout=60)
+    [pending] = bot.api.get("/api/requests?status=pending").json()["requests"]
+    read = signoff.get_approval(pending["id"])
+    assert (read.status, read.raw["required"], read.raw["approved_by"]) == ("pending", 2, [ALICE])
+    # The same person again does not count twice.
+    bot.click(APPROVE_ACTION_ID, button_value(card), user=ALICE, card=card_at)
+    fake.wait_for_sync("chat.postEphemeral", count=2, where=lambda p: p["user"] == ALICE, timeout=60)
+    assert not result.done() and runs == []
+
+    assert bot.click(APPROVE_ACTION_ID, button_value(card), user=BOB, card=card_at).status_code == 200
+    assert result.result(timeout=60) == "rotated prod" and runs == ["prod"]
+    assert signoff.get_approval(pending["id"]).raw["approved_by"] == [ALICE, BOB]
+
+    with pytest.raises(ApiError, match="required"):
+        signoff.request_approval("x", approvers=[ALICE], required=2, wait=False)

@@ -119,6 +119,20 @@ def test_humanlayer_call_ids_belong_to_their_token_and_respond_decides_as_its_ow
         assert again.status_code == 409 and "detail" in again.json()
         [row] = [r for r in service.get("/api/requests").json()["requests"] if r["tool"] == "deploy"]
         assert row["decided_by"] == "alice" and row["status"] == "approved"
+
+        # A denial through respond may name one of the call's reject_options (its title the comment).
+        options = [{"name": "later", "title": "Not now"}]
+        spec = {"fn": "purge", "kwargs": {}, "channel": {"email": {"address": ALICE}}, "reject_options": options}
+        assert alice.post(f"{base}/function_calls", json={"run_id": "r1", "call_id": "opt", "spec": spec}).is_success
+        respond = f"{base}/agent/function_calls/opt/respond"
+        assert alice.post(respond, json={"approved": False, "reject_option_name": "never"}).status_code == 422
+        assert alice.post(respond, json={"approved": True, "reject_option_name": "later"}).status_code == 422
+        denied = alice.post(respond, json={"approved": False, "reject_option_name": "later"})
+        assert denied.status_code == 200, denied.text
+        assert (denied.json()["status"]["reject_option_name"], denied.json()["status"]["comment"]) == (
+            "later",
+            "Not now",
+        )
         wait_until(lambda: bot.sent(lambda m: "Approved by" in body_of(m)), message="the outcome mailed")
     finally:
         for client in (alice, bob, service):

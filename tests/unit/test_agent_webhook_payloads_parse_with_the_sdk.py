@@ -5,11 +5,14 @@ no payload for."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from humanlayer.core.models_agent_webhook import V1Beta2EmailEventReceived, V1Beta2SlackEventReceived
 
-from bot.agent_webhook import WEBHOOK_CHANNEL, event_id, inbound_drafts
+from agent.events import HumanMessage
+from bot.agent_webhook import WEBHOOK_CHANNEL, event_id, inbound_drafts, previous_mail
 from channels.base import Origin
+from storage.store import StoredEvent
 
 
 def test_an_email_becomes_agent_email_received() -> None:
@@ -65,3 +68,33 @@ def test_ids_follow_the_delivery_key_and_other_channels_make_nothing() -> None:
         )
         == []
     )
+
+
+def test_a_mail_later_in_a_thread_carries_the_earlier_ones_as_previous_thread() -> None:
+    at = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    earlier = [
+        StoredEvent(
+            1, HumanMessage(text="Subject: Deploy it\n\nPlease deploy.", by="bob@corp.example", channel="email"), at
+        ),
+        StoredEvent(2, HumanMessage(text="from slack", by="U0BOB", channel="slack"), at),
+        StoredEvent(3, HumanMessage(text="And the docs.", by="carol@corp.example", channel="email"), at),
+    ]
+    previous = previous_mail(earlier, {"subject": "Deploy it"}, "agent@example.test")
+    [draft] = inbound_drafts(
+        receipt_key="email:<m3@corp.example>",
+        origin=Origin("email", "<m1@corp.example>"),
+        text="Thanks!",
+        by="bob@corp.example",
+        agent_address="agent@example.test",
+        details={"subject": "Re: Deploy it", "body": "Thanks!", "message_id": "<m3@corp.example>", "raw": ""},
+        previous=previous,
+    )
+    received = V1Beta2EmailEventReceived.model_validate(json.loads(draft.text)["payload"])
+    thread = received.event.previous_thread
+    assert thread is not None
+    assert [(m.from_address, m.content, m.subject) for m in thread] == [
+        ("bob@corp.example", "Please deploy.", "Deploy it"),
+        ("carol@corp.example", "And the docs.", "Deploy it"),
+    ]
+    assert thread[0].to_address == ["agent@example.test"] and thread[0].datetime == at.isoformat()
+    assert previous_mail([], {}, "agent@example.test") == []
