@@ -194,7 +194,7 @@ class EmailInbound:
                 await self._after_decision(mail, message_id, request, result)
                 return
             if decision is None:
-                await self._hint(mail, message_id, request, "approval")
+                await self._hint(mail, message_id, request, "approval", claim)
                 return
             word, comment = decision
             grant, comment = read_grant(comment) if word == "approve" else (None, comment)
@@ -212,7 +212,7 @@ class EmailInbound:
         else:
             answer = _with_attachments(read_answer(mail.reply_text), mail)
             if not answer:
-                await self._hint(mail, message_id, request, "question")
+                await self._hint(mail, message_id, request, "question", claim)
                 return
             result = await self.core.answer(request.id, answer=answer, by=claim.approver, receipt_key=key, proof=proof)
         await self._after_decision(mail, message_id, request, result)
@@ -283,7 +283,9 @@ class EmailInbound:
         )
         await self._note(mail, note, request.thread_id)
 
-    async def _hint(self, mail: InboundEmail, message_id: str, request: HumanRequestView, kind: str) -> None:
+    async def _hint(
+        self, mail: InboundEmail, message_id: str, request: HumanRequestView, kind: str, claim: TokenClaim
+    ) -> None:
         log.info("email %s from %s: no %s in the reply to request %s", message_id, mail.from_addr, kind, request.id)
         await self.index.record_received(message_id)
         if kind == "approval":
@@ -304,13 +306,10 @@ class EmailInbound:
             to=[mail.from_addr],
             thread=_answering(mail),
             text=text,
-            # The token was valid for this sender: answering this note works like the request.
+            # The token was valid for this sender: the note goes back with the very same one (its
+            # expiry too), so answering it works like answering the request, and for no longer.
             reply_to=make_reply_address(
-                self.config.address,
-                request.id,
-                mail.from_addr,
-                self.config.secret,
-                self.config.token_expiry(self.now()),
+                self.config.address, request.id, mail.from_addr, self.config.secret, claim.expires_at
             ),
             agent_name=self.config.agent_name,
             now=self.now(),

@@ -59,7 +59,8 @@ async def test_a_reply_goes_into_the_thread_inert_and_unfurled_never(fake: FakeS
     assert (call["channel"], call["thread_ts"]) == ("C1", "1700000000.000100")
     assert call["text"] == "done &lt;!here&gt; see &lt;http://x|y&gt;"
     assert call["unfurl_links"] in (False, "false", "0", 0) and call["unfurl_media"] in (False, "false", "0", 0)
-    assert refs == {"channel": "C1", "ts": fake.messages[("C1", refs["ts"])]["ts"]}
+    # Where it was posted, its thread too (a reply in that thread answers what was asked there).
+    assert refs == {"channel": "C1", "ts": fake.messages[("C1", refs["ts"])]["ts"], "thread_ts": "1700000000.000100"}
 
 
 async def test_the_card_in_the_thread_then_updated_with_the_outcome(fake: FakeSlack) -> None:
