@@ -20,6 +20,7 @@ from agent.events import ApprovalRequested, Event, ToolStarted
 from agent.io.model import ModelClient
 from agent.io.runner import StepOutcome, advance
 from agent.reducer import Append, CallModel, RunTool, outcome_to_record
+from agent.thread import is_note
 from bot import failpoints
 from bot.agent_set import Agents
 from bot.identity import voter
@@ -241,16 +242,34 @@ class Worker:
         if isinstance(outcome.step, CallModel) and any(isinstance(e, ApprovalRequested) for e in outcome.events):
             return await self._record_gated_call(thread_id, held, outcome)
         outbox = outbox_for(held.thread.origin_channel, outcome.events)
-        appended = await self.storage.append(
-            thread_id,
-            outcome.events,
-            outbox=outbox,
-            # A decision (the model's, or a limit's) is only valid for the thread it saw; a tool's result is a fact.
-            expect_seq=held.thread.last_seq if isinstance(outcome.step, (CallModel, Append)) else None,
-            lease_owner=self.owner,
-        )
+        # A decision (the model's, or a limit's) is only valid for the thread it saw; a tool's result is a fact.
+        seen = held.thread.last_seq if isinstance(outcome.step, (CallModel, Append)) else None
+        appended = await self._append_past_notes(thread_id, outcome.events, outbox, seen)
         self._committed(outcome.events, outbox)
         return appended, outcome
+
+    async def _append_past_notes(
+        self, thread_id: str, events: list[Event], outbox: list[OutboxDraft], seen: int | None
+    ) -> ThreadRow:
+        """Append a step's events to the thread as it was at `seen` (None: as it is). Notes the model
+        never sees (a failed delivery, progress toward N of M, a reminder) appended since do not change
+        what the decision was made on: the append goes after them, and no model call is made again."""
+        for _ in range(5):
+            try:
+                row = await self.storage.append(
+                    thread_id, events, outbox=outbox, expect_seq=seen, lease_owner=self.owner
+                )
+                assert row is not None
+                return row
+            except Conflict:
+                if seen is None:
+                    raise
+                since = await self.storage.events_since(thread_id, seen)
+                if not since or not all(is_note(e) for e in since):
+                    raise
+                log.info("thread %s: %d note(s) appended during the step; appending after them", thread_id, len(since))
+                seen += len(since)
+        raise Conflict(f"thread {thread_id}: notes keep being appended; stepping again")
 
     async def _record_gated_call(
         self, thread_id: str, held: _Held, outcome: StepOutcome
