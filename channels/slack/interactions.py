@@ -176,12 +176,10 @@ class Interactions:
     async def choose(self, body: Mapping[str, Any]) -> None:
         """A question's option button: the answer is that option."""
         click = Click.of(body)
-        action_id = str(body["actions"][0].get("action_id") or "")
-        number = int(action_id.removeprefix(blocks.CHOICE_ACTION_PREFIX) or 0)
-        request = await self.core.get_request(click.request_id)
-        if request is None or request.kind != "question" or not 1 <= number <= len(request.options):
-            self.background.spawn(self._tell(click, notes.unknown_request(click.request_id)), "ephemeral")
+        picked = await self._numbered(click, body, blocks.CHOICE_ACTION_PREFIX, "question")
+        if picked is None:
             return
+        request, number = picked
         identities = await self.groups.identities(click.user, request.allowed)
         decision = await self.core.answer(
             click.request_id,
@@ -219,16 +217,28 @@ class Interactions:
             return None
         return _modal_error(decision.message or "This request cannot be denied now.")
 
+    async def _numbered(
+        self, click: Click, body: Mapping[str, Any], prefix: str, kind: str
+    ) -> tuple[HumanRequestView, int] | None:
+        """The request and the number of the option a button named (`<prefix><n>`), or None (the
+        clicker told so) when the request is unknown, of another kind, or has no such option."""
+        action_id = str(body["actions"][0].get("action_id") or "")
+        number = int(action_id.removeprefix(prefix) or 0)
+        request = await self.core.get_request(click.request_id)
+        options = (request.options if kind == "question" else request.deny_options) if request else ()
+        if request is None or request.kind != kind or not 1 <= number <= len(options):
+            self.background.spawn(self._tell(click, notes.unknown_request(click.request_id)), "ephemeral")
+            return None
+        return request, number
+
     async def deny_with_option(self, body: Mapping[str, Any]) -> None:
         """One of an approval's named ways to deny: at once with its comment, or (one that asks for
         a comment) the deny modal, prefilled."""
         click = Click.of(body)
-        action_id = str(body["actions"][0].get("action_id") or "")
-        number = int(action_id.removeprefix(blocks.DENY_OPTION_ACTION_PREFIX) or 0)
-        request = await self.core.get_request(click.request_id)
-        if request is None or request.kind != "approval" or not 1 <= number <= len(request.deny_options):
-            self.background.spawn(self._tell(click, notes.unknown_request(click.request_id)), "ephemeral")
+        picked = await self._numbered(click, body, blocks.DENY_OPTION_ACTION_PREFIX, "approval")
+        if picked is None:
             return
+        request, number = picked
         option = request.deny_options[number - 1]
         if option.ask:
             self.background.spawn(self._open_deny_modal(click, number), "deny modal")
