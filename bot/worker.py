@@ -18,7 +18,7 @@ from datetime import timedelta
 from agent.definition import Agent
 from agent.events import ApprovalRequested, Event, ToolStarted
 from agent.io.model import ModelClient
-from agent.io.runner import StepOutcome, advance
+from agent.io.runner import StepOutcome, advance, start_to_commit
 from agent.reducer import Append, CallModel, RunTool, outcome_to_record
 from agent.thread import is_note
 from bot import failpoints
@@ -34,6 +34,7 @@ from storage.async_store import AsyncStore
 from storage.errors import Conflict, DatabaseUnavailable
 from storage.grants import GrantUse
 from storage.models import ThreadRow
+from storage.status import ThreadStatus
 from storage.store import OutboxDraft, worker_identity
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Held:
-    """A thread this worker holds: its row (sequence number, status) and its events so far."""
+    """A thread this worker holds: its row (sequence number, status) and its events so far, and the
+    start of an approved call committed with the lease, whose body has yet to run."""
 
     thread: ThreadRow
     events: list[Event]
+    start: ToolStarted | None = None
 
 
 def pid_alive(pid: int) -> bool:
@@ -170,15 +173,14 @@ class Worker:
         recorded to what it holds, since the log only grows; when the append shows that someone
         else appended meanwhile (its sequence number moved further), it loads just those events.
         """
-        snapshot = await self.storage.claim_snapshot(thread_id, self.owner, self.lease)
-        if snapshot is None:
+        held = await self._claim(thread_id)
+        if held is None:
             return
-        held = _Held(snapshot.thread, list(snapshot.events))
         try:
-            if snapshot.thread.status == "running":
-                self._agent_of[thread_id] = self.agents.for_thread(snapshot.thread.agent)
+            if held.thread.status == ThreadStatus.RUNNING:
+                self._agent_of[thread_id] = self.agents.for_thread(held.thread.agent)
             while True:
-                if held.thread.status != "running" or self._stopping:
+                if held.thread.status != ThreadStatus.RUNNING or self._stopping:
                     return
                 try:
                     began = time.perf_counter()
@@ -192,10 +194,10 @@ class Worker:
                 if outcome is not None and not outcome.events:
                     return
                 if appended is None:  # others appended or hold the thread: load it again, if it is ours
-                    snapshot = await self.storage.claim_snapshot(thread_id, self.owner, self.lease)
-                    if snapshot is None:
+                    reclaimed = await self._claim(thread_id)
+                    if reclaimed is None:
                         return
-                    held = _Held(snapshot.thread, list(snapshot.events))
+                    held = reclaimed
                     continue
                 assert outcome is not None
                 if not outcome.more:
@@ -204,6 +206,31 @@ class Worker:
         finally:
             with contextlib.suppress(Exception):
                 await self.storage.release(thread_id, self.owner)
+
+    async def _claim(self, thread_id: str) -> _Held | None:
+        """Take the thread's lease and load it; None when another worker holds it. When its next step
+        is an approved call, the call's start is committed in the same transaction: one commit fewer
+        between a decision and the tool's body (exactly once still needs the start committed first)."""
+        committed: list[ToolStarted] = []
+
+        def start_with_lease(row: ThreadRow, events: list[Event]) -> list[Event]:
+            committed.clear()
+            if row.status != ThreadStatus.RUNNING or self._stopping:
+                return []
+            try:
+                agent = self.agents.for_thread(row.agent)
+            except Exception:
+                return []  # the step itself finds and records what is wrong
+            start = start_to_commit(agent, events)
+            if start is not None:
+                committed.append(start)
+            return list(committed)
+
+        snapshot = await self.storage.claim_snapshot(thread_id, self.owner, self.lease, then=start_with_lease)
+        if snapshot is None:
+            return None
+        self.metrics.events(committed)
+        return _Held(snapshot.thread, list(snapshot.events), committed[0] if committed else None)
 
     async def _step(self, thread_id: str, held: _Held) -> tuple[ThreadRow | None, StepOutcome]:
         """Take one step and record it: the row after the append, or None when the thread must be
@@ -218,6 +245,9 @@ class Worker:
             self.metrics.events(events)
             started.extend(e.call_id for e in events if isinstance(e, ToolStarted))
 
+        committed, held.start = held.start, None
+        if committed is not None:
+            started.append(committed.call_id)
         heartbeat = asyncio.create_task(self._heartbeat(thread_id))
         try:
             outcome = await advance(
@@ -227,6 +257,7 @@ class Worker:
                 self.model,
                 record_start=record_start,
                 run_sync=self._tools.run,
+                started=committed,
             )
         finally:
             heartbeat.cancel()

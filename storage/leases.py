@@ -5,17 +5,22 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
+from agent.events import Event
 from storage._sql import events_after, table, thread_row
 from storage.db import Database
+from storage.event_log import append_events
 from storage.models import ThreadRow, utcnow
 from storage.status import ThreadStatus
 from storage.threads import ThreadSnapshot
+
+# Given the thread just claimed (its row and events), what to append right away, in the claim's transaction.
+FirstAppend = Callable[[ThreadRow, list[Event]], Sequence[Event]]
 
 
 def worker_identity() -> str:
@@ -45,12 +50,23 @@ class Leases:
         with self.db.write() as session:
             return _claim(session, thread_id, owner, ttl)
 
-    def claim_snapshot(self, thread_id: str, owner: str, ttl: timedelta) -> ThreadSnapshot | None:
-        """Take the thread's lease and load it, in one transaction; None when another worker holds it."""
+    def claim_snapshot(
+        self, thread_id: str, owner: str, ttl: timedelta, *, then: FirstAppend | None = None
+    ) -> ThreadSnapshot | None:
+        """Take the thread's lease and load it, in one transaction; None when another worker holds it.
+
+        `then` may append to the thread in that same transaction, under the lease just taken: an
+        approved call's `tool_started`, so that its body can run without another commit first.
+        """
         with self.db.write() as session:
             if not _claim(session, thread_id, owner, ttl):
                 return None
-            return ThreadSnapshot(thread_row(session, thread_id), events_after(session, thread_id))
+            row = thread_row(session, thread_id, for_update=then is not None)
+            events = events_after(session, thread_id)
+            first = list(then(row, events)) if then is not None else []
+            if first:
+                append_events(session, row, first, ())
+            return ThreadSnapshot(row, events + first)
 
     def renew(self, thread_id: str, owner: str, ttl: timedelta) -> bool:
         threads = table(ThreadRow)

@@ -17,7 +17,7 @@ from typing import Any, assert_never
 from agent.context import render_context
 from agent.definition import Agent
 from agent.errors import ModelCallFailed, ToolArgumentsError
-from agent.events import Event
+from agent.events import Event, ToolStarted
 from agent.io.model import ModelClient
 from agent.policy import exempt
 from agent.reducer import (
@@ -71,19 +71,28 @@ async def advance(
     ids: NewId = new_id,
     record_start: RecordStart | None = None,
     run_sync: RunSync | None = None,
+    started: ToolStarted | None = None,
 ) -> StepOutcome:
     """Take one step. A gated call's start is committed through `record_start` before its body
     runs (without it, the start is returned with the result); plain functions run through
-    `run_sync`, off the event loop, when it is given.
+    `run_sync`, off the event loop, when it is given. `started` is a start the caller already
+    committed (`start_to_commit`, with the thread's lease) as the last of `events`: the step is the
+    one it started, and its body runs at once.
 
     Whatever the step raises (a prompt that cannot render, a tool schema that cannot be derived, a
     bug) becomes an `error` event that counts toward asking the humans: a step never fails the same
     way silently, poll after poll. What `record_start` raises is the caller's (a lost lease, a
     database outage) and reaches the caller as it was raised: the call did not start."""
     step: Step = CallModel()  # what to record a failure of, if even the reducer raised
+    if started is not None:
+        if not events or events[-1] != started:
+            raise ValueError(f"thread {thread_id}: the start given is not the last event ({started})")
+        events = events[:-1]  # the thread the step was decided on
     try:
         step = next_step(agent, events, ids)
-        return await _take(agent, thread_id, events, model, step, ids, record_start, run_sync)
+        if started is not None and not (isinstance(step, RunTool) and on_start(step) == started):
+            raise ValueError(f"thread {thread_id}: the start given ({started}) is not this step's ({step})")
+        return await _take(agent, thread_id, events, model, step, ids, record_start, run_sync, started)
     except _StartNotRecorded as failure:
         assert failure.__cause__ is not None
         raise failure.__cause__ from None
@@ -122,6 +131,7 @@ async def _take(
     ids: NewId,
     record_start: RecordStart | None,
     run_sync: RunSync | None,
+    started: ToolStarted | None = None,
 ) -> StepOutcome:
     match step:
         case Wait() | Idle():
@@ -139,7 +149,8 @@ async def _take(
                 )
             return StepOutcome(step, on_model_output(agent, events, output, ids))
         case RunTool():
-            return StepOutcome(step, await _run_tool(agent, thread_id, events, step, ids, record_start, run_sync))
+            outcome = await _run_tool(agent, thread_id, events, step, ids, record_start, run_sync, started)
+            return StepOutcome(step, outcome)
         case _:
             assert_never(step)
 
@@ -152,18 +163,19 @@ async def _run_tool(
     ids: NewId,
     record_start: RecordStart | None,
     run_sync: RunSync | None,
+    committed: ToolStarted | None = None,
 ) -> list[Event]:
     tool = agent.tools.get(step.tool)
     if tool is None:
         return _tool_error(agent, events, ids, step, f"tool {step.tool!r} no longer exists in agent {agent.name!r}")
-    gated = tool.needs_approval and not (step.approved_by is None and exempt(agent, tool, step.arguments))
+    gated = _is_gated(agent, tool, step)
     if gated and not is_gated_call_approved(events, step):
         # Enforced here, in code: the prompt cannot talk its way past this.
         log.error("refused to run %s without a matching human approval (thread %s)", step.tool, thread_id)
         message = f"refused: {step.tool} needs a human approval of exactly these arguments"
         return _tool_error(agent, events, ids, step, message, fatal=True)
     started: list[Event] = []
-    if gated:
+    if gated and committed is None:
         started = [on_start(step)]
         if record_start is not None:
             try:
@@ -174,6 +186,24 @@ async def _run_tool(
     key = step.effect_key or step.call_id
     context = ToolContext(thread_id=thread_id, call_id=key, approved_by=step.approved_by, deps=agent.deps)
     return started + await _call(agent, thread_id, events, step, ids, tool, context, run_sync)
+
+
+def _is_gated(agent: Agent, tool: Tool, step: RunTool) -> bool:
+    return tool.needs_approval and not (step.approved_by is None and exempt(agent, tool, step.arguments))
+
+
+def start_to_commit(agent: Agent, events: Sequence[Event]) -> ToolStarted | None:
+    """The `tool_started` to commit now, when the thread's next step is an approved gated call that
+    will run: committed with the lease the worker takes, its body can run without a commit of its own."""
+    try:
+        step = next_step(agent, events, new_id)
+    except Exception:
+        return None  # the step itself records the failure, as it would have anyway
+    if not isinstance(step, RunTool) or (tool := agent.tools.get(step.tool)) is None:
+        return None
+    if not _is_gated(agent, tool, step) or not is_gated_call_approved(events, step):
+        return None
+    return on_start(step)
 
 
 async def _call(

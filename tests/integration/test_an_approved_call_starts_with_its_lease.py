@@ -1,0 +1,124 @@
+"""Between a decision and the approved tool's body the worker commits once: the `tool_started` that
+exactly once needs before the body runs goes into the same transaction as the thread's lease. At
+the moment the body runs, another connection already sees the start and the lease.
+
+A thread whose next step is not an approved call (or whose approval does not match the call) is
+claimed as before: nothing appended with the lease, and such a call never runs."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sqlalchemy import event
+
+from agent import Agent
+from agent.events import ApprovalDecided, ApprovalRequested, Event, HumanMessage, ToolResult, ToolStarted
+from agent.testing import ScriptedModel, reply
+from agent.thread import arguments_digest
+from bot.worker import Worker
+from storage.async_store import AsyncStore
+from storage.db import Database
+from storage.store import Store
+
+ARGS = {"name": "payments"}
+
+
+class WriteCommits:
+    """Counts the commits of transactions that wrote, on every connection of an engine."""
+
+    def __init__(self, db: Database) -> None:
+        self.count = 0
+        self._wrote: set[int] = set()
+        self._lock = threading.Lock()
+        event.listen(db.engine, "before_cursor_execute", self._statement)
+        event.listen(db.engine, "commit", self._commit)
+
+    def _statement(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().split(" ", 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
+            with self._lock:
+                self._wrote.add(id(conn.connection))
+
+    def _commit(self, conn: Any) -> None:
+        with self._lock:
+            if id(conn.connection) in self._wrote:
+                self._wrote.discard(id(conn.connection))
+                self.count += 1
+
+
+def approved_thread(store: Store, arguments: dict[str, Any]) -> str:
+    row = store.create_thread(agent="ops", first=HumanMessage(text="restart payments", by="bob"), requested_by="bob")
+    assert row is not None
+    request = ApprovalRequested(
+        request_id="r1",
+        call_id="c1",
+        tool="restart",
+        arguments=arguments,
+        digest=arguments_digest("restart", ARGS),
+        approvers=["alice"],
+    )
+    store.append(row.id, [request])
+    store.append(row.id, [ApprovalDecided(request_id="r1", approved=True, by="alice", digest=request.digest)])
+    return row.id
+
+
+async def drive(store: Store, agent: Agent, thread_id: str) -> Worker:
+    storage = AsyncStore(store, threads=2)
+    worker = Worker(storage, agent, ScriptedModel(reply("Restarted.")))
+    try:
+        await worker.drive(thread_id)
+    finally:
+        storage.close()
+    return worker
+
+
+async def test_the_start_is_committed_with_the_lease(database: Database) -> None:
+    store = Store(database)
+    thread_id = approved_thread(store, ARGS)
+    writes = WriteCommits(database)
+    seen: dict[str, Any] = {}
+    agent = Agent("ops", approvers=["alice"])
+
+    @agent.tool(needs_approval=True)
+    def restart(name: str) -> str:
+        """Restart a service."""
+        seen["writes"] = writes.count
+        other = Store(Database(database.url))  # another connection: what is committed, not what is held
+        try:
+            snapshot = other.snapshot(thread_id)
+            seen["last"] = snapshot.events[-1]
+            seen["lease"] = snapshot.thread.lease_owner
+        finally:
+            other.db.dispose()
+        return f"restarted {name}"
+
+    worker = await drive(store, agent, thread_id)
+
+    assert seen["writes"] == 1, "the lease and the start: one transaction"
+    assert seen["last"] == ToolStarted(call_id="c1", tool="restart", attempt=1)
+    assert seen["lease"] == worker.owner
+    events = store.snapshot(thread_id).events
+    started = [e for e in events if isinstance(e, ToolStarted)]
+    results = [e for e in events if isinstance(e, ToolResult)]
+    assert len(started) == 1 and [r.result for r in results] == ["restarted payments"]
+    assert store.snapshot(thread_id).thread.status == "done"
+
+
+async def test_a_call_not_approved_as_asked_is_not_started_with_the_lease(database: Database) -> None:
+    store = Store(database)
+    thread_id = approved_thread(store, {"name": "billing"})  # the digest approved is of "payments"
+    ran: list[str] = []
+    agent = Agent("ops", approvers=["alice"])
+
+    @agent.tool(needs_approval=True)
+    def restart(name: str) -> str:
+        """Restart a service."""
+        ran.append(name)
+        return "restarted"
+
+    await drive(store, agent, thread_id)
+
+    events: list[Event] = store.snapshot(thread_id).events
+    assert ran == []
+    assert not any(isinstance(e, ToolStarted) for e in events)
+    assert "needs a human approval of exactly these arguments" in str(events[-1])
