@@ -218,6 +218,9 @@ def mark_home_tabs(session: Session, thread: ThreadRow, request_ids: Sequence[st
     """Mark the Home tabs of the people these requests concern as due (see the module's docstring)."""
     if not request_ids:
         return
+    tabs = table(HomeTabRow)
+    if session.execute(core_select(tabs.c.user).limit(1)).first() is None:
+        return  # nobody has opened a Home tab (or Slack is not set up): nothing to mark, no lookups
     requests = table(RequestRow).c
     rows = session.execute(
         core_select(requests.allowed, requests.requested_by).where(requests.id.in_(list(dict.fromkeys(request_ids))))
@@ -230,7 +233,6 @@ def mark_home_tabs(session: Session, thread: ThreadRow, request_ids: Sequence[st
         names.extend(allowed)
         if not allowed or any(_GROUP.fullmatch(a) for a in allowed):
             everyone = True  # anyone may answer, or a user group: membership is Slack's to say
-    tabs = table(HomeTabRow)
     statement = update(tabs).values(
         version=tabs.c.version + 1, due_at=case((tabs.c.due_at.is_(None), now), else_=tabs.c.due_at)
     )
