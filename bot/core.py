@@ -41,6 +41,8 @@ from storage.grants import GrantDraft
 from storage.intake import Queued
 from storage.models import RequestRow, ThreadRow
 from storage.people import SLACK_ID
+from storage.people_models import PersonRow
+from storage.requests import Identified
 from storage.standalone import outcome_outbox
 from storage.status import STANDALONE_AGENT
 from storage.store import DecisionResult, OutboxDraft
@@ -376,6 +378,28 @@ class SignoffCore:
 
         # One person, however they came: the names their directory entry holds count as theirs,
         # and the decision records who they are and how that was proven.
+        if grant is None:  # who decides is read in the decision's own transaction
+            decided = event
+
+            def identify(request: RequestRow, people: dict[str, PersonRow]) -> Identified:
+                person = people.get(decided.by)
+                identity = decision_identity(decided.by, person, proof, self.now())
+                requester = voter(request.requested_by, people.get(request.requested_by))
+                stamped = decided.model_copy(update={"identity": identity})
+                return Identified(stamped, held_by(decided.by, person), requester)
+
+            result = await self.storage.resolve(
+                request_id,
+                event,
+                identities=identities,
+                receipt_key=receipt_key,
+                outbox=outbox,
+                bind_digest=True,
+                edited=edited[0] if edited else None,
+                edited_from=edited[1] if edited else None,
+                identify=identify,
+            )
+            return await self._resolved(request_id, result, event.by, drafts)
         request, people = await self.storage.request_and_people(request_id, [event.by])
         person = people.get(event.by)
         event = event.model_copy(update={"identity": decision_identity(event.by, person, proof, self.now())})
@@ -398,7 +422,7 @@ class SignoffCore:
                 granted = grant_draft(agent, request, agent_name, grant, event.by, held, self.now())
             except GrantRefused as exc:
                 return Decision("grant_refused", await self._view(request), f"{exc}. Nothing was decided.")
-        result: DecisionResult = await self.storage.resolve(
+        result = await self.storage.resolve(
             request_id,
             event,
             identities=[*identities, *held_by(event.by, person)],
@@ -410,11 +434,15 @@ class SignoffCore:
             edited_from=edited[1] if edited else None,
             grant=granted,
         )
+        return await self._resolved(request_id, result, event.by, drafts)
+
+    async def _resolved(self, request_id: str, result: DecisionResult, by: str, drafts: list[OutboxDraft]) -> Decision:
+        """What a recorded (or refused) decision means for the caller; the worker woken first."""
         if result.request is not None:
             current_thread.set(result.request.thread_id)
         if result.status in ("accepted", "progress"):
             failpoints.hit("after_inbound_recorded")
-            log.info("request %s %s by %s", request_id, result.status, event.by)
+            log.info("request %s %s by %s", request_id, result.status, by)
             # The wakes first: the worker takes the thread up while the answer is put together.
             self.wake_thread(result.request.thread_id if result.request else "")
             self.on_decided(request_id)
@@ -438,7 +466,7 @@ class SignoffCore:
         return Decision(
             status.get(result.status, result.status),  # type: ignore[arg-type]
             view,
-            refusals.message(result.status, request_id, event.by, view),
+            refusals.message(result.status, request_id, by, view),
         )
 
     @staticmethod

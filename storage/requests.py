@@ -30,6 +30,23 @@ from storage.people import people_in
 from storage.people_models import PersonRow
 from storage.status import DecisionStatus, RequestKind, RequestStatus
 
+Decider = ApprovalDecided | QuestionAnswered
+
+
+@dataclass(frozen=True)
+class Identified:
+    """Who decides, as `Requests.resolve`'s `identify` tells it: the event stamped with their proven
+    identity, the other names their directory entry holds, and the voter key of whoever asked."""
+
+    event: Decider
+    holds: Sequence[str]
+    requester: str | None
+
+
+# Given the request (read for update) and the people known by the decider's and the requester's
+# names, read in the same transaction: who decides (see `Identified`).
+Identify = Callable[[RequestRow, dict[str, PersonRow]], Identified]
+
 
 @dataclass(frozen=True)
 class DecisionResult:
@@ -80,6 +97,7 @@ class Requests:
         grant: GrantDraft | None = None,
         edited: dict[str, Any] | None = None,
         edited_from: str | None = None,
+        identify: Identify | None = None,
     ) -> DecisionResult:
         """Record a human's decision or answer; the first valid one wins, atomically.
 
@@ -101,11 +119,16 @@ class Requests:
         `edit_schema` by the caller), made from the request as it was at `edited_from` (its digest).
         Recorded as `approval_edited` before the approval, which is bound to the new digest. Refused
         (`not_editable`) on a request that takes no edits or once an approval is counted toward N of M.
+        `identify`: who decides, from the request and the people it and `event.by` name, read in this
+        transaction (instead of `identities` and `requester` found by a read before it).
         """
         with self.db.write() as session:
             request = request_row(session, request_id, for_update=True)
             if request is None:
                 return DecisionResult(DecisionStatus.UNKNOWN)
+            if identify is not None:
+                who = identify(request, people_in(session, [event.by, request.requested_by]))
+                event, identities, requester = who.event, [*identities, *who.holds], who.requester
             if bind_digest and isinstance(event, ApprovalDecided):
                 shown = t.arguments_digest(request.tool, dict(request.arguments)) if request.tool else ""
                 event = event.model_copy(update={"digest": shown})
