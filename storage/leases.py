@@ -8,11 +8,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import Update, or_, update
 from sqlmodel import Session, col, select
 
 from agent.events import Event
-from storage._sql import events_after, table, thread_row
+from storage._sql import events_after, table
 from storage.db import Database
 from storage.event_log import append_events
 from storage.models import ThreadRow, utcnow
@@ -59,9 +59,9 @@ class Leases:
         approved call's `tool_started`, so that its body can run without another commit first.
         """
         with self.db.write() as session:
-            if not _claim(session, thread_id, owner, ttl):
+            row = _claimed_row(session, thread_id, owner, ttl)
+            if row is None:
                 return None
-            row = thread_row(session, thread_id, for_update=then is not None)
             events = events_after(session, thread_id)
             first = list(then(row, events)) if then is not None else []
             if first:
@@ -106,10 +106,10 @@ class Leases:
         return freed
 
 
-def _claim(session: Session, thread_id: str, owner: str, ttl: timedelta) -> bool:
+def _claim_statement(thread_id: str, owner: str, ttl: timedelta) -> Update:
     now = utcnow()
     threads = table(ThreadRow)
-    result = session.execute(
+    return (
         update(threads)
         .where(
             threads.c.id == thread_id,
@@ -117,4 +117,14 @@ def _claim(session: Session, thread_id: str, owner: str, ttl: timedelta) -> bool
         )
         .values(lease_owner=owner, lease_until=now + ttl)
     )
+
+
+def _claim(session: Session, thread_id: str, owner: str, ttl: timedelta) -> bool:
+    result = session.execute(_claim_statement(thread_id, owner, ttl))
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _claimed_row(session: Session, thread_id: str, owner: str, ttl: timedelta) -> ThreadRow | None:
+    """Claim the thread and read its row in one statement (the UPDATE locks it); None if held."""
+    found = session.execute(_claim_statement(thread_id, owner, ttl).returning(*table(ThreadRow).c)).first()
+    return None if found is None else ThreadRow(**found._mapping)
