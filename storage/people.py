@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, or_, update
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage._sql import table
 from storage.db import Database
 from storage.errors import StorageError
 from storage.models import WebSigninRow, utcnow
@@ -78,17 +80,24 @@ def people_in(session: Session, names: Iterable[str]) -> dict[str, PersonRow]:
     by_key = {k: n for n in wanted if (k := identity_key(n)) is not None}
     plain = [n for n in wanted if NAME.fullmatch(n)]
     found: dict[str, PersonRow] = {}
-    if plain:
-        for person in session.exec(select(PersonRow).where(col(PersonRow.name).in_(plain))):
+    if not plain and not by_key:
+        return found
+    # One plain statement, both ways of naming someone: it runs in every decision's transaction.
+    people, identities = table(PersonRow), table(PersonIdentityRow)
+    rows = session.execute(
+        core_select(people, identities.c.key.label("identity_key"))
+        .select_from(people.outerjoin(identities, identities.c.person_id == people.c.id))
+        .where(or_(people.c.name.in_(plain), identities.c.key.in_(list(by_key))))
+    )
+    made: dict[str, PersonRow] = {}
+    for row in rows:
+        values = dict(row._mapping)
+        key = values.pop("identity_key")
+        person = made.get(values["id"]) or made.setdefault(values["id"], PersonRow(**values))
+        if person.name in plain:
             found[person.name] = person
-    if by_key:
-        rows = session.exec(
-            select(PersonIdentityRow, PersonRow)
-            .join(PersonRow, col(PersonRow.id) == col(PersonIdentityRow.person_id))
-            .where(col(PersonIdentityRow.key).in_(list(by_key)))
-        )
-        for identity, person in rows:
-            found[by_key[identity.key]] = person
+        if key in by_key:
+            found[by_key[key]] = person
     return found
 
 
