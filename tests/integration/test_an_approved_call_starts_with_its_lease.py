@@ -10,10 +10,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from agent import Agent
 from agent.events import ApprovalDecided, ApprovalRequested, Event, HumanMessage, ToolResult, ToolStarted
+from agent.io.runner import advance, start_to_commit
 from agent.testing import ScriptedModel, reply
 from agent.thread import arguments_digest
 from bot.worker import Worker
@@ -122,3 +124,43 @@ async def test_a_call_not_approved_as_asked_is_not_started_with_the_lease(databa
     assert ran == []
     assert not any(isinstance(e, ToolStarted) for e in events)
     assert "needs a human approval of exactly these arguments" in str(events[-1])
+
+
+async def test_a_start_given_to_the_runner_must_be_the_one_the_step_makes() -> None:
+    """The runner trusts a start committed elsewhere only when it is the start of the very step the
+    thread's events lead to: otherwise nothing runs."""
+    ran: list[str] = []
+    agent = Agent("ops", approvers=["alice"])
+
+    @agent.tool(needs_approval=True)
+    def restart(name: str) -> str:
+        """Restart a service."""
+        ran.append(name)
+        return "restarted"
+
+    request = ApprovalRequested(
+        request_id="r1",
+        call_id="c1",
+        tool="restart",
+        arguments=ARGS,
+        digest=arguments_digest("restart", ARGS),
+        approvers=["alice"],
+    )
+    approved: list[Event] = [
+        HumanMessage(text="restart payments", by="bob"),
+        request,
+        ApprovalDecided(request_id="r1", approved=True, by="alice", digest=request.digest),
+    ]
+    start = start_to_commit(agent, approved)
+    assert start == ToolStarted(call_id="c1", tool="restart", attempt=1)
+
+    with pytest.raises(ValueError, match="not the last event"):
+        await advance(agent, "t1", approved, ScriptedModel(), started=start)
+    other = ToolStarted(call_id="c2", tool="restart", attempt=1)
+    outcome = await advance(agent, "t1", [*approved, other], ScriptedModel(), started=other)
+    assert ran == [] and "step failed" in str(outcome.events)
+
+    outcome = await advance(agent, "t1", [*approved, start], ScriptedModel(), started=start)
+    assert ran == ["payments"] and outcome.events == [ToolResult(call_id="c1", tool="restart", result="restarted")]
+    # Nothing to start: a thread waiting on its approval.
+    assert start_to_commit(agent, approved[:2]) is None
