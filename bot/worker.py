@@ -11,9 +11,10 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from agent.definition import Agent
 from agent.events import ApprovalRequested, Event, ToolStarted
@@ -38,6 +39,8 @@ from storage.status import ThreadStatus
 from storage.store import OutboxDraft, worker_identity
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -282,16 +285,25 @@ class Worker:
     async def _append_past_notes(
         self, thread_id: str, events: list[Event], outbox: list[OutboxDraft], seen: int | None
     ) -> ThreadRow:
-        """Append a step's events to the thread as it was at `seen` (None: as it is). Notes the model
-        never sees (a failed delivery, progress toward N of M, a reminder) appended since do not change
-        what the decision was made on: the append goes after them, and no model call is made again."""
+        """Append a step's events to the thread as it was at `seen` (None: as it is)."""
+
+        async def append(expect_seq: int | None) -> ThreadRow:
+            row = await self.storage.append(
+                thread_id, events, outbox=outbox, expect_seq=expect_seq, lease_owner=self.owner
+            )
+            assert row is not None
+            return row
+
+        return await self._past_notes(thread_id, seen, append)
+
+    async def _past_notes(self, thread_id: str, seen: int | None, append: Callable[[int | None], Awaitable[T]]) -> T:
+        """Run a conditional append of a decision made on the thread as it was at `seen`. Notes the
+        model never sees (a failed delivery, progress toward N of M, a reminder) appended since do
+        not change what the decision was made on: the append goes after them, and no model call is
+        made again. Anything else appended since (or a lost lease) is the caller's Conflict."""
         for _ in range(5):
             try:
-                row = await self.storage.append(
-                    thread_id, events, outbox=outbox, expect_seq=seen, lease_owner=self.owner
-                )
-                assert row is not None
-                return row
+                return await append(seen)
             except Conflict:
                 if seen is None:
                     raise
@@ -317,14 +329,12 @@ class Worker:
             outboxes[:] = outbox_for(channel, events)
             return outboxes
 
-        appended, recorded = await self.storage.append_granted(
-            thread_id,
-            outcome.events,
-            use=use,
-            outbox=outbox,
-            expect_seq=held.thread.last_seq,
-            lease_owner=self.owner,
-        )
+        async def append(expect_seq: int | None) -> tuple[ThreadRow, list[Event]]:
+            return await self.storage.append_granted(
+                thread_id, outcome.events, use=use, outbox=outbox, expect_seq=expect_seq, lease_owner=self.owner
+            )
+
+        appended, recorded = await self._past_notes(thread_id, held.thread.last_seq, append)
         self._committed(recorded, outboxes)
         return appended, StepOutcome(outcome.step, recorded)
 
