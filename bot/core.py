@@ -42,7 +42,7 @@ from storage.intake import Queued
 from storage.models import RequestRow, ThreadRow
 from storage.people import SLACK_ID
 from storage.people_models import PersonRow
-from storage.requests import Identified
+from storage.requests import Identified, Identify
 from storage.standalone import outcome_outbox
 from storage.status import STANDALONE_AGENT
 from storage.store import DecisionResult, OutboxDraft
@@ -378,54 +378,42 @@ class SignoffCore:
 
         # One person, however they came: the names their directory entry holds count as theirs,
         # and the decision records who they are and how that was proven.
+        identify: Identify | None = None
+        requester: str | None = None
+        granted: GrantDraft | None = None
+        holds = list(identities)
         if grant is None:  # who decides is read in the decision's own transaction
             decided = event
 
-            def identify(request: RequestRow, people: dict[str, PersonRow]) -> Identified:
+            def in_transaction(request: RequestRow, people: dict[str, PersonRow]) -> Identified:
                 person = people.get(decided.by)
                 identity = decision_identity(decided.by, person, proof, self.now())
                 requester = voter(request.requested_by, people.get(request.requested_by))
                 stamped = decided.model_copy(update={"identity": identity})
                 return Identified(stamped, held_by(decided.by, person), requester)
 
-            result = await self.storage.resolve(
-                request_id,
-                event,
-                identities=identities,
-                receipt_key=receipt_key,
-                outbox=outbox,
-                bind_digest=True,
-                edited=edited[0] if edited else None,
-                edited_from=edited[1] if edited else None,
-                identify=identify,
-            )
-            return await self._resolved(request_id, result, event.by, drafts)
-        request, people = await self.storage.request_and_people(request_id, [event.by])
-        person = people.get(event.by)
-        event = event.model_copy(update={"identity": decision_identity(event.by, person, proof, self.now())})
-        requester = voter(request.requested_by, people.get(request.requested_by)) if request else None
-        granted: GrantDraft | None = None
-        if (
-            grant is not None
-            and request is not None
-            and request.status == "pending"
-            and isinstance(event, ApprovalDecided)
-        ):
-            refused = self._grant_refusal(event, requester)
-            if refused is not None:
-                return Decision(refused[0], await self._view(request), refused[1])  # type: ignore[arg-type]
-            try:
-                held = [*identities, *held_by(event.by, person)]
-                thread = await self.storage.get_thread(request.thread_id)
-                agent_name = thread.agent if thread else ""
-                agent = self.agents.get(agent_name) or self.agent
-                granted = grant_draft(agent, request, agent_name, grant, event.by, held, self.now())
-            except GrantRefused as exc:
-                return Decision("grant_refused", await self._view(request), f"{exc}. Nothing was decided.")
+            identify = in_transaction
+        else:  # a grant's terms are checked before: read who decides first
+            request, people = await self.storage.request_and_people(request_id, [event.by])
+            person = people.get(event.by)
+            event = event.model_copy(update={"identity": decision_identity(event.by, person, proof, self.now())})
+            requester = voter(request.requested_by, people.get(request.requested_by)) if request else None
+            holds = [*identities, *held_by(event.by, person)]
+            if request is not None and request.status == "pending" and isinstance(event, ApprovalDecided):
+                refused = self._grant_refusal(event, requester)
+                if refused is not None:
+                    return Decision(refused[0], await self._view(request), refused[1])  # type: ignore[arg-type]
+                try:
+                    thread = await self.storage.get_thread(request.thread_id)
+                    agent_name = thread.agent if thread else ""
+                    agent = self.agents.get(agent_name) or self.agent
+                    granted = grant_draft(agent, request, agent_name, grant, event.by, holds, self.now())
+                except GrantRefused as exc:
+                    return Decision("grant_refused", await self._view(request), f"{exc}. Nothing was decided.")
         result = await self.storage.resolve(
             request_id,
             event,
-            identities=[*identities, *held_by(event.by, person)],
+            identities=holds,
             receipt_key=receipt_key,
             outbox=outbox,
             bind_digest=True,
@@ -433,6 +421,7 @@ class SignoffCore:
             edited=edited[0] if edited else None,
             edited_from=edited[1] if edited else None,
             grant=granted,
+            identify=identify,
         )
         return await self._resolved(request_id, result, event.by, drafts)
 

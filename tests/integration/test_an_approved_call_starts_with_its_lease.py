@@ -48,20 +48,38 @@ class WriteCommits:
                 self.count += 1
 
 
+def approved(arguments: dict[str, Any]) -> list[Event]:
+    """A person's message, then restart(arguments) asked and approved as restart(payments)."""
+    digest = arguments_digest("restart", ARGS)
+    return [
+        HumanMessage(text="restart payments", by="bob"),
+        ApprovalRequested(
+            request_id="r1", call_id="c1", tool="restart", arguments=arguments, digest=digest, approvers=["alice"]
+        ),
+        ApprovalDecided(request_id="r1", approved=True, by="alice", digest=digest),
+    ]
+
+
 def approved_thread(store: Store, arguments: dict[str, Any]) -> str:
-    row = store.create_thread(agent="ops", first=HumanMessage(text="restart payments", by="bob"), requested_by="bob")
+    first, *rest = approved(arguments)
+    row = store.create_thread(agent="ops", first=first, requested_by="bob")
     assert row is not None
-    request = ApprovalRequested(
-        request_id="r1",
-        call_id="c1",
-        tool="restart",
-        arguments=arguments,
-        digest=arguments_digest("restart", ARGS),
-        approvers=["alice"],
-    )
-    store.append(row.id, [request])
-    store.append(row.id, [ApprovalDecided(request_id="r1", approved=True, by="alice", digest=request.digest)])
+    for later in rest:
+        store.append(row.id, [later])
     return row.id
+
+
+def restarting_agent(ran: list[str]) -> Agent:
+    """An agent whose one tool, gated, notes each service it restarts."""
+    agent = Agent("ops", approvers=["alice"])
+
+    @agent.tool(needs_approval=True)
+    def restart(name: str) -> str:
+        """Restart a service."""
+        ran.append(name)
+        return "restarted"
+
+    return agent
 
 
 async def drive(store: Store, agent: Agent, thread_id: str) -> Worker:
@@ -110,13 +128,7 @@ async def test_a_call_not_approved_as_asked_is_not_started_with_the_lease(databa
     store = Store(database)
     thread_id = approved_thread(store, {"name": "billing"})  # the digest approved is of "payments"
     ran: list[str] = []
-    agent = Agent("ops", approvers=["alice"])
-
-    @agent.tool(needs_approval=True)
-    def restart(name: str) -> str:
-        """Restart a service."""
-        ran.append(name)
-        return "restarted"
+    agent = restarting_agent(ran)
 
     await drive(store, agent, thread_id)
 
@@ -130,37 +142,19 @@ async def test_a_start_given_to_the_runner_must_be_the_one_the_step_makes() -> N
     """The runner trusts a start committed elsewhere only when it is the start of the very step the
     thread's events lead to: otherwise nothing runs."""
     ran: list[str] = []
-    agent = Agent("ops", approvers=["alice"])
+    agent = restarting_agent(ran)
 
-    @agent.tool(needs_approval=True)
-    def restart(name: str) -> str:
-        """Restart a service."""
-        ran.append(name)
-        return "restarted"
-
-    request = ApprovalRequested(
-        request_id="r1",
-        call_id="c1",
-        tool="restart",
-        arguments=ARGS,
-        digest=arguments_digest("restart", ARGS),
-        approvers=["alice"],
-    )
-    approved: list[Event] = [
-        HumanMessage(text="restart payments", by="bob"),
-        request,
-        ApprovalDecided(request_id="r1", approved=True, by="alice", digest=request.digest),
-    ]
-    start = start_to_commit(agent, approved)
+    events = approved(ARGS)
+    start = start_to_commit(agent, events)
     assert start == ToolStarted(call_id="c1", tool="restart", attempt=1)
 
     with pytest.raises(ValueError, match="not the last event"):
-        await advance(agent, "t1", approved, ScriptedModel(), started=start)
+        await advance(agent, "t1", events, ScriptedModel(), started=start)
     other = ToolStarted(call_id="c2", tool="restart", attempt=1)
-    outcome = await advance(agent, "t1", [*approved, other], ScriptedModel(), started=other)
+    outcome = await advance(agent, "t1", [*events, other], ScriptedModel(), started=other)
     assert ran == [] and "step failed" in str(outcome.events)
 
-    outcome = await advance(agent, "t1", [*approved, start], ScriptedModel(), started=start)
+    outcome = await advance(agent, "t1", [*events, start], ScriptedModel(), started=start)
     assert ran == ["payments"] and outcome.events == [ToolResult(call_id="c1", tool="restart", result="restarted")]
     # Nothing to start: a thread waiting on its approval.
-    assert start_to_commit(agent, approved[:2]) is None
+    assert start_to_commit(agent, events[:2]) is None
