@@ -15,27 +15,12 @@ from tests.support.fake_model import FakeModelServer
 from tests.support.fake_slack import FakeSlack
 from tests.support.signoff_process import wait_until
 from tests.support.slack_requests import app_mention, message_event, new_ts, signed_event, signed_url_verification
-from tests.support.slack_signoff import BOB, SECRET, SlackSignoff, posted, slack_signoff
+from tests.support.slack_signoff import BOB, SECRET, SlackSignoff, module_slack_bot, posted
 
 _channels = (f"C{n}HEAR" for n in itertools.count(1))
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def model() -> Iterator[FakeModelServer]:
-    with FakeModelServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def bot(fake: FakeSlack, model: FakeModelServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackSignoff]:
-    with slack_signoff(fake, model, tmp_path_factory.mktemp("hear")) as running:
-        yield running
+fake, model, bot = module_slack_bot("hear")
 
 
 @pytest.fixture(autouse=True)

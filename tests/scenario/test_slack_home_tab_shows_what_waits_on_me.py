@@ -27,30 +27,16 @@ from tests.support.slack_signoff import (
     SlackSignoff,
     button_value,
     has_buttons,
+    module_slack_bot,
     posted,
-    slack_signoff,
 )
 
 _channels = (f"C{n}HOME" for n in itertools.count(1))
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def model() -> Iterator[FakeModelServer]:
-    with FakeModelServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def bot(fake: FakeSlack, model: FakeModelServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackSignoff]:
-    env = {"SIGNOFF_SLACK_HOME_INTERVAL": "0.5", "SIGNOFF_WEB_URL": "https://signoff.example.com"}
-    with slack_signoff(fake, model, tmp_path_factory.mktemp("home"), **env) as running:
-        yield running
+fake, model, bot = module_slack_bot(
+    "home", SIGNOFF_SLACK_HOME_INTERVAL="0.5", SIGNOFF_WEB_URL="https://signoff.example.com"
+)
 
 
 @pytest.fixture(autouse=True)

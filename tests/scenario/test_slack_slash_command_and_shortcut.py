@@ -26,30 +26,14 @@ from tests.support.slack_signoff import (
     SlackSignoff,
     button_value,
     has_buttons,
+    module_slack_bot,
     posted,
-    slack_signoff,
 )
 
 _channels = (f"C{n}SLASH" for n in itertools.count(1))
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def model() -> Iterator[FakeModelServer]:
-    with FakeModelServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def bot(fake: FakeSlack, model: FakeModelServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackSignoff]:
-    with slack_signoff(fake, model, tmp_path_factory.mktemp("slash"), http=True, socket_mode=True) as running:
-        asyncio.run(fake.wait_for_socket(timeout=15))
-        yield running
+fake, model, bot = module_slack_bot("slash", http=True, socket_mode=True)
 
 
 @pytest.fixture(autouse=True)

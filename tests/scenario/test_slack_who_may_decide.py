@@ -22,31 +22,17 @@ from tests.support.slack_signoff import (
     SlackSignoff,
     button_value,
     has_buttons,
+    module_slack_bot,
     posted,
-    slack_signoff,
 )
 
 CAROL = "U0CAROL"  # in the user group S0OPS
 _channels = (f"C{n}WHO" for n in itertools.count(1))
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        server.usergroups["S0OPS"] = [CAROL, "U0DAVE"]
-        yield server
-
-
-@pytest.fixture(scope="module")
-def model() -> Iterator[FakeModelServer]:
-    with FakeModelServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def bot(fake: FakeSlack, model: FakeModelServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackSignoff]:
-    with slack_signoff(fake, model, tmp_path_factory.mktemp("who"), approvers=f"{ALICE},S0OPS") as running:
-        yield running
+fake, model, bot = module_slack_bot(
+    "who", prepare=lambda server: server.usergroups.update({"S0OPS": [CAROL, "U0DAVE"]}), approvers=f"{ALICE},S0OPS"
+)
 
 
 @pytest.fixture(autouse=True)

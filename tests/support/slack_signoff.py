@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 import httpx
+import pytest
 
 from channels.slack.blocks import DENY_CALLBACK_ID, DENY_REASON_ACTION_ID, DENY_REASON_BLOCK_ID
 from channels.slack.manifest_requirements import METHOD_SCOPES
@@ -194,6 +195,35 @@ def slack_signoff(
     # Every call the bot made is one the manifest grants (the app token's connections.open aside).
     called = {c.method for c in fake.calls} - {"apps.connections.open", "response_url"}
     assert called <= set(METHOD_SCOPES), f"not in manifest_requirements: {called - set(METHOD_SCOPES)}"
+
+
+def module_slack_bot(
+    directory: str, *, prepare: Callable[[FakeSlack], None] | None = None, **options: Any
+) -> tuple[Any, Any, Any]:
+    """The `fake`, `model` and `bot` fixtures of a test module that shares one Slack app (and its
+    fake Slack and scripted model) among its tests: `fake, model, bot = module_slack_bot("home")`.
+    `prepare` sets the fake Slack up (user groups, say); `options` go to `slack_signoff`."""
+
+    @pytest.fixture(scope="module")
+    def fake() -> Iterator[FakeSlack]:
+        with FakeSlack() as server:
+            if prepare is not None:
+                prepare(server)
+            yield server
+
+    @pytest.fixture(scope="module")
+    def model() -> Iterator[FakeModelServer]:
+        with FakeModelServer() as server:
+            yield server
+
+    @pytest.fixture(scope="module")
+    def bot(
+        fake: FakeSlack, model: FakeModelServer, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[SlackSignoff]:
+        with slack_signoff(fake, model, tmp_path_factory.mktemp(directory), **options) as running:
+            yield running
+
+    return fake, model, bot
 
 
 def posted(fake: FakeSlack, where: Any = None) -> list[tuple[tuple[str, str], dict[str, Any]]]:
