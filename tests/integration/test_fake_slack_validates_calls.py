@@ -16,24 +16,12 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from channels.base import HumanRequestView
 from channels.slack.blocks import approval_card, deny_modal
 from tests.support.fake_slack import FakeSlack
+from tests.support.request_views import approval_view
 from tests.support.slack_requests import app_mention, block_actions, event_callback, new_trigger_id
 
-REQUEST = HumanRequestView(
-    id="req-1",
-    thread_id="thr-1",
-    kind="approval",
-    status="pending",
-    tool="restart_service",
-    arguments={"name": "payments"},
-    reason="The worker is stuck.",
-    question="",
-    options=[],
-    allowed=["U0BOB"],
-    requested_by="U0ALICE",
-)
+REQUEST = approval_view(reason="The worker is stuck.", allowed=["U0BOB"], requested_by="U0ALICE")
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}
 
 

@@ -18,21 +18,14 @@ from channels.errors import PermanentDeliveryError, RetryableDeliveryError
 from channels.slack.deliver import SlackChannel
 from channels.slack.identity import GroupMembership
 from tests.support.fake_slack import FakeSlack
+from tests.support.request_views import approval_view
 
 AT = datetime(2025, 3, 4, 12, 30, tzinfo=UTC)
 ORIGIN = Origin("slack", "T1:C1:1700000000.000100", {"channel": "C1", "thread_ts": "1700000000.000100", "team": "T1"})
-REQUEST = HumanRequestView(
-    id="req-1",
-    thread_id="thr-1",
-    kind="approval",
-    status="pending",
+REQUEST = approval_view(
     tool="deploy",
     arguments={"service": "web", "version": "<!channel> 4.0.0"},
     reason="Release <http://evil.example|the docs>",
-    question="",
-    options=[],
-    allowed=["U0ALICE"],
-    requested_by="U0BOB",
 )
 
 

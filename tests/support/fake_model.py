@@ -28,17 +28,17 @@ import asyncio
 import itertools
 import json
 import re
-import socket
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TypeAlias
 
 from aiohttp import web
+
+from tests.support.loopback_server import LoopbackServer
 
 EXHAUSTED_TEXT = "(fake model: script exhausted)"
 HANG_ENDED_TEXT = "(fake model: hang ended)"
@@ -148,20 +148,21 @@ def _new_call_id() -> str:
 # --- the server -----------------------------------------------------------------------------------
 
 
-class FakeModelServer:
+class FakeModelServer(LoopbackServer):
     """An OpenAI-compatible chat completions server on 127.0.0.1, scripted by the test."""
 
+    thread_name = "fake-model"
+    backlog = 512
+    shutdown_timeout = 1.0
+
     def __init__(self, *, latency: float = 0.0, default: Responder | None = None) -> None:
+        super().__init__()
         self.latency: float = latency
         self.default: Responder | None = default
-        self.port: int = 0
         self._queue: deque[Scripted] = deque()
         self._queue_lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
         self._recorded = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
         self._ids = itertools.count(1)
 
@@ -177,49 +178,6 @@ class FakeModelServer:
     def settings(self) -> dict[str, str]:
         """The settings that point `signoff serve` (litellm, over real HTTP) at this server."""
         return {"SIGNOFF_MODEL": "openai/fake", "SIGNOFF_MODEL_API_BASE": self.url, "SIGNOFF_MODEL_API_KEY": "x"}
-
-    def start(self) -> FakeModelServer:
-        """Bind a free port on 127.0.0.1 and serve in a background thread; returns self."""
-        if self._thread is not None:
-            raise RuntimeError("FakeModelServer already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(512)
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        self._thread = threading.Thread(target=self._serve, args=(sock, ready, failure), name="fake-model", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            self._thread = None
-            raise RuntimeError("FakeModelServer failed to start") from failure[0]
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; pending hangs and delays end at once. Safe to call twice."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> FakeModelServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # scripting and inspection
 
@@ -260,38 +218,16 @@ class FakeModelServer:
 
     # internals: event loop thread
 
-    def _serve(self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._start_site(sock))
-        except BaseException as exc:  # reported to start()
-            failure.append(exc)
-            sock.close()
-            loop.close()
-            ready.set()
-            return
-        self._loop = loop
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
-
-    async def _start_site(self, sock: socket.socket) -> None:
+    def _app(self) -> web.Application:
         self._stopping = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat_completions)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock, shutdown_timeout=1.0).start()
+        return app
 
-    async def _shutdown(self) -> None:
+    async def _closing(self) -> None:  # pending hangs and delays end at once
         if self._stopping is not None:
             self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep without blocking other requests; ends early when the server stops."""

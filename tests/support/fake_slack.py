@@ -46,18 +46,17 @@ import itertools
 import json
 import math
 import re
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
 from aiohttp import WSMsgType, web
 
 from channels.slack.manifest_requirements import REQUIRED_SCOPES
+from tests.support.loopback_server import LoopbackServer
 
 T = TypeVar("T")
 
@@ -518,8 +517,10 @@ _TRIGGER_RE = re.compile(r"^\d+\.\d+\.[0-9a-f]+$")
 _JSON_PARAMS = ("blocks", "attachments", "view", "metadata")
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     """Slack's Web API and Socket Mode on 127.0.0.1, validating and recording what the bot sends."""
+
+    thread_name = "fake-slack"
 
     METHODS: tuple[str, ...] = (
         "auth.test",
@@ -549,6 +550,7 @@ class FakeSlack:
         bot_id: str = "B1",
         app_id: str = "A1",
     ) -> None:
+        super().__init__()
         self.bot_token = bot_token
         self.app_token = app_token
         self.team_id = team_id
@@ -556,7 +558,6 @@ class FakeSlack:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.app_id = app_id
-        self.port = 0
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.conversations: dict[str, dict[str, Any]] = {}
@@ -578,9 +579,6 @@ class FakeSlack:
         self._sockets: list[web.WebSocketResponse] = []  # touched on the server loop only
         self._live_sockets = 0
         self._next_socket = 0
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
         self._handlers: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], str]] = {
             "auth.test": (self._auth_test, "bot"),
             "chat.postMessage": (self._chat_post_message, "bot"),
@@ -610,45 +608,6 @@ class FakeSlack:
     def api_url(self) -> str:
         """The `base_url` for `AsyncWebClient` (and Signoff's `SLACK_API_URL`)."""
         return f"{self.url}api/"
-
-    def start(self) -> FakeSlack:
-        """Bind a free port on 127.0.0.1 and serve in a background thread; returns self."""
-        if self._thread is not None:
-            raise RuntimeError("FakeSlack already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        self._thread = threading.Thread(target=self._serve, args=(sock, ready, failure), name="fake-slack", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            self._thread = None
-            raise RuntimeError("FakeSlack failed to start") from failure[0]
-        return self
-
-    def stop(self) -> None:
-        """Close sockets and stop serving. Safe to call twice."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # inspection
 
@@ -883,38 +842,16 @@ class FakeSlack:
 
     # internals: event loop thread
 
-    def _serve(self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._start_site(sock))
-        except BaseException as exc:  # reported to start()
-            failure.append(exc)
-            ready.set()
-            loop.close()
-            return
-        self._loop = loop
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    async def _start_site(self, sock: socket.socket) -> None:
+    def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{name}", self._handle_response_url)
         app.router.add_get("/link/", self._handle_socket)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
+        return app
 
-    async def _shutdown(self) -> None:
+    async def _closing(self) -> None:
         for ws in list(self._sockets):
             await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def _record(self, call: Call, rejection: Rejection | None = None) -> None:
         with self._lock:

@@ -7,38 +7,20 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from channels.base import HumanRequestView, Origin, Outbound
+from channels.base import Origin, Outbound
 from channels.email.clock_mail import escalation_intro, reminder_intro, with_intro
 from channels.slack import clock_notes
+from tests.support.request_views import approval_view, question_view
 
-APPROVAL = HumanRequestView(
+APPROVAL = approval_view(
     id="r1",
     thread_id="t1",
-    kind="approval",
-    status="pending",
-    tool="restart_service",
-    arguments={"name": "payments"},
     reason="stuck",
-    question="",
-    options=[],
     allowed=["alice", "carol", "U0CAROL", "carol@example.com"],
-    requested_by="U0BOB",
     required=2,
     approved_by=["alice"],
 )
-QUESTION = HumanRequestView(
-    id="q1",
-    thread_id="t1",
-    kind="question",
-    status="pending",
-    tool=None,
-    arguments={},
-    reason="",
-    question="which one?",
-    options=[],
-    allowed=["U0BOB"],
-    requested_by="U0BOB",
-)
+QUESTION = question_view(id="q1", thread_id="t1", allowed=["U0BOB"])
 
 
 def _outbound(kind: str, people: tuple[str, ...], aliases: dict[str, tuple[str, ...]]) -> Outbound:

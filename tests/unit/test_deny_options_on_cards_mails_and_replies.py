@@ -10,24 +10,14 @@ from channels.base import DenyChoice, HumanRequestView
 from channels.email.answers import read_deny_option
 from channels.email.compose import deny_option_lines
 from channels.slack.blocks import approval_card, deny_modal, deny_modal_target
+from tests.support.request_views import approval_view
 
 LABELS = ["Not during the freeze", "Explain first"]
 
 
 def approval(*options: DenyChoice) -> HumanRequestView:
-    return HumanRequestView(
-        id="r1",
-        thread_id="t1",
-        kind="approval",
-        status="pending",
-        tool="deploy",
-        arguments={"version": "6"},
-        reason="",
-        question="",
-        options=[],
-        allowed=["U0ALICE"],
-        requested_by="run-1",
-        deny_options=options,
+    return approval_view(
+        id="r1", thread_id="t1", tool="deploy", arguments={"version": "6"}, requested_by="run-1", deny_options=options
     )
 
 

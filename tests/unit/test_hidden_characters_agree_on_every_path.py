@@ -24,6 +24,7 @@ from channels.invisible import clean_inbound, has_hidden, is_hidden, reveal_hidd
 from channels.marks import CLOSE, OPEN
 from channels.slack import blocks
 from channels.slack.inbound import from_human
+from tests.support.request_views import approval_view
 
 HIDDEN = {
     "hangul filler": [0x3164, 0x115F, 0x1160, 0xFFA0],
@@ -141,21 +142,8 @@ def test_newlines_and_tabs_are_not_hidden() -> None:
 
 
 def _approval(value: str):  # type: ignore[no-untyped-def]
-    from channels.base import HumanRequestView
 
-    return HumanRequestView(
-        id="req-1",
-        thread_id="thread-1",
-        kind="approval",
-        status="pending",
-        tool="restart_service",
-        arguments={"name": value},
-        reason="",
-        question="",
-        options=[],
-        allowed=["U0ALICE"],
-        requested_by="U0BOB",
-    )
+    return approval_view(thread_id="thread-1", arguments={"name": value})
 
 
 # Text made of the characters the rules look at, so that hypothesis finds their corner cases.

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from channels.base import HumanRequestView
 from channels.slack.blocks import (
     APPROVE_ACTION_ID,
     DENY_ACTION_ID,
@@ -18,17 +17,12 @@ from channels.slack.blocks import (
     units,
 )
 from tests.support.fake_slack import validate_blocks
+from tests.support.request_views import approval_view
 
-REQUEST = HumanRequestView(
+REQUEST = approval_view(
     id="req-7f3a",
-    thread_id="thr-1",
-    kind="approval",
-    status="pending",
-    tool="restart_service",
     arguments={"name": "payments", "force": True},
     reason="The payments worker stopped consuming the queue.",
-    question="",
-    options=[],
     allowed=["U0APPROVER", "S0ONCALL"],
     requested_by="U0ALICE",
 )

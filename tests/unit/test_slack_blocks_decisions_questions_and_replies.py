@@ -6,7 +6,6 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from channels.base import HumanRequestView
 from channels.slack.blocks import (
     DENY_CALLBACK_ID,
     DENY_REASON_ACTION_ID,
@@ -18,32 +17,20 @@ from channels.slack.blocks import (
     reply_message,
 )
 from tests.support.fake_slack import validate_blocks, validate_view
+from tests.support.request_views import approval_view, question_view
 from tests.support.slack_requests import view_submission
 
-APPROVAL = HumanRequestView(
-    id="req-1",
-    thread_id="thr-1",
-    kind="approval",
-    status="pending",
+APPROVAL = approval_view(
     tool="deploy",
     arguments={"service": "web", "version": "1.4.2"},
     reason="Release train.",
-    question="",
-    options=[],
     allowed=["U0BOB"],
     requested_by="U0ALICE",
 )
-QUESTION = HumanRequestView(
+QUESTION = question_view(
     id="req-2",
-    thread_id="thr-1",
-    kind="question",
-    status="pending",
-    tool=None,
-    arguments={},
-    reason="",
     question="Which region first? <!channel>",
     options=["eu-west", "us-east <@U999>"],
-    allowed=[],
     requested_by="U0ALICE",
 )
 AT = datetime(2025, 3, 4, 12, 30, tzinfo=UTC)

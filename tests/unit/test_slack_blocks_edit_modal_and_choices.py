@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from channels.base import EditField, HumanRequestView
+from channels.base import EditField
 from channels.slack.blocks import (
     EDIT_ACTION_ID,
     EDIT_CALLBACK_ID,
@@ -18,6 +18,7 @@ from channels.slack.blocks import (
     question_message,
 )
 from tests.support.fake_slack import validate_blocks, validate_view
+from tests.support.request_views import approval_view
 from tests.support.slack_requests import view_submission
 
 FIELDS = [
@@ -26,18 +27,10 @@ FIELDS = [
     EditField("dry_run", "boolean", False, "false"),
     EditField("labels", "json", False, '{"team": "<@U999>"}', nullable=True),
 ]
-REQUEST = HumanRequestView(
-    id="req-1",
-    thread_id="thr-1",
-    kind="approval",
-    status="pending",
+REQUEST = approval_view(
     tool="scale",
     arguments={"service": "web", "replicas": 2, "dry_run": False, "labels": {"team": "<@U999>"}},
     reason="load",
-    question="",
-    options=[],
-    allowed=["U0ALICE"],
-    requested_by="U0BOB",
     edit_fields=FIELDS,
 )
 
