@@ -183,7 +183,8 @@ class Worker:
             if held.thread.status == ThreadStatus.RUNNING:
                 self._agent_of[thread_id] = self.agents.for_thread(held.thread.agent)
             while True:
-                if held.thread.status != ThreadStatus.RUNNING or self._stopping:
+                # A start committed with the lease is a step in flight: its body runs, stopping or not.
+                if held.thread.status != ThreadStatus.RUNNING or (self._stopping and held.start is None):
                     return
                 try:
                     began = time.perf_counter()

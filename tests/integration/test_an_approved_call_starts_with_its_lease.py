@@ -158,3 +158,29 @@ async def test_a_start_given_to_the_runner_must_be_the_one_the_step_makes() -> N
     assert ran == ["payments"] and outcome.events == [ToolResult(call_id="c1", tool="restart", result="restarted")]
     # Nothing to start: a thread waiting on its approval.
     assert start_to_commit(agent, events[:2]) is None
+
+
+class StoppedRightAfterTheClaim(Worker):
+    """A worker told to stop (a SIGTERM) just after its claim committed an approved call's start."""
+
+    async def _claim(self, thread_id: str) -> Any:
+        held = await super()._claim(thread_id)
+        self.stop_taking_work()
+        return held
+
+
+async def test_a_stop_right_after_the_claim_still_runs_the_started_call(database: Database) -> None:
+    """The start and the body go together: a call whose start was committed is run, stop or not
+    (else its next start would find it started without a result and ask the approvers again)."""
+    store = Store(database)
+    thread_id = approved_thread(store, ARGS)
+    ran: list[str] = []
+    storage = AsyncStore(store, threads=2)
+    worker = StoppedRightAfterTheClaim(storage, restarting_agent(ran), ScriptedModel())
+    try:
+        await worker.drive(thread_id)
+    finally:
+        storage.close()
+    events = store.snapshot(thread_id).events
+    assert ran == ["payments"]
+    assert [type(e).__name__ for e in events[-2:]] == ["ToolStarted", "ToolResult"]
