@@ -253,6 +253,7 @@ class Pages:
             origin_links=_origin_links(thread),
             running=thread.status == ThreadStatus.RUNNING,
             live_stream=f"/live/threads/{thread.id}",
+            live_page=f"/threads/{thread.id}",  # also where a refusal answering a POST reloads to
             live_version=f"{thread.status}:{thread.last_seq}",
             **extra,
         )

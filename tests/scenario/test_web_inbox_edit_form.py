@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from agent.events import DeliveryFailed
+from storage.db import Database
+from storage.store import Store
 from tests.scenario import test_web_inbox_in_a_browser as web
 from tests.scenario.test_web_inbox_in_a_browser import ALICE_MAIL, sign_in
 from tests.support.edit_agent import EDIT_AGENT
@@ -58,6 +61,11 @@ def test_edit_on_the_page_then_approve(
     card.get_by_role("button", name="Approve as edited").click()
     assert "whole number" in page.locator("main").inner_text()
     assert bot.request(request_id)["status"] == "pending"
+    # The refusal answers a POST; when the thread changes under it, the page goes to the thread's own
+    # page (it cannot reload a POST's answer). Here the change is a note another process appends.
+    thread_id = bot.request(request_id)["thread_id"]
+    append_note(bot, thread_id)
+    page.wait_for_url(re.compile(rf"/threads/{thread_id}$"))
 
     card = page.locator(f"#request-{request_id}")
     card.get_by_text("Edit the arguments, then approve").click()
@@ -89,3 +97,13 @@ def test_a_closed_question_offers_buttons_only(
     done = bot.wait_status(question["thread_id"], "done")
     [answered] = [e for e in done["events"] if e["type"] == "question_answered"]
     assert (answered["choice"], answered["by"]) == ("eu", ALICE_MAIL)
+
+
+def append_note(bot: SlackSignoff, thread_id: str) -> None:
+    """A failed delivery, appended to the thread by another connection (as the outbox would)."""
+    db = Database(bot.process.env["SIGNOFF_DATABASE_URL"])
+    try:
+        note = DeliveryFailed(channel="email", kind="reply", error="not delivered", attempts=1)
+        assert Store(db).append(thread_id, [note]) is not None
+    finally:
+        db.dispose()
