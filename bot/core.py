@@ -378,27 +378,24 @@ class SignoffCore:
 
         # One person, however they came: the names their directory entry holds count as theirs,
         # and the decision records who they are and how that was proven.
-        identify: Identify | None = None
+        decided = event
+
+        def identified(request: RequestRow | None, people: dict[str, PersonRow]) -> Identified:
+            person = people.get(decided.by)
+            identity = decision_identity(decided.by, person, proof, self.now())
+            requester = voter(request.requested_by, people.get(request.requested_by)) if request else None
+            stamped = decided.model_copy(update={"identity": identity})
+            return Identified(stamped, held_by(decided.by, person), requester)
+
+        # Who decides is read in the decision's own transaction, unless a grant's terms are checked first.
+        identify: Identify | None = identified
         requester: str | None = None
         granted: GrantDraft | None = None
         holds = list(identities)
-        if grant is None:  # who decides is read in the decision's own transaction
-            decided = event
-
-            def in_transaction(request: RequestRow, people: dict[str, PersonRow]) -> Identified:
-                person = people.get(decided.by)
-                identity = decision_identity(decided.by, person, proof, self.now())
-                requester = voter(request.requested_by, people.get(request.requested_by))
-                stamped = decided.model_copy(update={"identity": identity})
-                return Identified(stamped, held_by(decided.by, person), requester)
-
-            identify = in_transaction
-        else:  # a grant's terms are checked before: read who decides first
+        if grant is not None:
             request, people = await self.storage.request_and_people(request_id, [event.by])
-            person = people.get(event.by)
-            event = event.model_copy(update={"identity": decision_identity(event.by, person, proof, self.now())})
-            requester = voter(request.requested_by, people.get(request.requested_by)) if request else None
-            holds = [*identities, *held_by(event.by, person)]
+            who = identified(request, people)
+            event, requester, holds, identify = who.event, who.requester, [*identities, *who.holds], None
             if request is not None and request.status == "pending" and isinstance(event, ApprovalDecided):
                 refused = self._grant_refusal(event, requester)
                 if refused is not None:
