@@ -112,7 +112,7 @@ def test_a_whole_message_parses_in_linear_time(shape: object, n: int) -> None:
     assert elapsed <= _bound(len(raw)), f"{elapsed:.2f} s for {len(raw)} bytes"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=timedelta(seconds=2))  # a slow input is a finding too
 @given(
     st.lists(
         st.text(alphabet=st.characters(codec="utf-8", categories=["L", "N"]), min_size=1, max_size=900),
